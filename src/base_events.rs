@@ -1,0 +1,693 @@
+//! The event loop (asyncio's `base_events.py`): lifecycle, scheduling, the
+//! poll phase, debug mode and the exception handler.
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::cmp::Ordering as CmpOrdering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mio::{Events, Poll, Token, Waker};
+
+use crate::error::*;
+use crate::events::{self, Callback, DetachedReport, ErrorContext, Handle};
+use crate::futures::{DoneCallback, Future};
+use crate::selector_events::Watchers;
+use crate::sys;
+use crate::tasks::{self, TaskFactory};
+
+/// asyncio's `MAXIMUM_SELECT_TIMEOUT`.
+const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
+/// asyncio's `_MIN_SCHEDULED_TIMER_HANDLES` and the cancelled fraction that
+/// triggers a heap rebuild.
+const MIN_SCHEDULED_TIMER_HANDLES: usize = 100;
+/// `time.get_clock_info('monotonic').resolution` on Linux.
+const CLOCK_RESOLUTION: f64 = 1e-9;
+const WAKER: Token = Token(0);
+pub(crate) const WATCHERS: Token = Token(1);
+
+/// Work queued for the next run phase.
+pub(crate) enum Ready {
+    Call(Callback),
+    Handle(Arc<Handle>),
+    Done(Arc<Future>, DoneCallback),
+    Step(Arc<Future>),
+    Job(LoopJob),
+}
+
+pub(crate) type LoopJob = Box<dyn FnOnce(&Arc<EventLoop>)>;
+
+/// Work handed over by other threads.
+pub(crate) enum Job {
+    Call(Callback),
+    Handle(Arc<Handle>),
+    Boxed(SendJob),
+}
+
+pub(crate) type SendJob = Box<dyn FnOnce(&Arc<EventLoop>) + Send>;
+
+impl From<Job> for Ready {
+    fn from(job: Job) -> Self {
+        match job {
+            Job::Call(cb) => Ready::Call(cb),
+            Job::Handle(h) => Ready::Handle(h),
+            Job::Boxed(f) => Ready::Job(f),
+        }
+    }
+}
+
+enum TimerTarget {
+    Call(Callback),
+    Handle(Arc<Handle>),
+}
+
+struct TimerEntry {
+    when: f64,
+    seq: u64,
+    target: TimerTarget,
+}
+
+impl TimerEntry {
+    fn cancelled(&self) -> bool {
+        matches!(&self.target, TimerTarget::Handle(h) if h.cancelled())
+    }
+
+    /// Takes the entry out of the heap's accounting; returns whether it was
+    /// a counted cancelled entry.
+    fn unschedule(&self) -> bool {
+        matches!(&self.target, TimerTarget::Handle(h) if h.unschedule())
+    }
+
+    fn into_ready(self) -> Ready {
+        match self.target {
+            TimerTarget::Call(cb) => Ready::Call(cb),
+            TimerTarget::Handle(h) => Ready::Handle(h),
+        }
+    }
+}
+
+impl PartialEq for TimerEntry {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == CmpOrdering::Equal
+    }
+}
+impl Eq for TimerEntry {}
+impl PartialOrd for TimerEntry {
+    fn partial_cmp(&self, other: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for TimerEntry {
+    // Reversed: BinaryHeap is a max-heap and the earliest (when, seq) must be
+    // on top; seq makes equal deadlines fire in scheduling order.
+    fn cmp(&self, other: &Self) -> CmpOrdering {
+        other.when.total_cmp(&self.when).then(other.seq.cmp(&self.seq))
+    }
+}
+
+/// The thread-safe half of the loop: call_soon_threadsafe's queue and the
+/// waker. `pending` coalesces wake-ups: only the first job queued since the
+/// loop last drained writes to the eventfd.
+pub(crate) struct Remote {
+    state: Mutex<RemoteState>,
+    pending: AtomicBool,
+}
+
+struct RemoteState {
+    queue: Vec<Job>,
+    waker: Option<Waker>,
+}
+
+impl Remote {
+    pub(crate) fn push(&self, job: Job) -> Result<(), Job> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(waker) = &st.waker else { return Err(job) };
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            // A failed wake leaves the job queued for the next poll; the
+            // eventfd can only fail when its counter is saturated, which
+            // means a wake-up is already pending.
+            let _ = waker.wake();
+        }
+        st.queue.push(job);
+        Ok(())
+    }
+
+    fn take(&self, into: &mut VecDeque<Ready>) {
+        self.pending.store(false, Ordering::Release);
+        let jobs = std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).queue);
+        into.extend(jobs.into_iter().map(Ready::from));
+    }
+
+    fn close(&self) -> Vec<Job> {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.waker = None;
+        std::mem::take(&mut st.queue)
+    }
+}
+
+/// The exception handler installed by `set_exception_handler`.
+pub trait ExceptionHandler {
+    fn call(&self, lp: &Arc<EventLoop>, ctx: &ErrorContext);
+    fn as_any(&self) -> &dyn Any;
+}
+
+struct Core {
+    ready: VecDeque<Ready>,
+    timers: BinaryHeap<TimerEntry>,
+    timer_seq: u64,
+    stopping: bool,
+}
+
+struct Poller {
+    poll: Poll,
+    events: Events,
+}
+
+pub struct EventLoop {
+    core: RefCell<Core>,
+    poller: RefCell<Option<Poller>>,
+    pub(crate) remote: Arc<Remote>,
+    pub(crate) watchers: RefCell<Watchers>,
+    closed: AtomicBool,
+    running_thread: AtomicUsize,
+    debug: AtomicBool,
+    slow_callback_duration: Cell<f64>,
+    exception_handler: RefCell<Option<Rc<dyn ExceptionHandler>>>,
+    pub(crate) task_factory: RefCell<Option<Rc<dyn TaskFactory>>>,
+    pub(crate) tasks: RefCell<tasks::Registry>,
+    timer_cancels: Arc<AtomicUsize>,
+    external_refs: AtomicUsize,
+}
+
+impl EventLoop {
+    /// A new loop (asyncio's `new_event_loop`); the caller holds the one
+    /// external reference.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new() -> Result<LoopRef, i32> {
+        let poll = Poll::new().map_err(|e| from_io(&e))?;
+        let waker = Waker::new(poll.registry(), WAKER).map_err(|e| from_io(&e))?;
+        let lp = Arc::new(EventLoop {
+            core: RefCell::new(Core {
+                ready: VecDeque::new(),
+                timers: BinaryHeap::new(),
+                timer_seq: 0,
+                stopping: false,
+            }),
+            poller: RefCell::new(Some(Poller { poll, events: Events::with_capacity(1024) })),
+            remote: Arc::new(Remote {
+                state: Mutex::new(RemoteState { queue: Vec::new(), waker: Some(waker) }),
+                pending: AtomicBool::new(false),
+            }),
+            watchers: RefCell::new(Watchers::default()),
+            closed: AtomicBool::new(false),
+            running_thread: AtomicUsize::new(0),
+            debug: AtomicBool::new(false),
+            slow_callback_duration: Cell::new(0.1),
+            exception_handler: RefCell::new(None),
+            task_factory: RefCell::new(None),
+            tasks: RefCell::new(tasks::Registry::default()),
+            timer_cancels: Arc::new(AtomicUsize::new(0)),
+            external_refs: AtomicUsize::new(1),
+        });
+        Ok(LoopRef(lp))
+    }
+
+    // ---- state -------------------------------------------------------------
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.running_thread.load(Ordering::Acquire) != 0
+    }
+
+    pub(crate) fn check_closed(&self) -> Result<(), i32> {
+        if self.is_closed() {
+            Err(EDDY_ECLOSED)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// asyncio's `_check_thread`: in debug mode, a non-thread-safe call made
+    /// while the loop runs in another thread is refused. Touches only
+    /// atomics, so it is safe to call from any thread.
+    pub fn check_thread(&self) -> Result<(), i32> {
+        if self.debug.load(Ordering::Relaxed) {
+            let owner = self.running_thread.load(Ordering::Acquire);
+            if owner != 0 && owner != events::thread_id() {
+                return Err(EDDY_EWRONGTHREAD);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn set_debug(&self, enabled: bool) {
+        self.debug.store(enabled, Ordering::Relaxed)
+    }
+
+    pub fn get_debug(&self) -> bool {
+        self.debug.load(Ordering::Relaxed)
+    }
+
+    pub fn set_slow_callback_duration(&self, seconds: f64) -> Result<(), i32> {
+        if seconds.is_nan() || seconds < 0.0 {
+            return Err(EDDY_EINVAL);
+        }
+        self.slow_callback_duration.set(seconds);
+        Ok(())
+    }
+
+    /// The loop's clock: monotonic seconds, read on every call.
+    pub fn time(&self) -> f64 {
+        sys::monotonic()
+    }
+
+    // ---- scheduling --------------------------------------------------------
+
+    pub(crate) fn push_ready(&self, item: Ready) {
+        self.core.borrow_mut().ready.push_back(item)
+    }
+
+    /// asyncio's `call_soon`. With `want_handle`, the handle is returned so
+    /// the caller can cancel it.
+    pub fn call_soon(&self, cb: Callback, want_handle: bool) -> Result<Option<Arc<Handle>>, i32> {
+        self.check_closed()?;
+        if want_handle {
+            let h = Handle::new(cb);
+            self.push_ready(Ready::Handle(h.clone()));
+            Ok(Some(h))
+        } else {
+            self.push_ready(Ready::Call(cb));
+            Ok(None)
+        }
+    }
+
+    /// asyncio's `call_soon_threadsafe`: callable from any thread.
+    pub fn call_soon_threadsafe(&self, cb: Callback, want_handle: bool) -> Result<Option<Arc<Handle>>, i32> {
+        let (job, h) = if want_handle {
+            let h = Handle::new(cb);
+            (Job::Handle(h.clone()), Some(h))
+        } else {
+            (Job::Call(cb), None)
+        };
+        self.remote.push(job).map_err(|_| EDDY_ECLOSED)?;
+        Ok(h)
+    }
+
+    pub fn call_later(&self, delay: f64, cb: Callback, want_handle: bool) -> Result<Option<Arc<Handle>>, i32> {
+        if delay.is_nan() {
+            return Err(EDDY_EINVAL);
+        }
+        self.call_at(self.time() + delay, cb, want_handle)
+    }
+
+    pub fn call_at(&self, when: f64, cb: Callback, want_handle: bool) -> Result<Option<Arc<Handle>>, i32> {
+        if when.is_nan() {
+            return Err(EDDY_EINVAL);
+        }
+        self.check_closed()?;
+        let (target, h) = if want_handle {
+            let h = Handle::new_timer(cb, when, self.timer_cancels.clone());
+            (TimerTarget::Handle(h.clone()), Some(h))
+        } else {
+            (TimerTarget::Call(cb), None)
+        };
+        let mut core = self.core.borrow_mut();
+        core.timer_seq += 1;
+        let seq = core.timer_seq;
+        core.timers.push(TimerEntry { when, seq, target });
+        Ok(h)
+    }
+
+    /// Only sets a flag: the current run phase completes, then run_forever
+    /// returns.
+    pub fn stop(&self) {
+        self.core.borrow_mut().stopping = true;
+    }
+
+    // ---- running -----------------------------------------------------------
+
+    fn check_running(&self) -> Result<(), i32> {
+        if self.is_running() {
+            return Err(EDDY_ERUNNING);
+        }
+        if !events::get_running_loop().is_null() {
+            return Err(EDDY_ERUNNING);
+        }
+        Ok(())
+    }
+
+    pub fn run_forever(self: &Arc<Self>) -> Result<(), i32> {
+        self.check_closed()?;
+        self.check_running()?;
+        {
+            let _running = RunGuard::enter(self);
+            loop {
+                self.run_once();
+                if self.core.borrow().stopping {
+                    break;
+                }
+            }
+        }
+        if self.external_refs.load(Ordering::Acquire) == 0 {
+            // The last external reference went while the loop ran.
+            let _ = self.close();
+        }
+        Ok(())
+    }
+
+    /// Runs until `fut` is done; returns its outcome as a code (0 for a
+    /// result, the error, or `EDDY_ECANCELED`).
+    pub fn run_until_complete(self: &Arc<Self>, fut: &Arc<Future>) -> Result<i32, i32> {
+        self.check_closed()?;
+        self.check_running()?;
+        if !Arc::ptr_eq(fut.get_loop(), self) {
+            return Err(EDDY_EINVAL);
+        }
+        fut.add_done(DoneCallback::Stop);
+        let ran = self.run_forever();
+        fut.remove_done(|cb| matches!(cb, DoneCallback::Stop));
+        ran?;
+        if !fut.done() {
+            return Err(EDDY_EINVALSTATE);
+        }
+        Ok(fut.outcome_code())
+    }
+
+    /// One iteration, in asyncio's `_run_once` order.
+    fn run_once(self: &Arc<Self>) {
+        let timeout = self.prepare_poll();
+        self.poll(timeout);
+        self.collect_due_timers();
+        let ntodo = self.core.borrow().ready.len();
+        let debug = self.get_debug();
+        for _ in 0..ntodo {
+            let Some(item) = self.core.borrow_mut().ready.pop_front() else { break };
+            if debug {
+                self.run_timed(item);
+            } else {
+                self.run_item(item);
+            }
+        }
+    }
+
+    /// Drops cancelled timers and computes the poll timeout.
+    fn prepare_poll(&self) -> Option<Duration> {
+        let mut core = self.core.borrow_mut();
+        let cancelled = self.timer_cancels.load(Ordering::Relaxed);
+        if core.timers.len() > MIN_SCHEDULED_TIMER_HANDLES && cancelled * 2 > core.timers.len() {
+            let mut removed = 0;
+            core.timers.retain(|t| {
+                if t.cancelled() {
+                    removed += usize::from(t.unschedule());
+                    false
+                } else {
+                    true
+                }
+            });
+            self.uncount_cancelled(removed);
+        } else {
+            while core.timers.peek().is_some_and(TimerEntry::cancelled) {
+                let t = core.timers.pop().expect("peeked");
+                self.uncount_cancelled(usize::from(t.unschedule()));
+            }
+        }
+        if !core.ready.is_empty() || core.stopping || self.watchers.borrow().pending() {
+            return Some(Duration::ZERO);
+        }
+        core.timers.peek().map(|t| {
+            let secs = (t.when - self.time()).clamp(0.0, MAXIMUM_SELECT_TIMEOUT);
+            Duration::from_secs_f64(secs)
+        })
+    }
+
+    fn uncount_cancelled(&self, n: usize) {
+        if n > 0 {
+            let _ = self
+                .timer_cancels
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| Some(c.saturating_sub(n)));
+        }
+    }
+
+    fn poll(self: &Arc<Self>, timeout: Option<Duration>) {
+        let mut watchers_ready = false;
+        let mut remote_ready = false;
+        {
+            let mut guard = self.poller.borrow_mut();
+            let Some(p) = guard.as_mut() else { return };
+            if let Err(e) = p.poll.poll(&mut p.events, timeout) {
+                if e.kind() != std::io::ErrorKind::Interrupted {
+                    drop(guard);
+                    self.report(ErrorContext::new(format!("poll failed: {e}"), from_io(&e)));
+                    return;
+                }
+            }
+            for ev in p.events.iter() {
+                match ev.token() {
+                    WAKER => remote_ready = true,
+                    WATCHERS => watchers_ready = true,
+                    _ => {}
+                }
+            }
+        }
+        if remote_ready || self.remote.pending.load(Ordering::Acquire) {
+            let mut core = self.core.borrow_mut();
+            self.remote.take(&mut core.ready);
+        }
+        let mut watchers = self.watchers.borrow_mut();
+        if watchers_ready || watchers.pending() {
+            watchers.collect(&mut self.core.borrow_mut().ready);
+        }
+    }
+
+    fn collect_due_timers(&self) {
+        let end = self.time() + CLOCK_RESOLUTION;
+        let mut core = self.core.borrow_mut();
+        while core.timers.peek().is_some_and(|t| t.when < end) {
+            let t = core.timers.pop().expect("peeked");
+            self.uncount_cancelled(usize::from(t.unschedule()));
+            core.ready.push_back(t.into_ready());
+        }
+    }
+
+    fn run_item(self: &Arc<Self>, item: Ready) {
+        // A panic inside the library's own part of a callback must not take
+        // the loop down: it is reported like asyncio reports an exception.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match item {
+            Ready::Call(cb) => cb.call(),
+            Ready::Handle(h) => {
+                if !h.cancelled() {
+                    h.run()
+                }
+            }
+            Ready::Done(fut, cb) => fut.run_done_callback(cb),
+            Ready::Step(task) => tasks::step(&task),
+            Ready::Job(f) => f(self),
+        }));
+        if run.is_err() {
+            self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
+        }
+    }
+
+    fn run_timed(self: &Arc<Self>, item: Ready) {
+        let handle = match &item {
+            Ready::Handle(h) => Some(h.clone()),
+            _ => None,
+        };
+        let future = match &item {
+            Ready::Step(t) => Some(t.clone()),
+            _ => None,
+        };
+        let t0 = self.time();
+        self.run_item(item);
+        let dt = self.time() - t0;
+        if dt >= self.slow_callback_duration.get() {
+            let what = if future.is_some() { "task step" } else { "callback" };
+            let mut ctx = ErrorContext::new(format!("Executing {what} took {dt:.3} seconds"), 0);
+            ctx.handle = handle;
+            ctx.future = future;
+            self.report(ctx);
+        }
+    }
+
+    // ---- closing -----------------------------------------------------------
+
+    /// asyncio's `close`: idempotent, refused while running. Pending
+    /// callbacks are dropped, pending tasks are reported as destroyed, and
+    /// every fd the loop holds is closed.
+    pub fn close(self: &Arc<Self>) -> Result<(), i32> {
+        if self.is_running() {
+            return Err(EDDY_ERUNNING);
+        }
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let jobs = self.remote.close();
+        let (ready, timers) = {
+            let mut core = self.core.borrow_mut();
+            core.stopping = false;
+            (std::mem::take(&mut core.ready), std::mem::take(&mut core.timers))
+        };
+        let watchers = std::mem::take(&mut *self.watchers.borrow_mut());
+        let poller = self.poller.borrow_mut().take();
+        // Dropped outside every borrow: destructors may report.
+        drop((jobs, ready, timers, watchers, poller));
+        tasks::destroy_pending(self);
+        Ok(())
+    }
+
+    // ---- errors ------------------------------------------------------------
+
+    pub fn set_exception_handler(&self, handler: Option<Rc<dyn ExceptionHandler>>) {
+        *self.exception_handler.borrow_mut() = handler;
+    }
+
+    pub fn get_exception_handler(&self) -> Option<Rc<dyn ExceptionHandler>> {
+        self.exception_handler.borrow().clone()
+    }
+
+    /// asyncio's `call_exception_handler`.
+    pub fn report(self: &Arc<Self>, ctx: ErrorContext) {
+        self.call_exception_handler(&ctx)
+    }
+
+    pub fn call_exception_handler(self: &Arc<Self>, ctx: &ErrorContext) {
+        match self.get_exception_handler() {
+            Some(h) => h.call(self, ctx),
+            None => default_exception_handler(ctx),
+        }
+    }
+
+    /// A report from a place that cannot enter the loop (a destructor, or
+    /// another thread): delivered to the handler on the loop's next
+    /// iteration, or written to stderr when the loop is closed.
+    pub(crate) fn report_detached(&self, r: DetachedReport) {
+        let fallback = ErrorContext::new(r.message.clone(), r.error);
+        let job = Job::Boxed(Box::new(move |lp: &Arc<EventLoop>| {
+            lp.report(ErrorContext::new(r.message, r.error))
+        }));
+        if self.remote.push(job).is_err() {
+            // Closed: no handler will run again, so log as the default does.
+            default_exception_handler(&fallback);
+        }
+    }
+
+    pub(crate) fn with_registry<T>(&self, f: impl FnOnce(&mio::Registry) -> std::io::Result<T>) -> Result<T, i32> {
+        let guard = self.poller.borrow();
+        let p = guard.as_ref().ok_or(EDDY_ECLOSED)?;
+        f(p.poll.registry()).map_err(|e| from_io(&e))
+    }
+
+    // ---- external references ------------------------------------------------
+
+    fn retain_external(&self) {
+        self.external_refs.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for EventLoop {
+    fn drop(&mut self) {
+        self.remote.close();
+    }
+}
+
+/// The default exception handler: the message, then one line per field.
+pub fn default_exception_handler(ctx: &ErrorContext) {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let msg = if ctx.message.is_empty() { "Unhandled exception in event loop" } else { &ctx.message };
+    let _ = writeln!(s, "eddy: {msg}");
+    if ctx.error != 0 {
+        let _ = writeln!(
+            s,
+            "  error: {} ({})",
+            err_name(ctx.error).to_string_lossy(),
+            strerror(ctx.error).to_string_lossy()
+        );
+    }
+    if let Some(f) = &ctx.future {
+        let _ = writeln!(s, "  future: {:p}", Arc::as_ptr(f));
+    }
+    if let Some(h) = &ctx.handle {
+        let _ = writeln!(s, "  handle: {:p}", Arc::as_ptr(h));
+    }
+    for (name, p) in [
+        ("process", ctx.process),
+        ("server", ctx.server),
+        ("datagram", ctx.datagram),
+        ("transport", ctx.transport),
+    ] {
+        if !p.0.is_null() {
+            let _ = writeln!(s, "  {name}: {:p}", p.0);
+        }
+    }
+    eprint!("{s}");
+}
+
+/// Marks the loop running in this thread for as long as it lives, and undoes
+/// it even if a panic unwinds through run_forever.
+struct RunGuard<'a>(&'a Arc<EventLoop>);
+
+impl<'a> RunGuard<'a> {
+    fn enter(lp: &'a Arc<EventLoop>) -> Self {
+        lp.running_thread.store(events::thread_id(), Ordering::Release);
+        events::set_running_loop(Arc::as_ptr(lp));
+        RunGuard(lp)
+    }
+}
+
+impl Drop for RunGuard<'_> {
+    fn drop(&mut self) {
+        self.0.core.borrow_mut().stopping = false;
+        events::set_running_loop(std::ptr::null());
+        self.0.running_thread.store(0, Ordering::Release);
+    }
+}
+
+/// A user's reference to a loop (what `eddy_loop_t *` stands for). Loops
+/// are also referenced internally (by futures, for instance); when the last
+/// user reference goes, the loop is closed, unless it is running, in which
+/// case run_forever closes it on return.
+pub struct LoopRef(Arc<EventLoop>);
+
+impl LoopRef {
+    pub fn arc(&self) -> &Arc<EventLoop> {
+        &self.0
+    }
+
+    /// Gives up the reference as a raw pointer (for the C boundary).
+    pub fn into_raw(self) -> *const EventLoop {
+        let me = std::mem::ManuallyDrop::new(self);
+        Arc::as_ptr(&me.0)
+    }
+
+    /// A new user reference to `lp`.
+    pub fn from_arc(lp: &Arc<EventLoop>) -> LoopRef {
+        lp.retain_external();
+        LoopRef(lp.clone())
+    }
+
+    /// Takes back a reference made by `into_raw`.
+    pub fn from_arc_owned(lp: Arc<EventLoop>) -> LoopRef {
+        LoopRef(lp)
+    }
+}
+
+impl Clone for LoopRef {
+    fn clone(&self) -> Self {
+        LoopRef::from_arc(&self.0)
+    }
+}
+
+impl Drop for LoopRef {
+    fn drop(&mut self) {
+        if self.0.external_refs.fetch_sub(1, Ordering::AcqRel) == 1 && !self.0.is_running() {
+            let _ = self.0.close();
+        }
+    }
+}

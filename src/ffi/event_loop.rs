@@ -1,0 +1,495 @@
+//! `eddy_loop_*`: lifecycle, debug mode, scheduling, fd watchers, the
+//! exception handler and the task factory.
+
+use std::any::Any;
+use std::ffi::{c_char, c_int, c_void, CString};
+use std::rc::Rc;
+use std::sync::Arc;
+
+use super::*;
+use crate::base_events::{self, ExceptionHandler, LoopRef};
+use crate::events::{CallbackFn, Handle, Opaque};
+use crate::tasks::{self, StepFn, TaskFactory};
+
+/// A stream transport (TCP, Unix, pipe, TLS).
+pub struct eddy_transport_t {
+    _private: [u8; 0],
+}
+/// A datagram endpoint.
+pub struct eddy_datagram_t {
+    _private: [u8; 0],
+}
+/// A subprocess transport.
+pub struct eddy_process_t {
+    _private: [u8; 0],
+}
+/// A server.
+pub struct eddy_server_t {
+    _private: [u8; 0],
+}
+
+/// A plain callback: runs with the data pointer given when it was scheduled.
+pub type eddy_callback_fn = Option<CallbackFn>;
+
+/// What the exception handler is told (asyncio's context dict). Pointers
+/// are borrowed for the duration of the handler call.
+#[repr(C)]
+pub struct eddy_error_context_t {
+    /// Never NULL.
+    pub message: *const c_char,
+    /// 0 or an `EDDY_E*` code.
+    pub error: c_int,
+    pub handle: *mut Handle,
+    pub future: *mut Future,
+    pub transport: *mut eddy_transport_t,
+    pub datagram: *mut eddy_datagram_t,
+    pub process: *mut eddy_process_t,
+    pub server: *mut eddy_server_t,
+}
+
+/// An exception handler: called on the loop's thread with the context.
+pub type eddy_exception_handler_fn =
+    Option<extern "C" fn(r#loop: *mut EventLoop, ctx: *const eddy_error_context_t, user_data: *mut c_void)>;
+
+/// A task's step function (C's stand-in for a coroutine).
+pub type eddy_task_step_fn = Option<StepFn>;
+
+/// A task factory: make a task for `step`/`step_ud` and store one reference
+/// to it in `*out`; return 0 or a negative code.
+pub type eddy_task_factory_fn = Option<
+    extern "C" fn(
+        r#loop: *mut EventLoop,
+        step: eddy_task_step_fn,
+        step_ud: *mut c_void,
+        out: *mut *mut Future,
+        factory_ud: *mut c_void,
+    ) -> c_int,
+>;
+
+fn ptr_of<T>(a: &Option<Arc<T>>) -> *mut T {
+    a.as_ref().map_or(std::ptr::null_mut(), |a| Arc::as_ptr(a).cast_mut())
+}
+
+/// Calls `f` with the C view of `ctx` (valid during the call).
+fn with_c_context(ctx: &ErrorContext, f: impl FnOnce(&eddy_error_context_t)) {
+    let message = CString::new(ctx.message.replace('\0', " ")).unwrap_or_default();
+    let c = eddy_error_context_t {
+        message: message.as_ptr(),
+        error: ctx.error,
+        handle: ptr_of(&ctx.handle),
+        future: ptr_of(&ctx.future),
+        transport: ctx.transport.0.cast(),
+        datagram: ctx.datagram.0.cast(),
+        process: ctx.process.0.cast(),
+        server: ctx.server.0.cast(),
+    };
+    f(&c)
+}
+
+/// The core's view of a C context; the handle and future are retained for
+/// as long as the context lives.
+fn from_c_context(c: &eddy_error_context_t) -> Result<ErrorContext, c_int> {
+    let message = c_string(c.message).ok_or(EDDY_EINVAL)?;
+    fn counted<T>(p: *const T) -> Option<Arc<T>> {
+        arc_arg(p).ok().map(|a| Arc::clone(&a))
+    }
+    Ok(ErrorContext {
+        message: message.to_string_lossy().into_owned(),
+        error: c.error,
+        handle: counted(c.handle),
+        future: counted(c.future),
+        transport: Opaque(c.transport.cast()),
+        datagram: Opaque(c.datagram.cast()),
+        process: Opaque(c.process.cast()),
+        server: Opaque(c.server.cast()),
+    })
+}
+
+struct CExceptionHandler {
+    f: extern "C" fn(*mut EventLoop, *const eddy_error_context_t, *mut c_void),
+    ud: *mut c_void,
+}
+
+impl ExceptionHandler for CExceptionHandler {
+    fn call(&self, lp: &Arc<EventLoop>, ctx: &ErrorContext) {
+        with_c_context(ctx, |c| (self.f)(Arc::as_ptr(lp).cast_mut(), c, self.ud))
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+struct CTaskFactory {
+    f: extern "C" fn(*mut EventLoop, eddy_task_step_fn, *mut c_void, *mut *mut Future, *mut c_void) -> c_int,
+    ud: *mut c_void,
+}
+
+impl TaskFactory for CTaskFactory {
+    fn create(&self, lp: &Arc<EventLoop>, step: StepFn, data: *mut c_void) -> Result<Arc<Future>, c_int> {
+        let mut out: *mut Future = std::ptr::null_mut();
+        let rc = (self.f)(Arc::as_ptr(lp).cast_mut(), Some(step), data, &mut out, self.ud);
+        if rc < 0 {
+            return Err(rc);
+        }
+        if out.is_null() {
+            return Err(EDDY_EINVAL);
+        }
+        // SAFETY: the factory's contract is to store one reference it gives
+        // up to the caller, made by this library.
+        let task = unsafe { Arc::from_raw(out) };
+        if !Arc::ptr_eq(task.get_loop(), lp) {
+            return Err(EDDY_EINVAL);
+        }
+        Ok(task)
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// Runs the loop until `eddy_loop_stop` is called. `EDDY_ERUNNING` when this
+/// or another loop is already running in this thread; `EDDY_ECLOSED` after
+/// close.
+#[no_mangle]
+pub extern "C" fn eddy_loop_run_forever(r#loop: *mut EventLoop) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?.run_forever()?;
+        Ok(0)
+    })
+}
+
+/// Runs the loop until `fut` is done and returns its outcome: 0 for a
+/// result, its error code, or `EDDY_ECANCELED`. `EDDY_EINVALSTATE` when the
+/// loop was stopped before the future completed; `EDDY_EINVAL` for a future
+/// of another loop.
+#[no_mangle]
+pub extern "C" fn eddy_loop_run_until_complete(r#loop: *mut EventLoop, fut: *mut Future) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let fut = arc_arg(fut)?;
+        lp.run_until_complete(&fut)
+    })
+}
+
+/// Asks the loop to stop once the callbacks of the current iteration have
+/// run. Before run_forever, the next run does exactly one iteration.
+#[no_mangle]
+pub extern "C" fn eddy_loop_stop(r#loop: *mut EventLoop) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?.stop();
+        Ok(0)
+    })
+}
+
+/// Closes the loop: pending callbacks are dropped without running, pending
+/// tasks are reported as destroyed, and every fd the loop holds is closed.
+/// Idempotent; `EDDY_ERUNNING` while it runs.
+#[no_mangle]
+pub extern "C" fn eddy_loop_close(r#loop: *mut EventLoop) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?.close()?;
+        Ok(0)
+    })
+}
+
+/// 1 while run_forever (or run_until_complete) executes, else 0.
+#[no_mangle]
+pub extern "C" fn eddy_loop_is_running(r#loop: *const EventLoop) -> c_int {
+    guard(|| Ok(arg(r#loop)?.is_running() as c_int))
+}
+
+/// 1 after close, else 0. Thread-safe.
+#[no_mangle]
+pub extern "C" fn eddy_loop_is_closed(r#loop: *const EventLoop) -> c_int {
+    guard(|| Ok(arg(r#loop)?.is_closed() as c_int))
+}
+
+/// C has no async generators: cancels every pending task; `*out` (may be
+/// NULL) completes once all of them have finished.
+#[no_mangle]
+pub extern "C" fn eddy_loop_shutdown_asyncgens(r#loop: *mut EventLoop, out: *mut *mut Future) -> c_int {
+    guard(|| {
+        give(out, tasks::shutdown_asyncgens(&*loop_arg(r#loop)?)?);
+        Ok(0)
+    })
+}
+
+/// Takes one more reference to the loop. Thread-safe; NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn eddy_loop_retain(r#loop: *mut EventLoop) {
+    guard_or((), || {
+        if let Ok(lp) = arc_arg(r#loop) {
+            let _ = LoopRef::from_arc(&lp).into_raw();
+        }
+    })
+}
+
+/// Drops one reference. When the last user reference goes, the loop is
+/// closed first (or, if it is running, when run_forever returns). NULL is a
+/// no-op.
+#[no_mangle]
+pub extern "C" fn eddy_loop_release(r#loop: *mut EventLoop) {
+    guard_or((), || {
+        if !r#loop.is_null() {
+            // SAFETY: the caller gives up a reference made by this library.
+            drop(LoopRef::from_arc_owned(unsafe { Arc::from_raw(r#loop) }));
+        }
+    })
+}
+
+/// Turns debug mode on or off: slow callbacks are reported, and calls from
+/// a thread other than the running loop's return `EDDY_EWRONGTHREAD`.
+#[no_mangle]
+pub extern "C" fn eddy_loop_set_debug(r#loop: *mut EventLoop, enabled: bool) -> c_int {
+    guard(|| {
+        arg(r#loop)?.set_debug(enabled);
+        Ok(0)
+    })
+}
+
+/// 1 in debug mode, else 0.
+#[no_mangle]
+pub extern "C" fn eddy_loop_get_debug(r#loop: *const EventLoop) -> c_int {
+    guard(|| Ok(arg(r#loop)?.get_debug() as c_int))
+}
+
+/// In debug mode, callbacks taking at least this long are reported to the
+/// exception handler (default 0.1 s). `EDDY_EINVAL` for negative or NaN.
+#[no_mangle]
+pub extern "C" fn eddy_loop_set_slow_callback_duration(r#loop: *mut EventLoop, seconds: f64) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?.set_slow_callback_duration(seconds)?;
+        Ok(0)
+    })
+}
+
+/// The loop's clock: monotonic seconds. NaN for a NULL loop.
+#[no_mangle]
+pub extern "C" fn eddy_loop_time(r#loop: *const EventLoop) -> f64 {
+    guard_or(f64::NAN, || arg(r#loop).map_or(f64::NAN, |lp| lp.time()))
+}
+
+fn schedule(
+    out: *mut *mut Handle,
+    f: impl FnOnce(bool) -> Result<Option<Arc<Handle>>, c_int>,
+) -> Result<c_int, c_int> {
+    if let Some(h) = f(!out.is_null())? {
+        give(out, h);
+    }
+    Ok(0)
+}
+
+/// Schedules `cb(ud)` for the next iteration, after the callbacks already
+/// queued. `*out` (may be NULL) receives a handle for cancelling it.
+#[no_mangle]
+pub extern "C" fn eddy_loop_call_soon(
+    r#loop: *mut EventLoop,
+    cb: eddy_callback_fn,
+    ud: *mut c_void,
+    out: *mut *mut Handle,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let cb = callback(cb, ud)?;
+        schedule(out, |h| lp.call_soon(cb, h))
+    })
+}
+
+/// call_soon from any thread: wakes the loop if it is waiting. Wake-ups are
+/// coalesced. `EDDY_ECLOSED` once the loop is closed.
+#[no_mangle]
+pub extern "C" fn eddy_loop_call_soon_threadsafe(
+    r#loop: *mut EventLoop,
+    cb: eddy_callback_fn,
+    ud: *mut c_void,
+    out: *mut *mut Handle,
+) -> c_int {
+    guard(|| {
+        let lp = arc_arg(r#loop)?;
+        let cb = callback(cb, ud)?;
+        schedule(out, |h| lp.call_soon_threadsafe(cb, h))
+    })
+}
+
+/// Schedules `cb(ud)` `delay` seconds from now (negative: due now).
+/// `EDDY_EINVAL` for NaN. Equal deadlines run in the order scheduled.
+#[no_mangle]
+pub extern "C" fn eddy_loop_call_later(
+    r#loop: *mut EventLoop,
+    delay: f64,
+    cb: eddy_callback_fn,
+    ud: *mut c_void,
+    out: *mut *mut Handle,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let cb = callback(cb, ud)?;
+        schedule(out, |h| lp.call_later(delay, cb, h))
+    })
+}
+
+/// Schedules `cb(ud)` at `when` on the loop's clock (`eddy_loop_time`).
+#[no_mangle]
+pub extern "C" fn eddy_loop_call_at(
+    r#loop: *mut EventLoop,
+    when: f64,
+    cb: eddy_callback_fn,
+    ud: *mut c_void,
+    out: *mut *mut Handle,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let cb = callback(cb, ud)?;
+        schedule(out, |h| lp.call_at(when, cb, h))
+    })
+}
+
+/// Calls `cb(ud)` whenever `fd` is readable (level-triggered), replacing an
+/// earlier reader of `fd`. The fd stays the caller's.
+#[no_mangle]
+pub extern "C" fn eddy_loop_add_reader(r#loop: *mut EventLoop, fd: c_int, cb: eddy_callback_fn, ud: *mut c_void) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?.add_reader(fd, callback(cb, ud)?)?;
+        Ok(0)
+    })
+}
+
+/// 1 if a reader of `fd` was removed, 0 if there was none.
+#[no_mangle]
+pub extern "C" fn eddy_loop_remove_reader(r#loop: *mut EventLoop, fd: c_int) -> c_int {
+    guard(|| Ok(loop_arg(r#loop)?.remove_reader(fd)? as c_int))
+}
+
+/// Calls `cb(ud)` whenever `fd` is writable (level-triggered), replacing an
+/// earlier writer of `fd`.
+#[no_mangle]
+pub extern "C" fn eddy_loop_add_writer(r#loop: *mut EventLoop, fd: c_int, cb: eddy_callback_fn, ud: *mut c_void) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?.add_writer(fd, callback(cb, ud)?)?;
+        Ok(0)
+    })
+}
+
+/// 1 if a writer of `fd` was removed, 0 if there was none.
+#[no_mangle]
+pub extern "C" fn eddy_loop_remove_writer(r#loop: *mut EventLoop, fd: c_int) -> c_int {
+    guard(|| Ok(loop_arg(r#loop)?.remove_writer(fd)? as c_int))
+}
+
+/// Passes `ctx` to the loop's exception handler (or the default one).
+/// `EDDY_EINVAL` when `ctx` or its message is NULL.
+#[no_mangle]
+pub extern "C" fn eddy_loop_call_exception_handler(r#loop: *mut EventLoop, ctx: *const eddy_error_context_t) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        lp.call_exception_handler(&from_c_context(arg(ctx)?)?);
+        Ok(0)
+    })
+}
+
+/// Installs `fn(loop, ctx, ud)` as the exception handler; NULL restores the
+/// default.
+#[no_mangle]
+pub extern "C" fn eddy_loop_set_exception_handler(
+    r#loop: *mut EventLoop,
+    r#fn: eddy_exception_handler_fn,
+    ud: *mut c_void,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        lp.set_exception_handler(r#fn.map(|f| Rc::new(CExceptionHandler { f, ud }) as Rc<dyn ExceptionHandler>));
+        Ok(0)
+    })
+}
+
+/// Writes the handler and its data (NULL, NULL for the default). Either
+/// output may be NULL.
+#[no_mangle]
+pub extern "C" fn eddy_loop_get_exception_handler(
+    r#loop: *const EventLoop,
+    r#fn: *mut eddy_exception_handler_fn,
+    ud: *mut *mut c_void,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let h = lp.get_exception_handler();
+        let c = h.as_ref().and_then(|h| h.as_any().downcast_ref::<CExceptionHandler>());
+        put(r#fn, c.map(|c| c.f));
+        put(ud, c.map_or(std::ptr::null_mut(), |c| c.ud));
+        Ok(0)
+    })
+}
+
+/// The default handler: writes the message and the context's fields to
+/// stderr.
+#[no_mangle]
+pub extern "C" fn eddy_loop_default_exception_handler(r#loop: *mut EventLoop, ctx: *const eddy_error_context_t) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?;
+        base_events::default_exception_handler(&from_c_context(arg(ctx)?)?);
+        Ok(0)
+    })
+}
+
+/// A new pending future on this loop (allowed on a closed loop, as in
+/// asyncio).
+#[no_mangle]
+pub extern "C" fn eddy_loop_create_future(r#loop: *mut EventLoop, out: *mut *mut Future) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        if out.is_null() {
+            return Err(EDDY_EINVAL);
+        }
+        give(out, Future::new(&lp));
+        Ok(0)
+    })
+}
+
+/// A task running `step(task, ud)` soon, through the task factory if one is
+/// set. `*out` (may be NULL) receives a reference.
+#[no_mangle]
+pub extern "C" fn eddy_loop_create_task(
+    r#loop: *mut EventLoop,
+    step: eddy_task_step_fn,
+    ud: *mut c_void,
+    out: *mut *mut Future,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        give(out, tasks::create_task(&lp, step.ok_or(EDDY_EINVAL)?, ud)?);
+        Ok(0)
+    })
+}
+
+/// Installs a task factory for `eddy_loop_create_task`; NULL restores the
+/// default.
+#[no_mangle]
+pub extern "C" fn eddy_loop_set_task_factory(
+    r#loop: *mut EventLoop,
+    r#fn: eddy_task_factory_fn,
+    ud: *mut c_void,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        tasks::set_task_factory(&lp, r#fn.map(|f| Rc::new(CTaskFactory { f, ud }) as Rc<dyn TaskFactory>));
+        Ok(0)
+    })
+}
+
+/// Writes the factory and its data (NULL, NULL for the default). Either
+/// output may be NULL.
+#[no_mangle]
+pub extern "C" fn eddy_loop_get_task_factory(
+    r#loop: *const EventLoop,
+    r#fn: *mut eddy_task_factory_fn,
+    ud: *mut *mut c_void,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let f = tasks::get_task_factory(&lp);
+        let c = f.as_ref().and_then(|f| f.as_any().downcast_ref::<CTaskFactory>());
+        put(r#fn, c.map(|c| c.f));
+        put(ud, c.map_or(std::ptr::null_mut(), |c| c.ud));
+        Ok(0)
+    })
+}

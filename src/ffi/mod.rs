@@ -1,0 +1,154 @@
+//! The C boundary. Every export is a thin shim: the panic boundary
+//! (`guard`), argument checks (`arg`, `loop_arg`, ...), then one call into
+//! the safe core. This is the only module that dereferences raw pointers.
+//! Its type names are C's (`eddy_*_t`), hence the lint exception.
+#![allow(non_camel_case_types)]
+// Exports take raw pointers by design; `arg` and friends are where they are
+// checked and dereferenced.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use std::ffi::{c_int, c_void};
+use std::mem::ManuallyDrop;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::base_events::EventLoop;
+use crate::error::*;
+use crate::events::{self, Callback, ErrorContext};
+use crate::futures::Future;
+
+pub mod error;
+pub mod event_loop;
+pub mod future;
+pub mod handle;
+pub mod policy;
+
+// SAFETY: a Callback is a C function pointer and the caller's opaque data
+// pointer, which the library never dereferences. API.md makes the caller
+// responsible for the data being usable on the thread that runs the
+// callback (the loop's), which is what call_soon_threadsafe needs.
+unsafe impl Send for Callback {}
+// SAFETY: as above; a Callback is immutable once made.
+unsafe impl Sync for Callback {}
+
+/// Runs `f` behind the panic boundary: its `Err(code)` or `Ok(value)` is
+/// returned to C, and a panic becomes `EDDY_EPANIC`, reported to the
+/// running loop's exception handler (if any; the panic hook has already
+/// written the panic to stderr).
+pub(crate) fn guard(f: impl FnOnce() -> Result<c_int, c_int>) -> c_int {
+    guard_or(EDDY_EPANIC, || f().unwrap_or_else(|e| e))
+}
+
+/// The panic boundary for exports whose return value is not a code: `neutral`
+/// is returned on panic.
+pub(crate) fn guard_or<T>(neutral: T, f: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => v,
+        Err(_) => {
+            report_panic();
+            neutral
+        }
+    }
+}
+
+fn report_panic() {
+    let lp = events::get_running_loop();
+    if lp.is_null() {
+        return;
+    }
+    // SAFETY: a running loop is kept alive by run_forever's own reference
+    // for as long as it is registered as running in this thread.
+    let lp = unsafe { borrow_arc(lp) };
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        lp.report(ErrorContext::new("a panic was caught at the C boundary", EDDY_EPANIC))
+    }));
+}
+
+/// A shared reference to the object behind a non-null pointer.
+pub(crate) fn arg<'a, T>(p: *const T) -> Result<&'a T, c_int> {
+    // SAFETY: API.md's ownership rules: a non-null object pointer passed to
+    // the library is one the library handed out and the caller still holds
+    // a reference to, so it points to a live T for the call's duration.
+    unsafe { p.as_ref() }.ok_or(EDDY_EINVAL)
+}
+
+/// The `Arc` behind a pointer that came from `Arc::into_raw`/`Arc::as_ptr`,
+/// without touching its count.
+///
+/// # Safety
+/// `p` must be non-null and point to a `T` owned by a live `Arc`.
+pub(crate) unsafe fn borrow_arc<T>(p: *const T) -> ManuallyDrop<Arc<T>> {
+    // SAFETY: per this function's contract; ManuallyDrop keeps the count.
+    ManuallyDrop::new(unsafe { Arc::from_raw(p) })
+}
+
+/// A C object argument as its `Arc` (not counted), or `EDDY_EINVAL` for NULL.
+pub(crate) fn arc_arg<T>(p: *const T) -> Result<ManuallyDrop<Arc<T>>, c_int> {
+    if p.is_null() {
+        return Err(EDDY_EINVAL);
+    }
+    // SAFETY: see `arg`: every object the library hands out lives in an Arc.
+    Ok(unsafe { borrow_arc(p) })
+}
+
+/// A loop argument for a non-thread-safe call (checked in debug mode).
+pub(crate) fn loop_arg(p: *const EventLoop) -> Result<ManuallyDrop<Arc<EventLoop>>, c_int> {
+    let lp = arc_arg(p)?;
+    lp.check_thread()?;
+    Ok(lp)
+}
+
+/// A future argument for a non-thread-safe call.
+pub(crate) fn future_arg(p: *const Future) -> Result<ManuallyDrop<Arc<Future>>, c_int> {
+    let f = arc_arg(p)?;
+    f.get_loop().check_thread()?;
+    Ok(f)
+}
+
+/// Writes a new reference to `obj` through `out`, or drops it when `out` is
+/// NULL (the caller did not ask for it).
+pub(crate) fn give<T>(out: *mut *mut T, obj: Arc<T>) {
+    if !out.is_null() {
+        // SAFETY: a non-null out-parameter points to writable storage for a
+        // pointer (API.md conventions).
+        unsafe { *out = Arc::into_raw(obj).cast_mut() };
+    }
+}
+
+/// Writes `value` through an optional out-pointer.
+pub(crate) fn put<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: a non-null out-parameter points to writable storage for T.
+        unsafe { *out = value };
+    }
+}
+
+/// retain for any Arc-backed C object (thread-safe, NULL is a no-op).
+pub(crate) fn retain<T>(p: *const T) {
+    if !p.is_null() {
+        // SAFETY: p is a live object the caller holds a reference to.
+        unsafe { Arc::increment_strong_count(p) }
+    }
+}
+
+/// release for any Arc-backed C object (thread-safe, NULL is a no-op).
+pub(crate) fn release<T>(p: *const T) {
+    if !p.is_null() {
+        // SAFETY: p is a live object and the caller gives up one reference.
+        unsafe { Arc::decrement_strong_count(p) }
+    }
+}
+
+/// A callback from C: NULL is `EDDY_EINVAL`.
+pub(crate) fn callback(f: Option<crate::events::CallbackFn>, ud: *mut c_void) -> Result<Callback, c_int> {
+    Ok(Callback::new(f.ok_or(EDDY_EINVAL)?, ud))
+}
+
+/// A C string argument (may be NULL) copied into an owned string.
+pub(crate) fn c_string(p: *const std::ffi::c_char) -> Option<std::ffi::CString> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null string argument is NUL-terminated (API.md).
+    Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_owned())
+}

@@ -1,0 +1,225 @@
+//! Futures (asyncio's `futures.py`). A future's value is a pointer and a
+//! count; its error is a code and an optional message.
+
+use std::cell::RefCell;
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+
+use crate::base_events::{EventLoop, Ready};
+use crate::error::*;
+use crate::events::DetachedReport;
+use crate::tasks::{self, TaskState};
+
+/// A user's done callback: the future (borrowed for the call) and the data.
+pub type FutureCbFn = extern "C" fn(fut: *mut Future, user_data: *mut c_void);
+
+pub(crate) type FutureJob = Box<dyn FnOnce(&Arc<Future>)>;
+
+pub(crate) enum DoneCallback {
+    User(FutureCbFn, *mut c_void),
+    /// A task awaiting this future: its next step.
+    Wakeup(Arc<Future>),
+    /// run_until_complete's stop.
+    Stop,
+    Internal(FutureJob),
+}
+
+enum Status {
+    Pending,
+    Result(*mut c_void, i64),
+    Error(i32, Option<CString>),
+    Cancelled,
+}
+
+struct State {
+    status: Status,
+    callbacks: Vec<DoneCallback>,
+    /// Whether anyone looked at the error (asyncio's `__log_traceback`).
+    retrieved: bool,
+}
+
+pub struct Future {
+    lp: Arc<EventLoop>,
+    state: RefCell<State>,
+    pub(crate) task: Option<TaskState>,
+}
+
+/// How a future ended, for completing it.
+pub(crate) enum Outcome {
+    Result(*mut c_void, i64),
+    Error(i32, Option<CString>),
+    Cancelled,
+}
+
+impl Future {
+    /// asyncio's `loop.create_future`: allowed on a closed loop.
+    pub fn new(lp: &Arc<EventLoop>) -> Arc<Future> {
+        Self::with_task(lp, None)
+    }
+
+    pub(crate) fn with_task(lp: &Arc<EventLoop>, task: Option<TaskState>) -> Arc<Future> {
+        Arc::new(Future {
+            lp: lp.clone(),
+            state: RefCell::new(State { status: Status::Pending, callbacks: Vec::new(), retrieved: false }),
+            task,
+        })
+    }
+
+    pub fn get_loop(&self) -> &Arc<EventLoop> {
+        &self.lp
+    }
+
+    pub fn is_task(&self) -> bool {
+        self.task.is_some()
+    }
+
+    pub fn done(&self) -> bool {
+        !matches!(self.state.borrow().status, Status::Pending)
+    }
+
+    pub fn cancelled(&self) -> bool {
+        matches!(self.state.borrow().status, Status::Cancelled)
+    }
+
+    pub fn set_result(self: &Arc<Self>, ptr: *mut c_void, n: i64) -> Result<(), i32> {
+        tasks::check_manual_completion(self)?;
+        self.complete(Outcome::Result(ptr, n))
+    }
+
+    /// `err` must be a negative code.
+    pub fn set_error(self: &Arc<Self>, err: i32, message: Option<CString>) -> Result<(), i32> {
+        if err >= 0 {
+            return Err(EDDY_EINVAL);
+        }
+        tasks::check_manual_completion(self)?;
+        self.complete(Outcome::Error(err, message))
+    }
+
+    /// Returns whether the future was pending (and is now cancelled, or for
+    /// a task, being cancelled).
+    pub fn cancel(self: &Arc<Self>) -> bool {
+        if self.is_task() {
+            return tasks::cancel(self);
+        }
+        self.complete(Outcome::Cancelled).is_ok()
+    }
+
+    /// Completes the future and schedules its done callbacks.
+    pub(crate) fn complete(self: &Arc<Self>, outcome: Outcome) -> Result<(), i32> {
+        let callbacks = {
+            let mut st = self.state.borrow_mut();
+            if !matches!(st.status, Status::Pending) {
+                return Err(EDDY_EINVALSTATE);
+            }
+            st.status = match outcome {
+                Outcome::Result(p, n) => Status::Result(p, n),
+                Outcome::Error(e, m) => Status::Error(e, m),
+                Outcome::Cancelled => Status::Cancelled,
+            };
+            std::mem::take(&mut st.callbacks)
+        };
+        if self.is_task() {
+            tasks::finished(self);
+        }
+        for cb in callbacks {
+            self.schedule(cb);
+        }
+        Ok(())
+    }
+
+    /// Callbacks are never run synchronously; on a closed loop they are
+    /// dropped, as nothing will run them.
+    fn schedule(self: &Arc<Self>, cb: DoneCallback) {
+        if !self.lp.is_closed() {
+            self.lp.push_ready(Ready::Done(self.clone(), cb));
+        }
+    }
+
+    /// The result, or the error, `EDDY_ECANCELED`, or `EDDY_EINVALSTATE`
+    /// while pending.
+    pub fn result(&self) -> Result<(*mut c_void, i64), i32> {
+        let mut st = self.state.borrow_mut();
+        match &st.status {
+            Status::Pending => Err(EDDY_EINVALSTATE),
+            Status::Cancelled => Err(EDDY_ECANCELED),
+            Status::Result(p, n) => Ok((*p, *n)),
+            Status::Error(e, _) => {
+                let e = *e;
+                st.retrieved = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// 0 for a result, else the error code (the future must be done).
+    pub fn outcome_code(&self) -> i32 {
+        match self.result() {
+            Ok(_) => 0,
+            Err(e) => e,
+        }
+    }
+
+    /// The error message, valid while the future lives; null when none.
+    pub fn error_message(&self) -> *const c_char {
+        let mut st = self.state.borrow_mut();
+        st.retrieved = true;
+        match &st.status {
+            Status::Error(_, Some(m)) => m.as_ptr(),
+            _ => std::ptr::null(),
+        }
+    }
+
+    pub(crate) fn add_done(self: &Arc<Self>, cb: DoneCallback) {
+        let mut st = self.state.borrow_mut();
+        if matches!(st.status, Status::Pending) {
+            st.callbacks.push(cb);
+        } else {
+            drop(st);
+            self.schedule(cb);
+        }
+    }
+
+    pub fn add_done_callback(self: &Arc<Self>, f: FutureCbFn, data: *mut c_void) {
+        self.add_done(DoneCallback::User(f, data))
+    }
+
+    /// Removes every registration equal to (f, data); returns how many.
+    pub fn remove_done_callback(&self, f: FutureCbFn, data: *mut c_void) -> usize {
+        self.remove_done(|cb| matches!(cb, DoneCallback::User(g, d) if *g as usize == f as usize && *d == data))
+    }
+
+    pub(crate) fn remove_done(&self, pred: impl Fn(&DoneCallback) -> bool) -> usize {
+        let removed: Vec<DoneCallback> = {
+            let mut st = self.state.borrow_mut();
+            let (gone, kept) = std::mem::take(&mut st.callbacks).into_iter().partition(|cb| pred(cb));
+            st.callbacks = kept;
+            gone
+        };
+        removed.len()
+    }
+
+    pub(crate) fn run_done_callback(self: &Arc<Self>, cb: DoneCallback) {
+        match cb {
+            DoneCallback::User(f, data) => f(Arc::as_ptr(self).cast_mut(), data),
+            DoneCallback::Wakeup(task) => tasks::wakeup(&task),
+            DoneCallback::Stop => self.lp.stop(),
+            DoneCallback::Internal(f) => f(self),
+        }
+    }
+}
+
+impl Drop for Future {
+    fn drop(&mut self) {
+        let st = self.state.get_mut();
+        if let Status::Error(e, m) = &st.status {
+            if !st.retrieved {
+                let kind = if self.task.is_some() { "Task" } else { "Future" };
+                let detail = m.as_ref().map(|m| format!(": {}", m.to_string_lossy())).unwrap_or_default();
+                self.lp.report_detached(DetachedReport {
+                    message: format!("{kind} exception was never retrieved{detail}"),
+                    error: *e,
+                });
+            }
+        }
+    }
+}

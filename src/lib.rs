@@ -1,0 +1,22 @@
+//! eddy: asyncio's low-level event loop API as a C library.
+//!
+//! The core modules are safe Rust and are named after the asyncio modules
+//! whose contracts they implement; `ffi` is the C boundary and the only place
+//! that deals in raw pointers.
+
+// Objects are Arc-allocated for their atomic, C-visible reference count; a
+// loop and its objects are used from one thread (API.md, Threads).
+#![allow(clippy::arc_with_non_send_sync)]
+
+pub mod base_events;
+pub mod error;
+pub mod events;
+pub mod ffi;
+pub mod futures;
+pub mod selector_events;
+mod sys;
+pub mod tasks;
+
+pub use base_events::{EventLoop, LoopRef};
+pub use events::{Callback, ErrorContext, Handle};
+pub use futures::Future;
