@@ -691,3 +691,130 @@ impl Drop for LoopRef {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::ffi::c_void;
+
+    thread_local! {
+        static LOG: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+        static LOOP: RefCell<Option<Arc<EventLoop>>> = const { RefCell::new(None) };
+    }
+
+    extern "C" fn record(ud: *mut c_void) {
+        LOG.with(|l| l.borrow_mut().push(ud as usize));
+    }
+
+    /// Records, then schedules `record(ud + 100)` with call_soon.
+    extern "C" fn record_and_chain(ud: *mut c_void) {
+        record(ud);
+        let lp = LOOP.with(|l| l.borrow().clone()).unwrap();
+        lp.call_soon(Callback::new(record, (ud as usize + 100) as *mut c_void), false).unwrap();
+        lp.stop();
+    }
+
+    fn cb(n: usize) -> Callback {
+        Callback::new(record, n as *mut c_void)
+    }
+
+    fn take_log() -> Vec<usize> {
+        LOG.with(|l| std::mem::take(&mut *l.borrow_mut()))
+    }
+
+    #[test]
+    fn call_soon_is_fifo_and_snapshot_defers_new_work() {
+        let lp = EventLoop::new().unwrap();
+        let a = lp.arc().clone();
+        LOOP.with(|l| *l.borrow_mut() = Some(a.clone()));
+        a.call_soon(Callback::new(record_and_chain, 1 as *mut c_void), false).unwrap();
+        a.call_soon(cb(2), false).unwrap();
+        a.run_forever().unwrap();
+        // stop() lets the rest of the snapshot run; 101 waits for the next run.
+        assert_eq!(take_log(), [1, 2]);
+        a.stop();
+        a.run_forever().unwrap();
+        assert_eq!(take_log(), [101]);
+        LOOP.with(|l| l.borrow_mut().take());
+    }
+
+    #[test]
+    fn equal_deadlines_fire_in_scheduling_order_and_after_ready_callbacks() {
+        let lp = EventLoop::new().unwrap();
+        let a = lp.arc();
+        let when = a.time() - 1.0;
+        for i in 0..20 {
+            a.call_at(when, cb(i), false).unwrap();
+        }
+        a.call_soon(cb(99), false).unwrap();
+        a.stop();
+        a.run_forever().unwrap();
+        let mut expected = vec![99];
+        expected.extend(0..20);
+        assert_eq!(take_log(), expected);
+    }
+
+    #[test]
+    fn cancelled_timers_do_not_run_and_the_heap_is_rebuilt() {
+        let lp = EventLoop::new().unwrap();
+        let a = lp.arc();
+        let handles: Vec<_> = (0..300).map(|i| a.call_later(3600.0, cb(i), true).unwrap().unwrap()).collect();
+        for h in &handles[..200] {
+            h.cancel();
+        }
+        assert_eq!(a.timer_cancels.load(Ordering::Relaxed), 200);
+        a.stop();
+        a.run_forever().unwrap();
+        assert_eq!(a.core.borrow().timers.len(), 100);
+        assert_eq!(a.timer_cancels.load(Ordering::Relaxed), 0);
+        assert!(take_log().is_empty());
+    }
+
+    extern "C" fn record_and_stop(ud: *mut c_void) {
+        record(ud);
+        LOOP.with(|l| l.borrow().clone()).unwrap().stop();
+    }
+
+    #[test]
+    fn threadsafe_call_wakes_a_waiting_loop() {
+        let lp = EventLoop::new().unwrap();
+        let a = lp.arc().clone();
+        LOOP.with(|l| *l.borrow_mut() = Some(a.clone()));
+        a.call_later(5.0, cb(1), false).unwrap();
+        let remote = a.remote.clone();
+        let t0 = a.time();
+        let th = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            let _ = remote.push(Job::Call(Callback::new(record_and_stop, 7 as *mut c_void)));
+        });
+        a.run_forever().unwrap();
+        th.join().unwrap();
+        assert!(a.time() - t0 < 2.0);
+        assert_eq!(take_log(), [7]);
+        LOOP.with(|l| l.borrow_mut().take());
+    }
+
+    #[test]
+    fn close_drops_pending_work_and_refuses_scheduling() {
+        let lp = EventLoop::new().unwrap();
+        let a = lp.arc().clone();
+        a.call_soon(cb(1), false).unwrap();
+        a.close().unwrap();
+        a.close().unwrap();
+        assert_eq!(a.call_soon(cb(2), false).err(), Some(EDDY_ECLOSED));
+        assert_eq!(a.run_forever().unwrap_err(), EDDY_ECLOSED);
+        assert!(take_log().is_empty());
+    }
+
+    #[test]
+    fn last_user_reference_closes_the_loop() {
+        let lp = EventLoop::new().unwrap();
+        let a = lp.arc().clone();
+        let second = lp.clone();
+        drop(lp);
+        assert!(!a.is_closed());
+        drop(second);
+        assert!(a.is_closed());
+    }
+}

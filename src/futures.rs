@@ -223,3 +223,72 @@ impl Drop for Future {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tasks;
+    use std::cell::RefCell;
+
+    thread_local!(static SEEN: RefCell<Vec<(usize, i64)>> = const { RefCell::new(Vec::new()) });
+
+    extern "C" fn seen(fut: *mut Future, ud: *mut c_void) {
+        // The callback gets the future it was registered on.
+        assert!(!fut.is_null());
+        SEEN.with(|s| s.borrow_mut().push((ud as usize, 0)));
+    }
+
+    #[test]
+    fn done_callbacks_are_scheduled_in_order_never_called_synchronously() {
+        let lp = EventLoop::new().unwrap();
+        let a = lp.arc();
+        let f = Future::new(a);
+        f.add_done_callback(seen, 1 as *mut c_void);
+        f.add_done_callback(seen, 2 as *mut c_void);
+        f.add_done_callback(seen, 1 as *mut c_void);
+        assert_eq!(f.remove_done_callback(seen, 1 as *mut c_void), 2);
+        f.add_done_callback(seen, 3 as *mut c_void);
+        f.set_result(std::ptr::null_mut(), 5).unwrap();
+        assert!(SEEN.with(|s| s.borrow().is_empty()));
+        assert_eq!(f.set_result(std::ptr::null_mut(), 6), Err(EDDY_EINVALSTATE));
+        assert_eq!(a.run_until_complete(&f), Ok(0));
+        assert_eq!(SEEN.with(|s| s.borrow().iter().map(|x| x.0).collect::<Vec<_>>()), [2, 3]);
+        assert_eq!(f.result().unwrap().1, 5);
+    }
+
+    thread_local! {
+        static AWAITED: RefCell<Option<Arc<Future>>> = const { RefCell::new(None) };
+        static TASK: RefCell<Option<Arc<Future>>> = const { RefCell::new(None) };
+    }
+
+    extern "C" fn await_then_finish(task: *mut Future, _: *mut c_void) {
+        let awaited = AWAITED.with(|a| a.borrow().clone()).unwrap();
+        let me = TASK.with(|t| t.borrow().clone()).unwrap();
+        assert_eq!(Arc::as_ptr(&me), task.cast_const());
+        if !awaited.done() {
+            tasks::await_(&me, &awaited).unwrap();
+        } else {
+            let n = awaited.result().unwrap().1;
+            me.set_result(std::ptr::null_mut(), n + 1).unwrap();
+        }
+    }
+
+    extern "C" fn complete(_: *mut c_void) {
+        let f = AWAITED.with(|a| a.borrow().clone()).unwrap();
+        f.set_result(std::ptr::null_mut(), 41).unwrap();
+    }
+
+    #[test]
+    fn a_task_resumes_when_its_future_completes() {
+        let lp = EventLoop::new().unwrap();
+        let a = lp.arc();
+        AWAITED.with(|x| *x.borrow_mut() = Some(Future::new(a)));
+        let task = tasks::create_task(a, await_then_finish, std::ptr::null_mut()).unwrap();
+        TASK.with(|t| *t.borrow_mut() = Some(task.clone()));
+        a.call_later(0.001, crate::events::Callback::new(complete, std::ptr::null_mut()), false).unwrap();
+        assert_eq!(a.run_until_complete(&task), Ok(0));
+        assert_eq!(task.result().unwrap().1, 42);
+        TASK.with(|t| t.borrow_mut().take());
+        AWAITED.with(|x| x.borrow_mut().take());
+    }
+}
