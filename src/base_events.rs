@@ -345,18 +345,20 @@ impl EventLoop {
     pub fn run_forever(self: &Arc<Self>) -> Result<(), i32> {
         self.check_closed()?;
         self.check_running()?;
+        // Callbacks may release the caller's last reference while we run.
+        let me = Arc::clone(self);
         {
-            let _running = RunGuard::enter(self);
+            let _running = RunGuard::enter(&me);
             loop {
-                self.run_once();
-                if self.core.borrow().stopping {
+                me.run_once();
+                if me.core.borrow().stopping {
                     break;
                 }
             }
         }
-        if self.external_refs.load(Ordering::Acquire) == 0 {
+        if me.external_refs.load(Ordering::Acquire) == 0 {
             // The last external reference went while the loop ran.
-            let _ = self.close();
+            let _ = me.close();
         }
         Ok(())
     }
@@ -369,6 +371,8 @@ impl EventLoop {
         if !Arc::ptr_eq(fut.get_loop(), self) {
             return Err(EDDY_EINVAL);
         }
+        // Callbacks may release the caller's reference to the future.
+        let fut = Arc::clone(fut);
         fut.add_done(DoneCallback::Stop);
         let ran = self.run_forever();
         fut.remove_done(|cb| matches!(cb, DoneCallback::Stop));
