@@ -14,6 +14,7 @@ use mio::{Events, Poll, Token, Waker};
 
 use crate::error::*;
 use crate::events::{self, Callback, DetachedReport, ErrorContext, Handle};
+use crate::executor::{self, Executor};
 use crate::futures::{DoneCallback, Future};
 use crate::selector_events::Watchers;
 use crate::sys;
@@ -180,6 +181,9 @@ pub struct EventLoop {
     pub(crate) tasks: RefCell<tasks::Registry>,
     timer_cancels: Arc<AtomicUsize>,
     external_refs: AtomicUsize,
+    pub(crate) default_executor: RefCell<Option<Arc<Executor>>>,
+    pub(crate) default_executor_shut: Cell<bool>,
+    pub(crate) executor_waiters: RefCell<executor::Waiters>,
 }
 
 impl EventLoop {
@@ -211,6 +215,9 @@ impl EventLoop {
             tasks: RefCell::new(tasks::Registry::default()),
             timer_cancels: Arc::new(AtomicUsize::new(0)),
             external_refs: AtomicUsize::new(1),
+            default_executor: RefCell::new(None),
+            default_executor_shut: Cell::new(false),
+            executor_waiters: RefCell::new(executor::Waiters::default()),
         });
         Ok(LoopRef(lp))
     }
@@ -539,8 +546,12 @@ impl EventLoop {
         };
         let watchers = std::mem::take(&mut *self.watchers.borrow_mut());
         let poller = self.poller.borrow_mut().take();
+        let waiters = std::mem::take(&mut *self.executor_waiters.borrow_mut());
+        if let Some(ex) = self.take_default_executor() {
+            ex.shutdown(false);
+        }
         // Dropped outside every borrow: destructors may report.
-        drop((jobs, ready, timers, watchers, poller));
+        drop((jobs, ready, timers, watchers, poller, waiters));
         tasks::destroy_pending(self);
         Ok(())
     }

@@ -42,7 +42,13 @@ pub struct Future {
     lp: Arc<EventLoop>,
     state: RefCell<State>,
     pub(crate) task: Option<TaskState>,
+    /// Runs synchronously when the future completes, before any callback is
+    /// scheduled: operations use it to stop work the moment they are
+    /// cancelled (unregister a watcher, keep queued work from starting).
+    completion_hook: RefCell<Option<CompletionHook>>,
 }
+
+pub(crate) type CompletionHook = Box<dyn FnOnce(&Future)>;
 
 /// How a future ended, for completing it.
 pub(crate) enum Outcome {
@@ -62,7 +68,12 @@ impl Future {
             lp: lp.clone(),
             state: RefCell::new(State { status: Status::Pending, callbacks: Vec::new(), retrieved: false }),
             task,
+            completion_hook: RefCell::new(None),
         })
+    }
+
+    pub(crate) fn set_completion_hook(&self, hook: CompletionHook) {
+        *self.completion_hook.borrow_mut() = Some(hook);
     }
 
     pub fn get_loop(&self) -> &Arc<EventLoop> {
@@ -118,6 +129,10 @@ impl Future {
             };
             std::mem::take(&mut st.callbacks)
         };
+        let hook = self.completion_hook.borrow_mut().take();
+        if let Some(hook) = hook {
+            hook(self);
+        }
         if self.is_task() {
             tasks::finished(self);
         }

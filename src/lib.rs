@@ -11,6 +11,7 @@
 pub mod base_events;
 pub mod error;
 pub mod events;
+pub mod executor;
 pub mod ffi;
 pub mod futures;
 pub mod selector_events;

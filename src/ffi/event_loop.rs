@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::*;
 use crate::base_events::{self, ExceptionHandler, LoopRef};
-use crate::events::{CallbackFn, Handle, Opaque};
+use crate::events::{Handle, Opaque};
 use crate::tasks::{self, StepFn, TaskFactory};
 
 /// A stream transport (TCP, Unix, pipe, TLS).
@@ -29,7 +29,7 @@ pub struct eddy_server_t {
 }
 
 /// A plain callback: runs with the data pointer given when it was scheduled.
-pub type eddy_callback_fn = Option<CallbackFn>;
+pub type eddy_callback_fn = Option<extern "C" fn(user_data: *mut c_void)>;
 
 /// What the exception handler is told (asyncio's context dict). Pointers
 /// are borrowed for the duration of the handler call.
@@ -52,7 +52,7 @@ pub type eddy_exception_handler_fn =
     Option<extern "C" fn(r#loop: *mut EventLoop, ctx: *const eddy_error_context_t, user_data: *mut c_void)>;
 
 /// A task's step function (C's stand-in for a coroutine).
-pub type eddy_task_step_fn = Option<StepFn>;
+pub type eddy_task_step_fn = Option<extern "C" fn(task: *mut Future, user_data: *mut c_void)>;
 
 /// A task factory: make a task for `step`/`step_ud` and store one reference
 /// to it in `*out`; return 0 or a negative code.

@@ -4,11 +4,10 @@ use std::ffi::{c_char, c_int, c_void};
 
 use super::event_loop::eddy_task_step_fn;
 use super::*;
-use crate::futures::FutureCbFn;
 use crate::tasks;
 
 /// A done callback: the future is borrowed for the call.
-pub type eddy_future_cb = Option<FutureCbFn>;
+pub type eddy_future_cb = Option<extern "C" fn(fut: *mut Future, user_data: *mut c_void)>;
 
 /// Completes the future with a value; its done callbacks are scheduled.
 /// `EDDY_EINVALSTATE` when already done, or for a task outside its step.

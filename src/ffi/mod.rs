@@ -140,7 +140,7 @@ pub(crate) fn release<T>(p: *const T) {
 }
 
 /// A callback from C: NULL is `EDDY_EINVAL`.
-pub(crate) fn callback(f: Option<crate::events::CallbackFn>, ud: *mut c_void) -> Result<Callback, c_int> {
+pub(crate) fn callback(f: event_loop::eddy_callback_fn, ud: *mut c_void) -> Result<Callback, c_int> {
     Ok(Callback::new(f.ok_or(EDDY_EINVAL)?, ud))
 }
 

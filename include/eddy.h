@@ -1,0 +1,1006 @@
+/*
+ * eddy.h: asyncio's low-level event loop API for C.
+ *
+ * GENERATED FILE: do not edit. Produced by cbindgen from the Rust sources
+ * (src/ffi/) using cbindgen.toml; regenerate with `make header`.
+ */
+
+#ifndef EDDY_H
+#define EDDY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/socket.h>
+
+/* Defined by <netdb.h>; only pointers to it appear here. */
+struct addrinfo;
+
+/**
+ * `-E2BIG`: Argument list too long.
+ */
+#define EDDY_E2BIG -7
+
+/**
+ * `-EACCES`: Permission denied.
+ */
+#define EDDY_EACCES -13
+
+/**
+ * `-EADDRINUSE`: Address already in use.
+ */
+#define EDDY_EADDRINUSE -98
+
+/**
+ * `-EADDRNOTAVAIL`: Cannot assign requested address.
+ */
+#define EDDY_EADDRNOTAVAIL -99
+
+/**
+ * `-EAFNOSUPPORT`: Address family not supported by protocol.
+ */
+#define EDDY_EAFNOSUPPORT -97
+
+/**
+ * `-EAGAIN`: Resource temporarily unavailable.
+ */
+#define EDDY_EAGAIN -11
+
+/**
+ * `-EALREADY`: Operation already in progress.
+ */
+#define EDDY_EALREADY -114
+
+/**
+ * `-EBADF`: Bad file descriptor.
+ */
+#define EDDY_EBADF -9
+
+/**
+ * `-EBUSY`: Device or resource busy.
+ */
+#define EDDY_EBUSY -16
+
+/**
+ * `-ECANCELED`: Operation canceled.
+ */
+#define EDDY_ECANCELED -125
+
+/**
+ * `-ECHILD`: No child processes.
+ */
+#define EDDY_ECHILD -10
+
+/**
+ * `-ECONNABORTED`: Software caused connection abort.
+ */
+#define EDDY_ECONNABORTED -103
+
+/**
+ * `-ECONNREFUSED`: Connection refused.
+ */
+#define EDDY_ECONNREFUSED -111
+
+/**
+ * `-ECONNRESET`: Connection reset by peer.
+ */
+#define EDDY_ECONNRESET -104
+
+/**
+ * `-EDEADLK`: Resource deadlock avoided.
+ */
+#define EDDY_EDEADLK -35
+
+/**
+ * `-EDESTADDRREQ`: Destination address required.
+ */
+#define EDDY_EDESTADDRREQ -89
+
+/**
+ * `-EDOM`: Numerical argument out of domain.
+ */
+#define EDDY_EDOM -33
+
+/**
+ * `-EEXIST`: File exists.
+ */
+#define EDDY_EEXIST -17
+
+/**
+ * `-EFAULT`: Bad address.
+ */
+#define EDDY_EFAULT -14
+
+/**
+ * `-EFBIG`: File too large.
+ */
+#define EDDY_EFBIG -27
+
+/**
+ * `-EHOSTDOWN`: Host is down.
+ */
+#define EDDY_EHOSTDOWN -112
+
+/**
+ * `-EHOSTUNREACH`: No route to host.
+ */
+#define EDDY_EHOSTUNREACH -113
+
+/**
+ * `-EILSEQ`: Invalid or incomplete multibyte or wide character.
+ */
+#define EDDY_EILSEQ -84
+
+/**
+ * `-EINPROGRESS`: Operation now in progress.
+ */
+#define EDDY_EINPROGRESS -115
+
+/**
+ * `-EINTR`: Interrupted system call.
+ */
+#define EDDY_EINTR -4
+
+/**
+ * `-EINVAL`: Invalid argument.
+ */
+#define EDDY_EINVAL -22
+
+/**
+ * `-EIO`: Input/output error.
+ */
+#define EDDY_EIO -5
+
+/**
+ * `-EISCONN`: Transport endpoint is already connected.
+ */
+#define EDDY_EISCONN -106
+
+/**
+ * `-EISDIR`: Is a directory.
+ */
+#define EDDY_EISDIR -21
+
+/**
+ * `-ELOOP`: Too many levels of symbolic links.
+ */
+#define EDDY_ELOOP -40
+
+/**
+ * `-EMFILE`: Too many open files.
+ */
+#define EDDY_EMFILE -24
+
+/**
+ * `-EMLINK`: Too many links.
+ */
+#define EDDY_EMLINK -31
+
+/**
+ * `-EMSGSIZE`: Message too long.
+ */
+#define EDDY_EMSGSIZE -90
+
+/**
+ * `-ENAMETOOLONG`: File name too long.
+ */
+#define EDDY_ENAMETOOLONG -36
+
+/**
+ * `-ENETDOWN`: Network is down.
+ */
+#define EDDY_ENETDOWN -100
+
+/**
+ * `-ENETRESET`: Network dropped connection on reset.
+ */
+#define EDDY_ENETRESET -102
+
+/**
+ * `-ENETUNREACH`: Network is unreachable.
+ */
+#define EDDY_ENETUNREACH -101
+
+/**
+ * `-ENFILE`: Too many open files in system.
+ */
+#define EDDY_ENFILE -23
+
+/**
+ * `-ENOBUFS`: No buffer space available.
+ */
+#define EDDY_ENOBUFS -105
+
+/**
+ * `-ENODATA`: No data available.
+ */
+#define EDDY_ENODATA -61
+
+/**
+ * `-ENODEV`: No such device.
+ */
+#define EDDY_ENODEV -19
+
+/**
+ * `-ENOENT`: No such file or directory.
+ */
+#define EDDY_ENOENT -2
+
+/**
+ * `-ENOEXEC`: Exec format error.
+ */
+#define EDDY_ENOEXEC -8
+
+/**
+ * `-ENOLCK`: No locks available.
+ */
+#define EDDY_ENOLCK -37
+
+/**
+ * `-ENOMEM`: Cannot allocate memory.
+ */
+#define EDDY_ENOMEM -12
+
+/**
+ * `-ENONET`: Machine is not on the network.
+ */
+#define EDDY_ENONET -64
+
+/**
+ * `-ENOPROTOOPT`: Protocol not available.
+ */
+#define EDDY_ENOPROTOOPT -92
+
+/**
+ * `-ENOSPC`: No space left on device.
+ */
+#define EDDY_ENOSPC -28
+
+/**
+ * `-ENOSYS`: Function not implemented.
+ */
+#define EDDY_ENOSYS -38
+
+/**
+ * `-ENOTBLK`: Block device required.
+ */
+#define EDDY_ENOTBLK -15
+
+/**
+ * `-ENOTCONN`: Transport endpoint is not connected.
+ */
+#define EDDY_ENOTCONN -107
+
+/**
+ * `-ENOTDIR`: Not a directory.
+ */
+#define EDDY_ENOTDIR -20
+
+/**
+ * `-ENOTEMPTY`: Directory not empty.
+ */
+#define EDDY_ENOTEMPTY -39
+
+/**
+ * `-ENOTSOCK`: Socket operation on non-socket.
+ */
+#define EDDY_ENOTSOCK -88
+
+/**
+ * `-ENOTSUP`: Operation not supported.
+ */
+#define EDDY_ENOTSUP -95
+
+/**
+ * `-ENOTTY`: Inappropriate ioctl for device.
+ */
+#define EDDY_ENOTTY -25
+
+/**
+ * `-ENXIO`: No such device or address.
+ */
+#define EDDY_ENXIO -6
+
+/**
+ * `-EOVERFLOW`: Value too large for defined data type.
+ */
+#define EDDY_EOVERFLOW -75
+
+/**
+ * `-EPERM`: Operation not permitted.
+ */
+#define EDDY_EPERM -1
+
+/**
+ * `-EPIPE`: Broken pipe.
+ */
+#define EDDY_EPIPE -32
+
+/**
+ * `-EPROTO`: Protocol error.
+ */
+#define EDDY_EPROTO -71
+
+/**
+ * `-EPROTONOSUPPORT`: Protocol not supported.
+ */
+#define EDDY_EPROTONOSUPPORT -93
+
+/**
+ * `-EPROTOTYPE`: Protocol wrong type for socket.
+ */
+#define EDDY_EPROTOTYPE -91
+
+/**
+ * `-ERANGE`: Numerical result out of range.
+ */
+#define EDDY_ERANGE -34
+
+/**
+ * `-EREMOTEIO`: Remote I/O error.
+ */
+#define EDDY_EREMOTEIO -121
+
+/**
+ * `-EROFS`: Read-only file system.
+ */
+#define EDDY_EROFS -30
+
+/**
+ * `-ESHUTDOWN`: Cannot send after transport endpoint shutdown.
+ */
+#define EDDY_ESHUTDOWN -108
+
+/**
+ * `-ESOCKTNOSUPPORT`: Socket type not supported.
+ */
+#define EDDY_ESOCKTNOSUPPORT -94
+
+/**
+ * `-ESPIPE`: Illegal seek.
+ */
+#define EDDY_ESPIPE -29
+
+/**
+ * `-ESRCH`: No such process.
+ */
+#define EDDY_ESRCH -3
+
+/**
+ * `-ETIME`: Timer expired.
+ */
+#define EDDY_ETIME -62
+
+/**
+ * `-ETIMEDOUT`: Connection timed out.
+ */
+#define EDDY_ETIMEDOUT -110
+
+/**
+ * `-ETXTBSY`: Text file busy.
+ */
+#define EDDY_ETXTBSY -26
+
+/**
+ * `-EUNATCH`: Protocol driver not attached.
+ */
+#define EDDY_EUNATCH -49
+
+/**
+ * `-EXDEV`: Invalid cross-device link.
+ */
+#define EDDY_EXDEV -18
+
+/**
+ * eddy: object is closed.
+ */
+#define EDDY_ECLOSED -4001
+
+/**
+ * eddy: an event loop is already running.
+ */
+#define EDDY_ERUNNING -4002
+
+/**
+ * eddy: invalid state.
+ */
+#define EDDY_EINVALSTATE -4003
+
+/**
+ * eddy: non-thread-safe call from a thread other than the loop's.
+ */
+#define EDDY_EWRONGTHREAD -4004
+
+/**
+ * eddy: internal error: a Rust panic was caught.
+ */
+#define EDDY_EPANIC -4005
+
+/**
+ * eddy: TLS error.
+ */
+#define EDDY_ETLS -4006
+
+/**
+ * getaddrinfo `EAI_ADDRFAMILY`: address family for hostname not supported.
+ */
+#define EDDY_EAI_ADDRFAMILY -4100
+
+/**
+ * getaddrinfo `EAI_AGAIN`: temporary failure in name resolution.
+ */
+#define EDDY_EAI_AGAIN -4101
+
+/**
+ * getaddrinfo `EAI_BADFLAGS`: bad value for ai_flags.
+ */
+#define EDDY_EAI_BADFLAGS -4102
+
+/**
+ * getaddrinfo `EAI_CANCELED`: request canceled.
+ */
+#define EDDY_EAI_CANCELED -4103
+
+/**
+ * getaddrinfo `EAI_FAIL`: non-recoverable failure in name resolution.
+ */
+#define EDDY_EAI_FAIL -4104
+
+/**
+ * getaddrinfo `EAI_FAMILY`: ai_family not supported.
+ */
+#define EDDY_EAI_FAMILY -4105
+
+/**
+ * getaddrinfo `EAI_MEMORY`: memory allocation failure.
+ */
+#define EDDY_EAI_MEMORY -4106
+
+/**
+ * getaddrinfo `EAI_NODATA`: no address associated with hostname.
+ */
+#define EDDY_EAI_NODATA -4107
+
+/**
+ * getaddrinfo `EAI_NONAME`: name or service not known.
+ */
+#define EDDY_EAI_NONAME -4108
+
+/**
+ * getaddrinfo `EAI_OVERFLOW`: argument buffer overflow.
+ */
+#define EDDY_EAI_OVERFLOW -4109
+
+/**
+ * getaddrinfo `EAI_PROTOCOL`: resolved protocol is unknown.
+ */
+#define EDDY_EAI_PROTOCOL -4110
+
+/**
+ * getaddrinfo `EAI_SERVICE`: servname not supported for ai_socktype.
+ */
+#define EDDY_EAI_SERVICE -4111
+
+/**
+ * getaddrinfo `EAI_SOCKTYPE`: ai_socktype not supported.
+ */
+#define EDDY_EAI_SOCKTYPE -4112
+
+/**
+ * getaddrinfo `EAI_SYSTEM`: system error.
+ */
+#define EDDY_EAI_SYSTEM -4113
+
+/**
+ * The library's major version.
+ */
+#define EDDY_VERSION_MAJOR 0
+
+/**
+ * The library's minor version (part of the soname before 1.0).
+ */
+#define EDDY_VERSION_MINOR 1
+
+/**
+ * The library's patch version.
+ */
+#define EDDY_VERSION_PATCH 0
+
+/**
+ * `(major << 16) | (minor << 8) | patch`, as returned by `eddy_version()`.
+ */
+#define EDDY_VERSION_HEX 256
+
+typedef struct eddy_loop_t eddy_loop_t;
+
+typedef struct eddy_future_t eddy_future_t;
+
+/**
+ * A scheduled callback (asyncio's `Handle` and `TimerHandle`).
+ */
+typedef struct eddy_handle_t eddy_handle_t;
+
+/**
+ * A datagram endpoint.
+ */
+typedef struct eddy_datagram_t eddy_datagram_t;
+
+/**
+ * A subprocess transport.
+ */
+typedef struct eddy_process_t eddy_process_t;
+
+/**
+ * A server.
+ */
+typedef struct eddy_server_t eddy_server_t;
+
+/**
+ * A stream transport (TCP, Unix, pipe, TLS).
+ */
+typedef struct eddy_transport_t eddy_transport_t;
+
+/**
+ * A plain callback: runs with the data pointer given when it was scheduled.
+ */
+typedef void (*eddy_callback_fn)(void *user_data);
+
+/**
+ * What the exception handler is told (asyncio's context dict). Pointers
+ * are borrowed for the duration of the handler call.
+ */
+typedef struct eddy_error_context_t {
+  /**
+   * Never NULL.
+   */
+  const char *message;
+  /**
+   * 0 or an `EDDY_E*` code.
+   */
+  int error;
+  struct eddy_handle_t *handle;
+  struct eddy_future_t *future;
+  struct eddy_transport_t *transport;
+  struct eddy_datagram_t *datagram;
+  struct eddy_process_t *process;
+  struct eddy_server_t *server;
+} eddy_error_context_t;
+
+/**
+ * An exception handler: called on the loop's thread with the context.
+ */
+typedef void (*eddy_exception_handler_fn)(struct eddy_loop_t *loop,
+                                          const struct eddy_error_context_t *ctx,
+                                          void *user_data);
+
+/**
+ * A task's step function (C's stand-in for a coroutine).
+ */
+typedef void (*eddy_task_step_fn)(struct eddy_future_t *task, void *user_data);
+
+/**
+ * A task factory: make a task for `step`/`step_ud` and store one reference
+ * to it in `*out`; return 0 or a negative code.
+ */
+typedef int (*eddy_task_factory_fn)(struct eddy_loop_t *loop,
+                                    eddy_task_step_fn step,
+                                    void *step_ud,
+                                    struct eddy_future_t **out,
+                                    void *factory_ud);
+
+/**
+ * A done callback: the future is borrowed for the call.
+ */
+typedef void (*eddy_future_cb)(struct eddy_future_t *fut, void *user_data);
+
+/**
+ * asyncio's AbstractEventLoopPolicy as a table of functions. Every
+ * function member must be set.
+ */
+typedef struct eddy_policy_t {
+  /**
+   * Stores this thread's current loop in `*out` (borrowed), or returns
+   * `EDDY_ENOENT`.
+   */
+  int (*get_event_loop)(void *ud, struct eddy_loop_t **out);
+  /**
+   * Makes `loop` (NULL: none) this thread's current loop; keeps a
+   * reference.
+   */
+  int (*set_event_loop)(void *ud, struct eddy_loop_t *loop);
+  /**
+   * Creates a loop and stores one reference in `*out`.
+   */
+  int (*new_event_loop)(void *ud, struct eddy_loop_t **out);
+  void *ud;
+} eddy_policy_t;
+
+#ifdef __cplusplus
+extern "C" {
+#endif // __cplusplus
+
+/**
+ * A static, NUL-terminated description of `err` (0 or an `EDDY_E*` code).
+ * Never NULL; unknown codes give "unknown error". Thread-safe.
+ */
+const char *eddy_strerror(int err);
+
+/**
+ * The symbolic name of `err` ("EDDY_EINVAL"), static. Never NULL; unknown
+ * codes give "EDDY_UNKNOWN". Thread-safe.
+ */
+const char *eddy_err_name(int err);
+
+/**
+ * The runtime library's version as `EDDY_VERSION_HEX` encodes it.
+ */
+unsigned int eddy_version(void);
+
+/**
+ * The runtime library's version as "MAJOR.MINOR.PATCH" (static).
+ */
+const char *eddy_version_string(void);
+
+/**
+ * Frees memory the library allocated for the caller (a sock_recv buffer,
+ * an `eddy_nameinfo_t`, ...). NULL is a no-op.
+ */
+void eddy_free(void *p);
+
+/**
+ * Runs the loop until `eddy_loop_stop` is called. `EDDY_ERUNNING` when this
+ * or another loop is already running in this thread; `EDDY_ECLOSED` after
+ * close.
+ */
+int eddy_loop_run_forever(struct eddy_loop_t *loop);
+
+/**
+ * Runs the loop until `fut` is done and returns its outcome: 0 for a
+ * result, its error code, or `EDDY_ECANCELED`. `EDDY_EINVALSTATE` when the
+ * loop was stopped before the future completed; `EDDY_EINVAL` for a future
+ * of another loop.
+ */
+int eddy_loop_run_until_complete(struct eddy_loop_t *loop, struct eddy_future_t *fut);
+
+/**
+ * Asks the loop to stop once the callbacks of the current iteration have
+ * run. Before run_forever, the next run does exactly one iteration.
+ */
+int eddy_loop_stop(struct eddy_loop_t *loop);
+
+/**
+ * Closes the loop: pending callbacks are dropped without running, pending
+ * tasks are reported as destroyed, and every fd the loop holds is closed.
+ * Idempotent; `EDDY_ERUNNING` while it runs.
+ */
+int eddy_loop_close(struct eddy_loop_t *loop);
+
+/**
+ * 1 while run_forever (or run_until_complete) executes, else 0.
+ */
+int eddy_loop_is_running(const struct eddy_loop_t *loop);
+
+/**
+ * 1 after close, else 0. Thread-safe.
+ */
+int eddy_loop_is_closed(const struct eddy_loop_t *loop);
+
+/**
+ * C has no async generators: cancels every pending task; `*out` (may be
+ * NULL) completes once all of them have finished.
+ */
+int eddy_loop_shutdown_asyncgens(struct eddy_loop_t *loop, struct eddy_future_t **out);
+
+/**
+ * Takes one more reference to the loop. Thread-safe; NULL is a no-op.
+ */
+void eddy_loop_retain(struct eddy_loop_t *loop);
+
+/**
+ * Drops one reference. When the last user reference goes, the loop is
+ * closed first (or, if it is running, when run_forever returns). NULL is a
+ * no-op.
+ */
+void eddy_loop_release(struct eddy_loop_t *loop);
+
+/**
+ * Turns debug mode on or off: slow callbacks are reported, and calls from
+ * a thread other than the running loop's return `EDDY_EWRONGTHREAD`.
+ */
+int eddy_loop_set_debug(struct eddy_loop_t *loop, bool enabled);
+
+/**
+ * 1 in debug mode, else 0.
+ */
+int eddy_loop_get_debug(const struct eddy_loop_t *loop);
+
+/**
+ * In debug mode, callbacks taking at least this long are reported to the
+ * exception handler (default 0.1 s). `EDDY_EINVAL` for negative or NaN.
+ */
+int eddy_loop_set_slow_callback_duration(struct eddy_loop_t *loop, double seconds);
+
+/**
+ * The loop's clock: monotonic seconds. NaN for a NULL loop.
+ */
+double eddy_loop_time(const struct eddy_loop_t *loop);
+
+/**
+ * Schedules `cb(ud)` for the next iteration, after the callbacks already
+ * queued. `*out` (may be NULL) receives a handle for cancelling it.
+ */
+int eddy_loop_call_soon(struct eddy_loop_t *loop,
+                        eddy_callback_fn cb,
+                        void *ud,
+                        struct eddy_handle_t **out);
+
+/**
+ * call_soon from any thread: wakes the loop if it is waiting. Wake-ups are
+ * coalesced. `EDDY_ECLOSED` once the loop is closed.
+ */
+int eddy_loop_call_soon_threadsafe(struct eddy_loop_t *loop,
+                                   eddy_callback_fn cb,
+                                   void *ud,
+                                   struct eddy_handle_t **out);
+
+/**
+ * Schedules `cb(ud)` `delay` seconds from now (negative: due now).
+ * `EDDY_EINVAL` for NaN. Equal deadlines run in the order scheduled.
+ */
+int eddy_loop_call_later(struct eddy_loop_t *loop,
+                         double delay,
+                         eddy_callback_fn cb,
+                         void *ud,
+                         struct eddy_handle_t **out);
+
+/**
+ * Schedules `cb(ud)` at `when` on the loop's clock (`eddy_loop_time`).
+ */
+int eddy_loop_call_at(struct eddy_loop_t *loop,
+                      double when,
+                      eddy_callback_fn cb,
+                      void *ud,
+                      struct eddy_handle_t **out);
+
+/**
+ * Calls `cb(ud)` whenever `fd` is readable (level-triggered), replacing an
+ * earlier reader of `fd`. The fd stays the caller's.
+ */
+int eddy_loop_add_reader(struct eddy_loop_t *loop, int fd, eddy_callback_fn cb, void *ud);
+
+/**
+ * 1 if a reader of `fd` was removed, 0 if there was none.
+ */
+int eddy_loop_remove_reader(struct eddy_loop_t *loop, int fd);
+
+/**
+ * Calls `cb(ud)` whenever `fd` is writable (level-triggered), replacing an
+ * earlier writer of `fd`.
+ */
+int eddy_loop_add_writer(struct eddy_loop_t *loop, int fd, eddy_callback_fn cb, void *ud);
+
+/**
+ * 1 if a writer of `fd` was removed, 0 if there was none.
+ */
+int eddy_loop_remove_writer(struct eddy_loop_t *loop, int fd);
+
+/**
+ * Passes `ctx` to the loop's exception handler (or the default one).
+ * `EDDY_EINVAL` when `ctx` or its message is NULL.
+ */
+int eddy_loop_call_exception_handler(struct eddy_loop_t *loop,
+                                     const struct eddy_error_context_t *ctx);
+
+/**
+ * Installs `fn(loop, ctx, ud)` as the exception handler; NULL restores the
+ * default.
+ */
+int eddy_loop_set_exception_handler(struct eddy_loop_t *loop,
+                                    eddy_exception_handler_fn fn,
+                                    void *ud);
+
+/**
+ * Writes the handler and its data (NULL, NULL for the default). Either
+ * output may be NULL.
+ */
+int eddy_loop_get_exception_handler(const struct eddy_loop_t *loop,
+                                    eddy_exception_handler_fn *fn,
+                                    void **ud);
+
+/**
+ * The default handler: writes the message and the context's fields to
+ * stderr.
+ */
+int eddy_loop_default_exception_handler(struct eddy_loop_t *loop,
+                                        const struct eddy_error_context_t *ctx);
+
+/**
+ * A new pending future on this loop (allowed on a closed loop, as in
+ * asyncio).
+ */
+int eddy_loop_create_future(struct eddy_loop_t *loop, struct eddy_future_t **out);
+
+/**
+ * A task running `step(task, ud)` soon, through the task factory if one is
+ * set. `*out` (may be NULL) receives a reference.
+ */
+int eddy_loop_create_task(struct eddy_loop_t *loop,
+                          eddy_task_step_fn step,
+                          void *ud,
+                          struct eddy_future_t **out);
+
+/**
+ * Installs a task factory for `eddy_loop_create_task`; NULL restores the
+ * default.
+ */
+int eddy_loop_set_task_factory(struct eddy_loop_t *loop, eddy_task_factory_fn fn, void *ud);
+
+/**
+ * Writes the factory and its data (NULL, NULL for the default). Either
+ * output may be NULL.
+ */
+int eddy_loop_get_task_factory(const struct eddy_loop_t *loop, eddy_task_factory_fn *fn, void **ud);
+
+/**
+ * Completes the future with a value; its done callbacks are scheduled.
+ * `EDDY_EINVALSTATE` when already done, or for a task outside its step.
+ */
+int eddy_future_set_result(struct eddy_future_t *f, void *ptr, int64_t n);
+
+/**
+ * Completes the future with `err` (a negative code; else `EDDY_EINVAL`)
+ * and an optional message, which is copied.
+ */
+int eddy_future_set_error(struct eddy_future_t *f, int err, const char *message);
+
+/**
+ * 1 if the future was pending and is now cancelled (for a task: asked to
+ * cancel), 0 if it was already done.
+ */
+int eddy_future_cancel(struct eddy_future_t *f);
+
+/**
+ * 1 once the future has a result, an error or is cancelled.
+ */
+int eddy_future_done(const struct eddy_future_t *f);
+
+/**
+ * 1 if the future was cancelled.
+ */
+int eddy_future_cancelled(const struct eddy_future_t *f);
+
+/**
+ * 0 with the value in `*ptr`/`*n` (each may be NULL), or the future's
+ * error, `EDDY_ECANCELED`, or `EDDY_EINVALSTATE` while pending.
+ */
+int eddy_future_result(const struct eddy_future_t *f, void **ptr, int64_t *n);
+
+/**
+ * The error's message, valid while the future lives; NULL when none.
+ */
+const char *eddy_future_error_message(const struct eddy_future_t *f);
+
+/**
+ * Schedules `cb(f, ud)` for when the future is done (at once, via
+ * call_soon, if it is done already).
+ */
+int eddy_future_add_done_callback(struct eddy_future_t *f, eddy_future_cb cb, void *ud);
+
+/**
+ * Removes every registration of (`cb`, `ud`); returns how many.
+ */
+int eddy_future_remove_done_callback(struct eddy_future_t *f, eddy_future_cb cb, void *ud);
+
+/**
+ * The future's loop (borrowed); NULL for a NULL future.
+ */
+struct eddy_loop_t *eddy_future_get_loop(const struct eddy_future_t *f);
+
+/**
+ * Takes one more reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_future_retain(struct eddy_future_t *f);
+
+/**
+ * Drops one reference. Thread-safe; NULL is a no-op. A result pointer the
+ * library allocated is never freed here: it belongs to the caller.
+ */
+void eddy_future_release(struct eddy_future_t *f);
+
+/**
+ * 1 for a task, 0 for a plain future.
+ */
+int eddy_future_is_task(const struct eddy_future_t *f);
+
+/**
+ * A task that bypasses the task factory.
+ */
+int eddy_task_new(struct eddy_loop_t *loop,
+                  eddy_task_step_fn step,
+                  void *ud,
+                  struct eddy_future_t **out);
+
+/**
+ * From inside the task's step: run the next step when `awaited` is done.
+ * `EDDY_EINVALSTATE` outside the step; `EDDY_EINVAL` for the task itself or
+ * a future of another loop.
+ */
+int eddy_task_await(struct eddy_future_t *task, struct eddy_future_t *awaited);
+
+/**
+ * From inside the task's step: run the next step on the next iteration.
+ */
+int eddy_task_yield(struct eddy_future_t *task);
+
+/**
+ * The number of pending cancel requests (non-zero: the step should wind
+ * down). `EDDY_EINVAL` for a plain future.
+ */
+int eddy_task_cancelling(const struct eddy_future_t *task);
+
+/**
+ * Cancels the callback: it will not run. Idempotent.
+ */
+int eddy_handle_cancel(struct eddy_handle_t *h);
+
+/**
+ * 1 if cancelled, else 0.
+ */
+int eddy_handle_cancelled(const struct eddy_handle_t *h);
+
+/**
+ * The timer's deadline on the loop's clock. `EDDY_EINVAL` for call_soon
+ * handles.
+ */
+int eddy_handle_when(const struct eddy_handle_t *h, double *out);
+
+/**
+ * Takes one more reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_handle_retain(struct eddy_handle_t *h);
+
+/**
+ * Drops one reference (the callback stays scheduled). Thread-safe; NULL is
+ * a no-op.
+ */
+void eddy_handle_release(struct eddy_handle_t *h);
+
+/**
+ * A new loop, made by the current policy; the caller owns one reference.
+ */
+int eddy_new_event_loop(struct eddy_loop_t **out);
+
+/**
+ * The loop running in this thread (borrowed), or NULL.
+ */
+struct eddy_loop_t *eddy_get_running_loop(void);
+
+/**
+ * The running loop, else the policy's current loop for this thread
+ * (borrowed). `EDDY_ENOENT` when there is neither: no loop is created.
+ */
+int eddy_get_event_loop(struct eddy_loop_t **out);
+
+/**
+ * Makes `loop` this thread's current loop through the policy (NULL
+ * clears); the policy keeps a reference.
+ */
+int eddy_set_event_loop(struct eddy_loop_t *loop);
+
+/**
+ * Copies the current policy (the default one when none was set).
+ */
+int eddy_get_event_loop_policy(struct eddy_policy_t *out);
+
+/**
+ * Installs a policy (copied); NULL restores the default. `EDDY_EINVAL`
+ * when a function member is NULL.
+ */
+int eddy_set_event_loop_policy(const struct eddy_policy_t *policy);
+
+#ifdef __cplusplus
+}  // extern "C"
+#endif  // __cplusplus
+
+#endif  /* EDDY_H */
