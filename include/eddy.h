@@ -514,6 +514,11 @@ struct addrinfo;
 
 typedef struct eddy_loop_t eddy_loop_t;
 
+/**
+ * A thread pool. Threads start on demand, up to `max_workers`.
+ */
+typedef struct eddy_executor_t eddy_executor_t;
+
 typedef struct eddy_future_t eddy_future_t;
 
 /**
@@ -590,6 +595,13 @@ typedef int (*eddy_task_factory_fn)(struct eddy_loop_t *loop,
                                     void *factory_ud);
 
 /**
+ * Work for an executor: runs on a worker thread; stores its value in
+ * `*result_ptr` / `*result_n` and returns 0, or returns a negative code
+ * that becomes the future's error.
+ */
+typedef int (*eddy_work_fn)(void *user_data, void **result_ptr, int64_t *result_n);
+
+/**
  * A done callback: the future is borrowed for the call.
  */
 typedef void (*eddy_future_cb)(struct eddy_future_t *fut, void *user_data);
@@ -615,6 +627,14 @@ typedef struct eddy_policy_t {
   int (*new_event_loop)(void *ud, struct eddy_loop_t **out);
   void *ud;
 } eddy_policy_t;
+
+/**
+ * `getnameinfo`'s result (free with `eddy_free`).
+ */
+typedef struct eddy_nameinfo_t {
+  char host[1025];
+  char serv[32];
+} eddy_nameinfo_t;
 
 #ifdef __cplusplus
 extern "C" {
@@ -841,6 +861,78 @@ int eddy_loop_set_task_factory(struct eddy_loop_t *loop, eddy_task_factory_fn fn
  * output may be NULL.
  */
 int eddy_loop_get_task_factory(const struct eddy_loop_t *loop, eddy_task_factory_fn *fn, void **ud);
+
+/**
+ * A thread pool of at most `max_workers` threads (0: min(32, cpus + 4)),
+ * started on demand. Thread-safe.
+ */
+int eddy_executor_new_thread_pool(size_t max_workers, struct eddy_executor_t **out);
+
+/**
+ * Refuses new work (`EDDY_ECLOSED`); queued work still runs. With `wait`,
+ * returns once every worker thread has finished. Thread-safe.
+ */
+int eddy_executor_shutdown(struct eddy_executor_t *ex, bool wait);
+
+/**
+ * Takes one more reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_executor_retain(struct eddy_executor_t *ex);
+
+/**
+ * Drops one reference; the last one shuts the pool down without waiting.
+ * Thread-safe; NULL is a no-op.
+ */
+void eddy_executor_release(struct eddy_executor_t *ex);
+
+/**
+ * Runs `fn(ud, &ptr, &n)` on `ex` (NULL: the loop's default executor);
+ * the future gets its value or error on the loop's thread. Cancelling the
+ * future before the work starts keeps it from running; a result produced
+ * after cancellation is dropped (not freed: it is the caller's to manage).
+ */
+int eddy_loop_run_in_executor(struct eddy_loop_t *loop,
+                              struct eddy_executor_t *ex,
+                              eddy_work_fn fn,
+                              void *ud,
+                              struct eddy_future_t **out);
+
+/**
+ * Replaces the loop's default executor (the loop keeps a reference).
+ */
+int eddy_loop_set_default_executor(struct eddy_loop_t *loop, struct eddy_executor_t *ex);
+
+/**
+ * Shuts the default executor down; `*out` (may be NULL) completes once its
+ * threads have finished. Later default-executor work gets `EDDY_ECLOSED`.
+ */
+int eddy_loop_shutdown_default_executor(struct eddy_loop_t *loop, struct eddy_future_t **out);
+
+/**
+ * Resolves `host`/`port` (either may be NULL) off the loop's thread. The
+ * future's pointer is a `struct addrinfo` list for `eddy_freeaddrinfo`;
+ * failures are `EDDY_EAI_*` codes.
+ */
+int eddy_loop_getaddrinfo(struct eddy_loop_t *loop,
+                          const char *host,
+                          const char *port,
+                          const struct addrinfo *hints,
+                          struct eddy_future_t **out);
+
+/**
+ * Looks up the host and service names of `addr` off the loop's thread.
+ * The future's pointer is an `eddy_nameinfo_t` (free with `eddy_free`).
+ */
+int eddy_loop_getnameinfo(struct eddy_loop_t *loop,
+                          const struct sockaddr *addr,
+                          socklen_t addrlen,
+                          int flags,
+                          struct eddy_future_t **out);
+
+/**
+ * Frees a list from `eddy_loop_getaddrinfo`. NULL is a no-op.
+ */
+void eddy_freeaddrinfo(struct addrinfo *ai);
 
 /**
  * Completes the future with a value; its done callbacks are scheduled.

@@ -19,6 +19,7 @@ use crate::futures::Future;
 
 pub mod error;
 pub mod event_loop;
+pub mod executor;
 pub mod future;
 pub mod handle;
 pub mod policy;
@@ -151,4 +152,24 @@ pub(crate) fn c_string(p: *const std::ffi::c_char) -> Option<std::ffi::CString> 
     }
     // SAFETY: a non-null string argument is NUL-terminated (API.md).
     Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_owned())
+}
+
+/// A socket address argument copied into an owned address; `EDDY_EINVAL`
+/// for NULL or a length outside (0, sizeof(struct sockaddr_storage)].
+pub(crate) fn sockaddr_arg(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<socket2::SockAddr, c_int> {
+    let max = std::mem::size_of::<libc::sockaddr_storage>();
+    if addr.is_null() || len == 0 || len as usize > max {
+        return Err(EDDY_EINVAL);
+    }
+    // SAFETY: the caller passes an address readable for `len` bytes, and
+    // the storage is written for exactly that many bytes.
+    let (_, sa) = unsafe {
+        socket2::SockAddr::try_init(|storage, out_len| {
+            std::ptr::copy_nonoverlapping(addr.cast::<u8>(), storage.cast::<u8>(), len as usize);
+            *out_len = len;
+            Ok(())
+        })
+    }
+    .map_err(|e| from_io(&e))?;
+    Ok(sa)
 }
