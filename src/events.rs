@@ -133,7 +133,9 @@ pub(crate) struct DetachedReport {
 
 thread_local! {
     static THREAD_TAG: u8 = const { 0 };
-    static RUNNING: Cell<*const EventLoop> = const { Cell::new(std::ptr::null()) };
+    /// The running loop and the fork generation it was set in: a child
+    /// process made by fork() inside a callback has no running loop.
+    static RUNNING: Cell<(*const EventLoop, u64)> = const { Cell::new((std::ptr::null(), 0)) };
 }
 
 /// A non-zero number unique to the calling thread while it lives.
@@ -143,11 +145,17 @@ pub(crate) fn thread_id() -> usize {
 
 /// The loop running in this thread, if any (asyncio's `_get_running_loop`).
 pub fn get_running_loop() -> *const EventLoop {
-    RUNNING.with(|r| r.get())
+    let (lp, generation) = RUNNING.with(|r| r.get());
+    if generation == crate::sys::fork_generation() {
+        lp
+    } else {
+        std::ptr::null()
+    }
 }
 
 pub(crate) fn set_running_loop(lp: *const EventLoop) {
-    RUNNING.with(|r| r.set(lp))
+    let generation = crate::sys::fork_generation();
+    RUNNING.with(|r| r.set((lp, generation)))
 }
 
 thread_local! {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use mio::unix::SourceFd;
@@ -15,10 +16,36 @@ use crate::error::*;
 use crate::events::{Callback, Handle};
 use crate::sys::{LevelEpoll, HANGUP, READABLE, WRITABLE};
 
+/// What runs when a watched fd is ready: a user's callback, or the
+/// library's own (sock_* operations waiting for readiness).
+#[derive(Clone)]
+pub(crate) enum Watcher {
+    User(Arc<Handle>),
+    Internal(Rc<dyn Fn(&Arc<EventLoop>)>),
+}
+
+impl Watcher {
+    fn cancel(&self) {
+        if let Watcher::User(h) = self {
+            h.cancel()
+        }
+    }
+
+    fn to_ready(&self) -> Ready {
+        match self {
+            Watcher::User(h) => Ready::Handle(h.clone()),
+            Watcher::Internal(f) => {
+                let f = f.clone();
+                Ready::Job(Box::new(move |lp| f(lp)))
+            }
+        }
+    }
+}
+
 #[derive(Default)]
 struct Watch {
-    reader: Option<Arc<Handle>>,
-    writer: Option<Arc<Handle>>,
+    reader: Option<Watcher>,
+    writer: Option<Watcher>,
 }
 
 impl Watch {
@@ -52,13 +79,13 @@ impl Watchers {
         for &(fd, ev) in &self.scratch {
             let Some(w) = self.fds.get(&fd) else { continue };
             if ev & (READABLE | HANGUP) != 0 {
-                if let Some(h) = &w.reader {
-                    ready.push_back(Ready::Handle(h.clone()));
+                if let Some(r) = &w.reader {
+                    ready.push_back(r.to_ready());
                 }
             }
             if ev & (WRITABLE | HANGUP) != 0 {
-                if let Some(h) = &w.writer {
-                    ready.push_back(Ready::Handle(h.clone()));
+                if let Some(wr) = &w.writer {
+                    ready.push_back(wr.to_ready());
                 }
             }
         }
@@ -91,7 +118,7 @@ impl EventLoop {
         Ok(())
     }
 
-    fn add_watch(&self, fd: RawFd, cb: Callback, writer: bool) -> Result<(), i32> {
+    pub(crate) fn add_watch(&self, fd: RawFd, watcher: Watcher, writer: bool) -> Result<(), i32> {
         if fd < 0 {
             return Err(EDDY_EINVAL);
         }
@@ -101,7 +128,7 @@ impl EventLoop {
         let entry = w.fds.entry(fd).or_default();
         let before = entry.interest();
         let slot = if writer { &mut entry.writer } else { &mut entry.reader };
-        let old = slot.replace(Handle::new(cb));
+        let old = slot.replace(watcher);
         if let Some(old) = &old {
             old.cancel();
         }
@@ -117,13 +144,20 @@ impl EventLoop {
     }
 
     fn remove_watch(&self, fd: RawFd, writer: bool) -> Result<bool, i32> {
+        self.remove_watch_if(fd, writer, |_| true)
+    }
+
+    /// Removes `fd`'s reader or writer if `is_it` accepts it; returns
+    /// whether one was removed.
+    pub(crate) fn remove_watch_if(&self, fd: RawFd, writer: bool, is_it: impl Fn(&Watcher) -> bool) -> Result<bool, i32> {
         if self.is_closed() {
             return Ok(false);
         }
         let mut w = self.watchers.borrow_mut();
         let Some(entry) = w.fds.get_mut(&fd) else { return Ok(false) };
         let before = entry.interest();
-        let Some(old) = (if writer { entry.writer.take() } else { entry.reader.take() }) else {
+        let slot = if writer { &mut entry.writer } else { &mut entry.reader };
+        let Some(old) = slot.take_if(|x| is_it(x)) else {
             return Ok(false);
         };
         old.cancel();
@@ -136,7 +170,7 @@ impl EventLoop {
 
     /// asyncio's `add_reader`: replaces an earlier reader of `fd`.
     pub fn add_reader(&self, fd: RawFd, cb: Callback) -> Result<(), i32> {
-        self.add_watch(fd, cb, false)
+        self.add_watch(fd, Watcher::User(Handle::new(cb)), false)
     }
 
     /// Returns whether a reader was registered.
@@ -145,7 +179,7 @@ impl EventLoop {
     }
 
     pub fn add_writer(&self, fd: RawFd, cb: Callback) -> Result<(), i32> {
-        self.add_watch(fd, cb, true)
+        self.add_watch(fd, Watcher::User(Handle::new(cb)), true)
     }
 
     pub fn remove_writer(&self, fd: RawFd) -> Result<bool, i32> {

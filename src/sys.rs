@@ -178,3 +178,249 @@ pub(crate) fn getnameinfo(addr: &socket2::SockAddr, flags: i32) -> Result<(Vec<u
     };
     Ok((cut(host), cut(serv)))
 }
+
+/// Retries a syscall interrupted by a signal; maps failures to eddy codes.
+fn retry<T>(mut f: impl FnMut() -> nix::Result<T>) -> Result<T, i32> {
+    loop {
+        match f() {
+            Err(Errno::EINTR) => continue,
+            r => return r.map_err(|e| -(e as i32)),
+        }
+    }
+}
+
+/// The last errno as a Result, for raw libc calls.
+fn check(rc: isize) -> nix::Result<usize> {
+    if rc < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(rc as usize)
+    }
+}
+
+pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
+    use nix::sys::socket::{recv, MsgFlags};
+    retry(|| recv(fd, buf, MsgFlags::empty()))
+}
+
+/// send(2) that never raises SIGPIPE.
+pub(crate) fn send(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
+    use nix::sys::socket::{send, MsgFlags};
+    retry(|| send(fd, buf, MsgFlags::MSG_NOSIGNAL))
+}
+
+pub(crate) fn sendto(fd: RawFd, buf: &[u8], addr: &socket2::SockAddr) -> Result<usize, i32> {
+    retry(|| {
+        // SAFETY: buf and addr are valid for the lengths passed.
+        check(unsafe {
+            libc::sendto(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL, addr.as_ptr().cast(), addr.len())
+        })
+    })
+}
+
+pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8]) -> Result<(usize, socket2::SockAddr), i32> {
+    retry(|| {
+        let mut n = 0;
+        // SAFETY: buf is writable for its length; the storage and its length
+        // come from try_init and are written by the kernel.
+        let res = unsafe {
+            socket2::SockAddr::try_init(|storage, len| {
+                n = check(libc::recvfrom(fd, buf.as_mut_ptr().cast(), buf.len(), 0, storage.cast(), len))
+                    .map_err(std::io::Error::from)?;
+                Ok(())
+            })
+        };
+        res.map(|(_, addr)| (n, addr)).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+    })
+}
+
+pub(crate) fn connect(fd: RawFd, addr: &socket2::SockAddr) -> Result<(), i32> {
+    // SAFETY: addr is a valid address of addr.len() bytes. EINTR is not
+    // retried: the connection goes on in the background, like EINPROGRESS.
+    let rc = unsafe { libc::connect(fd, addr.as_ptr().cast(), addr.len()) };
+    if rc < 0 {
+        return Err(-Errno::last_raw());
+    }
+    Ok(())
+}
+
+/// accept4 with the new fd non-blocking and close-on-exec.
+pub(crate) fn accept(fd: RawFd) -> Result<RawFd, i32> {
+    use nix::sys::socket::{accept4, SockFlag};
+    retry(|| accept4(fd, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC))
+}
+
+fn getsockopt_int(fd: RawFd, level: i32, name: i32) -> Result<i32, i32> {
+    let mut v: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: v and len are valid for the call and sized for an int option.
+    let rc = unsafe { libc::getsockopt(fd, level, name, (&mut v as *mut libc::c_int).cast(), &mut len) };
+    if rc < 0 {
+        return Err(-Errno::last_raw());
+    }
+    Ok(v)
+}
+
+/// The pending error of a socket (SO_ERROR), as an eddy code (0: none).
+pub(crate) fn socket_error(fd: RawFd) -> i32 {
+    getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ERROR).map_or_else(|e| e, |v| -v)
+}
+
+pub(crate) fn socket_type(fd: RawFd) -> Result<i32, i32> {
+    getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE)
+}
+
+pub(crate) fn is_nonblocking(fd: RawFd) -> Result<bool, i32> {
+    // SAFETY: F_GETFL takes no pointer argument.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(-Errno::last_raw());
+    }
+    Ok(flags & libc::O_NONBLOCK != 0)
+}
+
+/// sendfile(2) from `offset`, which it advances.
+pub(crate) fn sendfile(out_fd: RawFd, in_fd: RawFd, offset: &mut i64, count: usize) -> Result<usize, i32> {
+    retry(|| {
+        // SAFETY: offset points to a valid off_t for the call.
+        check(unsafe { libc::sendfile(out_fd, in_fd, offset, count) })
+    })
+}
+
+pub(crate) fn pread(fd: RawFd, buf: &mut [u8], offset: i64) -> Result<usize, i32> {
+    retry(|| {
+        // SAFETY: buf is writable for its length.
+        check(unsafe { libc::pread(fd, buf.as_mut_ptr().cast(), buf.len(), offset) })
+    })
+}
+
+pub(crate) fn seek_to(fd: RawFd, offset: i64) -> Result<(), i32> {
+    // SAFETY: lseek takes no pointer argument.
+    if unsafe { libc::lseek(fd, offset, libc::SEEK_SET) } < 0 {
+        return Err(-Errno::last_raw());
+    }
+    Ok(())
+}
+
+pub(crate) fn file_size(fd: RawFd) -> Result<i64, i32> {
+    // SAFETY: an all-zero stat is a valid buffer for fstat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is writable for the call.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return Err(-Errno::last_raw());
+    }
+    Ok(st.st_size)
+}
+
+/// Memory from malloc, for values handed to C callers (who free them with
+/// `eddy_free`). Freed on drop unless given up with `into_raw`.
+pub(crate) struct MallocBuf {
+    ptr: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+impl MallocBuf {
+    pub(crate) fn new(len: usize) -> Result<Self, i32> {
+        // SAFETY: malloc has no preconditions; NULL is handled below.
+        let p = unsafe { libc::malloc(len.max(1)) }.cast::<u8>();
+        let ptr = std::ptr::NonNull::new(p).ok_or(crate::error::EDDY_ENOMEM)?;
+        Ok(Self { ptr, len })
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: the allocation is len bytes, owned by self; bytes are
+        // initialised as plain u8 by whoever writes them first (the kernel
+        // or a copy) and u8 has no invalid values.
+        unsafe {
+            std::ptr::write_bytes(self.ptr.as_ptr(), 0, 0);
+            std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len)
+        }
+    }
+
+    pub(crate) fn into_raw(self) -> usize {
+        let p = self.ptr.as_ptr() as usize;
+        std::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for MallocBuf {
+    fn drop(&mut self) {
+        // SAFETY: the pointer came from malloc and is freed once.
+        unsafe { libc::free(self.ptr.as_ptr().cast()) }
+    }
+}
+
+/// A buffer the C caller lends until an operation completes
+/// (sock_recv_into): API.md makes it valid and unaliased until then.
+pub(crate) struct UserBuf {
+    ptr: *mut u8,
+    len: usize,
+}
+
+impl UserBuf {
+    /// # Safety
+    /// `ptr` must be writable for `len` bytes until the operation using this
+    /// buffer completes or is cancelled, and not accessed by anyone else
+    /// meanwhile.
+    pub(crate) unsafe fn new(ptr: *mut u8, len: usize) -> Self {
+        Self { ptr, len }
+    }
+
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
+        if self.len == 0 {
+            return &mut [];
+        }
+        // SAFETY: per the constructor's contract.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+/// Where a C caller wants a peer address written (sock_recvfrom_into).
+pub(crate) struct UserAddr {
+    addr: *mut libc::sockaddr,
+    len: *mut libc::socklen_t,
+}
+
+impl UserAddr {
+    /// # Safety
+    /// Either pointer may be NULL (nothing is written); otherwise `*len`
+    /// holds the capacity of `addr` and both stay valid until the operation
+    /// completes or is cancelled.
+    pub(crate) unsafe fn new(addr: *mut libc::sockaddr, len: *mut libc::socklen_t) -> Self {
+        Self { addr, len }
+    }
+
+    /// Writes as much of `from` as fits and the full length, as
+    /// recvfrom(2) does.
+    pub(crate) fn write(&self, from: &socket2::SockAddr) {
+        if self.addr.is_null() || self.len.is_null() {
+            return;
+        }
+        // SAFETY: per the constructor's contract.
+        unsafe {
+            let cap = *self.len as usize;
+            let n = (from.len() as usize).min(cap);
+            std::ptr::copy_nonoverlapping(from.as_ptr().cast::<u8>(), self.addr.cast::<u8>(), n);
+            *self.len = from.len();
+        }
+    }
+}
+
+static FORK_GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static FORK_HOOK: std::sync::Once = std::sync::Once::new();
+
+extern "C" fn forked_child() {
+    FORK_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Counts the fork()s this process descends from (asyncio's `on_fork`
+/// resets the running loop in the child).
+pub(crate) fn fork_generation() -> u64 {
+    FORK_HOOK.call_once(|| {
+        // SAFETY: the child handler only touches an atomic, which is
+        // async-signal-safe as fork's child handlers must be.
+        unsafe { libc::pthread_atfork(None, None, Some(forked_child)) };
+    });
+    FORK_GENERATION.load(std::sync::atomic::Ordering::Relaxed)
+}
