@@ -636,6 +636,17 @@ typedef struct eddy_nameinfo_t {
   char serv[32];
 } eddy_nameinfo_t;
 
+/**
+ * `sock_recvfrom`'s result: one allocation, `data` points just past the
+ * struct (free the whole with `eddy_free`).
+ */
+typedef struct eddy_datagram_msg_t {
+  struct sockaddr_storage addr;
+  socklen_t addrlen;
+  size_t len;
+  uint8_t *data;
+} eddy_datagram_msg_t;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -1090,6 +1101,98 @@ int eddy_get_event_loop_policy(struct eddy_policy_t *out);
  * when a function member is NULL.
  */
 int eddy_set_event_loop_policy(const struct eddy_policy_t *policy);
+
+/**
+ * Receives up to `nbytes` from `fd`. The value: `ptr` a buffer (free with
+ * `eddy_free`; NULL at EOF), `n` its length.
+ */
+int eddy_loop_sock_recv(struct eddy_loop_t *loop,
+                        int fd,
+                        size_t nbytes,
+                        struct eddy_future_t **out);
+
+/**
+ * Receives into `buf` (which must stay valid until the future is done or
+ * cancelled). The value's `n` is the count (0 at EOF).
+ */
+int eddy_loop_sock_recv_into(struct eddy_loop_t *loop,
+                             int fd,
+                             void *buf,
+                             size_t len,
+                             struct eddy_future_t **out);
+
+/**
+ * Receives one datagram of up to `bufsize` bytes. The value: `ptr` an
+ * `eddy_datagram_msg_t` (free with `eddy_free`), `n` the length.
+ */
+int eddy_loop_sock_recvfrom(struct eddy_loop_t *loop,
+                            int fd,
+                            size_t bufsize,
+                            struct eddy_future_t **out);
+
+/**
+ * Receives one datagram into `buf` and its sender into `addr` (`*addrlen`
+ * in: capacity, out: the address's length; both may be NULL). All three
+ * must stay valid until the future is done or cancelled. `n` is the count.
+ */
+int eddy_loop_sock_recvfrom_into(struct eddy_loop_t *loop,
+                                 int fd,
+                                 void *buf,
+                                 size_t len,
+                                 struct sockaddr *addr,
+                                 socklen_t *addrlen,
+                                 struct eddy_future_t **out);
+
+/**
+ * Sends all of `data` (what the kernel does not take at once is copied).
+ * `n` is 0; on error nothing tells how much was sent.
+ */
+int eddy_loop_sock_sendall(struct eddy_loop_t *loop,
+                           int fd,
+                           const void *data,
+                           size_t len,
+                           struct eddy_future_t **out);
+
+/**
+ * Sends one datagram to `addr`. `n` is the count sent.
+ */
+int eddy_loop_sock_sendto(struct eddy_loop_t *loop,
+                          int fd,
+                          const void *data,
+                          size_t len,
+                          const struct sockaddr *addr,
+                          socklen_t addrlen,
+                          struct eddy_future_t **out);
+
+/**
+ * Connects `fd` to `addr`; a refused connection fails with
+ * `EDDY_ECONNREFUSED`.
+ */
+int eddy_loop_sock_connect(struct eddy_loop_t *loop,
+                           int fd,
+                           const struct sockaddr *addr,
+                           socklen_t addrlen,
+                           struct eddy_future_t **out);
+
+/**
+ * Accepts a connection; `n` is the new fd (non-blocking, close-on-exec;
+ * the caller owns it).
+ */
+int eddy_loop_sock_accept(struct eddy_loop_t *loop, int fd, struct eddy_future_t **out);
+
+/**
+ * Sends `count` bytes (0: to the end) of `file_fd` from `offset` over the
+ * stream socket `sock_fd` with sendfile(2), or by reading and sending when
+ * sendfile cannot serve them and `fallback` is true. `n` is the count
+ * sent; the file position is left at offset + n.
+ */
+int eddy_loop_sock_sendfile(struct eddy_loop_t *loop,
+                            int sock_fd,
+                            int file_fd,
+                            int64_t offset,
+                            size_t count,
+                            bool fallback,
+                            struct eddy_future_t **out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -16,6 +16,7 @@ pub mod executor;
 pub mod ffi;
 pub mod futures;
 pub mod selector_events;
+pub mod sock;
 mod sys;
 pub mod tasks;
 

@@ -321,20 +321,17 @@ pub(crate) struct MallocBuf {
 
 impl MallocBuf {
     pub(crate) fn new(len: usize) -> Result<Self, i32> {
-        // SAFETY: malloc has no preconditions; NULL is handled below.
-        let p = unsafe { libc::malloc(len.max(1)) }.cast::<u8>();
+        // SAFETY: calloc has no preconditions; NULL is handled below. Zeroed
+        // memory makes every byte of the slice below initialised.
+        let p = unsafe { libc::calloc(len.max(1), 1) }.cast::<u8>();
         let ptr = std::ptr::NonNull::new(p).ok_or(crate::error::EDDY_ENOMEM)?;
         Ok(Self { ptr, len })
     }
 
     pub(crate) fn as_mut_slice(&mut self) -> &mut [u8] {
-        // SAFETY: the allocation is len bytes, owned by self; bytes are
-        // initialised as plain u8 by whoever writes them first (the kernel
-        // or a copy) and u8 has no invalid values.
-        unsafe {
-            std::ptr::write_bytes(self.ptr.as_ptr(), 0, 0);
-            std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len)
-        }
+        // SAFETY: the allocation is len initialised (zeroed) bytes, owned by
+        // self.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 
     pub(crate) fn into_raw(self) -> usize {

@@ -23,6 +23,7 @@ pub mod executor;
 pub mod future;
 pub mod handle;
 pub mod policy;
+pub mod sock;
 
 // SAFETY: a Callback is a C function pointer and the caller's opaque data
 // pointer, which the library never dereferences. API.md makes the caller

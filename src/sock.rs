@@ -1,0 +1,277 @@
+//! The `loop.sock_*` methods (asyncio's `selector_events.py`): each tries
+//! the syscall first and waits for readiness only when it would block. The
+//! wait is a one-shot watcher on the fd that the operation removes when it
+//! completes or its future is cancelled, so the fd is never left
+//! registered.
+
+use std::cell::RefCell;
+use std::os::fd::RawFd;
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use socket2::SockAddr;
+
+use crate::base_events::EventLoop;
+use crate::error::*;
+use crate::executor::WorkOutput;
+use crate::futures::{Future, Outcome};
+use crate::selector_events::Watcher;
+use crate::sys::{self, MallocBuf, UserAddr, UserBuf};
+
+/// One try of an operation.
+enum Attempt {
+    Done(WorkOutput),
+    /// Would block: try again when the fd is ready.
+    Again,
+}
+
+fn done(v: Result<(usize, i64), i32>) -> Attempt {
+    Attempt::Done(v.map_err(|e| (e, None)))
+}
+
+/// Maps a syscall result: EAGAIN means wait, anything else is final.
+fn attempt<T>(r: Result<T, i32>, ok: impl FnOnce(T) -> Result<(usize, i64), i32>) -> Attempt {
+    match r {
+        Err(e) if e == EDDY_EAGAIN => Attempt::Again,
+        r => done(r.and_then(ok)),
+    }
+}
+
+fn complete(fut: &Arc<Future>, out: WorkOutput) {
+    let outcome = match out {
+        Ok((p, n)) => Outcome::Result(p as *mut std::ffi::c_void, n),
+        Err((e, m)) => Outcome::Error(e, m),
+    };
+    let _ = fut.complete(outcome);
+}
+
+/// asyncio checks in debug mode only that the socket is non-blocking (a
+/// blocking one would stall the loop).
+fn check_fd(lp: &EventLoop, fd: RawFd) -> Result<(), i32> {
+    if fd < 0 {
+        return Err(EDDY_EINVAL);
+    }
+    lp.check_closed()?;
+    if lp.get_debug() && !sys::is_nonblocking(fd)? {
+        return Err(EDDY_EINVAL);
+    }
+    Ok(())
+}
+
+/// Runs `op` now and, while it would block, each time `fd` is ready for
+/// reading (or writing, with `writer`).
+fn run_op(
+    lp: &Arc<EventLoop>,
+    fd: RawFd,
+    writer: bool,
+    mut op: impl FnMut() -> Attempt + 'static,
+) -> Result<Arc<Future>, i32> {
+    check_fd(lp, fd)?;
+    let fut = Future::new(lp);
+    if let Attempt::Done(out) = op() {
+        complete(&fut, out);
+        return Ok(fut);
+    }
+    let op = RefCell::new(op);
+    let waiting = fut.clone();
+    let watcher: Rc<dyn Fn(&Arc<EventLoop>)> = Rc::new(move |_| {
+        if waiting.done() {
+            return;
+        }
+        let next = (op.borrow_mut())();
+        if let Attempt::Done(out) = next {
+            complete(&waiting, out);
+        }
+    });
+    let mine: Weak<dyn Fn(&Arc<EventLoop>)> = Rc::downgrade(&watcher);
+    lp.add_watch(fd, Watcher::Internal(watcher), writer)?;
+    fut.set_completion_hook(Box::new(move |f: &Future| {
+        // Only our own watcher: a later operation on the fd may have
+        // replaced it (asyncio's one waiter per direction).
+        let _ = f.get_loop().remove_watch_if(fd, writer, |w| {
+            matches!(w, Watcher::Internal(x) if std::ptr::addr_eq(Rc::as_ptr(x), mine.as_ptr()))
+        });
+    }));
+    Ok(fut)
+}
+
+/// Receives up to `nbytes`; the value is a malloc'd buffer and its length
+/// (NULL and 0 at EOF).
+pub fn sock_recv(lp: &Arc<EventLoop>, fd: RawFd, nbytes: usize) -> Result<Arc<Future>, i32> {
+    let mut buf = Some(MallocBuf::new(nbytes)?);
+    run_op(lp, fd, false, move || {
+        let b = buf.as_mut().expect("taken only when done");
+        attempt(sys::recv(fd, b.as_mut_slice()), |n| {
+            let p = if n == 0 { 0 } else { buf.take().expect("once").into_raw() };
+            Ok((p, n as i64))
+        })
+    })
+}
+
+/// Receives into the caller's buffer; the value is the count.
+pub(crate) fn sock_recv_into(lp: &Arc<EventLoop>, fd: RawFd, mut buf: UserBuf) -> Result<Arc<Future>, i32> {
+    run_op(lp, fd, false, move || attempt(sys::recv(fd, buf.as_mut_slice()), |n| Ok((0, n as i64))))
+}
+
+/// Packs a received datagram and its sender into the future's value.
+pub type DatagramPacker = fn(&[u8], &SockAddr) -> Result<usize, i32>;
+
+/// Receives one datagram of up to `bufsize` bytes; the value is what `pack`
+/// makes of it.
+pub fn sock_recvfrom(lp: &Arc<EventLoop>, fd: RawFd, bufsize: usize, pack: DatagramPacker) -> Result<Arc<Future>, i32> {
+    let mut buf = vec![0u8; bufsize];
+    run_op(lp, fd, false, move || {
+        attempt(sys::recvfrom(fd, &mut buf), |(n, addr)| Ok((pack(&buf[..n], &addr)?, n as i64)))
+    })
+}
+
+/// Receives one datagram into the caller's buffer, and its sender into the
+/// caller's address storage; the value is the count.
+pub(crate) fn sock_recvfrom_into(lp: &Arc<EventLoop>, fd: RawFd, mut buf: UserBuf, addr: UserAddr) -> Result<Arc<Future>, i32> {
+    run_op(lp, fd, false, move || {
+        attempt(sys::recvfrom(fd, buf.as_mut_slice()), |(n, from)| {
+            addr.write(&from);
+            Ok((0, n as i64))
+        })
+    })
+}
+
+/// Sends all of `data` (copying what the kernel does not take at once).
+pub fn sock_sendall(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8]) -> Result<Arc<Future>, i32> {
+    check_fd(lp, fd)?;
+    let sent = match sys::send(fd, data) {
+        Ok(n) => n,
+        Err(e) if e == EDDY_EAGAIN => 0,
+        Err(e) => {
+            let fut = Future::new(lp);
+            complete(&fut, Err((e, None)));
+            return Ok(fut);
+        }
+    };
+    let mut rest = data[sent..].to_vec();
+    let mut off = 0;
+    run_op(lp, fd, true, move || loop {
+        if off == rest.len() {
+            rest = Vec::new();
+            return done(Ok((0, 0)));
+        }
+        match sys::send(fd, &rest[off..]) {
+            Ok(n) => off += n,
+            Err(e) if e == EDDY_EAGAIN => return Attempt::Again,
+            Err(e) => return done(Err(e)),
+        }
+    })
+}
+
+/// Sends one datagram to `addr`; the value is the count sent.
+pub fn sock_sendto(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8], addr: SockAddr) -> Result<Arc<Future>, i32> {
+    check_fd(lp, fd)?;
+    match sys::sendto(fd, data, &addr) {
+        Err(e) if e == EDDY_EAGAIN => {}
+        r => {
+            let fut = Future::new(lp);
+            complete(&fut, r.map(|n| (0, n as i64)).map_err(|e| (e, None)));
+            return Ok(fut);
+        }
+    }
+    let data = data.to_vec();
+    run_op(lp, fd, true, move || attempt(sys::sendto(fd, &data, &addr), |n| Ok((0, n as i64))))
+}
+
+/// Connects `fd` to `addr`; a connection in progress is waited for and its
+/// outcome read from SO_ERROR.
+pub fn sock_connect(lp: &Arc<EventLoop>, fd: RawFd, addr: SockAddr) -> Result<Arc<Future>, i32> {
+    let mut started = false;
+    run_op(lp, fd, true, move || {
+        if started {
+            return match sys::socket_error(fd) {
+                0 => done(Ok((0, 0))),
+                e => done(Err(e)),
+            };
+        }
+        started = true;
+        match sys::connect(fd, &addr) {
+            Ok(()) => done(Ok((0, 0))),
+            Err(e) if e == EDDY_EINPROGRESS || e == EDDY_EINTR || e == EDDY_EAGAIN => Attempt::Again,
+            Err(e) => done(Err(e)),
+        }
+    })
+}
+
+/// Accepts a connection; the value's count is the new fd (non-blocking,
+/// close-on-exec).
+pub fn sock_accept(lp: &Arc<EventLoop>, fd: RawFd) -> Result<Arc<Future>, i32> {
+    run_op(lp, fd, false, move || attempt(sys::accept(fd), |c| Ok((0, c as i64))))
+}
+
+/// asyncio's `SENDFILE_FALLBACK_READBUFFER_SIZE`.
+const FALLBACK_CHUNK: usize = 256 * 1024;
+
+/// Sends `count` bytes (0: to the end) of `file` from `offset` with
+/// sendfile(2), or by reading and sending when sendfile cannot be used and
+/// `fallback` allows it. The value is the count sent; the file position is
+/// left at offset + sent.
+pub fn sock_sendfile(
+    lp: &Arc<EventLoop>,
+    sock: RawFd,
+    file: RawFd,
+    offset: i64,
+    count: usize,
+    fallback: bool,
+) -> Result<Arc<Future>, i32> {
+    if offset < 0 || file < 0 {
+        return Err(EDDY_EINVAL);
+    }
+    if sys::socket_type(sock)? != libc::SOCK_STREAM {
+        return Err(EDDY_EINVAL);
+    }
+    let end = if count == 0 { sys::file_size(file)?.max(offset) } else { offset + count as i64 };
+    let mut pos = offset;
+    let mut native = true;
+    let mut pending: Vec<u8> = Vec::new();
+    let mut pending_off = 0;
+    let finish = move |pos: i64| -> Attempt {
+        done(sys::seek_to(file, pos).map(|()| (0, pos - offset)))
+    };
+    run_op(lp, sock, true, move || loop {
+        if pending_off < pending.len() {
+            match sys::send(sock, &pending[pending_off..]) {
+                Ok(n) => {
+                    pending_off += n;
+                    pos += n as i64;
+                    continue;
+                }
+                Err(e) if e == EDDY_EAGAIN => return Attempt::Again,
+                Err(e) => return done(Err(e)),
+            }
+        }
+        if pos >= end {
+            return finish(pos);
+        }
+        let want = (end - pos) as usize;
+        if native {
+            let mut off = pos;
+            match sys::sendfile(sock, file, &mut off, want.min(0x7fff_f000)) {
+                Ok(0) => return finish(pos),
+                Ok(_) => pos = off,
+                Err(e) if e == EDDY_EAGAIN => return Attempt::Again,
+                // sendfile cannot serve this pair (asyncio's
+                // SendfileNotAvailableError): only before the first byte.
+                Err(e) if pos == offset && fallback && (e == EDDY_EINVAL || e == EDDY_ENOSYS || e == EDDY_ENOTSUP) => {
+                    native = false
+                }
+                Err(e) => return done(Err(e)),
+            }
+        } else {
+            pending.resize(want.min(FALLBACK_CHUNK), 0);
+            match sys::pread(file, &mut pending, pos) {
+                Ok(0) => return finish(pos),
+                Ok(n) => {
+                    pending.truncate(n);
+                    pending_off = 0;
+                }
+                Err(e) => return done(Err(e)),
+            }
+        }
+    })
+}
