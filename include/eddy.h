@@ -874,6 +874,22 @@ int eddy_loop_set_task_factory(struct eddy_loop_t *loop, eddy_task_factory_fn fn
 int eddy_loop_get_task_factory(const struct eddy_loop_t *loop, eddy_task_factory_fn *fn, void **ud);
 
 /**
+ * Runs `cb(ud)` on the loop, as an ordinary callback, once per delivery of
+ * `signum`; replaces an earlier handler. `EDDY_EINVAL` for SIGKILL,
+ * SIGSTOP and numbers outside 1..SIGRTMAX. The disposition it replaced is
+ * restored on removal and when the loop closes.
+ */
+int eddy_loop_add_signal_handler(struct eddy_loop_t *loop,
+                                 int signum,
+                                 eddy_callback_fn cb,
+                                 void *ud);
+
+/**
+ * 1 if a handler of `signum` was removed, 0 if there was none.
+ */
+int eddy_loop_remove_signal_handler(struct eddy_loop_t *loop, int signum);
+
+/**
  * A thread pool of at most `max_workers` threads (0: min(32, cpus + 4)),
  * started on demand. Thread-safe.
  */

@@ -19,6 +19,7 @@ use crate::futures::{DoneCallback, Future};
 use crate::selector_events::Watchers;
 use crate::sys;
 use crate::tasks::{self, TaskFactory};
+use crate::unix_events::{Signals, SIGNALS};
 
 /// asyncio's `MAXIMUM_SELECT_TIMEOUT`.
 const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
@@ -184,6 +185,7 @@ pub struct EventLoop {
     pub(crate) default_executor: RefCell<Option<Arc<Executor>>>,
     pub(crate) default_executor_shut: Cell<bool>,
     pub(crate) executor_waiters: RefCell<executor::Waiters>,
+    pub(crate) signals: RefCell<Signals>,
 }
 
 impl EventLoop {
@@ -218,6 +220,7 @@ impl EventLoop {
             default_executor: RefCell::new(None),
             default_executor_shut: Cell::new(false),
             executor_waiters: RefCell::new(executor::Waiters::default()),
+            signals: RefCell::new(Signals::default()),
         });
         Ok(LoopRef(lp))
     }
@@ -448,6 +451,7 @@ impl EventLoop {
     fn poll(self: &Arc<Self>, timeout: Option<Duration>) {
         let mut watchers_ready = false;
         let mut remote_ready = false;
+        let mut signals_ready = false;
         {
             let mut guard = self.poller.borrow_mut();
             let Some(p) = guard.as_mut() else { return };
@@ -462,6 +466,7 @@ impl EventLoop {
                 match ev.token() {
                     WAKER => remote_ready = true,
                     WATCHERS => watchers_ready = true,
+                    SIGNALS => signals_ready = true,
                     _ => {}
                 }
             }
@@ -469,6 +474,9 @@ impl EventLoop {
         if remote_ready || self.remote.pending.load(Ordering::Acquire) {
             let mut core = self.core.borrow_mut();
             self.remote.take(&mut core.ready);
+        }
+        if signals_ready {
+            self.collect_signals(&mut self.core.borrow_mut().ready);
         }
         let mut watchers = self.watchers.borrow_mut();
         if watchers_ready || watchers.pending() {
@@ -538,6 +546,7 @@ impl EventLoop {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        self.close_signals();
         let jobs = self.remote.close();
         let (ready, timers) = {
             let mut core = self.core.borrow_mut();

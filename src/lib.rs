@@ -19,6 +19,7 @@ pub mod selector_events;
 pub mod sock;
 mod sys;
 pub mod tasks;
+pub mod unix_events;
 
 pub use base_events::{EventLoop, LoopRef};
 pub use events::{Callback, ErrorContext, Handle};

@@ -421,3 +421,86 @@ pub(crate) fn fork_generation() -> u64 {
     });
     FORK_GENERATION.load(std::sync::atomic::Ordering::Relaxed)
 }
+
+/// A non-blocking, close-on-exec pipe: (read end, write end).
+pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), i32> {
+    use nix::fcntl::OFlag;
+    nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(|e| -(e as i32))
+}
+
+/// Reads what is there without blocking; 0 when empty or at EOF.
+pub(crate) fn read_some(fd: RawFd, buf: &mut [u8]) -> usize {
+    loop {
+        // SAFETY: buf is writable for its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 && Errno::last() == Errno::EINTR {
+            continue;
+        }
+        return n.max(0) as usize;
+    }
+}
+
+/// The highest signal number (SIGRTMAX).
+pub(crate) fn max_signal() -> i32 {
+    libc::SIGRTMAX()
+}
+
+const NSIG: usize = 65;
+/// For each signal, the self-pipe (write end) of the loop that handles it.
+static SIGNAL_PIPES: [std::sync::atomic::AtomicI32; NSIG] = [const { std::sync::atomic::AtomicI32::new(-1) }; NSIG];
+
+/// The C-level handler: writes the signal number to the owning loop's
+/// self-pipe. Only async-signal-safe calls; errno is preserved.
+extern "C" fn on_signal(sig: libc::c_int) {
+    let Some(slot) = SIGNAL_PIPES.get(sig as usize) else { return };
+    let fd = slot.load(std::sync::atomic::Ordering::Relaxed);
+    if fd >= 0 {
+        let saved = Errno::last_raw();
+        let byte = sig as u8;
+        // SAFETY: write(2) is async-signal-safe; byte is valid for 1 byte.
+        // A full pipe drops the byte: the loop is far behind anyway.
+        unsafe { libc::write(fd, (&byte as *const u8).cast(), 1) };
+        Errno::set_raw(saved);
+    }
+}
+
+/// A signal's disposition, as saved when eddy took the signal over.
+pub(crate) struct Disposition(libc::sigaction);
+
+/// Routes `sig` to `pipe`; installs the handler (SA_RESTART) unless
+/// `installed`, returning the disposition it replaced.
+pub(crate) fn route_signal(sig: i32, pipe: RawFd, installed: bool) -> Result<Option<Disposition>, i32> {
+    SIGNAL_PIPES[sig as usize].store(pipe, std::sync::atomic::Ordering::Relaxed);
+    if installed {
+        return Ok(None);
+    }
+    // SAFETY: an all-zero sigaction is valid; the fields set below make it
+    // a handler with an empty mask.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
+    act.sa_flags = libc::SA_RESTART;
+    // SAFETY: zeroed old is a valid out-buffer; act is fully initialised
+    // and its handler only does async-signal-safe work.
+    let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+    let rc = unsafe {
+        libc::sigemptyset(&mut act.sa_mask);
+        libc::sigaction(sig, &act, &mut old)
+    };
+    if rc < 0 {
+        SIGNAL_PIPES[sig as usize].store(-1, std::sync::atomic::Ordering::Relaxed);
+        return Err(-Errno::last_raw());
+    }
+    Ok(Some(Disposition(old)))
+}
+
+/// Whether `sig` is routed to `pipe`.
+pub(crate) fn signal_routed_to(sig: i32, pipe: RawFd) -> bool {
+    SIGNAL_PIPES[sig as usize].load(std::sync::atomic::Ordering::Relaxed) == pipe
+}
+
+/// Stops routing `sig` and puts back the disposition eddy replaced.
+pub(crate) fn restore_signal(sig: i32, old: &Disposition) {
+    SIGNAL_PIPES[sig as usize].store(-1, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: old was filled in by sigaction for this signal.
+    unsafe { libc::sigaction(sig, &old.0, std::ptr::null_mut()) };
+}

@@ -493,3 +493,21 @@ pub extern "C" fn eddy_loop_get_task_factory(
         Ok(0)
     })
 }
+
+/// Runs `cb(ud)` on the loop, as an ordinary callback, once per delivery of
+/// `signum`; replaces an earlier handler. `EDDY_EINVAL` for SIGKILL,
+/// SIGSTOP and numbers outside 1..SIGRTMAX. The disposition it replaced is
+/// restored on removal and when the loop closes.
+#[no_mangle]
+pub extern "C" fn eddy_loop_add_signal_handler(r#loop: *mut EventLoop, signum: c_int, cb: eddy_callback_fn, ud: *mut c_void) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?.add_signal_handler(signum, callback(cb, ud)?)?;
+        Ok(0)
+    })
+}
+
+/// 1 if a handler of `signum` was removed, 0 if there was none.
+#[no_mangle]
+pub extern "C" fn eddy_loop_remove_signal_handler(r#loop: *mut EventLoop, signum: c_int) -> c_int {
+    guard(|| Ok(loop_arg(r#loop)?.remove_signal_handler(signum)? as c_int))
+}

@@ -1,0 +1,114 @@
+//! Unix signal handlers (asyncio's `unix_events.add_signal_handler`).
+//!
+//! The C-level handler writes the signal number to the loop's self-pipe;
+//! the loop reads it and runs the callback as an ordinary callback, once
+//! per delivered signal. The disposition eddy replaced is put back when the
+//! handler is removed or the loop closes. A signal belongs to one loop at a
+//! time: adding it on another loop moves it there.
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Mutex;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Token};
+
+use crate::base_events::{EventLoop, Ready};
+use crate::error::*;
+use crate::events::Callback;
+use crate::sys::{self, Disposition};
+
+pub(crate) const SIGNALS: Token = Token(2);
+
+/// The dispositions eddy replaced, by signal, process-wide.
+static SAVED: Mutex<Vec<(i32, Disposition)>> = Mutex::new(Vec::new());
+
+#[derive(Default)]
+pub(crate) struct Signals {
+    pipe: Option<(OwnedFd, OwnedFd)>,
+    handlers: HashMap<i32, Callback>,
+}
+
+fn check_signal(sig: i32) -> Result<(), i32> {
+    if sig < 1 || sig > sys::max_signal() || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        return Err(EDDY_EINVAL);
+    }
+    Ok(())
+}
+
+fn saved() -> std::sync::MutexGuard<'static, Vec<(i32, Disposition)>> {
+    SAVED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl EventLoop {
+    fn signal_pipe(&self) -> Result<i32, i32> {
+        if let Some((_, w)) = &self.signals.borrow().pipe {
+            return Ok(w.as_raw_fd());
+        }
+        let (r, w) = sys::pipe()?;
+        self.with_registry(|reg| reg.register(&mut SourceFd(&r.as_raw_fd()), SIGNALS, Interest::READABLE))?;
+        let fd = w.as_raw_fd();
+        self.signals.borrow_mut().pipe = Some((r, w));
+        Ok(fd)
+    }
+
+    /// asyncio's `add_signal_handler`: replaces an earlier handler of `sig`.
+    pub fn add_signal_handler(&self, sig: i32, cb: Callback) -> Result<(), i32> {
+        check_signal(sig)?;
+        self.check_closed()?;
+        let pipe = self.signal_pipe()?;
+        let mut saved = saved();
+        let installed = saved.iter().any(|(s, _)| *s == sig);
+        if let Some(old) = sys::route_signal(sig, pipe, installed)? {
+            saved.push((sig, old));
+        }
+        self.signals.borrow_mut().handlers.insert(sig, cb);
+        Ok(())
+    }
+
+    /// Returns whether a handler was removed.
+    pub fn remove_signal_handler(&self, sig: i32) -> Result<bool, i32> {
+        check_signal(sig)?;
+        let mut signals = self.signals.borrow_mut();
+        if signals.handlers.remove(&sig).is_none() {
+            return Ok(false);
+        }
+        let pipe = signals.pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd());
+        if sys::signal_routed_to(sig, pipe) {
+            let mut saved = saved();
+            if let Some(i) = saved.iter().position(|(s, _)| *s == sig) {
+                let (_, old) = saved.swap_remove(i);
+                sys::restore_signal(sig, &old);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Turns the signal numbers waiting in the self-pipe into callbacks.
+    pub(crate) fn collect_signals(&self, ready: &mut std::collections::VecDeque<Ready>) {
+        let signals = self.signals.borrow();
+        let Some((r, _)) = &signals.pipe else { return };
+        let mut buf = [0u8; 64];
+        loop {
+            let n = sys::read_some(r.as_raw_fd(), &mut buf);
+            for sig in &buf[..n] {
+                if let Some(cb) = signals.handlers.get(&i32::from(*sig)) {
+                    ready.push_back(Ready::Call(*cb));
+                }
+            }
+            if n < buf.len() {
+                break;
+            }
+        }
+    }
+
+    /// At close: every handler removed, the self-pipe closed.
+    pub(crate) fn close_signals(&self) {
+        let sigs: Vec<i32> = self.signals.borrow().handlers.keys().copied().collect();
+        for sig in sigs {
+            let _ = self.remove_signal_handler(sig);
+        }
+        let pipe = self.signals.borrow_mut().pipe.take();
+        drop(pipe);
+    }
+}
