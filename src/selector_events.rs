@@ -16,12 +16,15 @@ use crate::error::*;
 use crate::events::{Callback, Handle};
 use crate::sys::{LevelEpoll, HANGUP, READABLE, WRITABLE};
 
+/// The library's own readiness callback.
+pub(crate) type WatchFn = dyn Fn(&Arc<EventLoop>);
+
 /// What runs when a watched fd is ready: a user's callback, or the
 /// library's own (sock_* operations waiting for readiness).
 #[derive(Clone)]
 pub(crate) enum Watcher {
     User(Arc<Handle>),
-    Internal(Rc<dyn Fn(&Arc<EventLoop>)>),
+    Internal(Rc<WatchFn>),
 }
 
 impl Watcher {

@@ -15,7 +15,7 @@ use crate::base_events::EventLoop;
 use crate::error::*;
 use crate::executor::WorkOutput;
 use crate::futures::{Future, Outcome};
-use crate::selector_events::Watcher;
+use crate::selector_events::{WatchFn, Watcher};
 use crate::sys::{self, MallocBuf, UserAddr, UserBuf};
 
 /// One try of an operation.
@@ -74,7 +74,7 @@ fn run_op(
     }
     let op = RefCell::new(op);
     let waiting = fut.clone();
-    let watcher: Rc<dyn Fn(&Arc<EventLoop>)> = Rc::new(move |_| {
+    let watcher: Rc<WatchFn> = Rc::new(move |_| {
         if waiting.done() {
             return;
         }
@@ -83,7 +83,7 @@ fn run_op(
             complete(&waiting, out);
         }
     });
-    let mine: Weak<dyn Fn(&Arc<EventLoop>)> = Rc::downgrade(&watcher);
+    let mine: Weak<WatchFn> = Rc::downgrade(&watcher);
     lp.add_watch(fd, Watcher::Internal(watcher), writer)?;
     fut.set_completion_hook(Box::new(move |f: &Future| {
         // Only our own watcher: a later operation on the fd may have
