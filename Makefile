@@ -1,0 +1,305 @@
+# eddy: build, install, packaging and tests.
+#
+#   make               build target/release/libeddy.{so,a}
+#   make example       build, stage-install, compile and run examples-c/hello.c
+#   make test          everything CI runs (see the `test` target)
+#   make install PREFIX=/usr/local DESTDIR=
+#   make uninstall PREFIX=/usr/local DESTDIR=
+#   make header        regenerate include/eddy.h with cbindgen
+#
+# The version lives only in Cargo.toml.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := all
+.DELETE_ON_ERROR:
+
+VERSION := $(shell sed -n '/^\[package\]/,/^\[/s/^version *= *"\([^"]*\)".*/\1/p' Cargo.toml)
+ifeq ($(VERSION),)
+$(error cannot read the package version from Cargo.toml)
+endif
+VERSION_MAJOR := $(word 1,$(subst ., ,$(VERSION)))
+VERSION_MINOR := $(word 2,$(subst ., ,$(VERSION)))
+VERSION_PATCH := $(word 3,$(subst ., ,$(subst -, ,$(subst +, ,$(VERSION)))))
+# Before 1.0 every minor is an ABI (libeddy.so.0.<minor>); same rule as build.rs.
+SONAME := $(if $(filter 0,$(VERSION_MAJOR)),libeddy.so.0.$(VERSION_MINOR),libeddy.so.$(VERSION_MAJOR))
+REALNAME := libeddy.so.$(VERSION)
+SIZEOF_VOID_P := $(shell echo $$(( $$(getconf LONG_BIT) / 8 )))
+
+CARGO ?= cargo
+CC ?= cc
+CXX ?= c++
+PKG_CONFIG ?= pkg-config
+CMAKE ?= cmake
+VALGRIND_BIN ?= valgrind
+
+PREFIX ?= /usr/local
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+CMAKEDIR ?= $(LIBDIR)/cmake/eddy
+DESTDIR ?=
+
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+LIB_SO := $(TARGET_DIR)/release/libeddy.so
+LIB_A := $(TARGET_DIR)/release/libeddy.a
+HEADER := include/eddy.h
+
+BUILD := build
+STAGE := $(abspath $(BUILD)/stage)
+STAGE_LIB := $(STAGE)/lib
+STAGE_PKG := PKG_CONFIG_PATH=$(STAGE_LIB)/pkgconfig
+STAGE_STAMP := $(BUILD)/stage/.installed
+
+# Flags for the C tests: the library's own flags come from pkg-config only.
+TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread
+EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread
+FFI_TEST_SRCS := $(sort $(wildcard ffi-tests/test_*.c))
+FFI_TEST_BINS := $(patsubst ffi-tests/%.c,$(BUILD)/ffi-tests/%,$(FFI_TEST_SRCS))
+EXAMPLE_SRCS := $(sort $(wildcard examples-c/*.c))
+EXAMPLE_BINS := $(patsubst examples-c/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
+
+# Flags of the sub-makes `make test` runs after it has built the library once.
+SUBFLAGS = --no-print-directory EDDY_SKIP_BUILD=1
+phase = printf '\n==== %s ====\n' $(1)
+
+.PHONY: all build header install uninstall list-installed-files stage test test-cargo test-c test-valgrind \
+        test-header test-symbols test-consumers test-pkgconfig test-cmake test-install \
+        ffi-tests ffi-tests-bins examples examples-bins example clean print-version
+
+all: build
+
+# `make test` builds once, then passes EDDY_SKIP_BUILD=1 to its sub-makes.
+build:
+ifeq ($(EDDY_SKIP_BUILD),)
+	+$(CARGO) build --release
+endif
+
+print-version:
+	@echo $(VERSION)
+
+# Regenerate the committed header (tests/header.rs fails when it is stale).
+header:
+	+EDDY_BLESS_HEADER=1 $(CARGO) test --release --test header
+
+# --- install ---------------------------------------------------------------
+
+# Built only when missing, so `sudo make install` after `make` needs no cargo.
+$(LIB_SO) $(LIB_A):
+	+$(CARGO) build --release
+
+# Paths the CMake config derives from its own location (relocatable).
+rel = $(shell realpath -m --relative-to='$(CMAKEDIR)' '$(1)')
+SUBST = sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+            -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' \
+            -e 's|@EDDY_VERSION@|$(VERSION)|g' \
+            -e 's|@EDDY_VERSION_MAJOR@|$(VERSION_MAJOR)|g' \
+            -e 's|@EDDY_VERSION_MINOR@|$(VERSION_MINOR)|g' \
+            -e 's|@EDDY_SONAME@|$(SONAME)|g' \
+            -e 's|@EDDY_SIZEOF_VOID_P@|$(SIZEOF_VOID_P)|g' \
+            -e 's|@EDDY_REL_LIBDIR@|$(call rel,$(LIBDIR))|g' \
+            -e 's|@EDDY_REL_INCLUDEDIR@|$(call rel,$(INCLUDEDIR))|g'
+
+INSTALLED_FILES := $(LIBDIR)/$(REALNAME) $(LIBDIR)/$(SONAME) $(LIBDIR)/libeddy.so \
+                   $(LIBDIR)/libeddy.a $(INCLUDEDIR)/eddy.h $(PKGCONFIGDIR)/eddy.pc \
+                   $(CMAKEDIR)/eddyConfig.cmake $(CMAKEDIR)/eddyConfigVersion.cmake
+
+install: $(LIB_SO) $(LIB_A) $(HEADER)
+	install -d '$(DESTDIR)$(LIBDIR)' '$(DESTDIR)$(INCLUDEDIR)' \
+	    '$(DESTDIR)$(PKGCONFIGDIR)' '$(DESTDIR)$(CMAKEDIR)'
+	install -m 755 $(LIB_SO) '$(DESTDIR)$(LIBDIR)/$(REALNAME)'
+	ln -sfn $(REALNAME) '$(DESTDIR)$(LIBDIR)/$(SONAME)'
+	ln -sfn $(SONAME) '$(DESTDIR)$(LIBDIR)/libeddy.so'
+	install -m 644 $(LIB_A) '$(DESTDIR)$(LIBDIR)/libeddy.a'
+	install -m 644 $(HEADER) '$(DESTDIR)$(INCLUDEDIR)/eddy.h'
+	$(SUBST) pkgconfig/eddy.pc.in > '$(DESTDIR)$(PKGCONFIGDIR)/eddy.pc'
+	$(SUBST) cmake/eddyConfig.cmake.in > '$(DESTDIR)$(CMAKEDIR)/eddyConfig.cmake'
+	$(SUBST) cmake/eddyConfigVersion.cmake.in > '$(DESTDIR)$(CMAKEDIR)/eddyConfigVersion.cmake'
+	chmod 644 '$(DESTDIR)$(PKGCONFIGDIR)/eddy.pc' '$(DESTDIR)$(CMAKEDIR)/eddyConfig.cmake' \
+	    '$(DESTDIR)$(CMAKEDIR)/eddyConfigVersion.cmake'
+
+list-installed-files:
+	@printf '%s\n' $(INSTALLED_FILES)
+
+uninstall:
+	rm -f $(foreach f,$(INSTALLED_FILES),'$(DESTDIR)$(f)')
+	if [ -d '$(DESTDIR)$(CMAKEDIR)' ]; then rmdir --ignore-fail-on-non-empty '$(DESTDIR)$(CMAKEDIR)'; fi
+
+# Install into build/stage, which the C tests, consumers and examples use
+# (again only when something it installs changed).
+stage: build
+	@$(MAKE) --no-print-directory -s $(STAGE_STAMP)
+
+$(STAGE_STAMP): $(LIB_SO) $(LIB_A) $(HEADER) pkgconfig/eddy.pc.in cmake/eddyConfig.cmake.in \
+                cmake/eddyConfigVersion.cmake.in Cargo.toml Makefile
+	@echo "staging into $(STAGE)"
+	@$(MAKE) --no-print-directory -s install PREFIX='$(STAGE)' DESTDIR= LIBDIR='$(STAGE_LIB)' \
+	    INCLUDEDIR='$(STAGE)/include' PKGCONFIGDIR='$(STAGE_LIB)/pkgconfig' \
+	    CMAKEDIR='$(STAGE_LIB)/cmake/eddy'
+	@touch $@
+
+# --- tests -----------------------------------------------------------------
+
+test:
+	@$(call phase,'cargo test --release (Rust tests, header up to date)')
+	+$(CARGO) test --release
+	@$(call phase,'build the library and stage-install it into $(BUILD)/stage')
+	@$(MAKE) --no-print-directory stage
+	@$(call phase,'C tests (ffi-tests/)')
+	@$(MAKE) $(SUBFLAGS) test-c
+	@$(call phase,'header compiles alone as C11 and C++17')
+	@$(MAKE) $(SUBFLAGS) test-header
+	@$(call phase,'exported symbols and soname')
+	@$(MAKE) $(SUBFLAGS) test-symbols
+	@$(call phase,'pkg-config consumers (shared and static)')
+	@$(MAKE) $(SUBFLAGS) test-pkgconfig
+	@$(call phase,'CMake consumer (eddy::eddy and eddy::eddy_static)')
+	@$(MAKE) $(SUBFLAGS) test-cmake
+	@$(call phase,'install / uninstall round trip')
+	@$(MAKE) $(SUBFLAGS) test-install
+	@if command -v $(VALGRIND_BIN) >/dev/null 2>&1; then \
+	    $(call phase,'C tests under valgrind'); \
+	    $(MAKE) $(SUBFLAGS) test-valgrind; \
+	else \
+	    $(call phase,'valgrind not installed: skipping the C tests under valgrind'); \
+	fi
+	@$(call phase,'make test: all passed')
+
+test-cargo:
+	+$(CARGO) test --release
+
+# The packaging checks of `make test`, without the C tests.
+test-consumers: test-header test-symbols test-pkgconfig test-cmake test-install
+
+$(BUILD)/ffi-tests/%: ffi-tests/%.c ffi-tests/harness.c ffi-tests/harness.h $(STAGE_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
+	    ffi-tests/harness.c $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB)
+
+ffi-tests: stage
+	@$(MAKE) --no-print-directory ffi-tests-bins
+
+ffi-tests-bins: $(FFI_TEST_BINS)
+	@:
+
+# The binaries of the sources that exist now, not whatever build/ holds.
+test-c: ffi-tests
+	ffi-tests/run.sh $(FFI_TEST_BINS)
+
+test-valgrind: ffi-tests
+	VALGRIND=1 ffi-tests/run.sh $(FFI_TEST_BINS)
+
+# The header alone, strict, no feature macros.
+test-header: stage
+	@mkdir -p $(BUILD)/header-check
+	printf '#include <eddy.h>\nint eddy_header_check(void);\nint eddy_header_check(void) { return EDDY_VERSION_MAJOR; }\n' \
+	    > $(BUILD)/header-check/only_header.c
+	cp $(BUILD)/header-check/only_header.c $(BUILD)/header-check/only_header.cpp
+	gcc -std=c11 -Wall -Wextra -Werror -pedantic -I$(STAGE)/include \
+	    -c $(BUILD)/header-check/only_header.c -o $(BUILD)/header-check/only_header.o
+	g++ -std=c++17 -Wall -Wextra -Werror -pedantic -I$(STAGE)/include \
+	    -c $(BUILD)/header-check/only_header.cpp -o $(BUILD)/header-check/only_header_cpp.o
+	@echo 'header OK'
+
+test-symbols: stage
+	@so='$(STAGE_LIB)/$(REALNAME)'; \
+	bad=$$(nm -D --defined-only "$$so" | awk 'NF >= 3 { print $$3 }' | grep -v '^eddy_' || true); \
+	if [ -n "$$bad" ]; then echo "libeddy exports symbols outside eddy_*:"; echo "$$bad"; exit 1; fi; \
+	n=$$(nm -D --defined-only "$$so" | awk 'NF >= 3' | wc -l); \
+	if [ "$$n" -eq 0 ]; then echo "libeddy exports no symbols at all"; exit 1; fi; \
+	echo "$$n exported symbols, all eddy_*"; \
+	soname=$$(readelf -d "$$so" | sed -n 's/.*(SONAME).*\[\(.*\)\].*/\1/p'); \
+	if [ "$$soname" != '$(SONAME)' ]; then echo "SONAME is '$$soname', want '$(SONAME)'"; exit 1; fi; \
+	echo "SONAME $$soname"
+
+# A C program through pkg-config, linked against libeddy.so and libeddy.a.
+PC_CONSUMERS := ffi-tests/consumer/pc_consumer.c $(wildcard examples-c/hello.c)
+test-pkgconfig: stage
+	@mkdir -p $(BUILD)/consumer
+	@for src in $(PC_CONSUMERS); do \
+	    name=$$(basename $$src .c); \
+	    echo "-- $$src, shared"; \
+	    ( set -x; $(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
+	        $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $(BUILD)/consumer/$$name-shared $$src \
+	        $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB) ); \
+	    readelf -d $(BUILD)/consumer/$$name-shared | grep -q 'NEEDED.*\[$(SONAME)\]' \
+	        || { echo "$$name-shared does not need $(SONAME)"; exit 1; }; \
+	    timeout 60 $(BUILD)/consumer/$$name-shared; \
+	    echo "-- $$src, static"; \
+	    libs=$$($(STAGE_PKG) $(PKG_CONFIG) --static --libs eddy); \
+	    libs=$${libs/-leddy/-Wl,-Bstatic -leddy -Wl,-Bdynamic}; \
+	    ( set -x; $(CC) -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread \
+	        $$($(STAGE_PKG) $(PKG_CONFIG) --static --cflags eddy) -o $(BUILD)/consumer/$$name-static $$src \
+	        $$libs ); \
+	    if readelf -d $(BUILD)/consumer/$$name-static | grep -q 'NEEDED.*libeddy'; then \
+	        echo "$$name-static links libeddy dynamically"; exit 1; fi; \
+	    timeout 60 env -u LD_LIBRARY_PATH $(BUILD)/consumer/$$name-static; \
+	done
+
+# A C++ program through find_package(eddy CONFIG), both imported targets.
+test-cmake: stage
+	@command -v $(CMAKE) >/dev/null || { echo "cmake is not installed"; exit 1; }
+	rm -rf $(BUILD)/consumer-cmake
+	$(CMAKE) -S ffi-tests/consumer/cmake -B $(BUILD)/consumer-cmake -DCMAKE_BUILD_TYPE=Release \
+	    -DCMAKE_PREFIX_PATH='$(STAGE)' -DEDDY_EXPECT_VERSION=$(VERSION_MAJOR).$(VERSION_MINOR) \
+	    -DEDDY_EXPECT_FULL_VERSION=$(VERSION) --no-warn-unused-cli > $(BUILD)/consumer-cmake.log \
+	    || { cat $(BUILD)/consumer-cmake.log; exit 1; }
+	+$(CMAKE) --build $(BUILD)/consumer-cmake
+	if readelf -d $(BUILD)/consumer-cmake/consumer_static | grep -q 'NEEDED.*libeddy'; then \
+	    echo "consumer_static links libeddy dynamically"; exit 1; fi
+	readelf -d $(BUILD)/consumer-cmake/consumer_shared | grep -q 'NEEDED.*\[$(SONAME)\]'
+	timeout 60 $(BUILD)/consumer-cmake/consumer_shared
+	timeout 60 $(BUILD)/consumer-cmake/consumer_static
+
+# Install into a temporary DESTDIR, check the layout and that the CMake
+# package works from where it landed (relocation), uninstall, check nothing
+# is left.
+test-install: build
+	@tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	$(MAKE) --no-print-directory install DESTDIR="$$tmp" PREFIX=/opt/eddy-roundtrip >/dev/null; \
+	files=$$($(MAKE) --no-print-directory -s list-installed-files PREFIX=/opt/eddy-roundtrip); \
+	for f in $$files; do \
+	    [ -e "$$tmp$$f" ] || { echo "install did not create $$f"; exit 1; }; done; \
+	[ "$$(readlink "$$tmp/opt/eddy-roundtrip/lib/$(SONAME)")" = '$(REALNAME)' ]; \
+	[ "$$(readlink "$$tmp/opt/eddy-roundtrip/lib/libeddy.so")" = '$(SONAME)' ]; \
+	grep -q '^prefix=/opt/eddy-roundtrip$$' "$$tmp/opt/eddy-roundtrip/lib/pkgconfig/eddy.pc"; \
+	grep -q '^Version: $(VERSION)$$' "$$tmp/opt/eddy-roundtrip/lib/pkgconfig/eddy.pc"; \
+	echo "installed: $$(cd "$$tmp" && find . ! -type d | sort | tr '\n' ' ')"; \
+	if command -v $(CMAKE) >/dev/null; then \
+	    $(CMAKE) -S ffi-tests/consumer/cmake -B "$$tmp/cmake-build" \
+	        -DCMAKE_PREFIX_PATH="$$tmp/opt/eddy-roundtrip" \
+	        -DEDDY_EXPECT_VERSION=$(VERSION_MAJOR).$(VERSION_MINOR) \
+	        -DEDDY_EXPECT_FULL_VERSION=$(VERSION) > "$$tmp/cmake.log" \
+	        || { cat "$$tmp/cmake.log"; exit 1; }; \
+	    grep -q "eddy found in $$tmp/opt/eddy-roundtrip/lib/cmake/eddy" "$$tmp/cmake.log" \
+	        || { echo "relocated CMake package not used:"; cat "$$tmp/cmake.log"; exit 1; }; \
+	    rm -rf "$$tmp/cmake-build" "$$tmp/cmake.log"; \
+	    echo "relocated CMake package OK"; \
+	fi; \
+	$(MAKE) --no-print-directory uninstall DESTDIR="$$tmp" PREFIX=/opt/eddy-roundtrip >/dev/null; \
+	left=$$(cd "$$tmp" && find . ! -type d); \
+	if [ -n "$$left" ]; then echo "uninstall left files behind:"; echo "$$left"; exit 1; fi; \
+	[ ! -e "$$tmp/opt/eddy-roundtrip/lib/cmake/eddy" ] || { echo "uninstall left lib/cmake/eddy"; exit 1; }; \
+	echo "install/uninstall round trip OK"
+
+# --- examples --------------------------------------------------------------
+
+$(BUILD)/examples/%: examples-c/%.c $(STAGE_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(EXAMPLE_CFLAGS) $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
+	    $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB)
+
+examples: stage
+	@$(MAKE) --no-print-directory examples-bins
+
+examples-bins: $(EXAMPLE_BINS)
+	@:
+
+example: stage
+	@[ -f examples-c/hello.c ] || { echo "examples-c/hello.c does not exist yet"; exit 1; }
+	@$(MAKE) --no-print-directory $(BUILD)/examples/hello
+	$(BUILD)/examples/hello
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)
