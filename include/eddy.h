@@ -526,6 +526,10 @@ typedef struct eddy_future_t eddy_future_t;
  */
 typedef struct eddy_handle_t eddy_handle_t;
 
+typedef struct eddy_server_t eddy_server_t;
+
+typedef struct eddy_transport_t eddy_transport_t;
+
 /**
  * A datagram endpoint.
  */
@@ -537,14 +541,9 @@ typedef struct eddy_datagram_t eddy_datagram_t;
 typedef struct eddy_process_t eddy_process_t;
 
 /**
- * A server.
+ * TLS settings (a later release; only NULL is accepted for now).
  */
-typedef struct eddy_server_t eddy_server_t;
-
-/**
- * A stream transport (TCP, Unix, pipe, TLS).
- */
-typedef struct eddy_transport_t eddy_transport_t;
+typedef struct eddy_tls_config_t eddy_tls_config_t;
 
 /**
  * A plain callback: runs with the data pointer given when it was scheduled.
@@ -627,6 +626,119 @@ typedef struct eddy_policy_t {
   int (*new_event_loop)(void *ud, struct eddy_loop_t **out);
   void *ud;
 } eddy_policy_t;
+
+/**
+ * create_connection's options; fill with `eddy_connection_options_init`.
+ */
+typedef struct eddy_connection_options_t {
+  /**
+   * 0: any.
+   */
+  int family;
+  int proto;
+  int flags;
+  /**
+   * Bind locally first (NULL and 0: don't).
+   */
+  const char *local_host;
+  uint16_t local_port;
+  /**
+   * < 0: off (asyncio's None, the default); else Happy Eyeballs.
+   */
+  double happy_eyeballs_delay;
+  /**
+   * 0: asyncio's None.
+   */
+  int interleave;
+  bool all_errors;
+  /**
+   * -1: none; else connect this connected socket instead.
+   */
+  int sock;
+  /**
+   * NULL: plain.
+   */
+  struct eddy_tls_config_t *tls;
+  const char *server_hostname;
+  double tls_handshake_timeout;
+  double tls_shutdown_timeout;
+} eddy_connection_options_t;
+
+/**
+ * create_server's options; fill with `eddy_server_options_init`.
+ */
+typedef struct eddy_server_options_t {
+  int family;
+  int flags;
+  /**
+   * 100.
+   */
+  int backlog;
+  /**
+   * true.
+   */
+  bool reuse_address;
+  bool reuse_port;
+  bool keep_alive;
+  /**
+   * true.
+   */
+  bool start_serving;
+  /**
+   * true: a Unix server unlinks its path on close.
+   */
+  bool cleanup_socket;
+  /**
+   * Listen on these bound sockets instead of host/port.
+   */
+  const int *socks;
+  size_t nsocks;
+  struct eddy_tls_config_t *tls;
+  double tls_handshake_timeout;
+  double tls_shutdown_timeout;
+} eddy_server_options_t;
+
+/**
+ * Callbacks of a stream protocol (Protocol and BufferedProtocol).
+ */
+typedef struct eddy_protocol_t {
+  void (*connection_made)(struct eddy_transport_t *t, void *ud);
+  /**
+   * `err` 0: clean close or EOF.
+   */
+  void (*connection_lost)(struct eddy_transport_t *t, int err, void *ud);
+  void (*pause_writing)(struct eddy_transport_t *t, void *ud);
+  void (*resume_writing)(struct eddy_transport_t *t, void *ud);
+  void (*data_received)(struct eddy_transport_t *t, const uint8_t *data, size_t len, void *ud);
+  /**
+   * true: keep the write side open.
+   */
+  bool (*eof_received)(struct eddy_transport_t *t, void *ud);
+  /**
+   * Buffered protocol: store a buffer of `*len` (> 0) bytes in `*buf`
+   * and return 0, or return a negative code (a fatal error).
+   * `sizehint` 0 means no hint.
+   */
+  int (*get_buffer)(struct eddy_transport_t *t, size_t sizehint, void **buf, size_t *len, void *ud);
+  void (*buffer_updated)(struct eddy_transport_t *t, size_t nbytes, void *ud);
+} eddy_protocol_t;
+
+/**
+ * Called by a server once per accepted connection: store the protocol
+ * table and its data in `*proto` / `*ud` and return 0, or return a
+ * negative code to refuse (the connection is closed).
+ */
+typedef int (*eddy_protocol_factory_fn)(void *factory_ud,
+                                        const struct eddy_protocol_t **proto,
+                                        void **ud);
+
+/**
+ * A buffer for `eddy_transport_writelines`.
+ */
+typedef struct eddy_buf_t {
+  const void *base;
+  size_t len;
+} eddy_buf_t;
 
 /**
  * `getnameinfo`'s result (free with `eddy_free`).
@@ -1119,6 +1231,170 @@ int eddy_get_event_loop_policy(struct eddy_policy_t *out);
 int eddy_set_event_loop_policy(const struct eddy_policy_t *policy);
 
 /**
+ * asyncio's defaults: no local address, Happy Eyeballs off, no socket,
+ * no TLS, timeouts 60 s and 30 s.
+ */
+void eddy_connection_options_init(struct eddy_connection_options_t *o);
+
+/**
+ * asyncio's defaults: backlog 100, reuse_address on, start_serving on,
+ * cleanup_socket on.
+ */
+void eddy_server_options_init(struct eddy_server_options_t *o);
+
+/**
+ * Connects to `host`:`port` (resolved off the loop; every address tried
+ * in order, or raced with Happy Eyeballs) and makes a transport for
+ * `proto`. The future's value is the `eddy_transport_t*` (borrowed: valid
+ * until its connection_lost returns); it completes after connection_made.
+ */
+int eddy_loop_create_connection(struct eddy_loop_t *loop,
+                                const struct eddy_protocol_t *proto,
+                                void *ud,
+                                const char *host,
+                                uint16_t port,
+                                const struct eddy_connection_options_t *opts,
+                                struct eddy_future_t **out);
+
+/**
+ * Listens on every address of `host` (NULL: all interfaces) and `port`
+ * (0: an ephemeral port per family); `factory` makes each connection's
+ * protocol. The future's value is the `eddy_server_t*`, owned by the
+ * future (retain it to keep it longer); a serving server keeps serving
+ * until closed.
+ */
+int eddy_loop_create_server(struct eddy_loop_t *loop,
+                            eddy_protocol_factory_fn factory_fn,
+                            void *factory_ud,
+                            const char *host,
+                            uint16_t port,
+                            const struct eddy_server_options_t *opts,
+                            struct eddy_future_t **out);
+
+/**
+ * Connects to the Unix socket at `path` (or `opts->sock`).
+ */
+int eddy_loop_create_unix_connection(struct eddy_loop_t *loop,
+                                     const struct eddy_protocol_t *proto,
+                                     void *ud,
+                                     const char *path,
+                                     const struct eddy_connection_options_t *opts,
+                                     struct eddy_future_t **out);
+
+/**
+ * Listens on the Unix socket `path` (a stale socket file there is removed
+ * first; any other file is `EDDY_EADDRINUSE`), or on `opts->socks`.
+ */
+int eddy_loop_create_unix_server(struct eddy_loop_t *loop,
+                                 eddy_protocol_factory_fn factory_fn,
+                                 void *factory_ud,
+                                 const char *path,
+                                 const struct eddy_server_options_t *opts,
+                                 struct eddy_future_t **out);
+
+/**
+ * Makes a transport for an already connected stream socket `fd` (eddy
+ * owns it once this returns 0).
+ */
+int eddy_loop_connect_accepted_socket(struct eddy_loop_t *loop,
+                                      const struct eddy_protocol_t *proto,
+                                      void *ud,
+                                      int fd,
+                                      const struct eddy_connection_options_t *opts,
+                                      struct eddy_future_t **out);
+
+/**
+ * Sends a file over a stream transport: `n` is the count sent.
+ * `EDDY_ENOTSUP` for pipes; write() fails with `EDDY_EBUSY` meanwhile.
+ */
+int eddy_loop_sendfile(struct eddy_loop_t *loop,
+                       struct eddy_transport_t *t,
+                       int file_fd,
+                       int64_t offset,
+                       size_t count,
+                       bool fallback,
+                       struct eddy_future_t **out);
+
+/**
+ * A read transport for a pipe, socket or character device `fd` (made
+ * non-blocking; eddy owns it once this returns 0).
+ */
+int eddy_loop_connect_read_pipe(struct eddy_loop_t *loop,
+                                const struct eddy_protocol_t *proto,
+                                void *ud,
+                                int fd,
+                                struct eddy_future_t **out);
+
+/**
+ * A write transport for a pipe, socket or character device `fd`; notices
+ * the reader going away.
+ */
+int eddy_loop_connect_write_pipe(struct eddy_loop_t *loop,
+                                 const struct eddy_protocol_t *proto,
+                                 void *ud,
+                                 int fd,
+                                 struct eddy_future_t **out);
+
+/**
+ * Stops listening and closes the listening sockets; connections stay
+ * open. Idempotent.
+ */
+int eddy_server_close(struct eddy_server_t *s);
+
+/**
+ * close() on every client transport.
+ */
+int eddy_server_close_clients(struct eddy_server_t *s);
+
+/**
+ * abort() on every client transport.
+ */
+int eddy_server_abort_clients(struct eddy_server_t *s);
+
+/**
+ * `*out` completes once the server is closed and every client is gone.
+ */
+int eddy_server_wait_closed(struct eddy_server_t *s, struct eddy_future_t **out);
+
+/**
+ * Starts listening (idempotent). `EDDY_ECLOSED` once closed.
+ */
+int eddy_server_start_serving(struct eddy_server_t *s);
+
+/**
+ * Serves until `*out` is cancelled, which closes the server.
+ * `EDDY_EBUSY` while another serve_forever runs; `EDDY_ECLOSED` once
+ * closed.
+ */
+int eddy_server_serve_forever(struct eddy_server_t *s, struct eddy_future_t **out);
+
+/**
+ * 1 while listening.
+ */
+int eddy_server_is_serving(const struct eddy_server_t *s);
+
+/**
+ * Copies up to `cap` listening fds (borrowed) into `fds`; `*n` is how
+ * many there are.
+ */
+int eddy_server_get_sockets(const struct eddy_server_t *s, int *fds, size_t cap, size_t *n);
+
+/**
+ * The server's loop (borrowed).
+ */
+struct eddy_loop_t *eddy_server_get_loop(const struct eddy_server_t *s);
+
+/**
+ * Takes one more reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_server_retain(struct eddy_server_t *s);
+
+/**
+ * Drops one reference; a serving server keeps serving until closed.
+ */
+void eddy_server_release(struct eddy_server_t *s);
+
+/**
  * Receives up to `nbytes` from `fd`. The value: `ptr` a buffer (free with
  * `eddy_free`; NULL at EOF), `n` its length.
  */
@@ -1209,6 +1485,120 @@ int eddy_loop_sock_sendfile(struct eddy_loop_t *loop,
                             size_t count,
                             bool fallback,
                             struct eddy_future_t **out);
+
+/**
+ * Closes the transport: reading stops now, buffered data is flushed, then
+ * connection_lost(0) runs (never inside this call). Idempotent.
+ */
+int eddy_transport_close(struct eddy_transport_t *t);
+
+/**
+ * 1 once closing (close, abort, EOF or an error), else 0.
+ */
+int eddy_transport_is_closing(const struct eddy_transport_t *t);
+
+/**
+ * Copies extra information into `buf` (`*len` in: capacity, out: size):
+ * "peername" and "sockname" (struct sockaddr bytes), "socket" and "pipe"
+ * (an int fd). `EDDY_ENOENT` for unknown or absent keys; `EDDY_ENOBUFS`
+ * with `*len` set to the size needed when `buf` is too small.
+ */
+int eddy_transport_get_extra_info(const struct eddy_transport_t *t,
+                                  const char *name,
+                                  void *buf,
+                                  size_t *len);
+
+/**
+ * Switches the protocol for the next event (the buffered or plain read
+ * path is chosen again). `EDDY_ECLOSED` after connection_lost.
+ */
+int eddy_transport_set_protocol(struct eddy_transport_t *t,
+                                const struct eddy_protocol_t *proto,
+                                void *ud);
+
+/**
+ * The current protocol table and data (both NULL after connection_lost).
+ * Either output may be NULL.
+ */
+int eddy_transport_get_protocol(const struct eddy_transport_t *t,
+                                const struct eddy_protocol_t **proto,
+                                void **ud);
+
+/**
+ * Takes one more reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_transport_retain(struct eddy_transport_t *t);
+
+/**
+ * Drops one reference; the loop keeps its own while the transport is
+ * open. Thread-safe; NULL is a no-op.
+ */
+void eddy_transport_release(struct eddy_transport_t *t);
+
+/**
+ * 1 while data is being read (not paused, not closing, no EOF yet).
+ */
+int eddy_transport_is_reading(const struct eddy_transport_t *t);
+
+/**
+ * Stops data_received until resume_reading. Idempotent; 0 even when
+ * closing.
+ */
+int eddy_transport_pause_reading(struct eddy_transport_t *t);
+
+/**
+ * Resumes reading. Idempotent; 0 even when closing.
+ */
+int eddy_transport_resume_reading(struct eddy_transport_t *t);
+
+/**
+ * Sends `data` now if nothing is buffered and copies what the kernel does
+ * not take. `EDDY_ECLOSED` after close/abort/connection loss, `EDDY_EPIPE`
+ * after write_eof, `EDDY_EBUSY` during sendfile; a send error is returned
+ * and connection_lost follows with it.
+ */
+int eddy_transport_write(struct eddy_transport_t *t, const void *data, size_t len);
+
+/**
+ * Writes `n` buffers with one writev when nothing is buffered.
+ */
+int eddy_transport_writelines(struct eddy_transport_t *t, const struct eddy_buf_t *bufs, size_t n);
+
+/**
+ * 1 for sockets and write pipes, 0 for read pipes.
+ */
+int eddy_transport_can_write_eof(const struct eddy_transport_t *t);
+
+/**
+ * Half-closes: shutdown(SHUT_WR) once the buffer drains (a write pipe
+ * closes). No-op when closing or done already.
+ */
+int eddy_transport_write_eof(struct eddy_transport_t *t);
+
+/**
+ * Closes at once, dropping buffered data; connection_lost(0) follows on
+ * the next iteration.
+ */
+int eddy_transport_abort(struct eddy_transport_t *t);
+
+/**
+ * Bytes buffered in user space (0 for NULL).
+ */
+size_t eddy_transport_get_write_buffer_size(const struct eddy_transport_t *t);
+
+/**
+ * The flow-control limits (defaults: low 16 KiB, high 64 KiB).
+ */
+int eddy_transport_get_write_buffer_limits(const struct eddy_transport_t *t,
+                                           size_t *low,
+                                           size_t *high);
+
+/**
+ * Sets the limits (-1: derived as asyncio does: high = 4 * low, low =
+ * high / 4, default high 64 KiB). `EDDY_EINVAL` unless high >= low >= 0.
+ * May call pause_writing at once; never resume_writing.
+ */
+int eddy_transport_set_write_buffer_limits(struct eddy_transport_t *t, int64_t high, int64_t low);
 
 #ifdef __cplusplus
 }  // extern "C"

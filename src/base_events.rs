@@ -38,7 +38,38 @@ pub(crate) enum Ready {
     Done(Arc<Future>, DoneCallback),
     Step(Arc<Future>),
     Job(LoopJob),
+    Io(Arc<dyn IoHandler>, IoEvent),
 }
+
+/// What the poller said about one registered fd.
+#[derive(Clone, Copy, Default, Debug)]
+pub(crate) struct IoEvent {
+    pub readable: bool,
+    pub writable: bool,
+    /// The peer hung up or the fd has an error pending.
+    pub hangup: bool,
+}
+
+/// An object with an fd in the loop's (edge-triggered) poller: transports,
+/// servers' listening sockets.
+pub(crate) trait IoHandler {
+    fn on_io(self: Arc<Self>, lp: &Arc<EventLoop>, ev: IoEvent);
+    /// The loop is closing: release the fd without calling back.
+    fn close_silently(&self);
+}
+
+/// Registered I/O handlers by token, and the ones that asked to be run
+/// again without waiting for a new edge (a read that filled the buffer, a
+/// resumed reader, an accept batch cut at the backlog).
+#[derive(Default)]
+pub(crate) struct IoRegistry {
+    slots: Vec<Option<Arc<dyn IoHandler>>>,
+    free: Vec<usize>,
+    again: Vec<(Arc<dyn IoHandler>, IoEvent)>,
+}
+
+/// Tokens below this are the loop's own (waker, watchers, signals).
+const FIRST_IO_TOKEN: usize = 16;
 
 pub(crate) type LoopJob = Box<dyn FnOnce(&Arc<EventLoop>)>;
 
@@ -64,6 +95,7 @@ impl From<Job> for Ready {
 enum TimerTarget {
     Call(Callback),
     Handle(Arc<Handle>),
+    Job(LoopJob),
 }
 
 struct TimerEntry {
@@ -87,6 +119,7 @@ impl TimerEntry {
         match self.target {
             TimerTarget::Call(cb) => Ready::Call(cb),
             TimerTarget::Handle(h) => Ready::Handle(h),
+            TimerTarget::Job(f) => Ready::Job(f),
         }
     }
 }
@@ -186,6 +219,9 @@ pub struct EventLoop {
     pub(crate) default_executor_shut: Cell<bool>,
     pub(crate) executor_waiters: RefCell<executor::Waiters>,
     pub(crate) signals: RefCell<Signals>,
+    pub(crate) io: RefCell<IoRegistry>,
+    /// The shared read buffer (asyncio's max_size, 256 KiB).
+    pub(crate) read_buffer: RefCell<Vec<u8>>,
 }
 
 impl EventLoop {
@@ -221,6 +257,8 @@ impl EventLoop {
             default_executor_shut: Cell::new(false),
             executor_waiters: RefCell::new(executor::Waiters::default()),
             signals: RefCell::new(Signals::default()),
+            io: RefCell::new(IoRegistry::default()),
+            read_buffer: RefCell::new(Vec::new()),
         });
         Ok(LoopRef(lp))
     }
@@ -327,11 +365,22 @@ impl EventLoop {
         } else {
             (TimerTarget::Call(cb), None)
         };
+        self.push_timer(when, target);
+        Ok(h)
+    }
+
+    /// call_later for the library's own work.
+    pub(crate) fn call_later_job(&self, delay: f64, job: LoopJob) -> Result<(), i32> {
+        self.check_closed()?;
+        self.push_timer(self.time() + delay, TimerTarget::Job(job));
+        Ok(())
+    }
+
+    fn push_timer(&self, when: f64, target: TimerTarget) {
         let mut core = self.core.borrow_mut();
         core.timer_seq += 1;
         let seq = core.timer_seq;
         core.timers.push(TimerEntry { when, seq, target });
-        Ok(h)
     }
 
     /// Only sets a flag: the current run phase completes, then run_forever
@@ -431,7 +480,11 @@ impl EventLoop {
                 self.uncount_cancelled(usize::from(t.unschedule()));
             }
         }
-        if !core.ready.is_empty() || core.stopping || self.watchers.borrow().pending() {
+        if !core.ready.is_empty()
+            || core.stopping
+            || self.watchers.borrow().pending()
+            || !self.io.borrow().again.is_empty()
+        {
             return Some(Duration::ZERO);
         }
         core.timers.peek().map(|t| {
@@ -462,12 +515,25 @@ impl EventLoop {
                     return;
                 }
             }
+            let mut core = self.core.borrow_mut();
+            let mut io = self.io.borrow_mut();
+            for (h, ev) in io.again.drain(..) {
+                core.ready.push_back(Ready::Io(h, ev));
+            }
             for ev in p.events.iter() {
                 match ev.token() {
                     WAKER => remote_ready = true,
                     WATCHERS => watchers_ready = true,
                     SIGNALS => signals_ready = true,
-                    _ => {}
+                    Token(t) => {
+                        let Some(Some(h)) = io.slots.get(t.wrapping_sub(FIRST_IO_TOKEN)) else { continue };
+                        let e = IoEvent {
+                            readable: ev.is_readable() || ev.is_read_closed(),
+                            writable: ev.is_writable() || ev.is_write_closed(),
+                            hangup: ev.is_error() || ev.is_write_closed(),
+                        };
+                        core.ready.push_back(Ready::Io(h.clone(), e));
+                    }
                 }
             }
         }
@@ -507,6 +573,7 @@ impl EventLoop {
             Ready::Done(fut, cb) => fut.run_done_callback(cb),
             Ready::Step(task) => tasks::step(&task),
             Ready::Job(f) => f(self),
+            Ready::Io(h, ev) => h.on_io(self, ev),
         }));
         if run.is_err() {
             self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
@@ -547,6 +614,10 @@ impl EventLoop {
             return Ok(());
         }
         self.close_signals();
+        let io = std::mem::take(&mut *self.io.borrow_mut());
+        for h in io.slots.iter().flatten() {
+            h.close_silently();
+        }
         let jobs = self.remote.close();
         let (ready, timers) = {
             let mut core = self.core.borrow_mut();
@@ -560,7 +631,7 @@ impl EventLoop {
             ex.shutdown(false);
         }
         // Dropped outside every borrow: destructors may report.
-        drop((jobs, ready, timers, watchers, poller, waiters));
+        drop((jobs, ready, timers, watchers, poller, waiters, io));
         tasks::destroy_pending(self);
         Ok(())
     }
@@ -605,6 +676,56 @@ impl EventLoop {
         let guard = self.poller.borrow();
         let p = guard.as_ref().ok_or(EDDY_ECLOSED)?;
         f(p.poll.registry()).map_err(|e| from_io(&e))
+    }
+
+    /// Adds `fd` to the poller for both directions, once for its life
+    /// (no epoll_ctl per write or per pause).
+    pub(crate) fn register_io(&self, fd: std::os::fd::RawFd, h: Arc<dyn IoHandler>) -> Result<Token, i32> {
+        let slot = {
+            let mut io = self.io.borrow_mut();
+            match io.free.pop() {
+                Some(i) => {
+                    io.slots[i] = Some(h);
+                    i
+                }
+                None => {
+                    io.slots.push(Some(h));
+                    io.slots.len() - 1
+                }
+            }
+        };
+        let token = Token(slot + FIRST_IO_TOKEN);
+        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
+        if let Err(e) = self.with_registry(|r| r.register(&mut mio::unix::SourceFd(&fd), token, interest)) {
+            self.release_token(token);
+            return Err(e);
+        }
+        Ok(token)
+    }
+
+    /// Removes `fd` from the poller and frees its token (before the fd is
+    /// closed).
+    pub(crate) fn deregister_io(&self, fd: std::os::fd::RawFd, token: Token) {
+        let _ = self.with_registry(|r| r.deregister(&mut mio::unix::SourceFd(&fd)));
+        self.release_token(token);
+    }
+
+    fn release_token(&self, token: Token) {
+        let old = {
+            let mut io = self.io.borrow_mut();
+            let i = token.0 - FIRST_IO_TOKEN;
+            let old = io.slots.get_mut(i).and_then(Option::take);
+            if old.is_some() {
+                io.free.push(i);
+            }
+            old
+        };
+        drop(old);
+    }
+
+    /// Runs `h` again on the next iteration without waiting for an edge.
+    pub(crate) fn io_again(&self, h: Arc<dyn IoHandler>, ev: IoEvent) {
+        self.io.borrow_mut().again.push((h, ev));
     }
 
     // ---- external references ------------------------------------------------

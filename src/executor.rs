@@ -219,7 +219,9 @@ struct Delivery {
 impl Delivery {
     fn deliver(mut self, lp: &Arc<EventLoop>) {
         let fut = lp.executor_waiters.borrow_mut().remove(self.id);
-        if let Some(fut) = fut.filter(|f| !f.done()) {
+        // Only the loop's reference left: nobody can receive the value, so
+        // it is discarded (freed) when self drops.
+        if let Some(fut) = fut.filter(|f| !f.done() && Arc::strong_count(f) > 1) {
             let outcome = match self.output.take().expect("delivered once") {
                 Ok((p, n)) => Outcome::Result(p as *mut std::ffi::c_void, n),
                 Err((e, m)) => Outcome::Error(e, m),

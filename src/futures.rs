@@ -46,6 +46,9 @@ pub struct Future {
     /// scheduled: operations use it to stop work the moment they are
     /// cancelled (unregister a watcher, keep queued work from starting).
     completion_hook: RefCell<Option<CompletionHook>>,
+    /// An object the future's value points to and owns a reference to
+    /// (create_server's server).
+    held: RefCell<Option<Box<dyn std::any::Any>>>,
 }
 
 pub(crate) type CompletionHook = Box<dyn FnOnce(&Future)>;
@@ -69,7 +72,13 @@ impl Future {
             state: RefCell::new(State { status: Status::Pending, callbacks: Vec::new(), retrieved: false }),
             task,
             completion_hook: RefCell::new(None),
+            held: RefCell::new(None),
         })
+    }
+
+    /// Keeps `value` alive as long as the future.
+    pub(crate) fn hold(&self, value: Box<dyn std::any::Any>) {
+        *self.held.borrow_mut() = Some(value);
     }
 
     pub(crate) fn set_completion_hook(&self, hook: CompletionHook) {

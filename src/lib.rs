@@ -10,15 +10,19 @@
 
 pub mod base_events;
 pub mod dns;
+pub mod endpoints;
 pub mod error;
 pub mod events;
 pub mod executor;
 pub mod ffi;
 pub mod futures;
+pub mod protocols;
 pub mod selector_events;
+pub mod server;
 pub mod sock;
 mod sys;
 pub mod tasks;
+pub mod transports;
 pub mod unix_events;
 
 pub use base_events::{EventLoop, LoopRef};

@@ -13,7 +13,7 @@ use socket2::SockAddr;
 
 use crate::base_events::EventLoop;
 use crate::error::*;
-use crate::executor::WorkOutput;
+use crate::executor::{Discard, WorkOutput};
 use crate::futures::{Future, Outcome};
 use crate::selector_events::{WatchFn, Watcher};
 use crate::sys::{self, MallocBuf, UserAddr, UserBuf};
@@ -37,12 +37,27 @@ fn attempt<T>(r: Result<T, i32>, ok: impl FnOnce(T) -> Result<(usize, i64), i32>
     }
 }
 
-fn complete(fut: &Arc<Future>, out: WorkOutput) {
+/// Completes `fut`; a value nobody can receive any more (the caller
+/// released the future while it was pending) is freed instead.
+fn complete(fut: &Arc<Future>, out: WorkOutput, discard: Option<Discard>) {
+    if Arc::strong_count(fut) == 1 {
+        if let (Some(free), Ok((p, n))) = (discard, &out) {
+            free(*p, *n);
+        }
+    }
     let outcome = match out {
         Ok((p, n)) => Outcome::Result(p as *mut std::ffi::c_void, n),
         Err((e, m)) => Outcome::Error(e, m),
     };
     let _ = fut.complete(outcome);
+}
+
+fn free_malloced(p: usize, _: i64) {
+    sys::free(p);
+}
+
+fn close_accepted(_: usize, fd: i64) {
+    drop(sys::own_fd(fd as RawFd));
 }
 
 /// asyncio checks in debug mode only that the socket is non-blocking (a
@@ -64,12 +79,13 @@ fn run_op(
     lp: &Arc<EventLoop>,
     fd: RawFd,
     writer: bool,
+    discard: Option<Discard>,
     mut op: impl FnMut() -> Attempt + 'static,
 ) -> Result<Arc<Future>, i32> {
     check_fd(lp, fd)?;
     let fut = Future::new(lp);
     if let Attempt::Done(out) = op() {
-        complete(&fut, out);
+        complete(&fut, out, None);
         return Ok(fut);
     }
     let op = RefCell::new(op);
@@ -80,7 +96,7 @@ fn run_op(
         }
         let next = (op.borrow_mut())();
         if let Attempt::Done(out) = next {
-            complete(&waiting, out);
+            complete(&waiting, out, discard);
         }
     });
     let mine: Weak<WatchFn> = Rc::downgrade(&watcher);
@@ -99,7 +115,7 @@ fn run_op(
 /// (NULL and 0 at EOF).
 pub fn sock_recv(lp: &Arc<EventLoop>, fd: RawFd, nbytes: usize) -> Result<Arc<Future>, i32> {
     let mut buf = Some(MallocBuf::new(nbytes)?);
-    run_op(lp, fd, false, move || {
+    run_op(lp, fd, false, Some(free_malloced), move || {
         let b = buf.as_mut().expect("taken only when done");
         attempt(sys::recv(fd, b.as_mut_slice()), |n| {
             let p = if n == 0 { 0 } else { buf.take().expect("once").into_raw() };
@@ -110,7 +126,7 @@ pub fn sock_recv(lp: &Arc<EventLoop>, fd: RawFd, nbytes: usize) -> Result<Arc<Fu
 
 /// Receives into the caller's buffer; the value is the count.
 pub(crate) fn sock_recv_into(lp: &Arc<EventLoop>, fd: RawFd, mut buf: UserBuf) -> Result<Arc<Future>, i32> {
-    run_op(lp, fd, false, move || attempt(sys::recv(fd, buf.as_mut_slice()), |n| Ok((0, n as i64))))
+    run_op(lp, fd, false, None, move || attempt(sys::recv(fd, buf.as_mut_slice()), |n| Ok((0, n as i64))))
 }
 
 /// Packs a received datagram and its sender into the future's value.
@@ -120,7 +136,7 @@ pub type DatagramPacker = fn(&[u8], &SockAddr) -> Result<usize, i32>;
 /// makes of it.
 pub fn sock_recvfrom(lp: &Arc<EventLoop>, fd: RawFd, bufsize: usize, pack: DatagramPacker) -> Result<Arc<Future>, i32> {
     let mut buf = vec![0u8; bufsize];
-    run_op(lp, fd, false, move || {
+    run_op(lp, fd, false, Some(free_malloced), move || {
         attempt(sys::recvfrom(fd, &mut buf), |(n, addr)| Ok((pack(&buf[..n], &addr)?, n as i64)))
     })
 }
@@ -128,7 +144,7 @@ pub fn sock_recvfrom(lp: &Arc<EventLoop>, fd: RawFd, bufsize: usize, pack: Datag
 /// Receives one datagram into the caller's buffer, and its sender into the
 /// caller's address storage; the value is the count.
 pub(crate) fn sock_recvfrom_into(lp: &Arc<EventLoop>, fd: RawFd, mut buf: UserBuf, addr: UserAddr) -> Result<Arc<Future>, i32> {
-    run_op(lp, fd, false, move || {
+    run_op(lp, fd, false, None, move || {
         attempt(sys::recvfrom(fd, buf.as_mut_slice()), |(n, from)| {
             addr.write(&from);
             Ok((0, n as i64))
@@ -144,13 +160,13 @@ pub fn sock_sendall(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8]) -> Result<Arc<F
         Err(e) if e == EDDY_EAGAIN => 0,
         Err(e) => {
             let fut = Future::new(lp);
-            complete(&fut, Err((e, None)));
+            complete(&fut, Err((e, None)), None);
             return Ok(fut);
         }
     };
     let mut rest = data[sent..].to_vec();
     let mut off = 0;
-    run_op(lp, fd, true, move || loop {
+    run_op(lp, fd, true, None, move || loop {
         if off == rest.len() {
             rest = Vec::new();
             return done(Ok((0, 0)));
@@ -170,19 +186,19 @@ pub fn sock_sendto(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8], addr: SockAddr) 
         Err(e) if e == EDDY_EAGAIN => {}
         r => {
             let fut = Future::new(lp);
-            complete(&fut, r.map(|n| (0, n as i64)).map_err(|e| (e, None)));
+            complete(&fut, r.map(|n| (0, n as i64)).map_err(|e| (e, None)), None);
             return Ok(fut);
         }
     }
     let data = data.to_vec();
-    run_op(lp, fd, true, move || attempt(sys::sendto(fd, &data, &addr), |n| Ok((0, n as i64))))
+    run_op(lp, fd, true, None, move || attempt(sys::sendto(fd, &data, &addr), |n| Ok((0, n as i64))))
 }
 
 /// Connects `fd` to `addr`; a connection in progress is waited for and its
 /// outcome read from SO_ERROR.
 pub fn sock_connect(lp: &Arc<EventLoop>, fd: RawFd, addr: SockAddr) -> Result<Arc<Future>, i32> {
     let mut started = false;
-    run_op(lp, fd, true, move || {
+    run_op(lp, fd, true, None, move || {
         if started {
             return match sys::socket_error(fd) {
                 0 => done(Ok((0, 0))),
@@ -201,7 +217,7 @@ pub fn sock_connect(lp: &Arc<EventLoop>, fd: RawFd, addr: SockAddr) -> Result<Ar
 /// Accepts a connection; the value's count is the new fd (non-blocking,
 /// close-on-exec).
 pub fn sock_accept(lp: &Arc<EventLoop>, fd: RawFd) -> Result<Arc<Future>, i32> {
-    run_op(lp, fd, false, move || attempt(sys::accept(fd), |c| Ok((0, c as i64))))
+    run_op(lp, fd, false, Some(close_accepted), move || attempt(sys::accept(fd), |c| Ok((0, c as i64))))
 }
 
 /// asyncio's `SENDFILE_FALLBACK_READBUFFER_SIZE`.
@@ -219,7 +235,7 @@ pub fn sock_sendfile(
     count: usize,
     fallback: bool,
 ) -> Result<Arc<Future>, i32> {
-    if offset < 0 || file < 0 {
+    if offset < 0 || file < 0 || sock < 0 {
         return Err(EDDY_EINVAL);
     }
     if sys::socket_type(sock)? != libc::SOCK_STREAM {
@@ -233,7 +249,7 @@ pub fn sock_sendfile(
     let finish = move |pos: i64| -> Attempt {
         done(sys::seek_to(file, pos).map(|()| (0, pos - offset)))
     };
-    run_op(lp, sock, true, move || loop {
+    run_op(lp, sock, true, None, move || loop {
         if pending_off < pending.len() {
             match sys::send(sock, &pending[pending_off..]) {
                 Ok(n) => {

@@ -504,3 +504,203 @@ pub(crate) fn restore_signal(sig: i32, old: &Disposition) {
     // SAFETY: old was filled in by sigaction for this signal.
     unsafe { libc::sigaction(sig, &old.0, std::ptr::null_mut()) };
 }
+
+pub(crate) fn set_nodelay(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: one is a valid int option value for the call.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
+    retry(|| nix::unistd::read(
+        // SAFETY: the fd is owned by the caller's transport for the call.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+        buf,
+    ))
+}
+
+/// read(2) into a buffer a BufferedProtocol's get_buffer returned; its
+/// contract (API.md) is that the buffer is writable for `len` bytes until
+/// buffer_updated is called.
+pub(crate) fn read_into_protocol_buffer(fd: RawFd, p: *mut u8, len: usize) -> Result<usize, i32> {
+    retry(|| {
+        // SAFETY: per get_buffer's contract, p is writable for len bytes.
+        check(unsafe { libc::read(fd, p.cast(), len) })
+    })
+}
+
+/// sendmsg(2) of several buffers that never raises SIGPIPE.
+pub(crate) fn sendmsg(fd: RawFd, bufs: &[std::io::IoSlice]) -> Result<usize, i32> {
+    use nix::sys::socket::{sendmsg, MsgFlags};
+    retry(|| sendmsg::<()>(fd, bufs, &[], MsgFlags::MSG_NOSIGNAL, None))
+}
+
+pub(crate) fn writev(fd: RawFd, bufs: &[std::io::IoSlice]) -> Result<usize, i32> {
+    retry(|| nix::sys::uio::writev(
+        // SAFETY: the fd is owned by the caller's transport for the call.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) },
+        bufs,
+    ))
+}
+
+pub(crate) fn shutdown_write(fd: RawFd) -> Result<(), i32> {
+    nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Write).map_err(|e| -(e as i32))
+}
+
+fn address_of(fd: RawFd, peer: bool) -> Option<socket2::SockAddr> {
+    // SAFETY: storage and len come from try_init and are filled by the
+    // kernel for this fd.
+    let r = unsafe {
+        socket2::SockAddr::try_init(|storage, len| {
+            let rc = if peer {
+                libc::getpeername(fd, storage.cast(), len)
+            } else {
+                libc::getsockname(fd, storage.cast(), len)
+            };
+            if rc < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        })
+    };
+    r.ok().map(|(_, a)| a)
+}
+
+pub(crate) fn sockname(fd: RawFd) -> Option<socket2::SockAddr> {
+    address_of(fd, false)
+}
+
+pub(crate) fn peername(fd: RawFd) -> Option<socket2::SockAddr> {
+    address_of(fd, true)
+}
+
+/// accept4(2), non-blocking and close-on-exec, with the peer's address.
+pub(crate) fn accept_from(fd: RawFd) -> Result<(OwnedFd, socket2::SockAddr), i32> {
+    loop {
+        let mut conn = -1;
+        // SAFETY: storage and len come from try_init and are filled by the
+        // kernel; the new fd is owned below.
+        let r = unsafe {
+            socket2::SockAddr::try_init(|storage, len| {
+                conn = libc::accept4(fd, storage.cast(), len, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+                if conn < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+        match r {
+            // SAFETY: conn is a new fd nobody else owns.
+            Ok((_, addr)) => return Ok((unsafe { OwnedFd::from_raw_fd(conn) }, addr)),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => return Err(crate::error::from_io(&e)),
+        }
+    }
+}
+
+/// The (family, socktype, protocol, address) entries of a getaddrinfo list.
+pub(crate) fn addrinfo_entries(list: &AddrInfoList) -> Vec<(i32, i32, i32, socket2::SockAddr)> {
+    let mut out = Vec::new();
+    let mut p = list.0.as_ptr().cast_const();
+    while !p.is_null() {
+        // SAFETY: p walks the list getaddrinfo returned, which lives as long
+        // as `list`.
+        let ai = unsafe { &*p };
+        let len = ai.ai_addrlen as usize;
+        if !ai.ai_addr.is_null() && len <= std::mem::size_of::<libc::sockaddr_storage>() {
+            // SAFETY: ai_addr is readable for ai_addrlen bytes.
+            let r = unsafe {
+                socket2::SockAddr::try_init(|storage, out_len| {
+                    std::ptr::copy_nonoverlapping(ai.ai_addr.cast::<u8>(), storage.cast::<u8>(), len);
+                    *out_len = ai.ai_addrlen;
+                    Ok(())
+                })
+            };
+            if let Ok((_, a)) = r {
+                out.push((ai.ai_family, ai.ai_socktype, ai.ai_protocol, a));
+            }
+        }
+        p = ai.ai_next;
+    }
+    out
+}
+
+/// The type of what `fd` refers to (S_IFIFO, S_IFSOCK, ...).
+pub(crate) fn file_type(fd: RawFd) -> Result<u32, i32> {
+    // SAFETY: an all-zero stat is a valid buffer for fstat to fill.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: st is writable for the call.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return Err(-Errno::last_raw());
+    }
+    Ok(st.st_mode & libc::S_IFMT)
+}
+
+pub(crate) fn set_nonblocking(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: fcntl with integer arguments only.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(-Errno::last_raw());
+    }
+    Ok(())
+}
+
+/// Takes ownership of an fd the caller handed over.
+pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
+    // SAFETY: API.md: an fd passed to connect_accepted_socket, the pipe
+    // functions or `sock`/`socks` belongs to eddy once the call succeeds;
+    // callers take ownership only at that point.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// Writing to a pipe whose reader is gone must not kill the process with
+/// SIGPIPE (sockets use MSG_NOSIGNAL): ignore it if it has its default
+/// disposition, as CPython does at start-up.
+pub(crate) fn ignore_sigpipe() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: querying and setting SIGPIPE's disposition with valid
+        // sigaction structs.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGPIPE, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_DFL {
+                libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            }
+        }
+    });
+}
+
+pub(crate) fn listen(fd: RawFd, backlog: i32) -> Result<(), i32> {
+    // SAFETY: listen takes no pointer arguments.
+    if unsafe { libc::listen(fd, backlog) } < 0 {
+        return Err(-Errno::last_raw());
+    }
+    Ok(())
+}
+
+/// (device, inode) of a path, to recognise it later.
+pub(crate) fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+/// Whether `path` is still the file with this (device, inode).
+pub(crate) fn same_file(path: &std::path::Path, dev: u64, ino: u64) -> bool {
+    file_id(path) == Some((dev, ino))
+}
+
+/// Frees what `MallocBuf::into_raw` (or a C-facing packer) gave up.
+pub(crate) fn free(p: usize) {
+    // SAFETY: p is 0 or came from malloc/calloc and is freed once, by the
+    // one party that still has it.
+    unsafe { libc::free(p as *mut libc::c_void) }
+}

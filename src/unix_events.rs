@@ -29,8 +29,9 @@ pub(crate) struct Signals {
     handlers: HashMap<i32, Callback>,
 }
 
+/// asyncio's `_check_signal`: a valid signal number.
 fn check_signal(sig: i32) -> Result<(), i32> {
-    if sig < 1 || sig > sys::max_signal() || sig == libc::SIGKILL || sig == libc::SIGSTOP {
+    if sig < 1 || sig > sys::max_signal() {
         return Err(EDDY_EINVAL);
     }
     Ok(())
@@ -56,6 +57,10 @@ impl EventLoop {
     pub fn add_signal_handler(&self, sig: i32, cb: Callback) -> Result<(), i32> {
         check_signal(sig)?;
         self.check_closed()?;
+        // Checked after the loop, in asyncio's order: sigaction refuses them.
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            return Err(EDDY_EINVAL);
+        }
         let pipe = self.signal_pipe()?;
         let mut saved = saved();
         let installed = saved.iter().any(|(s, _)| *s == sig);

@@ -9,22 +9,16 @@ use std::sync::Arc;
 use super::*;
 use crate::base_events::{self, ExceptionHandler, LoopRef};
 use crate::events::{Handle, Opaque};
+use crate::server::Server;
+use crate::transports::Transport;
 use crate::tasks::{self, StepFn, TaskFactory};
 
-/// A stream transport (TCP, Unix, pipe, TLS).
-pub struct eddy_transport_t {
-    _private: [u8; 0],
-}
 /// A datagram endpoint.
 pub struct eddy_datagram_t {
     _private: [u8; 0],
 }
 /// A subprocess transport.
 pub struct eddy_process_t {
-    _private: [u8; 0],
-}
-/// A server.
-pub struct eddy_server_t {
     _private: [u8; 0],
 }
 
@@ -41,10 +35,10 @@ pub struct eddy_error_context_t {
     pub error: c_int,
     pub handle: *mut Handle,
     pub future: *mut Future,
-    pub transport: *mut eddy_transport_t,
+    pub transport: *mut Transport,
     pub datagram: *mut eddy_datagram_t,
     pub process: *mut eddy_process_t,
-    pub server: *mut eddy_server_t,
+    pub server: *mut Server,
 }
 
 /// An exception handler: called on the loop's thread with the context.

@@ -23,7 +23,9 @@ pub mod executor;
 pub mod future;
 pub mod handle;
 pub mod policy;
+pub mod server;
 pub mod sock;
+pub mod transport;
 
 // SAFETY: a Callback is a C function pointer and the caller's opaque data
 // pointer, which the library never dereferences. API.md makes the caller
@@ -159,7 +161,17 @@ pub(crate) fn c_string(p: *const std::ffi::c_char) -> Option<std::ffi::CString> 
 /// for NULL or a length outside (0, sizeof(struct sockaddr_storage)].
 pub(crate) fn sockaddr_arg(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<socket2::SockAddr, c_int> {
     let max = std::mem::size_of::<libc::sockaddr_storage>();
-    if addr.is_null() || len == 0 || len as usize > max {
+    if addr.is_null() || len < 2 || len as usize > max {
+        return Err(EDDY_EINVAL);
+    }
+    // SAFETY: addr is readable for len >= 2 bytes, which cover sa_family.
+    let family = i32::from(unsafe { (*addr).sa_family });
+    let min = match family {
+        libc::AF_INET => std::mem::size_of::<libc::sockaddr_in>(),
+        libc::AF_INET6 => std::mem::size_of::<libc::sockaddr_in6>(),
+        _ => 2,
+    };
+    if (len as usize) < min {
         return Err(EDDY_EINVAL);
     }
     // SAFETY: the caller passes an address readable for `len` bytes, and

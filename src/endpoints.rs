@@ -1,0 +1,657 @@
+//! TCP and Unix endpoints (asyncio's `create_connection`,
+//! `create_unix_connection`, `connect_accepted_socket`, `create_server`,
+//! `create_unix_server`), the pipe transports' constructors
+//! (`connect_read_pipe`, `connect_write_pipe`) and `loop.sendfile`.
+
+use std::cell::RefCell;
+use std::ffi::{c_void, CString};
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::base_events::{EventLoop, Ready};
+use crate::error::*;
+use crate::executor::run_in_executor;
+use crate::futures::{DoneCallback, Future, Outcome};
+use crate::protocols::ProtocolSlot;
+use crate::server::{ProtocolFactory, Server, Socket as ListenSocket};
+use crate::sock;
+use crate::sys::{self, Hints};
+use crate::transports::{Kind, Transport};
+
+/// One resolved address: (family, socktype, protocol, address).
+pub(crate) type AddrEntry = (i32, i32, i32, SockAddr);
+type Resolved = Result<Vec<AddrEntry>, i32>;
+type Then = Box<dyn FnOnce(&Arc<EventLoop>, Resolved)>;
+
+/// Resolves `host`/`port` and continues with the addresses on a later
+/// iteration. Numeric hosts and the wildcard need no lookup and are done
+/// on the loop (asyncio's `_ipaddr_info`); names go to the executor.
+fn resolve(lp: &Arc<EventLoop>, host: Option<&str>, port: u16, mut hints: Hints, then: Then) -> Result<(), i32> {
+    let port = CString::new(port.to_string()).expect("digits");
+    hints.flags |= libc::AI_NUMERICSERV;
+    let numeric = host.is_none_or(|h| h.parse::<std::net::IpAddr>().is_ok());
+    let host = host.map(|h| CString::new(h).map_err(|_| EDDY_EINVAL)).transpose()?;
+    if numeric {
+        hints.flags |= libc::AI_NUMERICHOST;
+        let r = sys::getaddrinfo(host.as_deref(), Some(&port), hints).map(|l| sys::addrinfo_entries(&l));
+        lp.push_ready(Ready::Job(Box::new(move |lp| then(lp, r.and_then(non_empty)))));
+        return Ok(());
+    }
+    let slot: Arc<Mutex<Vec<AddrEntry>>> = Arc::default();
+    let out = slot.clone();
+    let work = Box::new(move || {
+        let list = sys::getaddrinfo(host.as_deref(), Some(&port), hints).map_err(|e| (e, None))?;
+        *out.lock().unwrap_or_else(|e| e.into_inner()) = sys::addrinfo_entries(&list);
+        Ok((0, 0))
+    });
+    let fut = run_in_executor(lp, None, work, None)?;
+    fut.add_done(DoneCallback::Internal(Box::new(move |f: &Arc<Future>| {
+        let r = f.result().map(|_| std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner())));
+        then(f.get_loop(), r.and_then(non_empty))
+    })));
+    Ok(())
+}
+
+fn non_empty(v: Vec<AddrEntry>) -> Resolved {
+    if v.is_empty() {
+        Err(EDDY_EAI_NONAME)
+    } else {
+        Ok(v)
+    }
+}
+
+fn fail(fut: &Arc<Future>, err: i32, message: Option<String>) {
+    let _ = fut.complete(Outcome::Error(err, message.and_then(|m| CString::new(m).ok())));
+}
+
+fn kind_of(addr_family: i32) -> Kind {
+    if addr_family == libc::AF_UNIX {
+        Kind::Unix
+    } else {
+        Kind::Tcp
+    }
+}
+
+/// Starts a transport on a connected socket and completes `fut` with it
+/// once connection_made has run. On failure the fd comes back.
+fn start_transport(
+    lp: &Arc<EventLoop>,
+    fd: OwnedFd,
+    kind: Kind,
+    proto: ProtocolSlot,
+    fut: &Arc<Future>,
+) -> Result<(), (i32, OwnedFd)> {
+    let done = fut.clone();
+    Transport::start(
+        lp,
+        fd,
+        kind,
+        proto,
+        None,
+        None,
+        Some(Box::new(move |t: &Arc<Transport>| {
+            if done.complete(Outcome::Result(t.c_ptr().cast::<c_void>(), 0)).is_err() {
+                // The caller gave up (cancelled) meanwhile.
+                t.abort();
+            }
+        })),
+    )?;
+    Ok(())
+}
+
+/// create_connection's options (asyncio's keyword arguments).
+#[derive(Default)]
+pub struct ConnectOptions {
+    pub family: i32,
+    pub proto: i32,
+    pub flags: i32,
+    pub local_host: Option<String>,
+    pub local_port: u16,
+    pub happy_eyeballs_delay: Option<f64>,
+    pub interleave: usize,
+    pub all_errors: bool,
+    /// A connected socket to use instead (eddy owns it once this succeeds).
+    pub sock: Option<RawFd>,
+}
+
+fn check_stream(fd: RawFd) -> Result<(), i32> {
+    if sys::socket_type(fd)? != libc::SOCK_STREAM {
+        return Err(EDDY_EINVAL);
+    }
+    Ok(())
+}
+
+fn family_of(fd: RawFd) -> i32 {
+    sys::sockname(fd).map_or(libc::AF_INET, |a| i32::from(a.family()))
+}
+
+/// asyncio's `create_connection`: the future's value is the transport.
+pub fn create_connection(
+    lp: &Arc<EventLoop>,
+    proto: ProtocolSlot,
+    host: Option<String>,
+    port: u16,
+    mut opts: ConnectOptions,
+) -> Result<Arc<Future>, i32> {
+    lp.check_closed()?;
+    if let Some(sock) = opts.sock.take() {
+        if host.is_some() {
+            return Err(EDDY_EINVAL);
+        }
+        return connect_accepted_socket(lp, proto, sock);
+    }
+    let host = host.ok_or(EDDY_EINVAL)?;
+    let fut = Future::new(lp);
+    let hints = Hints { flags: opts.flags, family: opts.family, socktype: libc::SOCK_STREAM, protocol: opts.proto };
+    let done = fut.clone();
+    resolve(
+        lp,
+        Some(&host),
+        port,
+        hints,
+        Box::new(move |lp, remote| {
+            let failed = done.clone();
+            let remote = match remote {
+                Ok(r) => r,
+                Err(e) => return fail(&done, e, None),
+            };
+            if opts.local_host.is_none() && opts.local_port == 0 {
+                return Connector::run(lp, proto, done, remote, Vec::new(), &opts);
+            }
+            let local_host = opts.local_host.clone();
+            let hints = Hints { flags: libc::AI_PASSIVE, ..hints };
+            let r = resolve(
+                lp,
+                local_host.as_deref(),
+                opts.local_port,
+                hints,
+                Box::new(move |lp, local| match local {
+                    Ok(local) => Connector::run(lp, proto, done, remote, local, &opts),
+                    Err(e) => fail(&done, e, None),
+                }),
+            );
+            if let Err(e) = r {
+                fail(&failed, e, None);
+            }
+        }),
+    )?;
+    Ok(fut)
+}
+
+/// asyncio's `_interleave_addrinfos`.
+fn interleave(addrs: Vec<AddrEntry>, first_family_count: usize) -> Vec<AddrEntry> {
+    let mut groups: Vec<(i32, std::collections::VecDeque<AddrEntry>)> = Vec::new();
+    for a in addrs {
+        match groups.iter_mut().find(|(f, _)| *f == a.0) {
+            Some((_, g)) => g.push_back(a),
+            None => groups.push((a.0, std::collections::VecDeque::from([a]))),
+        }
+    }
+    let mut out = Vec::new();
+    if first_family_count > 1 {
+        if let Some((_, g)) = groups.first_mut() {
+            for _ in 0..(first_family_count - 1).min(g.len()) {
+                out.push(g.pop_front().expect("counted"));
+            }
+        }
+    }
+    while groups.iter().any(|(_, g)| !g.is_empty()) {
+        for (_, g) in groups.iter_mut() {
+            if let Some(a) = g.pop_front() {
+                out.push(a);
+            }
+        }
+    }
+    out
+}
+
+fn describe(addr: &SockAddr) -> String {
+    match addr.as_socket() {
+        Some(s) => format!("('{}', {})", s.ip(), s.port()),
+        None => addr.as_pathname().map_or_else(|| "<unix>".to_string(), |p| format!("'{}'", p.display())),
+    }
+}
+
+struct Attempt {
+    fd: Option<OwnedFd>,
+    fut: Arc<Future>,
+}
+
+/// The connection attempts of one create_connection: one after another,
+/// or staggered (Happy Eyeballs, asyncio's `staggered_race`).
+struct Connector {
+    proto: ProtocolSlot,
+    fut: Arc<Future>,
+    addrs: Vec<AddrEntry>,
+    local: Vec<AddrEntry>,
+    next: usize,
+    attempts: Vec<Attempt>,
+    errors: Vec<(i32, String)>,
+    delay: Option<f64>,
+    all_errors: bool,
+    finished: bool,
+}
+
+impl Connector {
+    fn run(lp: &Arc<EventLoop>, proto: ProtocolSlot, fut: Arc<Future>, addrs: Vec<AddrEntry>, local: Vec<AddrEntry>, opts: &ConnectOptions) {
+        if fut.done() {
+            return;
+        }
+        let k = if opts.interleave == 0 && opts.happy_eyeballs_delay.is_some() { 1 } else { opts.interleave };
+        let addrs = if k > 0 { interleave(addrs, k) } else { addrs };
+        let c = Rc::new(RefCell::new(Connector {
+            proto,
+            fut: fut.clone(),
+            addrs,
+            local,
+            next: 0,
+            attempts: Vec::new(),
+            errors: Vec::new(),
+            delay: opts.happy_eyeballs_delay,
+            all_errors: opts.all_errors,
+            finished: false,
+        }));
+        let weak = Rc::downgrade(&c);
+        fut.set_completion_hook(Box::new(move |_| {
+            // Done one way or another (won, failed or cancelled): stop the
+            // rest.
+            if let Some(c) = weak.upgrade() {
+                Connector::finish(&c);
+            }
+        }));
+        Connector::start_next(lp, &c);
+    }
+
+    fn finish(c: &Rc<RefCell<Connector>>) {
+        let attempts = {
+            let mut me = c.borrow_mut();
+            me.finished = true;
+            std::mem::take(&mut me.attempts)
+        };
+        for a in attempts {
+            a.fut.cancel();
+        }
+    }
+
+    fn start_next(lp: &Arc<EventLoop>, c: &Rc<RefCell<Connector>>) {
+        loop {
+            let (entry, local) = {
+                let mut me = c.borrow_mut();
+                if me.finished {
+                    return;
+                }
+                if me.next >= me.addrs.len() {
+                    let idle = me.attempts.is_empty();
+                    drop(me);
+                    if idle {
+                        Connector::fail_all(c);
+                    }
+                    return;
+                }
+                me.next += 1;
+                let e = me.addrs[me.next - 1].clone();
+                let local = me.local.iter().find(|l| l.0 == e.0).map(|l| l.3.clone());
+                if !me.local.is_empty() && local.is_none() {
+                    me.errors.push((EDDY_EADDRNOTAVAIL, format!("no matching local address with family={} found", e.0)));
+                    continue;
+                }
+                (e, local)
+            };
+            match Connector::attempt(lp, c, &entry, local) {
+                Ok(()) => return,
+                Err(e) => c.borrow_mut().errors.push((e, format!("Connect call failed {}", describe(&entry.3)))),
+            }
+        }
+    }
+
+    fn attempt(lp: &Arc<EventLoop>, c: &Rc<RefCell<Connector>>, entry: &AddrEntry, local: Option<SockAddr>) -> Result<(), i32> {
+        let ty = Type::STREAM.nonblocking().cloexec();
+        let sock = Socket::new(Domain::from(entry.0), ty, Some(socket2::Protocol::from(entry.2))).map_err(|e| from_io(&e))?;
+        if let Some(l) = local {
+            sock.bind(&l).map_err(|e| from_io(&e))?;
+        }
+        let fd: OwnedFd = sock.into();
+        let f = sock::sock_connect(lp, fd.as_raw_fd(), entry.3.clone())?;
+        let index = c.borrow().attempts.len();
+        c.borrow_mut().attempts.push(Attempt { fd: Some(fd), fut: f.clone() });
+        // The pending attempt keeps the connector alive.
+        let me = c.clone();
+        let addr = entry.3.clone();
+        f.add_done(DoneCallback::Internal(Box::new(move |f: &Arc<Future>| {
+            Connector::attempt_done(f.get_loop(), &me, index, f, &addr);
+        })));
+        if let Some(d) = c.borrow().delay {
+            let weak = Rc::downgrade(c);
+            let _ = lp.call_later_job(
+                d,
+                Box::new(move |lp| {
+                    if let Some(c) = weak.upgrade() {
+                        let still_running = c.borrow().attempts.get(index).is_some_and(|a| !a.fut.done());
+                        if still_running && c.borrow().next == index + 1 {
+                            Connector::start_next(lp, &c);
+                        }
+                    }
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    fn attempt_done(lp: &Arc<EventLoop>, c: &Rc<RefCell<Connector>>, index: usize, f: &Arc<Future>, addr: &SockAddr) {
+        if c.borrow().finished {
+            return;
+        }
+        match f.result() {
+            Ok(_) => {
+                let (fd, proto, fut) = {
+                    let mut me = c.borrow_mut();
+                    let fd = me.attempts.get_mut(index).and_then(|a| a.fd.take());
+                    (fd, me.proto, me.fut.clone())
+                };
+                let Some(fd) = fd else { return };
+                let kind = kind_of(i32::from(addr.family()));
+                // Completing (or failing) the future ends the other attempts
+                // through its completion hook.
+                if let Err((e, _closed)) = start_transport(lp, fd, kind, proto, &fut) {
+                    fail(&fut, e, None);
+                }
+            }
+            Err(e) => {
+                {
+                    let mut me = c.borrow_mut();
+                    if let Some(a) = me.attempts.get_mut(index) {
+                        a.fd = None;
+                    }
+                    me.errors.push((e, format!("Connect call failed {}", describe(addr))));
+                }
+                let last_running = { c.borrow().next == index + 1 };
+                let others_running = c.borrow().attempts.iter().any(|a| !a.fut.done());
+                if last_running || !others_running {
+                    Connector::start_next(lp, c);
+                }
+            }
+        }
+    }
+
+    /// asyncio's reporting: one error, or identical ones, as is; otherwise
+    /// the first code with a message naming them all.
+    fn fail_all(c: &Rc<RefCell<Connector>>) {
+        let (fut, errors, all) = {
+            let me = c.borrow();
+            (me.fut.clone(), me.errors.clone(), me.all_errors)
+        };
+        let Some(first) = errors.first() else {
+            return fail(&fut, EDDY_ECONNREFUSED, None);
+        };
+        let same = errors.iter().all(|e| e.0 == first.0);
+        let msg = if errors.len() == 1 || (same && !all) {
+            format!("{}: {}", first.1, strerror(first.0).to_string_lossy())
+        } else {
+            let parts: Vec<String> =
+                errors.iter().map(|(e, m)| format!("{m}: {}", strerror(*e).to_string_lossy())).collect();
+            let head = if all { "create_connection failed" } else { "Multiple exceptions" };
+            format!("{head}: {}", parts.join(", "))
+        };
+        fail(&fut, first.0, Some(msg));
+    }
+}
+
+/// asyncio's `create_unix_connection`.
+pub fn create_unix_connection(lp: &Arc<EventLoop>, proto: ProtocolSlot, path: Option<PathBuf>, sock: Option<RawFd>) -> Result<Arc<Future>, i32> {
+    lp.check_closed()?;
+    match (path, sock) {
+        (Some(_), Some(_)) | (None, None) => Err(EDDY_EINVAL),
+        (None, Some(sock)) => {
+            if family_of(sock) != libc::AF_UNIX {
+                return Err(EDDY_EINVAL);
+            }
+            connect_accepted_socket(lp, proto, sock)
+        }
+        (Some(path), None) => {
+            let addr = SockAddr::unix(&path).map_err(|e| from_io(&e))?;
+            let sock = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None).map_err(|e| from_io(&e))?;
+            let fd: OwnedFd = sock.into();
+            let fut = Future::new(lp);
+            let connecting = sock::sock_connect(lp, fd.as_raw_fd(), addr)?;
+            let done = fut.clone();
+            let mut fd = Some(fd);
+            connecting.add_done(DoneCallback::Internal(Box::new(move |f: &Arc<Future>| {
+                let fd = fd.take().expect("once");
+                match f.result() {
+                    Ok(_) => {
+                        if let Err((e, _closed)) = start_transport(f.get_loop(), fd, Kind::Unix, proto, &done) {
+                            fail(&done, e, None);
+                        }
+                    }
+                    Err(e) => fail(&done, e, Some(format!("Connect call failed '{}'", path.display()))),
+                }
+            })));
+            Ok(fut)
+        }
+    }
+}
+
+/// Starts a transport on an fd the caller hands over: eddy owns it once
+/// this succeeds; on failure it stays the caller's, open.
+fn adopt(lp: &Arc<EventLoop>, fd: RawFd, kind: Kind, proto: ProtocolSlot) -> Result<Arc<Future>, i32> {
+    sys::set_nonblocking(fd)?;
+    let fut = Future::new(lp);
+    start_transport(lp, sys::own_fd(fd), kind, proto, &fut).map_err(|(e, fd)| {
+        let _ = fd.into_raw_fd();
+        e
+    })?;
+    Ok(fut)
+}
+
+/// asyncio's `connect_accepted_socket`: a transport for a connected stream
+/// socket.
+pub fn connect_accepted_socket(lp: &Arc<EventLoop>, proto: ProtocolSlot, fd: RawFd) -> Result<Arc<Future>, i32> {
+    lp.check_closed()?;
+    check_stream(fd)?;
+    adopt(lp, fd, kind_of(family_of(fd)), proto)
+}
+
+/// create_server's options (asyncio's keyword arguments).
+pub struct ServerOptions {
+    pub family: i32,
+    pub flags: i32,
+    pub backlog: i32,
+    pub reuse_address: bool,
+    pub reuse_port: bool,
+    pub keep_alive: bool,
+    pub start_serving: bool,
+    pub cleanup_socket: bool,
+    /// Bound sockets to listen on instead (eddy owns them once this
+    /// succeeds).
+    pub socks: Vec<RawFd>,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            family: 0,
+            flags: 0,
+            backlog: 100,
+            reuse_address: true,
+            reuse_port: false,
+            keep_alive: false,
+            start_serving: true,
+            cleanup_socket: true,
+            socks: Vec::new(),
+        }
+    }
+}
+
+/// Completes `fut` with the server (the future keeps a reference), after
+/// one iteration when serving starts (asyncio's `sleep(0)`).
+fn finish_server(lp: &Arc<EventLoop>, fut: &Arc<Future>, server: Arc<Server>, start: bool) -> Result<(), i32> {
+    if start {
+        server.start_serving()?;
+    }
+    let ptr = Arc::as_ptr(&server).cast_mut().cast::<c_void>();
+    fut.hold(Box::new(server));
+    let done = fut.clone();
+    lp.push_ready(Ready::Job(Box::new(move |_| {
+        let _ = done.complete(Outcome::Result(ptr, 0));
+    })));
+    Ok(())
+}
+
+fn bind_all(addrs: Vec<AddrEntry>, opts: &ServerOptions) -> Result<Vec<ListenSocket>, i32> {
+    let mut out: Vec<ListenSocket> = Vec::new();
+    let mut seen: Vec<SockAddr> = Vec::new();
+    for (family, _, protocol, addr) in addrs {
+        if seen.iter().any(|a| a.as_ptr() == addr.as_ptr() || (a.len() == addr.len() && a.as_storage_bytes() == addr.as_storage_bytes())) {
+            continue;
+        }
+        seen.push(addr.clone());
+        let sock = Socket::new(Domain::from(family), Type::STREAM.nonblocking().cloexec(), Some(socket2::Protocol::from(protocol)))
+            .map_err(|e| from_io(&e))?;
+        let set = |r: std::io::Result<()>| r.map_err(|e| from_io(&e));
+        if opts.reuse_address {
+            set(sock.set_reuse_address(true))?;
+        }
+        if opts.reuse_port {
+            set(sock.set_reuse_port(true))?;
+        }
+        if opts.keep_alive {
+            set(sock.set_keepalive(true))?;
+        }
+        if family == libc::AF_INET6 {
+            set(sock.set_only_v6(true))?;
+        }
+        match sock.bind(&addr) {
+            Ok(()) => out.push(ListenSocket { fd: sock.into(), unix_path: None }),
+            Err(e) if e.raw_os_error() == Some(libc::EADDRNOTAVAIL) => continue,
+            Err(e) => return Err(from_io(&e)),
+        }
+    }
+    if out.is_empty() {
+        return Err(EDDY_EADDRNOTAVAIL);
+    }
+    Ok(out)
+}
+
+trait StorageBytes {
+    fn as_storage_bytes(&self) -> Vec<u8>;
+}
+
+impl StorageBytes for SockAddr {
+    fn as_storage_bytes(&self) -> Vec<u8> {
+        match self.as_socket() {
+            Some(s) => s.to_string().into_bytes(),
+            None => self.as_pathname().map(|p| p.as_os_str().as_encoded_bytes().to_vec()).unwrap_or_default(),
+        }
+    }
+}
+
+/// Validates the caller's listening sockets (stream, non-blocking,
+/// listening), then takes them over.
+fn adopt_listeners(opts: &ServerOptions) -> Result<Vec<ListenSocket>, i32> {
+    for &fd in &opts.socks {
+        check_stream(fd)?;
+        sys::set_nonblocking(fd)?;
+        sys::listen(fd, opts.backlog)?;
+    }
+    Ok(opts.socks.iter().map(|&fd| ListenSocket { fd: sys::own_fd(fd), unix_path: None }).collect())
+}
+
+/// asyncio's `create_server`: every address of `host` (None: all
+/// interfaces), or the given listening sockets.
+pub fn create_server(
+    lp: &Arc<EventLoop>,
+    factory: ProtocolFactory,
+    host: Option<String>,
+    port: u16,
+    opts: ServerOptions,
+) -> Result<Arc<Future>, i32> {
+    lp.check_closed()?;
+    let fut = Future::new(lp);
+    if !opts.socks.is_empty() {
+        if host.is_some() {
+            return Err(EDDY_EINVAL);
+        }
+        let sockets = adopt_listeners(&opts)?;
+        let server = Server::new(lp, sockets, factory, opts.backlog, false);
+        finish_server(lp, &fut, server, opts.start_serving)?;
+        return Ok(fut);
+    }
+    let hints = Hints { flags: libc::AI_PASSIVE | opts.flags, family: opts.family, socktype: libc::SOCK_STREAM, protocol: 0 };
+    let done = fut.clone();
+    resolve(
+        lp,
+        host.as_deref().filter(|h| !h.is_empty()),
+        port,
+        hints,
+        Box::new(move |lp, addrs| {
+            let r = addrs.and_then(|a| bind_all(a, &opts)).and_then(|sockets| {
+                let server = Server::new(lp, sockets, factory, opts.backlog, false);
+                finish_server(lp, &done, server, opts.start_serving)
+            });
+            if let Err(e) = r {
+                fail(&done, e, None);
+            }
+        }),
+    )?;
+    Ok(fut)
+}
+
+/// asyncio's `create_unix_server`: a stale socket at `path` is removed
+/// first; any other file there is `EDDY_EADDRINUSE`.
+pub fn create_unix_server(lp: &Arc<EventLoop>, factory: ProtocolFactory, path: Option<PathBuf>, opts: ServerOptions) -> Result<Arc<Future>, i32> {
+    lp.check_closed()?;
+    let fut = Future::new(lp);
+    let sockets = match path {
+        None => {
+            if opts.socks.is_empty() {
+                return Err(EDDY_EINVAL);
+            }
+            adopt_listeners(&opts)?
+        }
+        Some(path) => {
+            if let Ok(meta) = std::fs::symlink_metadata(&path) {
+                use std::os::unix::fs::FileTypeExt;
+                if !meta.file_type().is_socket() {
+                    return Err(EDDY_EADDRINUSE);
+                }
+                let _ = std::fs::remove_file(&path);
+            }
+            let addr = SockAddr::unix(&path).map_err(|e| from_io(&e))?;
+            let sock = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None).map_err(|e| from_io(&e))?;
+            sock.bind(&addr).map_err(|e| from_io(&e))?;
+            let (dev, ino) = sys::file_id(&path).unwrap_or((0, 0));
+            vec![ListenSocket { fd: sock.into(), unix_path: Some((path, dev, ino)) }]
+        }
+    };
+    let server = Server::new(lp, sockets, factory, opts.backlog, opts.cleanup_socket);
+    finish_server(lp, &fut, server, opts.start_serving)?;
+    Ok(fut)
+}
+
+/// Pipe transports are for pipes, sockets and character devices only.
+fn check_pipe(fd: RawFd) -> Result<(), i32> {
+    let t = sys::file_type(fd)?;
+    if t != libc::S_IFIFO && t != libc::S_IFSOCK && t != libc::S_IFCHR {
+        return Err(EDDY_EINVAL);
+    }
+    Ok(())
+}
+
+/// asyncio's `connect_read_pipe`.
+pub fn connect_read_pipe(lp: &Arc<EventLoop>, proto: ProtocolSlot, fd: RawFd) -> Result<Arc<Future>, i32> {
+    lp.check_closed()?;
+    check_pipe(fd)?;
+    adopt(lp, fd, Kind::ReadPipe, proto)
+}
+
+/// asyncio's `connect_write_pipe`.
+pub fn connect_write_pipe(lp: &Arc<EventLoop>, proto: ProtocolSlot, fd: RawFd) -> Result<Arc<Future>, i32> {
+    lp.check_closed()?;
+    check_pipe(fd)?;
+    sys::ignore_sigpipe();
+    adopt(lp, fd, Kind::WritePipe, proto)
+}

@@ -1,0 +1,459 @@
+//! `eddy_loop_create_connection` and friends, `eddy_loop_create_server`
+//! and friends, the pipe constructors, `eddy_loop_sendfile`, and
+//! `eddy_server_*`.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::rc::Rc;
+
+use super::transport::protocol_arg;
+use super::*;
+use crate::endpoints::{self, ConnectOptions, ServerOptions};
+use crate::protocols::{Protocol, ProtocolSlot};
+use crate::server::Server;
+use crate::transports::Transport;
+
+/// TLS settings (a later release; only NULL is accepted for now).
+pub struct eddy_tls_config_t {
+    _private: [u8; 0],
+}
+
+/// Called by a server once per accepted connection: store the protocol
+/// table and its data in `*proto` / `*ud` and return 0, or return a
+/// negative code to refuse (the connection is closed).
+pub type eddy_protocol_factory_fn =
+    Option<extern "C" fn(factory_ud: *mut c_void, proto: *mut *const Protocol, ud: *mut *mut c_void) -> c_int>;
+
+/// create_connection's options; fill with `eddy_connection_options_init`.
+#[repr(C)]
+pub struct eddy_connection_options_t {
+    /// 0: any.
+    pub family: c_int,
+    pub proto: c_int,
+    pub flags: c_int,
+    /// Bind locally first (NULL and 0: don't).
+    pub local_host: *const c_char,
+    pub local_port: u16,
+    /// < 0: off (asyncio's None, the default); else Happy Eyeballs.
+    pub happy_eyeballs_delay: f64,
+    /// 0: asyncio's None.
+    pub interleave: c_int,
+    pub all_errors: bool,
+    /// -1: none; else connect this connected socket instead.
+    pub sock: c_int,
+    /// NULL: plain.
+    pub tls: *mut eddy_tls_config_t,
+    pub server_hostname: *const c_char,
+    pub tls_handshake_timeout: f64,
+    pub tls_shutdown_timeout: f64,
+}
+
+/// create_server's options; fill with `eddy_server_options_init`.
+#[repr(C)]
+pub struct eddy_server_options_t {
+    pub family: c_int,
+    pub flags: c_int,
+    /// 100.
+    pub backlog: c_int,
+    /// true.
+    pub reuse_address: bool,
+    pub reuse_port: bool,
+    pub keep_alive: bool,
+    /// true.
+    pub start_serving: bool,
+    /// true: a Unix server unlinks its path on close.
+    pub cleanup_socket: bool,
+    /// Listen on these bound sockets instead of host/port.
+    pub socks: *const c_int,
+    pub nsocks: usize,
+    pub tls: *mut eddy_tls_config_t,
+    pub tls_handshake_timeout: f64,
+    pub tls_shutdown_timeout: f64,
+}
+
+/// asyncio's defaults: no local address, Happy Eyeballs off, no socket,
+/// no TLS, timeouts 60 s and 30 s.
+#[no_mangle]
+pub extern "C" fn eddy_connection_options_init(o: *mut eddy_connection_options_t) {
+    put(
+        o,
+        eddy_connection_options_t {
+            family: 0,
+            proto: 0,
+            flags: 0,
+            local_host: std::ptr::null(),
+            local_port: 0,
+            happy_eyeballs_delay: -1.0,
+            interleave: 0,
+            all_errors: false,
+            sock: -1,
+            tls: std::ptr::null_mut(),
+            server_hostname: std::ptr::null(),
+            tls_handshake_timeout: 60.0,
+            tls_shutdown_timeout: 30.0,
+        },
+    )
+}
+
+/// asyncio's defaults: backlog 100, reuse_address on, start_serving on,
+/// cleanup_socket on.
+#[no_mangle]
+pub extern "C" fn eddy_server_options_init(o: *mut eddy_server_options_t) {
+    put(
+        o,
+        eddy_server_options_t {
+            family: 0,
+            flags: 0,
+            backlog: 100,
+            reuse_address: true,
+            reuse_port: false,
+            keep_alive: false,
+            start_serving: true,
+            cleanup_socket: true,
+            socks: std::ptr::null(),
+            nsocks: 0,
+            tls: std::ptr::null_mut(),
+            tls_handshake_timeout: 60.0,
+            tls_shutdown_timeout: 30.0,
+        },
+    )
+}
+
+fn opt_str(p: *const c_char) -> Result<Option<String>, c_int> {
+    c_string(p).map(|s| s.into_string().map_err(|_| EDDY_EINVAL)).transpose()
+}
+
+fn connect_options(o: *const eddy_connection_options_t) -> Result<ConnectOptions, c_int> {
+    // SAFETY: a non-null options pointer points to an initialised struct.
+    let Some(o) = (unsafe { o.as_ref() }) else { return Ok(ConnectOptions::default()) };
+    if !o.tls.is_null() || !o.server_hostname.is_null() {
+        return Err(EDDY_ENOTSUP);
+    }
+    if o.interleave < 0 || o.happy_eyeballs_delay.is_nan() {
+        return Err(EDDY_EINVAL);
+    }
+    Ok(ConnectOptions {
+        family: o.family,
+        proto: o.proto,
+        flags: o.flags,
+        local_host: opt_str(o.local_host)?,
+        local_port: o.local_port,
+        happy_eyeballs_delay: (o.happy_eyeballs_delay >= 0.0).then_some(o.happy_eyeballs_delay),
+        interleave: o.interleave as usize,
+        all_errors: o.all_errors,
+        sock: (o.sock >= 0).then_some(o.sock),
+    })
+}
+
+fn server_options(o: *const eddy_server_options_t) -> Result<ServerOptions, c_int> {
+    // SAFETY: a non-null options pointer points to an initialised struct.
+    let Some(o) = (unsafe { o.as_ref() }) else { return Ok(ServerOptions::default()) };
+    if !o.tls.is_null() {
+        return Err(EDDY_ENOTSUP);
+    }
+    if o.socks.is_null() && o.nsocks > 0 {
+        return Err(EDDY_EINVAL);
+    }
+    let socks = if o.nsocks == 0 {
+        Vec::new()
+    } else {
+        // SAFETY: socks points to nsocks ints for the call.
+        unsafe { std::slice::from_raw_parts(o.socks, o.nsocks) }.to_vec()
+    };
+    Ok(ServerOptions {
+        family: o.family,
+        flags: o.flags,
+        backlog: o.backlog,
+        reuse_address: o.reuse_address,
+        reuse_port: o.reuse_port,
+        keep_alive: o.keep_alive,
+        start_serving: o.start_serving,
+        cleanup_socket: o.cleanup_socket,
+        socks,
+    })
+}
+
+/// The core's factory: calls the C factory and copies the table it gives.
+fn factory(f: eddy_protocol_factory_fn, ud: *mut c_void) -> Result<crate::server::ProtocolFactory, c_int> {
+    let f = f.ok_or(EDDY_EINVAL)?;
+    Ok(Rc::new(move || -> Result<ProtocolSlot, c_int> {
+        let mut proto: *const Protocol = std::ptr::null();
+        let mut pud: *mut c_void = std::ptr::null_mut();
+        let rc = f(ud, &mut proto, &mut pud);
+        if rc < 0 {
+            return Err(rc);
+        }
+        protocol_arg(proto, pud)
+    }))
+}
+
+fn path_arg(p: *const c_char) -> Option<PathBuf> {
+    if p.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null path is NUL-terminated (API.md).
+    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
+    Some(PathBuf::from(std::ffi::OsStr::from_bytes(bytes)))
+}
+
+/// Connects to `host`:`port` (resolved off the loop; every address tried
+/// in order, or raced with Happy Eyeballs) and makes a transport for
+/// `proto`. The future's value is the `eddy_transport_t*` (borrowed: valid
+/// until its connection_lost returns); it completes after connection_made.
+#[no_mangle]
+pub extern "C" fn eddy_loop_create_connection(
+    r#loop: *mut EventLoop,
+    proto: *const Protocol,
+    ud: *mut c_void,
+    host: *const c_char,
+    port: u16,
+    opts: *const eddy_connection_options_t,
+    out: *mut *mut Future,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let f = endpoints::create_connection(&lp, protocol_arg(proto, ud)?, opt_str(host)?, port, connect_options(opts)?)?;
+        give(out, f);
+        Ok(0)
+    })
+}
+
+/// Listens on every address of `host` (NULL: all interfaces) and `port`
+/// (0: an ephemeral port per family); `factory` makes each connection's
+/// protocol. The future's value is the `eddy_server_t*`, owned by the
+/// future (retain it to keep it longer); a serving server keeps serving
+/// until closed.
+#[no_mangle]
+pub extern "C" fn eddy_loop_create_server(
+    r#loop: *mut EventLoop,
+    factory_fn: eddy_protocol_factory_fn,
+    factory_ud: *mut c_void,
+    host: *const c_char,
+    port: u16,
+    opts: *const eddy_server_options_t,
+    out: *mut *mut Future,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let f = endpoints::create_server(&lp, factory(factory_fn, factory_ud)?, opt_str(host)?, port, server_options(opts)?)?;
+        give(out, f);
+        Ok(0)
+    })
+}
+
+/// Connects to the Unix socket at `path` (or `opts->sock`).
+#[no_mangle]
+pub extern "C" fn eddy_loop_create_unix_connection(
+    r#loop: *mut EventLoop,
+    proto: *const Protocol,
+    ud: *mut c_void,
+    path: *const c_char,
+    opts: *const eddy_connection_options_t,
+    out: *mut *mut Future,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let o = connect_options(opts)?;
+        let f = endpoints::create_unix_connection(&lp, protocol_arg(proto, ud)?, path_arg(path), o.sock)?;
+        give(out, f);
+        Ok(0)
+    })
+}
+
+/// Listens on the Unix socket `path` (a stale socket file there is removed
+/// first; any other file is `EDDY_EADDRINUSE`), or on `opts->socks`.
+#[no_mangle]
+pub extern "C" fn eddy_loop_create_unix_server(
+    r#loop: *mut EventLoop,
+    factory_fn: eddy_protocol_factory_fn,
+    factory_ud: *mut c_void,
+    path: *const c_char,
+    opts: *const eddy_server_options_t,
+    out: *mut *mut Future,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let f = endpoints::create_unix_server(&lp, factory(factory_fn, factory_ud)?, path_arg(path), server_options(opts)?)?;
+        give(out, f);
+        Ok(0)
+    })
+}
+
+/// Makes a transport for an already connected stream socket `fd` (eddy
+/// owns it once this returns 0).
+#[no_mangle]
+pub extern "C" fn eddy_loop_connect_accepted_socket(
+    r#loop: *mut EventLoop,
+    proto: *const Protocol,
+    ud: *mut c_void,
+    fd: c_int,
+    opts: *const eddy_connection_options_t,
+    out: *mut *mut Future,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        connect_options(opts)?;
+        give(out, endpoints::connect_accepted_socket(&lp, protocol_arg(proto, ud)?, fd)?);
+        Ok(0)
+    })
+}
+
+/// Sends a file over a stream transport: `n` is the count sent.
+/// `EDDY_ENOTSUP` for pipes; write() fails with `EDDY_EBUSY` meanwhile.
+#[no_mangle]
+pub extern "C" fn eddy_loop_sendfile(
+    r#loop: *mut EventLoop,
+    t: *mut Transport,
+    file_fd: c_int,
+    offset: i64,
+    count: usize,
+    fallback: bool,
+    out: *mut *mut Future,
+) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?;
+        let t = arc_arg(t)?;
+        give(out, t.sendfile(file_fd, offset, count, fallback)?);
+        Ok(0)
+    })
+}
+
+/// A read transport for a pipe, socket or character device `fd` (made
+/// non-blocking; eddy owns it once this returns 0).
+#[no_mangle]
+pub extern "C" fn eddy_loop_connect_read_pipe(
+    r#loop: *mut EventLoop,
+    proto: *const Protocol,
+    ud: *mut c_void,
+    fd: c_int,
+    out: *mut *mut Future,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        give(out, endpoints::connect_read_pipe(&lp, protocol_arg(proto, ud)?, fd)?);
+        Ok(0)
+    })
+}
+
+/// A write transport for a pipe, socket or character device `fd`; notices
+/// the reader going away.
+#[no_mangle]
+pub extern "C" fn eddy_loop_connect_write_pipe(
+    r#loop: *mut EventLoop,
+    proto: *const Protocol,
+    ud: *mut c_void,
+    fd: c_int,
+    out: *mut *mut Future,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        give(out, endpoints::connect_write_pipe(&lp, protocol_arg(proto, ud)?, fd)?);
+        Ok(0)
+    })
+}
+
+fn server_arg(s: *const Server) -> Result<std::mem::ManuallyDrop<Arc<Server>>, c_int> {
+    let s = arc_arg(s)?;
+    s.get_loop().check_thread()?;
+    Ok(s)
+}
+
+/// Stops listening and closes the listening sockets; connections stay
+/// open. Idempotent.
+#[no_mangle]
+pub extern "C" fn eddy_server_close(s: *mut Server) -> c_int {
+    guard(|| {
+        server_arg(s)?.close();
+        Ok(0)
+    })
+}
+
+/// close() on every client transport.
+#[no_mangle]
+pub extern "C" fn eddy_server_close_clients(s: *mut Server) -> c_int {
+    guard(|| {
+        server_arg(s)?.close_clients();
+        Ok(0)
+    })
+}
+
+/// abort() on every client transport.
+#[no_mangle]
+pub extern "C" fn eddy_server_abort_clients(s: *mut Server) -> c_int {
+    guard(|| {
+        server_arg(s)?.abort_clients();
+        Ok(0)
+    })
+}
+
+/// `*out` completes once the server is closed and every client is gone.
+#[no_mangle]
+pub extern "C" fn eddy_server_wait_closed(s: *mut Server, out: *mut *mut Future) -> c_int {
+    guard(|| {
+        give(out, server_arg(s)?.wait_closed());
+        Ok(0)
+    })
+}
+
+/// Starts listening (idempotent). `EDDY_ECLOSED` once closed.
+#[no_mangle]
+pub extern "C" fn eddy_server_start_serving(s: *mut Server) -> c_int {
+    guard(|| {
+        server_arg(s)?.start_serving()?;
+        Ok(0)
+    })
+}
+
+/// Serves until `*out` is cancelled, which closes the server.
+/// `EDDY_EBUSY` while another serve_forever runs; `EDDY_ECLOSED` once
+/// closed.
+#[no_mangle]
+pub extern "C" fn eddy_server_serve_forever(s: *mut Server, out: *mut *mut Future) -> c_int {
+    guard(|| {
+        give(out, server_arg(s)?.serve_forever()?);
+        Ok(0)
+    })
+}
+
+/// 1 while listening.
+#[no_mangle]
+pub extern "C" fn eddy_server_is_serving(s: *const Server) -> c_int {
+    guard(|| Ok(server_arg(s)?.is_serving() as c_int))
+}
+
+/// Copies up to `cap` listening fds (borrowed) into `fds`; `*n` is how
+/// many there are.
+#[no_mangle]
+pub extern "C" fn eddy_server_get_sockets(s: *const Server, fds: *mut c_int, cap: usize, n: *mut usize) -> c_int {
+    guard(|| {
+        let socks = server_arg(s)?.get_sockets();
+        if fds.is_null() && cap > 0 {
+            return Err(EDDY_EINVAL);
+        }
+        for (i, fd) in socks.iter().take(cap).enumerate() {
+            // SAFETY: fds is writable for cap ints.
+            unsafe { *fds.add(i) = *fd };
+        }
+        put(n, socks.len());
+        Ok(0)
+    })
+}
+
+/// The server's loop (borrowed).
+#[no_mangle]
+pub extern "C" fn eddy_server_get_loop(s: *const Server) -> *mut EventLoop {
+    guard_or(std::ptr::null_mut(), || arg(s).map_or(std::ptr::null_mut(), |s| Arc::as_ptr(s.get_loop()).cast_mut()))
+}
+
+/// Takes one more reference. Thread-safe; NULL is a no-op.
+#[no_mangle]
+pub extern "C" fn eddy_server_retain(s: *mut Server) {
+    guard_or((), || retain(s))
+}
+
+/// Drops one reference; a serving server keeps serving until closed.
+#[no_mangle]
+pub extern "C" fn eddy_server_release(s: *mut Server) {
+    guard_or((), || release(s))
+}

@@ -1,0 +1,775 @@
+//! The stream transport (asyncio's `_SelectorSocketTransport` and the Unix
+//! pipe transports): one implementation for TCP, Unix sockets and pipes,
+//! with the I/O calls chosen by kind, and the write flow control shared
+//! with other transports (asyncio's `_FlowControlMixin`).
+//!
+//! The fd is registered once, for both directions, in the loop's
+//! edge-triggered poller. A read happens once per readiness edge; a read
+//! that fills the loop's buffer is repeated on the next iteration without
+//! waiting for an edge. Writes go straight to the kernel when nothing is
+//! buffered; only what the kernel did not take is buffered and flushed
+//! with writev when the fd turns writable.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::ffi::c_void;
+use std::io::IoSlice;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Weak};
+
+use mio::Token;
+use socket2::SockAddr;
+
+use crate::base_events::{EventLoop, IoEvent, IoHandler, Ready};
+use crate::error::*;
+use crate::events::ErrorContext;
+use crate::protocols::{Protocol, ProtocolSlot};
+use crate::server::Server;
+use crate::sys;
+
+/// asyncio's `max_size`: one read per event is at most this much.
+pub(crate) const MAX_READ: usize = 256 * 1024;
+/// asyncio's flow-control defaults.
+pub(crate) const DEFAULT_HIGH: usize = 64 * 1024;
+/// How many buffers one writev takes.
+const MAX_IOV: usize = 64;
+
+/// The kinds of fd a stream transport serves.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Kind {
+    Tcp,
+    Unix,
+    ReadPipe,
+    WritePipe,
+}
+
+impl Kind {
+    fn is_socket(self) -> bool {
+        matches!(self, Kind::Tcp | Kind::Unix)
+    }
+    fn reads(self) -> bool {
+        self != Kind::WritePipe
+    }
+    fn writes(self) -> bool {
+        self != Kind::ReadPipe
+    }
+}
+
+/// Write flow control (asyncio's `_FlowControlMixin`): pause above `high`,
+/// resume at or below `low`.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowControl {
+    high: usize,
+    low: usize,
+    paused: bool,
+}
+
+impl FlowControl {
+    pub fn new(high: usize) -> Self {
+        Self { high, low: high / 4, paused: false }
+    }
+
+    /// asyncio's `_set_write_buffer_limits`; `None` means "derive it".
+    pub fn set_limits(&mut self, high: Option<usize>, low: Option<usize>, default_high: usize) -> Result<(), i32> {
+        let high = match (high, low) {
+            (Some(h), _) => h,
+            (None, Some(l)) => l.saturating_mul(4),
+            (None, None) => default_high,
+        };
+        let low = low.unwrap_or(high / 4);
+        if high < low {
+            return Err(EDDY_EINVAL);
+        }
+        self.high = high;
+        self.low = low;
+        Ok(())
+    }
+
+    pub fn limits(&self) -> (usize, usize) {
+        (self.low, self.high)
+    }
+
+    /// True once when `size` goes above high.
+    pub fn should_pause(&mut self, size: usize) -> bool {
+        if size > self.high && !self.paused {
+            self.paused = true;
+            return true;
+        }
+        false
+    }
+
+    /// True once when paused and `size` is back at or below low.
+    pub fn should_resume(&mut self, size: usize) -> bool {
+        if self.paused && size <= self.low {
+            self.paused = false;
+            return true;
+        }
+        false
+    }
+}
+
+/// What `get_extra_info` found.
+pub enum ExtraInfo {
+    Address(SockAddr),
+    Fd(RawFd),
+}
+
+struct State {
+    fd: Option<OwnedFd>,
+    token: Option<Token>,
+    proto: Option<ProtocolSlot>,
+    /// close(), abort() or a fatal error: no more reads or user writes.
+    closing: bool,
+    /// connection_lost is scheduled or done.
+    conn_lost: bool,
+    /// connection_made has run: reading may start.
+    started: bool,
+    reading_paused: bool,
+    eof_received: bool,
+    eof_written: bool,
+    /// An edge was seen and not yet drained (kept while paused).
+    readable: bool,
+    buffer: VecDeque<Vec<u8>>,
+    /// Bytes of the front chunk already written.
+    front_sent: usize,
+    size: usize,
+    flow: FlowControl,
+    sendfile_active: bool,
+    /// Runs once the write buffer is empty (loop.sendfile waits for it).
+    on_drained: Option<Box<dyn FnOnce(&Arc<Transport>)>>,
+    server: Option<Weak<Server>>,
+    peername: Option<SockAddr>,
+}
+
+pub struct Transport {
+    lp: Arc<EventLoop>,
+    kind: Kind,
+    raw_fd: RawFd,
+    st: RefCell<State>,
+}
+
+impl Transport {
+    /// Wraps `fd` (now owned) and registers it; connection_made, then the
+    /// start of reading, then `on_made` follow on the next iteration.
+    pub(crate) fn start(
+        lp: &Arc<EventLoop>,
+        fd: OwnedFd,
+        kind: Kind,
+        proto: ProtocolSlot,
+        server: Option<Weak<Server>>,
+        peername: Option<SockAddr>,
+        on_made: Option<Box<dyn FnOnce(&Arc<Transport>)>>,
+    ) -> Result<Arc<Transport>, (i32, OwnedFd)> {
+        if let Err(e) = lp.check_closed() {
+            return Err((e, fd));
+        }
+        if kind == Kind::Tcp {
+            sys::set_nodelay(fd.as_raw_fd());
+        }
+        let raw_fd = fd.as_raw_fd();
+        let t = Arc::new(Transport {
+            lp: lp.clone(),
+            kind,
+            raw_fd,
+            st: RefCell::new(State {
+                fd: Some(fd),
+                token: None,
+                proto: Some(proto),
+                closing: false,
+                conn_lost: false,
+                started: false,
+                reading_paused: false,
+                eof_received: false,
+                eof_written: false,
+                readable: false,
+                buffer: VecDeque::new(),
+                front_sent: 0,
+                size: 0,
+                flow: FlowControl::new(DEFAULT_HIGH),
+                sendfile_active: false,
+                on_drained: None,
+                server,
+                peername,
+            }),
+        });
+        let token = match lp.register_io(raw_fd, t.clone()) {
+            Ok(token) => token,
+            Err(e) => {
+                let fd = t.st.borrow_mut().fd.take().expect("just made");
+                return Err((e, fd));
+            }
+        };
+        t.st.borrow_mut().token = Some(token);
+        let me = t.clone();
+        lp.push_ready(Ready::Job(Box::new(move |_| {
+            if let Some(p) = me.protocol() {
+                if let Some(f) = p.table.connection_made {
+                    f(me.c_ptr(), p.ud);
+                }
+            }
+            let pending_read = {
+                let mut st = me.st.borrow_mut();
+                st.started = true;
+                st.readable
+            };
+            if pending_read {
+                me.read_ready();
+            }
+            if let Some(f) = on_made {
+                f(&me);
+            }
+        })));
+        Ok(t)
+    }
+
+    pub fn c_ptr(self: &Arc<Self>) -> *mut Transport {
+        Arc::as_ptr(self).cast_mut()
+    }
+
+    pub fn get_loop(&self) -> &Arc<EventLoop> {
+        &self.lp
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    fn protocol(&self) -> Option<ProtocolSlot> {
+        self.st.borrow().proto
+    }
+
+    // ---- the read side -------------------------------------------------------
+
+    fn can_read(&self) -> bool {
+        let st = self.st.borrow();
+        st.started && !st.closing && !st.reading_paused && !st.eof_received
+    }
+
+    /// One read (asyncio's `_read_ready`).
+    fn read_ready(self: &Arc<Self>) {
+        if !self.can_read() {
+            return;
+        }
+        let Some(proto) = self.protocol() else { return };
+        if proto.is_buffered() {
+            self.read_buffered(proto);
+        } else {
+            self.read_data(proto);
+        }
+    }
+
+    fn read_data(self: &Arc<Self>, proto: ProtocolSlot) {
+        // Taken out for the call: a callback may cause another read.
+        let mut buf = std::mem::take(&mut *self.lp.read_buffer.borrow_mut());
+        buf.resize(MAX_READ, 0);
+        let r = sys::read(self.raw_fd, &mut buf);
+        if let Ok(n) = r {
+            if n > 0 {
+                self.after_read(n == buf.len());
+                if let Some(f) = proto.table.data_received {
+                    f(self.c_ptr(), buf.as_ptr(), n, proto.ud);
+                }
+            }
+        }
+        *self.lp.read_buffer.borrow_mut() = buf;
+        self.read_result(r.map(|n| n > 0));
+    }
+
+    fn read_buffered(self: &Arc<Self>, proto: ProtocolSlot) {
+        let get_buffer = proto.table.get_buffer.expect("buffered");
+        let (mut p, mut len): (*mut c_void, usize) = (std::ptr::null_mut(), 0);
+        let rc = get_buffer(self.c_ptr(), 0, &mut p, &mut len, proto.ud);
+        if rc < 0 || p.is_null() || len == 0 {
+            let err = if rc < 0 { rc } else { EDDY_EINVAL };
+            self.fatal(err, Some("Fatal error: protocol.get_buffer() call failed."));
+            return;
+        }
+        let r = sys::read_into_protocol_buffer(self.raw_fd, p.cast(), len);
+        if let Ok(n) = r {
+            if n > 0 {
+                self.after_read(n == len);
+                if let Some(f) = proto.table.buffer_updated {
+                    f(self.c_ptr(), n, proto.ud);
+                }
+            }
+        }
+        self.read_result(r.map(|n| n > 0));
+    }
+
+    /// Bookkeeping after a read of n > 0 bytes: a full read means more may
+    /// be waiting, so read again next iteration.
+    fn after_read(self: &Arc<Self>, full: bool) {
+        self.st.borrow_mut().readable = full;
+        if full {
+            self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
+        }
+    }
+
+    fn read_result(self: &Arc<Self>, r: Result<bool, i32>) {
+        match r {
+            Ok(true) => {}
+            Ok(false) => {
+                self.st.borrow_mut().readable = false;
+                self.eof();
+            }
+            Err(e) if e == EDDY_EAGAIN => self.st.borrow_mut().readable = false,
+            Err(e) => self.fatal(e, None),
+        }
+    }
+
+    /// asyncio's `_read_ready__on_eof` (and the read pipe's EOF).
+    fn eof(self: &Arc<Self>) {
+        self.st.borrow_mut().eof_received = true;
+        let keep_open = match self.protocol() {
+            Some(p) => p.table.eof_received.is_some_and(|f| f(self.c_ptr(), p.ud)),
+            None => false,
+        };
+        if self.kind == Kind::ReadPipe || !keep_open {
+            self.close();
+        }
+    }
+
+    pub fn is_reading(&self) -> bool {
+        let st = self.st.borrow();
+        self.kind.reads() && !st.closing && !st.reading_paused && !st.eof_received && !st.conn_lost
+    }
+
+    /// Idempotent; never fails on a closing transport.
+    pub fn pause_reading(&self) {
+        self.st.borrow_mut().reading_paused = true;
+    }
+
+    pub fn resume_reading(self: &Arc<Self>) {
+        let pending = {
+            let mut st = self.st.borrow_mut();
+            if st.closing || !st.reading_paused {
+                return;
+            }
+            st.reading_paused = false;
+            st.readable
+        };
+        if pending {
+            // The edge was consumed while paused: read on the next
+            // iteration rather than wait for one that may never come.
+            self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
+        }
+    }
+
+    // ---- the write side ------------------------------------------------------
+
+    fn check_writable(&self) -> Result<(), i32> {
+        let st = self.st.borrow();
+        if !self.kind.writes() {
+            return Err(EDDY_ENOTSUP);
+        }
+        if st.eof_written {
+            return Err(EDDY_EPIPE);
+        }
+        if st.closing || st.conn_lost {
+            return Err(EDDY_ECLOSED);
+        }
+        if st.sendfile_active {
+            return Err(EDDY_EBUSY);
+        }
+        Ok(())
+    }
+
+    /// asyncio's `write`: sends at once when nothing is buffered, buffers
+    /// the rest. A failure of the send is returned and also ends the
+    /// connection (connection_lost follows with the same code).
+    pub fn write(self: &Arc<Self>, data: &[u8]) -> Result<(), i32> {
+        self.writelines(&[data])
+    }
+
+    /// asyncio's `writelines`: one writev for all of `bufs`.
+    pub fn writelines(self: &Arc<Self>, bufs: &[&[u8]]) -> Result<(), i32> {
+        self.check_writable()?;
+        let total: usize = bufs.iter().map(|b| b.len()).sum();
+        if total == 0 {
+            return Ok(());
+        }
+        let mut skip = 0;
+        if self.st.borrow().size == 0 {
+            let slices: Vec<IoSlice> = bufs.iter().filter(|b| !b.is_empty()).take(MAX_IOV).map(|b| IoSlice::new(b)).collect();
+            match self.io_write(&slices) {
+                Ok(n) => skip = n,
+                Err(e) if e == EDDY_EAGAIN => {}
+                Err(e) => {
+                    self.fatal(e, None);
+                    return Err(e);
+                }
+            }
+            if skip == total {
+                return Ok(());
+            }
+        }
+        {
+            let mut st = self.st.borrow_mut();
+            for b in bufs {
+                if skip >= b.len() {
+                    skip -= b.len();
+                    continue;
+                }
+                st.buffer.push_back(b[skip..].to_vec());
+                st.size += b.len() - skip;
+                skip = 0;
+            }
+        }
+        self.maybe_pause();
+        Ok(())
+    }
+
+    fn io_write(&self, slices: &[IoSlice]) -> Result<usize, i32> {
+        if self.kind.is_socket() {
+            sys::sendmsg(self.raw_fd, slices)
+        } else {
+            sys::writev(self.raw_fd, slices)
+        }
+    }
+
+    fn maybe_pause(self: &Arc<Self>) {
+        let pause = {
+            let mut st = self.st.borrow_mut();
+            let size = st.size;
+            st.flow.should_pause(size)
+        };
+        if pause {
+            if let Some(p) = self.protocol() {
+                if let Some(f) = p.table.pause_writing {
+                    f(self.c_ptr(), p.ud);
+                }
+            }
+        }
+    }
+
+    fn maybe_resume(self: &Arc<Self>) {
+        let resume = {
+            let mut st = self.st.borrow_mut();
+            let size = st.size;
+            !st.closing && st.flow.should_resume(size)
+        };
+        if resume {
+            if let Some(p) = self.protocol() {
+                if let Some(f) = p.table.resume_writing {
+                    f(self.c_ptr(), p.ud);
+                }
+            }
+        }
+    }
+
+    /// Flushes the buffer when the fd is writable (asyncio's `_write_ready`).
+    fn write_ready(self: &Arc<Self>) {
+        let r = {
+            let st = self.st.borrow();
+            if st.size == 0 || st.conn_lost {
+                return;
+            }
+            let mut slices = Vec::with_capacity(st.buffer.len().min(MAX_IOV));
+            for (i, b) in st.buffer.iter().take(MAX_IOV).enumerate() {
+                slices.push(IoSlice::new(if i == 0 { &b[st.front_sent..] } else { b }));
+            }
+            self.io_write(&slices)
+        };
+        match r {
+            Ok(n) => self.consume(n),
+            Err(e) if e == EDDY_EAGAIN => return,
+            Err(e) => return self.fatal(e, None),
+        }
+        self.maybe_resume();
+        let (empty, closing, eof) = {
+            let st = self.st.borrow();
+            (st.size == 0, st.closing, st.eof_written)
+        };
+        if empty {
+            if closing {
+                self.connection_lost(0);
+            } else if eof {
+                self.shutdown_write();
+            }
+            let drained = self.st.borrow_mut().on_drained.take();
+            if let Some(f) = drained {
+                f(self);
+            }
+        }
+    }
+
+    fn consume(&self, mut n: usize) {
+        let mut st = self.st.borrow_mut();
+        st.size -= n;
+        while n > 0 {
+            let left = st.buffer[0].len() - st.front_sent;
+            if n >= left {
+                n -= left;
+                st.buffer.pop_front();
+                st.front_sent = 0;
+            } else {
+                st.front_sent += n;
+                n = 0;
+            }
+        }
+    }
+
+    fn shutdown_write(self: &Arc<Self>) {
+        if self.kind.is_socket() {
+            let _ = sys::shutdown_write(self.raw_fd);
+        } else {
+            self.close();
+        }
+    }
+
+    pub fn can_write_eof(&self) -> bool {
+        self.kind.writes()
+    }
+
+    /// asyncio's `write_eof`: shutdown(SHUT_WR) now, or once the buffer
+    /// drains. For a write pipe it is close().
+    pub fn write_eof(self: &Arc<Self>) -> Result<(), i32> {
+        if !self.kind.writes() {
+            return Err(EDDY_ENOTSUP);
+        }
+        let now = {
+            let mut st = self.st.borrow_mut();
+            if st.closing || st.eof_written {
+                return Ok(());
+            }
+            st.eof_written = true;
+            st.size == 0
+        };
+        if now {
+            self.shutdown_write();
+        }
+        Ok(())
+    }
+
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.st.borrow().size
+    }
+
+    pub fn get_write_buffer_limits(&self) -> (usize, usize) {
+        self.st.borrow().flow.limits()
+    }
+
+    /// May pause at once, never resumes (item 82).
+    pub fn set_write_buffer_limits(self: &Arc<Self>, high: Option<usize>, low: Option<usize>) -> Result<(), i32> {
+        self.st.borrow_mut().flow.set_limits(high, low, DEFAULT_HIGH)?;
+        self.maybe_pause();
+        Ok(())
+    }
+
+    // ---- closing ---------------------------------------------------------------
+
+    pub fn is_closing(&self) -> bool {
+        let st = self.st.borrow();
+        st.closing || st.conn_lost
+    }
+
+    /// asyncio's `close`: stops reading now; connection_lost(0) follows on
+    /// the next iteration, or once the buffer has drained.
+    pub fn close(self: &Arc<Self>) {
+        let flushed = {
+            let mut st = self.st.borrow_mut();
+            if st.closing || st.conn_lost {
+                return;
+            }
+            st.closing = true;
+            st.size == 0
+        };
+        if flushed {
+            self.schedule_connection_lost(0);
+        }
+    }
+
+    /// asyncio's `abort`: drops the buffer; connection_lost(0) follows.
+    pub fn abort(self: &Arc<Self>) {
+        self.force_close(0)
+    }
+
+    fn force_close(self: &Arc<Self>, err: i32) {
+        let buffer = {
+            let mut st = self.st.borrow_mut();
+            if st.conn_lost {
+                return;
+            }
+            st.closing = true;
+            st.size = 0;
+            st.front_sent = 0;
+            std::mem::take(&mut st.buffer)
+        };
+        drop(buffer);
+        self.schedule_connection_lost(err);
+    }
+
+    /// A fatal error: I/O errors go only to connection_lost; a protocol's
+    /// misbehaviour is also reported to the exception handler.
+    fn fatal(self: &Arc<Self>, err: i32, report: Option<&str>) {
+        if let Some(msg) = report {
+            let mut ctx = ErrorContext::new(msg, err);
+            ctx.transport = crate::events::Opaque(self.c_ptr().cast());
+            self.lp.report(ctx);
+        }
+        self.force_close(err);
+    }
+
+    fn schedule_connection_lost(self: &Arc<Self>, err: i32) {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.conn_lost {
+                return;
+            }
+            st.conn_lost = true;
+        }
+        let me = self.clone();
+        self.lp.push_ready(Ready::Job(Box::new(move |_| me.connection_lost(err))));
+    }
+
+    /// asyncio's `_call_connection_lost`: the protocol's last callback, then
+    /// the fd is closed and the transport leaves its server.
+    fn connection_lost(self: &Arc<Self>, err: i32) {
+        let (proto, server) = {
+            let mut st = self.st.borrow_mut();
+            st.conn_lost = true;
+            if st.fd.is_none() {
+                return;
+            }
+            (st.proto.take(), st.server.take())
+        };
+        if let Some(p) = proto {
+            if let Some(f) = p.table.connection_lost {
+                f(self.c_ptr(), err, p.ud);
+            }
+        }
+        self.release_fd();
+        if let Some(server) = server.and_then(|s| s.upgrade()) {
+            server.detach(self);
+        }
+    }
+
+    fn release_fd(&self) {
+        let (fd, token) = {
+            let mut st = self.st.borrow_mut();
+            (st.fd.take(), st.token.take())
+        };
+        if let Some(token) = token {
+            self.lp.deregister_io(self.raw_fd, token);
+        }
+        drop(fd);
+    }
+
+    // ---- protocol and extra info -------------------------------------------------
+
+    /// Takes effect for the next event; the read path (buffered or not) is
+    /// chosen again from the new protocol.
+    pub fn set_protocol(&self, proto: ProtocolSlot) -> Result<(), i32> {
+        let mut st = self.st.borrow_mut();
+        if st.proto.is_none() {
+            return Err(EDDY_ECLOSED);
+        }
+        st.proto = Some(proto);
+        Ok(())
+    }
+
+    /// The caller's table and data; None after connection_lost.
+    pub fn get_protocol(&self) -> Option<(*const Protocol, *mut c_void)> {
+        self.st.borrow().proto.map(|p| (p.origin, p.ud))
+    }
+
+    pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        let st = self.st.borrow();
+        st.fd.as_ref()?;
+        match name {
+            "socket" if self.kind.is_socket() => Some(ExtraInfo::Fd(self.raw_fd)),
+            "pipe" if !self.kind.is_socket() => Some(ExtraInfo::Fd(self.raw_fd)),
+            "sockname" if self.kind.is_socket() => sys::sockname(self.raw_fd).map(ExtraInfo::Address),
+            "peername" if self.kind.is_socket() => {
+                st.peername.clone().or_else(|| sys::peername(self.raw_fd)).map(ExtraInfo::Address)
+            }
+            _ => None,
+        }
+    }
+
+    /// asyncio's `loop.sendfile` on this transport: reading pauses, the
+    /// buffer drains, then sendfile(2) (or the read-and-send fallback) runs
+    /// on the socket; write() fails with EDDY_EBUSY meanwhile. The value is
+    /// the count sent.
+    pub fn sendfile(self: &Arc<Self>, file: RawFd, offset: i64, count: usize, fallback: bool) -> Result<Arc<crate::futures::Future>, i32> {
+        use crate::futures::{DoneCallback, Future, Outcome};
+        if !self.kind.is_socket() {
+            return Err(EDDY_ENOTSUP);
+        }
+        self.check_writable()?;
+        if offset < 0 || file < 0 {
+            return Err(EDDY_EINVAL);
+        }
+        let was_reading = self.is_reading();
+        self.pause_reading();
+        self.st.borrow_mut().sendfile_active = true;
+        let fut = Future::new(&self.lp);
+        let done = fut.clone();
+        let go = move |t: &Arc<Transport>| {
+            let finish = {
+                let t = t.clone();
+                move |outcome: Outcome| {
+                    t.st.borrow_mut().sendfile_active = false;
+                    if was_reading {
+                        t.resume_reading();
+                    }
+                    let _ = done.complete(outcome);
+                }
+            };
+            match crate::sock::sock_sendfile(&t.lp, t.raw_fd, file, offset, count, fallback) {
+                Ok(f) => f.add_done(DoneCallback::Internal(Box::new(move |f: &Arc<Future>| {
+                    finish(match f.result() {
+                        Ok((_, n)) => Outcome::Result(std::ptr::null_mut(), n),
+                        Err(e) => Outcome::Error(e, None),
+                    })
+                }))),
+                Err(e) => finish(Outcome::Error(e, None)),
+            }
+        };
+        if self.st.borrow().size == 0 {
+            go(self);
+        } else {
+            self.st.borrow_mut().on_drained = Some(Box::new(go));
+        }
+        Ok(fut)
+    }
+}
+
+impl IoHandler for Transport {
+    fn on_io(self: Arc<Self>, _lp: &Arc<EventLoop>, ev: IoEvent) {
+        if self.kind == Kind::WritePipe {
+            // A write pipe is readable or in error only when its reader went
+            // away (asyncio's _UnixWritePipeTransport._read_ready).
+            if ev.readable || ev.hangup {
+                let pending = self.st.borrow().size > 0;
+                if pending {
+                    self.fatal(EDDY_EPIPE, None);
+                } else {
+                    self.close();
+                }
+                return;
+            }
+        }
+        // The reader before the writer, as asyncio's _process_events.
+        if ev.readable && self.kind.reads() {
+            self.st.borrow_mut().readable = true;
+            self.read_ready();
+        }
+        if ev.writable {
+            self.write_ready();
+        }
+    }
+
+    fn close_silently(&self) {
+        let (proto, buffer) = {
+            let mut st = self.st.borrow_mut();
+            st.closing = true;
+            st.conn_lost = true;
+            st.token = None;
+            (st.proto.take(), std::mem::take(&mut st.buffer))
+        };
+        drop((proto, buffer));
+        let fd = self.st.borrow_mut().fd.take();
+        drop(fd);
+    }
+}
