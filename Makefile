@@ -63,7 +63,7 @@ EXAMPLE_BINS := $(patsubst examples-c/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 SUBFLAGS = --no-print-directory EDDY_SKIP_BUILD=1
 phase = printf '\n==== %s ====\n' $(1)
 
-.PHONY: all build header install uninstall list-installed-files stage test test-cargo test-c test-valgrind \
+.PHONY: all build header install uninstall list-installed-files stage test test-cargo test-c test-valgrind test-examples test-syscalls \
         test-header test-symbols test-consumers test-pkgconfig test-cmake test-install \
         ffi-tests ffi-tests-bins examples examples-bins example clean print-version
 
@@ -157,6 +157,14 @@ test:
 	@$(MAKE) $(SUBFLAGS) test-cmake
 	@$(call phase,'install / uninstall round trip')
 	@$(MAKE) $(SUBFLAGS) test-install
+	@$(call phase,'examples build and run (echo, HTTP)')
+	@$(MAKE) $(SUBFLAGS) test-examples
+	@if command -v strace >/dev/null 2>&1; then \
+	    $(call phase,'syscall budget of the echo server (strace -c -f)'); \
+	    $(MAKE) $(SUBFLAGS) test-syscalls; \
+	else \
+	    $(call phase,'strace not installed: skipping the syscall budget'); \
+	fi
 	@if command -v $(VALGRIND_BIN) >/dev/null 2>&1; then \
 	    $(call phase,'C tests under valgrind'); \
 	    $(MAKE) $(SUBFLAGS) test-valgrind; \
@@ -283,6 +291,38 @@ test-install: build
 	echo "install/uninstall round trip OK"
 
 # --- examples --------------------------------------------------------------
+
+$(BUILD)/benches/echo_load: benches/echo_load.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
+
+# The examples run end to end: hello, and the echo client against the echo
+# server (small and multi-megabyte messages), curl against the HTTP server.
+test-examples: examples-bins $(BUILD)/benches/echo_load
+	@set -e; b=$(BUILD)/examples; port=$$((20000 + RANDOM % 20000)); \
+	$$b/hello >/dev/null; \
+	$$b/echo_server $$port >/dev/null & srv=$$!; \
+	trap 'kill $$srv 2>/dev/null || true' EXIT; \
+	for i in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null && break; sleep 0.1; done; \
+	$$b/echo_client $$port 2000 1024; \
+	$$b/echo_client $$port 5 3000000; \
+	$(BUILD)/benches/echo_load $$port 100 1024 2 >/dev/null; \
+	kill -INT $$srv; wait $$srv; trap - EXIT; \
+	$$b/http_hello $$((port + 1)) >/dev/null & srv=$$!; \
+	trap 'kill $$srv 2>/dev/null || true' EXIT; \
+	for i in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$$((port + 1))) 2>/dev/null && break; sleep 0.1; done; \
+	if command -v curl >/dev/null 2>&1; then \
+	    body=$$(curl -sf http://127.0.0.1:$$((port + 1))/); [ "$$body" = "Hello, World!" ] || { echo "curl got: $$body"; exit 1; }; \
+	    echo "curl: $$body"; \
+	fi; \
+	kill -INT $$srv; wait $$srv; trap - EXIT; \
+	if command -v wrk >/dev/null 2>&1; then benches/http_wrk.sh $$b/http_hello 5s; fi; \
+	echo "examples OK"
+
+test-syscalls: examples-bins $(BUILD)/benches/echo_load
+	@mkdir -p $(BUILD)/budget
+	@cp $(BUILD)/examples/echo_server $(BUILD)/benches/echo_load $(BUILD)/budget/
+	benches/syscall_budget.sh $(BUILD)/budget
 
 $(BUILD)/examples/%: examples-c/%.c $(STAGE_STAMP)
 	@mkdir -p $(@D)
