@@ -512,6 +512,8 @@ struct addrinfo;
  */
 #define EDDY_VERSION_HEX 256
 
+typedef struct eddy_datagram_t eddy_datagram_t;
+
 typedef struct eddy_loop_t eddy_loop_t;
 
 /**
@@ -531,11 +533,6 @@ typedef struct eddy_server_t eddy_server_t;
 typedef struct eddy_transport_t eddy_transport_t;
 
 /**
- * A datagram endpoint.
- */
-typedef struct eddy_datagram_t eddy_datagram_t;
-
-/**
  * A subprocess transport.
  */
 typedef struct eddy_process_t eddy_process_t;
@@ -544,6 +541,53 @@ typedef struct eddy_process_t eddy_process_t;
  * TLS settings (a later release; only NULL is accepted for now).
  */
 typedef struct eddy_tls_config_t eddy_tls_config_t;
+
+/**
+ * create_datagram_endpoint's options; fill with
+ * `eddy_datagram_options_init`.
+ */
+typedef struct eddy_datagram_options_t {
+  /**
+   * AF_UNIX: the path to bind.
+   */
+  const char *local_host;
+  uint16_t local_port;
+  /**
+   * AF_UNIX: the path to connect to.
+   */
+  const char *remote_host;
+  uint16_t remote_port;
+  int family;
+  int proto;
+  int flags;
+  bool reuse_port;
+  bool allow_broadcast;
+  /**
+   * -1: none; else use this datagram socket (no other option allowed).
+   */
+  int sock;
+} eddy_datagram_options_t;
+
+/**
+ * Callbacks of a datagram protocol.
+ */
+typedef struct eddy_datagram_protocol_t {
+  void (*connection_made)(struct eddy_datagram_t *d, void *ud);
+  void (*connection_lost)(struct eddy_datagram_t *d, int err, void *ud);
+  void (*pause_writing)(struct eddy_datagram_t *d, void *ud);
+  void (*resume_writing)(struct eddy_datagram_t *d, void *ud);
+  void (*datagram_received)(struct eddy_datagram_t *d,
+                            const uint8_t *data,
+                            size_t len,
+                            const struct sockaddr *addr,
+                            socklen_t addrlen,
+                            void *ud);
+  /**
+   * An error from a send or a receive (ICMP: ECONNREFUSED; EMSGSIZE);
+   * the endpoint stays open.
+   */
+  void (*error_received)(struct eddy_datagram_t *d, int err, void *ud);
+} eddy_datagram_protocol_t;
 
 /**
  * A plain callback: runs with the data pointer given when it was scheduled.
@@ -762,6 +806,88 @@ typedef struct eddy_datagram_msg_t {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * No addresses, family 0, sock -1.
+ */
+void eddy_datagram_options_init(struct eddy_datagram_options_t *o);
+
+/**
+ * A datagram endpoint bound to the local address and/or connected to the
+ * remote one (names resolved off the loop). The future's value is the
+ * `eddy_datagram_t*` (borrowed until its connection_lost returns).
+ */
+int eddy_loop_create_datagram_endpoint(struct eddy_loop_t *loop,
+                                       const struct eddy_datagram_protocol_t *proto,
+                                       void *ud,
+                                       const struct eddy_datagram_options_t *opts,
+                                       struct eddy_future_t **out);
+
+/**
+ * Sends one datagram (empty ones too) to `addr`, or to the remote address
+ * when `addr` is NULL. `EDDY_EINVAL` for an address other than the
+ * endpoint's remote one, or none where there is none; `EDDY_ECLOSED`
+ * once closing. A send error goes to error_received; the endpoint stays
+ * open.
+ */
+int eddy_datagram_sendto(struct eddy_datagram_t *d,
+                         const void *data,
+                         size_t len,
+                         const struct sockaddr *addr,
+                         socklen_t addrlen);
+
+/**
+ * Drops queued datagrams; connection_lost(0) follows.
+ */
+int eddy_datagram_abort(struct eddy_datagram_t *d);
+
+/**
+ * Sends what is queued, then connection_lost(0). Idempotent.
+ */
+int eddy_datagram_close(struct eddy_datagram_t *d);
+
+/**
+ * 1 once closing.
+ */
+int eddy_datagram_is_closing(const struct eddy_datagram_t *d);
+
+/**
+ * "sockname", "peername" (connected endpoints) and "socket", as for
+ * transports.
+ */
+int eddy_datagram_get_extra_info(const struct eddy_datagram_t *d,
+                                 const char *name,
+                                 void *buf,
+                                 size_t *len);
+
+/**
+ * Queued bytes, counting 8 more per datagram (asyncio 3.13).
+ */
+size_t eddy_datagram_get_write_buffer_size(const struct eddy_datagram_t *d);
+
+/**
+ * Switches the protocol for the next event.
+ */
+int eddy_datagram_set_protocol(struct eddy_datagram_t *d,
+                               const struct eddy_datagram_protocol_t *proto,
+                               void *ud);
+
+/**
+ * The current protocol and its data (NULL after connection_lost).
+ */
+int eddy_datagram_get_protocol(const struct eddy_datagram_t *d,
+                               const struct eddy_datagram_protocol_t **proto,
+                               void **ud);
+
+/**
+ * Takes one more reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_datagram_retain(struct eddy_datagram_t *d);
+
+/**
+ * Drops one reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_datagram_release(struct eddy_datagram_t *d);
 
 /**
  * A static, NUL-terminated description of `err` (0 or an `EDDY_E*` code).

@@ -30,7 +30,7 @@ type Then = Box<dyn FnOnce(&Arc<EventLoop>, Resolved)>;
 /// Resolves `host`/`port` and continues with the addresses on a later
 /// iteration. Numeric hosts and the wildcard need no lookup and are done
 /// on the loop (asyncio's `_ipaddr_info`); names go to the executor.
-fn resolve(lp: &Arc<EventLoop>, host: Option<&str>, port: u16, mut hints: Hints, then: Then) -> Result<(), i32> {
+pub(crate) fn resolve(lp: &Arc<EventLoop>, host: Option<&str>, port: u16, mut hints: Hints, then: Then) -> Result<(), i32> {
     let port = CString::new(port.to_string()).expect("digits");
     hints.flags |= libc::AI_NUMERICSERV;
     let numeric = host.is_none_or(|h| h.parse::<std::net::IpAddr>().is_ok());
@@ -350,7 +350,7 @@ impl Connector {
                 let (fd, proto, fut) = {
                     let mut me = c.borrow_mut();
                     let fd = me.attempts.get_mut(index).and_then(|a| a.fd.take());
-                    (fd, me.proto, me.fut.clone())
+                    (fd, me.proto.clone(), me.fut.clone())
                 };
                 let Some(fd) = fd else { return };
                 let kind = kind_of(i32::from(addr.family()));
@@ -505,7 +505,7 @@ fn bind_all(addrs: Vec<AddrEntry>, opts: &ServerOptions) -> Result<Vec<ListenSoc
     let mut out: Vec<ListenSocket> = Vec::new();
     let mut seen: Vec<SockAddr> = Vec::new();
     for (family, _, protocol, addr) in addrs {
-        if seen.iter().any(|a| a.as_ptr() == addr.as_ptr() || (a.len() == addr.len() && a.as_storage_bytes() == addr.as_storage_bytes())) {
+        if seen.contains(&addr) {
             continue;
         }
         seen.push(addr.clone());
@@ -534,19 +534,6 @@ fn bind_all(addrs: Vec<AddrEntry>, opts: &ServerOptions) -> Result<Vec<ListenSoc
         return Err(EDDY_EADDRNOTAVAIL);
     }
     Ok(out)
-}
-
-trait StorageBytes {
-    fn as_storage_bytes(&self) -> Vec<u8>;
-}
-
-impl StorageBytes for SockAddr {
-    fn as_storage_bytes(&self) -> Vec<u8> {
-        match self.as_socket() {
-            Some(s) => s.to_string().into_bytes(),
-            None => self.as_pathname().map(|p| p.as_os_str().as_encoded_bytes().to_vec()).unwrap_or_default(),
-        }
-    }
 }
 
 /// Validates the caller's listening sockets (stream, non-blocking,

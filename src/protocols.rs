@@ -4,6 +4,8 @@
 //! `get_buffer`/`buffer_updated` replace `data_received`.
 
 use std::ffi::{c_int, c_void};
+use std::rc::Rc;
+use std::sync::Arc;
 
 use crate::transports::Transport;
 
@@ -28,21 +30,128 @@ pub struct Protocol {
     pub buffer_updated: Option<extern "C" fn(t: *mut Transport, nbytes: usize, ud: *mut c_void)>,
 }
 
-/// A transport's protocol: the copied table, its data, and the caller's
-/// table pointer (returned by get_protocol, never dereferenced here).
-#[derive(Clone, Copy)]
-pub struct ProtocolSlot {
-    pub table: Protocol,
-    pub ud: *mut c_void,
-    pub origin: *const Protocol,
+/// A protocol implemented inside the library (the subprocess pipes', for
+/// instance), with asyncio's base-class defaults.
+pub trait StreamProtocol {
+    fn connection_made(&self, _t: &Arc<Transport>) {}
+    fn connection_lost(&self, _t: &Arc<Transport>, _err: c_int) {}
+    fn pause_writing(&self, _t: &Arc<Transport>) {}
+    fn resume_writing(&self, _t: &Arc<Transport>) {}
+    fn data_received(&self, _t: &Arc<Transport>, _data: &[u8]) {}
+    fn eof_received(&self, _t: &Arc<Transport>) -> bool {
+        false
+    }
+}
+
+/// A transport's protocol: a C table (copied, with its data and the
+/// caller's table pointer, which get_protocol returns and nothing here
+/// dereferences), or one of the library's own.
+#[derive(Clone)]
+pub enum ProtocolSlot {
+    C { table: Protocol, ud: *mut c_void, origin: *const Protocol },
+    Internal(Rc<dyn StreamProtocol>),
 }
 
 impl ProtocolSlot {
     pub fn new(table: Protocol, ud: *mut c_void, origin: *const Protocol) -> Self {
-        Self { table, ud, origin }
+        ProtocolSlot::C { table, ud, origin }
     }
 
     pub(crate) fn is_buffered(&self) -> bool {
-        self.table.get_buffer.is_some()
+        matches!(self, ProtocolSlot::C { table, .. } if table.get_buffer.is_some())
+    }
+
+    /// The caller's table and data (NULL, NULL for the library's own).
+    pub(crate) fn origin(&self) -> (*const Protocol, *mut c_void) {
+        match self {
+            ProtocolSlot::C { origin, ud, .. } => (*origin, *ud),
+            ProtocolSlot::Internal(_) => (std::ptr::null(), std::ptr::null_mut()),
+        }
+    }
+
+    pub(crate) fn connection_made(&self, t: &Arc<Transport>) {
+        match self {
+            ProtocolSlot::C { table, ud, .. } => {
+                if let Some(f) = table.connection_made {
+                    f(t.c_ptr(), *ud)
+                }
+            }
+            ProtocolSlot::Internal(p) => p.connection_made(t),
+        }
+    }
+
+    pub(crate) fn connection_lost(&self, t: &Arc<Transport>, err: c_int) {
+        match self {
+            ProtocolSlot::C { table, ud, .. } => {
+                if let Some(f) = table.connection_lost {
+                    f(t.c_ptr(), err, *ud)
+                }
+            }
+            ProtocolSlot::Internal(p) => p.connection_lost(t, err),
+        }
+    }
+
+    pub(crate) fn pause_writing(&self, t: &Arc<Transport>) {
+        match self {
+            ProtocolSlot::C { table, ud, .. } => {
+                if let Some(f) = table.pause_writing {
+                    f(t.c_ptr(), *ud)
+                }
+            }
+            ProtocolSlot::Internal(p) => p.pause_writing(t),
+        }
+    }
+
+    pub(crate) fn resume_writing(&self, t: &Arc<Transport>) {
+        match self {
+            ProtocolSlot::C { table, ud, .. } => {
+                if let Some(f) = table.resume_writing {
+                    f(t.c_ptr(), *ud)
+                }
+            }
+            ProtocolSlot::Internal(p) => p.resume_writing(t),
+        }
+    }
+
+    pub(crate) fn data_received(&self, t: &Arc<Transport>, data: &[u8]) {
+        match self {
+            ProtocolSlot::C { table, ud, .. } => {
+                if let Some(f) = table.data_received {
+                    f(t.c_ptr(), data.as_ptr(), data.len(), *ud)
+                }
+            }
+            ProtocolSlot::Internal(p) => p.data_received(t, data),
+        }
+    }
+
+    pub(crate) fn eof_received(&self, t: &Arc<Transport>) -> bool {
+        match self {
+            ProtocolSlot::C { table, ud, .. } => table.eof_received.is_some_and(|f| f(t.c_ptr(), *ud)),
+            ProtocolSlot::Internal(p) => p.eof_received(t),
+        }
+    }
+
+    /// BufferedProtocol's get_buffer: a buffer of len > 0 bytes, or the
+    /// protocol's error (EDDY_EINVAL for an empty or NULL buffer).
+    pub(crate) fn get_buffer(&self, t: &Arc<Transport>, sizehint: usize) -> Result<(*mut u8, usize), c_int> {
+        let ProtocolSlot::C { table, ud, .. } = self else { return Err(crate::error::EDDY_EINVAL) };
+        let f = table.get_buffer.ok_or(crate::error::EDDY_EINVAL)?;
+        let (mut p, mut len): (*mut c_void, usize) = (std::ptr::null_mut(), 0);
+        let rc = f(t.c_ptr(), sizehint, &mut p, &mut len, *ud);
+        if rc < 0 {
+            return Err(rc);
+        }
+        if p.is_null() || len == 0 {
+            return Err(crate::error::EDDY_EINVAL);
+        }
+        Ok((p.cast(), len))
+    }
+
+    pub(crate) fn buffer_updated(&self, t: &Arc<Transport>, n: usize) {
+        if let ProtocolSlot::C { table, ud, .. } = self {
+            if let Some(f) = table.buffer_updated {
+                f(t.c_ptr(), n, *ud)
+            }
+        }
     }
 }

@@ -203,9 +203,7 @@ impl Transport {
         let me = t.clone();
         lp.push_ready(Ready::Job(Box::new(move |_| {
             if let Some(p) = me.protocol() {
-                if let Some(f) = p.table.connection_made {
-                    f(me.c_ptr(), p.ud);
-                }
+                p.connection_made(&me);
             }
             let pending_read = {
                 let mut st = me.st.borrow_mut();
@@ -235,7 +233,7 @@ impl Transport {
     }
 
     fn protocol(&self) -> Option<ProtocolSlot> {
-        self.st.borrow().proto
+        self.st.borrow().proto.clone()
     }
 
     // ---- the read side -------------------------------------------------------
@@ -266,9 +264,7 @@ impl Transport {
         if let Ok(n) = r {
             if n > 0 {
                 self.after_read(n == buf.len());
-                if let Some(f) = proto.table.data_received {
-                    f(self.c_ptr(), buf.as_ptr(), n, proto.ud);
-                }
+                proto.data_received(self, &buf[..n]);
             }
         }
         *self.lp.read_buffer.borrow_mut() = buf;
@@ -276,21 +272,15 @@ impl Transport {
     }
 
     fn read_buffered(self: &Arc<Self>, proto: ProtocolSlot) {
-        let get_buffer = proto.table.get_buffer.expect("buffered");
-        let (mut p, mut len): (*mut c_void, usize) = (std::ptr::null_mut(), 0);
-        let rc = get_buffer(self.c_ptr(), 0, &mut p, &mut len, proto.ud);
-        if rc < 0 || p.is_null() || len == 0 {
-            let err = if rc < 0 { rc } else { EDDY_EINVAL };
-            self.fatal(err, Some("Fatal error: protocol.get_buffer() call failed."));
-            return;
-        }
-        let r = sys::read_into_protocol_buffer(self.raw_fd, p.cast(), len);
+        let (p, len) = match proto.get_buffer(self, 0) {
+            Ok(b) => b,
+            Err(err) => return self.fatal(err, Some("Fatal error: protocol.get_buffer() call failed.")),
+        };
+        let r = sys::read_into_protocol_buffer(self.raw_fd, p, len);
         if let Ok(n) = r {
             if n > 0 {
                 self.after_read(n == len);
-                if let Some(f) = proto.table.buffer_updated {
-                    f(self.c_ptr(), n, proto.ud);
-                }
+                proto.buffer_updated(self, n);
             }
         }
         self.read_result(r.map(|n| n > 0));
@@ -320,10 +310,7 @@ impl Transport {
     /// asyncio's `_read_ready__on_eof` (and the read pipe's EOF).
     fn eof(self: &Arc<Self>) {
         self.st.borrow_mut().eof_received = true;
-        let keep_open = match self.protocol() {
-            Some(p) => p.table.eof_received.is_some_and(|f| f(self.c_ptr(), p.ud)),
-            None => false,
-        };
+        let keep_open = self.protocol().is_some_and(|p| p.eof_received(self));
         if self.kind == Kind::ReadPipe || !keep_open {
             self.close();
         }
@@ -435,9 +422,7 @@ impl Transport {
         };
         if pause {
             if let Some(p) = self.protocol() {
-                if let Some(f) = p.table.pause_writing {
-                    f(self.c_ptr(), p.ud);
-                }
+                p.pause_writing(self);
             }
         }
     }
@@ -450,9 +435,7 @@ impl Transport {
         };
         if resume {
             if let Some(p) = self.protocol() {
-                if let Some(f) = p.table.resume_writing {
-                    f(self.c_ptr(), p.ud);
-                }
+                p.resume_writing(self);
             }
         }
     }
@@ -634,9 +617,7 @@ impl Transport {
             (st.proto.take(), st.server.take())
         };
         if let Some(p) = proto {
-            if let Some(f) = p.table.connection_lost {
-                f(self.c_ptr(), err, p.ud);
-            }
+            p.connection_lost(self, err);
         }
         self.release_fd();
         if let Some(server) = server.and_then(|s| s.upgrade()) {
@@ -670,7 +651,7 @@ impl Transport {
 
     /// The caller's table and data; None after connection_lost.
     pub fn get_protocol(&self) -> Option<(*const Protocol, *mut c_void)> {
-        self.st.borrow().proto.map(|p| (p.origin, p.ud))
+        self.st.borrow().proto.as_ref().map(ProtocolSlot::origin)
     }
 
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {

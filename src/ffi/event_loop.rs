@@ -9,14 +9,11 @@ use std::sync::Arc;
 use super::*;
 use crate::base_events::{self, ExceptionHandler, LoopRef};
 use crate::events::{Handle, Opaque};
+use crate::datagram::Datagram;
 use crate::server::Server;
 use crate::transports::Transport;
 use crate::tasks::{self, StepFn, TaskFactory};
 
-/// A datagram endpoint.
-pub struct eddy_datagram_t {
-    _private: [u8; 0],
-}
 /// A subprocess transport.
 pub struct eddy_process_t {
     _private: [u8; 0],
@@ -36,7 +33,7 @@ pub struct eddy_error_context_t {
     pub handle: *mut Handle,
     pub future: *mut Future,
     pub transport: *mut Transport,
-    pub datagram: *mut eddy_datagram_t,
+    pub datagram: *mut Datagram,
     pub process: *mut eddy_process_t,
     pub server: *mut Server,
 }

@@ -17,6 +17,7 @@ use crate::error::*;
 use crate::events::{self, Callback, ErrorContext};
 use crate::futures::Future;
 
+pub mod datagram;
 pub mod error;
 pub mod event_loop;
 pub mod executor;

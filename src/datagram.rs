@@ -1,0 +1,578 @@
+//! Datagram endpoints (asyncio's `create_datagram_endpoint` and
+//! `_SelectorDatagramTransport`). Flow control is the stream transport's
+//! (`FlowControl`); a queued datagram counts its length plus 8 bytes, added
+//! and subtracted consistently (gh-135444).
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::ffi::{c_int, c_void, CString};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use mio::Token;
+use socket2::{Domain, SockAddr, Socket, Type};
+
+use crate::base_events::{EventLoop, IoEvent, IoHandler, Ready};
+use crate::endpoints::{resolve, AddrEntry};
+use crate::error::*;
+use crate::futures::{Future, Outcome};
+use crate::sys::{self, Hints};
+use crate::transports::{ExtraInfo, FlowControl, DEFAULT_HIGH, MAX_READ};
+
+/// What asyncio adds per queued datagram.
+const DATAGRAM_OVERHEAD: usize = 8;
+
+/// Callbacks of a datagram protocol.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub struct DatagramProtocol {
+    pub connection_made: Option<extern "C" fn(d: *mut Datagram, ud: *mut c_void)>,
+    pub connection_lost: Option<extern "C" fn(d: *mut Datagram, err: c_int, ud: *mut c_void)>,
+    pub pause_writing: Option<extern "C" fn(d: *mut Datagram, ud: *mut c_void)>,
+    pub resume_writing: Option<extern "C" fn(d: *mut Datagram, ud: *mut c_void)>,
+    pub datagram_received: Option<
+        extern "C" fn(
+            d: *mut Datagram,
+            data: *const u8,
+            len: usize,
+            addr: *const libc::sockaddr,
+            addrlen: libc::socklen_t,
+            ud: *mut c_void,
+        ),
+    >,
+    /// An error from a send or a receive (ICMP: ECONNREFUSED; EMSGSIZE);
+    /// the endpoint stays open.
+    pub error_received: Option<extern "C" fn(d: *mut Datagram, err: c_int, ud: *mut c_void)>,
+}
+
+#[derive(Clone, Copy)]
+struct Slot {
+    table: DatagramProtocol,
+    ud: *mut c_void,
+    origin: *const DatagramProtocol,
+}
+
+struct State {
+    fd: Option<OwnedFd>,
+    token: Option<Token>,
+    proto: Option<Slot>,
+    closing: bool,
+    conn_lost: bool,
+    started: bool,
+    readable: bool,
+    buffer: VecDeque<(Vec<u8>, Option<SockAddr>)>,
+    size: usize,
+    flow: FlowControl,
+}
+
+pub struct Datagram {
+    lp: Arc<EventLoop>,
+    raw_fd: RawFd,
+    /// The address every datagram must go to (remote_addr), and whether
+    /// the socket is connected to it (not with allow_broadcast).
+    remote: Option<SockAddr>,
+    connected: bool,
+    st: RefCell<State>,
+}
+
+impl Datagram {
+    fn start(
+        lp: &Arc<EventLoop>,
+        fd: OwnedFd,
+        remote: Option<SockAddr>,
+        connected: bool,
+        slot: Slot,
+        fut: Arc<Future>,
+    ) -> Result<Arc<Datagram>, (i32, OwnedFd)> {
+        let raw_fd = fd.as_raw_fd();
+        let d = Arc::new(Datagram {
+            lp: lp.clone(),
+            raw_fd,
+            remote,
+            connected,
+            st: RefCell::new(State {
+                fd: Some(fd),
+                token: None,
+                proto: Some(slot),
+                closing: false,
+                conn_lost: false,
+                started: false,
+                readable: false,
+                buffer: VecDeque::new(),
+                size: 0,
+                flow: FlowControl::new(DEFAULT_HIGH),
+            }),
+        });
+        let token = match lp.register_io(raw_fd, d.clone()) {
+            Ok(t) => t,
+            Err(e) => return Err((e, d.st.borrow_mut().fd.take().expect("just made"))),
+        };
+        d.st.borrow_mut().token = Some(token);
+        let me = d.clone();
+        lp.push_ready(Ready::Job(Box::new(move |_| {
+            if let Some(p) = me.slot() {
+                if let Some(f) = p.table.connection_made {
+                    f(me.c_ptr(), p.ud);
+                }
+            }
+            let pending = {
+                let mut st = me.st.borrow_mut();
+                st.started = true;
+                st.readable
+            };
+            if pending {
+                me.read_ready();
+            }
+            if fut.complete(Outcome::Result(me.c_ptr().cast(), 0)).is_err() {
+                me.abort();
+            }
+        })));
+        Ok(d)
+    }
+
+    pub fn c_ptr(self: &Arc<Self>) -> *mut Datagram {
+        Arc::as_ptr(self).cast_mut()
+    }
+
+    pub fn get_loop(&self) -> &Arc<EventLoop> {
+        &self.lp
+    }
+
+    fn slot(&self) -> Option<Slot> {
+        self.st.borrow().proto
+    }
+
+    fn error_received(self: &Arc<Self>, err: i32) {
+        if let Some(p) = self.slot() {
+            if let Some(f) = p.table.error_received {
+                f(self.c_ptr(), err, p.ud);
+            }
+        }
+    }
+
+    /// One recvfrom per event; again next iteration until EAGAIN (the
+    /// poller is edge-triggered and more datagrams may be queued).
+    fn read_ready(self: &Arc<Self>) {
+        {
+            let st = self.st.borrow();
+            if !st.started || st.closing || st.conn_lost {
+                return;
+            }
+        }
+        let mut buf = std::mem::take(&mut *self.lp.read_buffer.borrow_mut());
+        buf.resize(MAX_READ, 0);
+        let r = sys::recvfrom(self.raw_fd, &mut buf);
+        match &r {
+            Ok((n, addr)) => {
+                self.st.borrow_mut().readable = true;
+                self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
+                if let Some(p) = self.slot() {
+                    if let Some(f) = p.table.datagram_received {
+                        f(self.c_ptr(), buf.as_ptr(), *n, addr.as_ptr().cast(), addr.len(), p.ud);
+                    }
+                }
+            }
+            Err(e) if *e == EDDY_EAGAIN => self.st.borrow_mut().readable = false,
+            Err(e) => {
+                // Keep reading: more may be queued behind the error.
+                self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
+                self.error_received(*e);
+            }
+        }
+        *self.lp.read_buffer.borrow_mut() = buf;
+    }
+
+    fn send_one(&self, data: &[u8], addr: Option<&SockAddr>) -> Result<usize, i32> {
+        match addr {
+            Some(a) if !self.connected => sys::sendto(self.raw_fd, data, a),
+            _ => sys::send(self.raw_fd, data),
+        }
+    }
+
+    /// asyncio's `sendto`. `addr` None: the remote address. A different
+    /// address on an endpoint with a remote one is `EDDY_EINVAL`, and so
+    /// is no address on one without. A send error is passed to
+    /// error_received on the next iteration; the endpoint stays open.
+    pub fn sendto(self: &Arc<Self>, data: &[u8], addr: Option<SockAddr>) -> Result<(), i32> {
+        {
+            let st = self.st.borrow();
+            if st.closing || st.conn_lost {
+                return Err(EDDY_ECLOSED);
+            }
+        }
+        let addr = match (&self.remote, addr) {
+            (Some(r), Some(a)) if *r != a => return Err(EDDY_EINVAL),
+            (Some(r), _) => Some(r.clone()),
+            (None, Some(a)) => Some(a),
+            (None, None) => return Err(EDDY_EINVAL),
+        };
+        if self.st.borrow().size == 0 {
+            match self.send_one(data, addr.as_ref()) {
+                Ok(_) => return Ok(()),
+                Err(e) if e == EDDY_EAGAIN => {}
+                Err(e) => {
+                    self.schedule_error(e);
+                    return Ok(());
+                }
+            }
+        }
+        {
+            let mut st = self.st.borrow_mut();
+            st.size += data.len() + DATAGRAM_OVERHEAD;
+            st.buffer.push_back((data.to_vec(), addr));
+        }
+        self.maybe_pause();
+        Ok(())
+    }
+
+    fn schedule_error(self: &Arc<Self>, err: i32) {
+        let me = self.clone();
+        self.lp.push_ready(Ready::Job(Box::new(move |_| me.error_received(err))));
+    }
+
+    fn maybe_pause(self: &Arc<Self>) {
+        let pause = {
+            let mut st = self.st.borrow_mut();
+            let size = st.size;
+            st.flow.should_pause(size)
+        };
+        if let (true, Some(p)) = (pause, self.slot()) {
+            if let Some(f) = p.table.pause_writing {
+                f(self.c_ptr(), p.ud);
+            }
+        }
+    }
+
+    fn write_ready(self: &Arc<Self>) {
+        loop {
+            let front = {
+                let st = self.st.borrow();
+                match st.buffer.front() {
+                    Some((d, a)) if !st.conn_lost => (d.clone(), a.clone()),
+                    _ => break,
+                }
+            };
+            match self.send_one(&front.0, front.1.as_ref()) {
+                Err(e) if e == EDDY_EAGAIN => return,
+                r => {
+                    {
+                        let mut st = self.st.borrow_mut();
+                        st.buffer.pop_front();
+                        st.size -= front.0.len() + DATAGRAM_OVERHEAD;
+                    }
+                    if let Err(e) = r {
+                        self.error_received(e);
+                    }
+                }
+            }
+        }
+        let resume = {
+            let mut st = self.st.borrow_mut();
+            let size = st.size;
+            !st.closing && st.flow.should_resume(size)
+        };
+        if let (true, Some(p)) = (resume, self.slot()) {
+            if let Some(f) = p.table.resume_writing {
+                f(self.c_ptr(), p.ud);
+            }
+        }
+        let (empty, closing) = {
+            let st = self.st.borrow();
+            (st.buffer.is_empty(), st.closing)
+        };
+        if empty && closing {
+            self.connection_lost(0);
+        }
+    }
+
+    pub fn get_write_buffer_size(&self) -> usize {
+        self.st.borrow().size
+    }
+
+    pub fn is_closing(&self) -> bool {
+        let st = self.st.borrow();
+        st.closing || st.conn_lost
+    }
+
+    /// connection_lost(0) follows on the next iteration, or after the
+    /// queued datagrams are sent.
+    pub fn close(self: &Arc<Self>) {
+        let empty = {
+            let mut st = self.st.borrow_mut();
+            if st.closing || st.conn_lost {
+                return;
+            }
+            st.closing = true;
+            st.buffer.is_empty()
+        };
+        if empty {
+            self.schedule_connection_lost(0);
+        }
+    }
+
+    /// Drops queued datagrams; connection_lost(0) on the next iteration.
+    pub fn abort(self: &Arc<Self>) {
+        let buffer = {
+            let mut st = self.st.borrow_mut();
+            if st.conn_lost {
+                return;
+            }
+            st.closing = true;
+            st.size = 0;
+            std::mem::take(&mut st.buffer)
+        };
+        drop(buffer);
+        self.schedule_connection_lost(0);
+    }
+
+    fn schedule_connection_lost(self: &Arc<Self>, err: i32) {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.conn_lost {
+                return;
+            }
+            st.conn_lost = true;
+        }
+        let me = self.clone();
+        self.lp.push_ready(Ready::Job(Box::new(move |_| me.connection_lost(err))));
+    }
+
+    fn connection_lost(self: &Arc<Self>, err: i32) {
+        let proto = {
+            let mut st = self.st.borrow_mut();
+            st.conn_lost = true;
+            if st.fd.is_none() {
+                return;
+            }
+            st.proto.take()
+        };
+        if let Some(p) = proto {
+            if let Some(f) = p.table.connection_lost {
+                f(self.c_ptr(), err, p.ud);
+            }
+        }
+        let (fd, token) = {
+            let mut st = self.st.borrow_mut();
+            (st.fd.take(), st.token.take())
+        };
+        if let Some(token) = token {
+            self.lp.deregister_io(self.raw_fd, token);
+        }
+        drop(fd);
+    }
+
+    pub fn set_protocol(&self, table: DatagramProtocol, ud: *mut c_void, origin: *const DatagramProtocol) -> Result<(), i32> {
+        let mut st = self.st.borrow_mut();
+        if st.proto.is_none() {
+            return Err(EDDY_ECLOSED);
+        }
+        st.proto = Some(Slot { table, ud, origin });
+        Ok(())
+    }
+
+    pub fn get_protocol(&self) -> Option<(*const DatagramProtocol, *mut c_void)> {
+        self.st.borrow().proto.map(|p| (p.origin, p.ud))
+    }
+
+    pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        self.st.borrow().fd.as_ref()?;
+        match name {
+            "socket" => Some(ExtraInfo::Fd(self.raw_fd)),
+            "sockname" => sys::sockname(self.raw_fd).map(ExtraInfo::Address),
+            "peername" if self.connected => self.remote.clone().map(ExtraInfo::Address),
+            _ => None,
+        }
+    }
+}
+
+impl IoHandler for Datagram {
+    fn on_io(self: Arc<Self>, _lp: &Arc<EventLoop>, ev: IoEvent) {
+        if ev.readable || ev.hangup {
+            self.read_ready();
+        }
+        if ev.writable {
+            self.write_ready();
+        }
+    }
+
+    fn close_silently(&self) {
+        let taken = {
+            let mut st = self.st.borrow_mut();
+            st.closing = true;
+            st.conn_lost = true;
+            st.token = None;
+            (st.proto.take(), std::mem::take(&mut st.buffer), st.fd.take())
+        };
+        drop(taken);
+    }
+}
+
+/// create_datagram_endpoint's options (asyncio's keyword arguments).
+#[derive(Default)]
+pub struct DatagramOptions {
+    /// For AF_UNIX, the path.
+    pub local_host: Option<String>,
+    pub local_port: u16,
+    pub remote_host: Option<String>,
+    pub remote_port: u16,
+    pub family: i32,
+    pub proto: i32,
+    pub flags: i32,
+    pub reuse_port: bool,
+    pub allow_broadcast: bool,
+    /// A datagram socket to use instead (eddy owns it once this succeeds).
+    pub sock: Option<RawFd>,
+}
+
+fn fail(fut: &Arc<Future>, err: i32) {
+    let _ = fut.complete(Outcome::Error(err, None::<CString>));
+}
+
+/// asyncio's `create_datagram_endpoint`: the future's value is the
+/// endpoint, after connection_made.
+pub fn create_datagram_endpoint(
+    lp: &Arc<EventLoop>,
+    table: DatagramProtocol,
+    ud: *mut c_void,
+    origin: *const DatagramProtocol,
+    opts: DatagramOptions,
+) -> Result<Arc<Future>, i32> {
+    lp.check_closed()?;
+    let slot = Slot { table, ud, origin };
+    let fut = Future::new(lp);
+    if let Some(fd) = opts.sock {
+        let others = opts.local_host.is_some()
+            || opts.remote_host.is_some()
+            || opts.local_port != 0
+            || opts.remote_port != 0
+            || opts.family != 0
+            || opts.reuse_port
+            || opts.allow_broadcast;
+        if others || sys::socket_type(fd)? != libc::SOCK_DGRAM {
+            return Err(EDDY_EINVAL);
+        }
+        sys::set_nonblocking(fd)?;
+        let remote = sys::peername(fd);
+        let connected = remote.is_some();
+        Datagram::start(lp, sys::own_fd(fd), remote, connected, slot, fut.clone()).map_err(|(e, fd)| {
+            // On failure the caller keeps its socket.
+            let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
+            e
+        })?;
+        return Ok(fut);
+    }
+    if opts.family == libc::AF_UNIX {
+        let local = opts.local_host.as_ref().map(PathBuf::from);
+        let remote = opts.remote_host.as_ref().map(PathBuf::from);
+        let sock = Socket::new(Domain::UNIX, Type::DGRAM.nonblocking().cloexec(), None).map_err(|e| from_io(&e))?;
+        if let Some(p) = &local {
+            if let Ok(meta) = std::fs::symlink_metadata(p) {
+                use std::os::unix::fs::FileTypeExt;
+                if meta.file_type().is_socket() {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+            sock.bind(&SockAddr::unix(p).map_err(|e| from_io(&e))?).map_err(|e| from_io(&e))?;
+        }
+        let remote = remote.map(|p| SockAddr::unix(p).map_err(|e| from_io(&e))).transpose()?;
+        if let Some(r) = &remote {
+            sock.connect(r).map_err(|e| from_io(&e))?;
+        }
+        let connected = remote.is_some();
+        Datagram::start(lp, sock.into(), remote, connected, slot, fut.clone()).map_err(|(e, _)| e)?;
+        return Ok(fut);
+    }
+    if opts.local_host.is_none() && opts.remote_host.is_none() && opts.local_port == 0 && opts.remote_port == 0 {
+        if opts.family == 0 {
+            return Err(EDDY_EINVAL);
+        }
+        let sock = Socket::new(Domain::from(opts.family), Type::DGRAM.nonblocking().cloexec(), None).map_err(|e| from_io(&e))?;
+        Datagram::start(lp, sock.into(), None, false, slot, fut.clone()).map_err(|(e, _)| e)?;
+        return Ok(fut);
+    }
+    let hints = Hints { flags: opts.flags, family: opts.family, socktype: libc::SOCK_DGRAM, protocol: opts.proto };
+    let want_local = opts.local_host.is_some() || opts.local_port != 0;
+    let want_remote = opts.remote_host.is_some() || opts.remote_port != 0;
+    let done = fut.clone();
+    let opts = Rc::new(opts);
+    let o = opts.clone();
+    let after_local = move |lp: &Arc<EventLoop>, local: Vec<AddrEntry>| {
+        if !want_remote {
+            return finish(lp, &done, slot, &o, local, Vec::new());
+        }
+        let (done2, o2) = (done.clone(), o.clone());
+        let r = resolve(
+            lp,
+            o.remote_host.as_deref(),
+            o.remote_port,
+            hints,
+            Box::new(move |lp, remote| match remote {
+                Ok(remote) => finish(lp, &done2, slot, &o2, local, remote),
+                Err(e) => fail(&done2, e),
+            }),
+        );
+        if let Err(e) = r {
+            fail(&done, e);
+        }
+    };
+    if want_local {
+        let failed = fut.clone();
+        resolve(
+            lp,
+            opts.local_host.as_deref(),
+            opts.local_port,
+            Hints { flags: opts.flags | libc::AI_PASSIVE, ..hints },
+            Box::new(move |lp, local| match local {
+                Ok(local) => after_local(lp, local),
+                Err(e) => fail(&failed, e),
+            }),
+        )?;
+    } else {
+        after_local(lp, Vec::new());
+    }
+    Ok(fut)
+}
+
+/// Picks the first (local, remote) pair of one family and sets the socket
+/// up (asyncio's loop over `addr_pairs_info`).
+fn finish(lp: &Arc<EventLoop>, fut: &Arc<Future>, slot: Slot, o: &DatagramOptions, local: Vec<AddrEntry>, remote: Vec<AddrEntry>) {
+    let families: Vec<i32> = if local.is_empty() {
+        remote.iter().map(|e| e.0).collect()
+    } else {
+        local.iter().map(|e| e.0).collect()
+    };
+    let mut last = EDDY_EADDRNOTAVAIL;
+    for fam in families {
+        let l = local.iter().find(|e| e.0 == fam).map(|e| e.3.clone());
+        let r = remote.iter().find(|e| e.0 == fam).map(|e| e.3.clone());
+        if (!local.is_empty() && l.is_none()) || (!remote.is_empty() && r.is_none()) {
+            continue;
+        }
+        let attempt = (|| -> Result<(), i32> {
+            let sock = Socket::new(Domain::from(fam), Type::DGRAM.nonblocking().cloexec(), None).map_err(|e| from_io(&e))?;
+            let set = |r: std::io::Result<()>| r.map_err(|e| from_io(&e));
+            if o.reuse_port {
+                set(sock.set_reuse_port(true))?;
+            }
+            if o.allow_broadcast {
+                set(sock.set_broadcast(true))?;
+            }
+            if let Some(l) = &l {
+                set(sock.bind(l))?;
+            }
+            let connected = r.is_some() && !o.allow_broadcast;
+            if let (true, Some(r)) = (connected, &r) {
+                set(sock.connect(r))?;
+            }
+            Datagram::start(lp, sock.into(), r.clone(), connected, slot, fut.clone()).map_err(|(e, _)| e)?;
+            Ok(())
+        })();
+        match attempt {
+            Ok(()) => return,
+            Err(e) => last = e,
+        }
+    }
+    fail(fut, last);
+}
