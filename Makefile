@@ -302,6 +302,7 @@ test-examples: examples-bins $(BUILD)/benches/echo_load
 	@set -e; b=$(BUILD)/examples; port=$$((20000 + RANDOM % 20000)); \
 	$$b/hello >/dev/null; \
 	$$b/udp_echo $$((port + 2)) --selftest; \
+	$$b/subprocess; \
 	$$b/echo_server $$port >/dev/null & srv=$$!; \
 	trap 'kill $$srv 2>/dev/null || true' EXIT; \
 	for i in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null && break; sleep 0.1; done; \

@@ -512,6 +512,26 @@ struct addrinfo;
  */
 #define EDDY_VERSION_HEX 256
 
+/**
+ * A pipe between the parent and the child (the default).
+ */
+#define EDDY_SUBPROCESS_PIPE -1
+
+/**
+ * stderr only: into the same place as stdout.
+ */
+#define EDDY_SUBPROCESS_STDOUT -2
+
+/**
+ * /dev/null.
+ */
+#define EDDY_SUBPROCESS_DEVNULL -3
+
+/**
+ * The parent's own.
+ */
+#define EDDY_SUBPROCESS_INHERIT -4
+
 typedef struct eddy_datagram_t eddy_datagram_t;
 
 typedef struct eddy_loop_t eddy_loop_t;
@@ -528,14 +548,11 @@ typedef struct eddy_future_t eddy_future_t;
  */
 typedef struct eddy_handle_t eddy_handle_t;
 
+typedef struct eddy_process_t eddy_process_t;
+
 typedef struct eddy_server_t eddy_server_t;
 
 typedef struct eddy_transport_t eddy_transport_t;
-
-/**
- * A subprocess transport.
- */
-typedef struct eddy_process_t eddy_process_t;
 
 /**
  * TLS settings (a later release; only NULL is accepted for now).
@@ -775,6 +792,59 @@ typedef struct eddy_protocol_t {
 typedef int (*eddy_protocol_factory_fn)(void *factory_ud,
                                         const struct eddy_protocol_t **proto,
                                         void **ud);
+
+/**
+ * Options for the subprocess functions; fill with
+ * `eddy_subprocess_options_init`.
+ */
+typedef struct eddy_subprocess_options_t {
+  /**
+   * One of the EDDY_SUBPROCESS_* modes or an fd >= 0 (the child gets a
+   * copy; the fd stays the caller's).
+   */
+  int stdin_fd;
+  int stdout_fd;
+  int stderr_fd;
+  /**
+   * NULL: inherit.
+   */
+  const char *cwd;
+  /**
+   * NULL-terminated "K=V" strings; NULL: inherit.
+   */
+  const char *const *env;
+  /**
+   * true: the child gets no fd but 0, 1, 2.
+   */
+  bool close_fds;
+  bool start_new_session;
+} eddy_subprocess_options_t;
+
+/**
+ * Callbacks of a subprocess protocol.
+ */
+typedef struct eddy_subprocess_protocol_t {
+  void (*connection_made)(struct eddy_process_t *p, void *ud);
+  /**
+   * Last: after the child exited and every pipe closed.
+   */
+  void (*connection_lost)(struct eddy_process_t *p, int err, void *ud);
+  void (*pause_writing)(struct eddy_process_t *p, void *ud);
+  void (*resume_writing)(struct eddy_process_t *p, void *ud);
+  /**
+   * Output of the child's fd 1 or 2.
+   */
+  void (*pipe_data_received)(struct eddy_process_t *p,
+                             int fd,
+                             const uint8_t *data,
+                             size_t len,
+                             void *ud);
+  /**
+   * Once per piped fd (0, 1, 2).
+   */
+  void (*pipe_connection_lost)(struct eddy_process_t *p, int fd, int err, void *ud);
+  void (*process_exited)(struct eddy_process_t *p, void *ud);
+} eddy_subprocess_protocol_t;
 
 /**
  * A buffer for `eddy_transport_writelines`.
@@ -1611,6 +1681,94 @@ int eddy_loop_sock_sendfile(struct eddy_loop_t *loop,
                             size_t count,
                             bool fallback,
                             struct eddy_future_t **out);
+
+/**
+ * Pipes for all three, inherited cwd and environment, close_fds on.
+ */
+void eddy_subprocess_options_init(struct eddy_subprocess_options_t *o);
+
+/**
+ * Runs `argv[0]` (searched in PATH) with `argv`. The future's value is the
+ * `eddy_process_t*` (borrowed until its connection_lost returns), after
+ * connection_made; a spawn failure fails the future with the errno.
+ */
+int eddy_loop_subprocess_exec(struct eddy_loop_t *loop,
+                              const struct eddy_subprocess_protocol_t *proto,
+                              void *ud,
+                              const char *const *argv,
+                              const struct eddy_subprocess_options_t *opts,
+                              struct eddy_future_t **out);
+
+/**
+ * Runs `cmd` with /bin/sh -c.
+ */
+int eddy_loop_subprocess_shell(struct eddy_loop_t *loop,
+                               const struct eddy_subprocess_protocol_t *proto,
+                               void *ud,
+                               const char *cmd,
+                               const struct eddy_subprocess_options_t *opts,
+                               struct eddy_future_t **out);
+
+/**
+ * The child's pid.
+ */
+int eddy_process_get_pid(const struct eddy_process_t *p);
+
+/**
+ * The transport of the child's fd 0, 1 or 2 (borrowed); NULL when that fd
+ * is not a pipe.
+ */
+struct eddy_transport_t *eddy_process_get_pipe_transport(const struct eddy_process_t *p, int fd);
+
+/**
+ * The exit code, or -signum when a signal killed the child.
+ * `EDDY_EINVALSTATE` while it runs.
+ */
+int eddy_process_get_returncode(const struct eddy_process_t *p, int *out);
+
+/**
+ * SIGKILL. `-ESRCH` once the child has been reaped.
+ */
+int eddy_process_kill(struct eddy_process_t *p);
+
+/**
+ * Sends `signum`. `-ESRCH` once the child has been reaped.
+ */
+int eddy_process_send_signal(struct eddy_process_t *p, int signum);
+
+/**
+ * SIGTERM. `-ESRCH` once the child has been reaped.
+ */
+int eddy_process_terminate(struct eddy_process_t *p);
+
+/**
+ * Closes the pipes and kills a child that still runs; process_exited and
+ * connection_lost follow.
+ */
+int eddy_process_close(struct eddy_process_t *p);
+
+/**
+ * 1 once closing or finished.
+ */
+int eddy_process_is_closing(const struct eddy_process_t *p);
+
+/**
+ * "pid" (an int). `EDDY_ENOENT` for other keys.
+ */
+int eddy_process_get_extra_info(const struct eddy_process_t *p,
+                                const char *name,
+                                void *buf,
+                                size_t *len);
+
+/**
+ * Takes one more reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_process_retain(struct eddy_process_t *p);
+
+/**
+ * Drops one reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_process_release(struct eddy_process_t *p);
 
 /**
  * Closes the transport: reading stops now, buffered data is flushed, then

@@ -9,6 +9,7 @@
 #![allow(clippy::arc_with_non_send_sync)]
 
 pub mod base_events;
+pub mod base_subprocess;
 pub mod datagram;
 pub mod dns;
 pub mod endpoints;

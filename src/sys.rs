@@ -704,3 +704,68 @@ pub(crate) fn free(p: usize) {
     // one party that still has it.
     unsafe { libc::free(p as *mut libc::c_void) }
 }
+
+/// pidfd_open(2): an fd that turns readable when `pid` exits.
+pub(crate) fn pidfd_open(pid: i32) -> Result<OwnedFd, i32> {
+    // SAFETY: pidfd_open takes a pid and flags, no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(-Errno::last_raw());
+    }
+    // SAFETY: the kernel returned a new fd that nothing else owns; pidfds
+    // are always close-on-exec.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// waitpid(pid, WNOHANG) (`block`: without WNOHANG): the exit code, or
+/// -signum when a signal killed it; None while it runs.
+pub(crate) fn reap(pid: i32, block: bool) -> Result<Option<i32>, i32> {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    let flags = if block { None } else { Some(WaitPidFlag::WNOHANG) };
+    match retry(|| waitpid(nix::unistd::Pid::from_raw(pid), flags))? {
+        WaitStatus::Exited(_, code) => Ok(Some(code)),
+        WaitStatus::Signaled(_, sig, _) => Ok(Some(-(sig as i32))),
+        _ => Ok(None),
+    }
+}
+
+pub(crate) fn kill(pid: i32, sig: i32) -> Result<(), i32> {
+    // SAFETY: kill takes integers only.
+    if unsafe { libc::kill(pid, sig) } < 0 {
+        return Err(-Errno::last_raw());
+    }
+    Ok(())
+}
+
+/// What the child does between fork and exec: start a new session, and
+/// mark every inherited fd above stderr close-on-exec (marking, not
+/// closing, keeps std's exec-error pipe working until exec).
+pub(crate) fn configure_child(cmd: &mut std::process::Command, close_fds: bool, new_session: bool) {
+    use std::os::unix::process::CommandExt;
+    if !close_fds && !new_session {
+        return;
+    }
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // only async-signal-safe syscalls (setsid, close_range).
+    unsafe {
+        cmd.pre_exec(move || {
+            if new_session && libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if close_fds && libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// A close-on-exec duplicate of a caller's fd (which stays the caller's).
+pub(crate) fn dup_fd(fd: RawFd) -> Result<OwnedFd, i32> {
+    if fd < 0 {
+        return Err(crate::error::EDDY_EBADF);
+    }
+    // SAFETY: the fd is the caller's, borrowed for this call only.
+    let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
+    b.try_clone_to_owned().map_err(|e| crate::error::from_io(&e))
+}

@@ -9,15 +9,12 @@ use std::sync::Arc;
 use super::*;
 use crate::base_events::{self, ExceptionHandler, LoopRef};
 use crate::events::{Handle, Opaque};
+use crate::base_subprocess::Process;
 use crate::datagram::Datagram;
 use crate::server::Server;
 use crate::transports::Transport;
 use crate::tasks::{self, StepFn, TaskFactory};
 
-/// A subprocess transport.
-pub struct eddy_process_t {
-    _private: [u8; 0],
-}
 
 /// A plain callback: runs with the data pointer given when it was scheduled.
 pub type eddy_callback_fn = Option<extern "C" fn(user_data: *mut c_void)>;
@@ -34,7 +31,7 @@ pub struct eddy_error_context_t {
     pub future: *mut Future,
     pub transport: *mut Transport,
     pub datagram: *mut Datagram,
-    pub process: *mut eddy_process_t,
+    pub process: *mut Process,
     pub server: *mut Server,
 }
 

@@ -26,6 +26,7 @@ pub mod handle;
 pub mod policy;
 pub mod server;
 pub mod sock;
+pub mod subprocess;
 pub mod transport;
 
 // SAFETY: a Callback is a C function pointer and the caller's opaque data
