@@ -838,6 +838,8 @@ impl Drop for LoopRef {
 }
 
 #[cfg(test)]
+// Small integers stand for user data pointers; they are never dereferenced.
+#[allow(clippy::manual_dangling_ptr)]
 mod tests {
     use super::*;
     use std::cell::RefCell;

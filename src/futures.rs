@@ -249,6 +249,8 @@ impl Drop for Future {
 }
 
 #[cfg(test)]
+// Small integers stand for user data pointers; they are never dereferenced.
+#[allow(clippy::manual_dangling_ptr)]
 mod tests {
     use super::*;
     use crate::tasks;

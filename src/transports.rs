@@ -34,6 +34,9 @@ pub(crate) const DEFAULT_HIGH: usize = 64 * 1024;
 /// How many buffers one writev takes.
 const MAX_IOV: usize = 64;
 
+/// Work to run with a transport once something happens to it.
+pub(crate) type TransportJob = Box<dyn FnOnce(&Arc<Transport>)>;
+
 /// The kinds of fd a stream transport serves.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
@@ -136,7 +139,7 @@ struct State {
     flow: FlowControl,
     sendfile_active: bool,
     /// Runs once the write buffer is empty (loop.sendfile waits for it).
-    on_drained: Option<Box<dyn FnOnce(&Arc<Transport>)>>,
+    on_drained: Option<TransportJob>,
     server: Option<Weak<Server>>,
     peername: Option<SockAddr>,
 }
@@ -158,7 +161,7 @@ impl Transport {
         proto: ProtocolSlot,
         server: Option<Weak<Server>>,
         peername: Option<SockAddr>,
-        on_made: Option<Box<dyn FnOnce(&Arc<Transport>)>>,
+        on_made: Option<TransportJob>,
     ) -> Result<Arc<Transport>, (i32, OwnedFd)> {
         if let Err(e) = lp.check_closed() {
             return Err((e, fd));
