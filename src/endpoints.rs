@@ -642,3 +642,28 @@ pub fn connect_write_pipe(lp: &Arc<EventLoop>, proto: ProtocolSlot, fd: RawFd) -
     sys::ignore_sigpipe();
     adopt(lp, fd, Kind::WritePipe, proto)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(family: i32, port: u16) -> AddrEntry {
+        let ip: std::net::IpAddr = if family == libc::AF_INET6 { "::1".parse().unwrap() } else { "127.0.0.1".parse().unwrap() };
+        (family, libc::SOCK_STREAM, 0, SockAddr::from(std::net::SocketAddr::new(ip, port)))
+    }
+
+    fn ports(v: &[AddrEntry]) -> Vec<u16> {
+        v.iter().map(|e| e.3.as_socket().unwrap().port()).collect()
+    }
+
+    /// SEMANTICS 105: 6a,6b,6c,4x,4y gives a,x,b,y,c with k=1 and a,b,x,c,y
+    /// with k=2 (ports 1,2,3 stand for a,b,c and 10,20 for x,y).
+    #[test]
+    fn interleave_follows_asyncio() {
+        let six = libc::AF_INET6;
+        let four = libc::AF_INET;
+        let addrs = vec![entry(six, 1), entry(six, 2), entry(six, 3), entry(four, 10), entry(four, 20)];
+        assert_eq!(ports(&interleave(addrs.clone(), 1)), [1, 10, 2, 20, 3]);
+        assert_eq!(ports(&interleave(addrs, 2)), [1, 2, 10, 3, 20]);
+    }
+}
