@@ -380,8 +380,17 @@ impl Transport {
         }
         let mut skip = 0;
         if self.st.borrow().size == 0 {
-            let slices: Vec<IoSlice> = bufs.iter().filter(|b| !b.is_empty()).take(MAX_IOV).map(|b| IoSlice::new(b)).collect();
-            match self.io_write(&slices) {
+            // One buffer (write) needs no allocation on this hot path.
+            let one;
+            let many: Vec<IoSlice>;
+            let slices: &[IoSlice] = if let [b] = bufs {
+                one = [IoSlice::new(b)];
+                &one
+            } else {
+                many = bufs.iter().filter(|b| !b.is_empty()).take(MAX_IOV).map(|b| IoSlice::new(b)).collect();
+                &many
+            };
+            match self.io_write(slices) {
                 Ok(n) => skip = n,
                 Err(e) if e == EDDY_EAGAIN => {}
                 Err(e) => {
