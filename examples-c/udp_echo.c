@@ -114,7 +114,9 @@ int main(int argc, char **argv) {
         eddy_datagram_options_init(&o);
         o.remote_host = "127.0.0.1";
         o.remote_port = (uint16_t)port;
-        eddy_loop_create_datagram_endpoint(loop, &client_protocol, &c, &o, NULL);
+        eddy_future_t *client;
+        if (eddy_loop_create_datagram_endpoint(loop, &client_protocol, &c, &o, &client) == 0)
+            eddy_future_release(client); /* the protocol's callbacks carry on */
         eddy_loop_call_later(loop, 10.0, give_up, loop, NULL);
     }
     eddy_loop_run_forever(loop);

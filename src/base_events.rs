@@ -48,6 +48,8 @@ pub(crate) struct IoEvent {
     pub writable: bool,
     /// The peer hung up or the fd has an error pending.
     pub hangup: bool,
+    /// The peer will send no more (EPOLLRDHUP / EPOLLHUP).
+    pub read_closed: bool,
 }
 
 /// An object with an fd in the loop's (edge-triggered) poller: transports,
@@ -531,6 +533,7 @@ impl EventLoop {
                             readable: ev.is_readable() || ev.is_read_closed(),
                             writable: ev.is_writable() || ev.is_write_closed(),
                             hangup: ev.is_error() || ev.is_write_closed(),
+                            read_closed: ev.is_read_closed(),
                         };
                         core.ready.push_back(Ready::Io(h.clone(), e));
                     }

@@ -271,7 +271,7 @@ impl Datagram {
         let resume = {
             let mut st = self.st.borrow_mut();
             let size = st.size;
-            !st.closing && st.flow.should_resume(size)
+            st.flow.should_resume(size)
         };
         if let (true, Some(p)) = (resume, self.slot()) {
             if let Some(f) = p.table.resume_writing {

@@ -119,6 +119,9 @@ pub struct ConnectOptions {
 }
 
 fn check_stream(fd: RawFd) -> Result<(), i32> {
+    if fd < 0 {
+        return Err(EDDY_EINVAL);
+    }
     if sys::socket_type(fd)? != libc::SOCK_STREAM {
         return Err(EDDY_EINVAL);
     }
@@ -621,6 +624,9 @@ pub fn create_unix_server(lp: &Arc<EventLoop>, factory: ProtocolFactory, path: O
 
 /// Pipe transports are for pipes, sockets and character devices only.
 fn check_pipe(fd: RawFd) -> Result<(), i32> {
+    if fd < 0 {
+        return Err(EDDY_EINVAL);
+    }
     let t = sys::file_type(fd)?;
     if t != libc::S_IFIFO && t != libc::S_IFSOCK && t != libc::S_IFCHR {
         return Err(EDDY_EINVAL);

@@ -132,6 +132,9 @@ struct State {
     eof_written: bool,
     /// An edge was seen and not yet drained (kept while paused).
     readable: bool,
+    /// The poller saw the peer's FIN (or a pipe's hang-up): a short read
+    /// does not mean drained, the EOF is still to be read.
+    peer_closed: bool,
     buffer: VecDeque<Vec<u8>>,
     /// Bytes of the front chunk already written.
     front_sent: usize,
@@ -185,6 +188,7 @@ impl Transport {
                 eof_received: false,
                 eof_written: false,
                 readable: false,
+                peer_closed: false,
                 buffer: VecDeque::new(),
                 front_sent: 0,
                 size: 0,
@@ -290,10 +294,15 @@ impl Transport {
     }
 
     /// Bookkeeping after a read of n > 0 bytes: a full read means more may
-    /// be waiting, so read again next iteration.
+    /// be waiting, and so does a FIN seen with the data (no further edge
+    /// will come for it), so read again next iteration.
     fn after_read(self: &Arc<Self>, full: bool) {
-        self.st.borrow_mut().readable = full;
-        if full {
+        let again = {
+            let mut st = self.st.borrow_mut();
+            st.readable = full || st.peer_closed;
+            st.readable
+        };
+        if again {
             self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
         }
     }
@@ -443,7 +452,7 @@ impl Transport {
         let resume = {
             let mut st = self.st.borrow_mut();
             let size = st.size;
-            !st.closing && st.flow.should_resume(size)
+            st.flow.should_resume(size)
         };
         if resume {
             if let Some(p) = self.protocol() {
@@ -521,6 +530,11 @@ impl Transport {
     pub fn write_eof(self: &Arc<Self>) -> Result<(), i32> {
         if !self.kind.writes() {
             return Err(EDDY_ENOTSUP);
+        }
+        if !self.kind.is_socket() {
+            self.st.borrow_mut().eof_written = true;
+            self.close();
+            return Ok(());
         }
         let now = {
             let mut st = self.st.borrow_mut();
@@ -745,7 +759,11 @@ impl IoHandler for Transport {
         }
         // The reader before the writer, as asyncio's _process_events.
         if ev.readable && self.kind.reads() {
-            self.st.borrow_mut().readable = true;
+            {
+                let mut st = self.st.borrow_mut();
+                st.readable = true;
+                st.peer_closed |= ev.read_closed;
+            }
             self.read_ready();
         }
         if ev.writable {

@@ -62,6 +62,7 @@ pub extern "C" fn eddy_loop_create_datagram_endpoint(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         let table = *arg(proto)?;
         // SAFETY: a non-null options pointer points to an initialised struct.

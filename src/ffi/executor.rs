@@ -124,6 +124,7 @@ pub extern "C" fn eddy_loop_getaddrinfo(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         // SAFETY: a non-null hints points to a struct addrinfo (API.md).
         let hints = unsafe { hints.as_ref() }.map_or(Hints::default(), |h| Hints {
@@ -169,6 +170,7 @@ pub extern "C" fn eddy_loop_getnameinfo(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         let addr = sockaddr_arg(addr, addrlen)?;
         give(out, dns::getnameinfo(&lp, addr, flags, pack_nameinfo, discard_nameinfo)?);

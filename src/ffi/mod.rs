@@ -121,6 +121,15 @@ pub(crate) fn give<T>(out: *mut *mut T, obj: Arc<T>) {
     }
 }
 
+/// An out-parameter that is not optional: the future it receives is the
+/// only way to learn the operation's result or failure.
+pub(crate) fn required<T>(out: *mut *mut T) -> Result<(), c_int> {
+    if out.is_null() {
+        return Err(EDDY_EINVAL);
+    }
+    Ok(())
+}
+
 /// Writes `value` through an optional out-pointer.
 pub(crate) fn put<T>(out: *mut T, value: T) {
     if !out.is_null() {

@@ -212,6 +212,7 @@ pub extern "C" fn eddy_loop_create_connection(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         let f = endpoints::create_connection(&lp, protocol_arg(proto, ud)?, opt_str(host)?, port, connect_options(opts)?)?;
         give(out, f);
@@ -235,6 +236,7 @@ pub extern "C" fn eddy_loop_create_server(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         let f = endpoints::create_server(&lp, factory(factory_fn, factory_ud)?, opt_str(host)?, port, server_options(opts)?)?;
         give(out, f);
@@ -253,6 +255,7 @@ pub extern "C" fn eddy_loop_create_unix_connection(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         let o = connect_options(opts)?;
         let f = endpoints::create_unix_connection(&lp, protocol_arg(proto, ud)?, path_arg(path), o.sock)?;
@@ -273,6 +276,7 @@ pub extern "C" fn eddy_loop_create_unix_server(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         let f = endpoints::create_unix_server(&lp, factory(factory_fn, factory_ud)?, path_arg(path), server_options(opts)?)?;
         give(out, f);
@@ -292,6 +296,7 @@ pub extern "C" fn eddy_loop_connect_accepted_socket(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         connect_options(opts)?;
         give(out, endpoints::connect_accepted_socket(&lp, protocol_arg(proto, ud)?, fd)?);
@@ -312,6 +317,7 @@ pub extern "C" fn eddy_loop_sendfile(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         loop_arg(r#loop)?;
         let t = arc_arg(t)?;
         give(out, t.sendfile(file_fd, offset, count, fallback)?);
@@ -330,6 +336,7 @@ pub extern "C" fn eddy_loop_connect_read_pipe(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         give(out, endpoints::connect_read_pipe(&lp, protocol_arg(proto, ud)?, fd)?);
         Ok(0)
@@ -347,6 +354,7 @@ pub extern "C" fn eddy_loop_connect_write_pipe(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         give(out, endpoints::connect_write_pipe(&lp, protocol_arg(proto, ud)?, fd)?);
         Ok(0)

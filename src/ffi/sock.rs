@@ -67,6 +67,7 @@ fn lent(buf: *mut c_void, len: usize) -> Result<UserBuf, c_int> {
 #[no_mangle]
 pub extern "C" fn eddy_loop_sock_recv(r#loop: *mut EventLoop, fd: c_int, nbytes: usize, out: *mut *mut Future) -> c_int {
     guard(|| {
+        required(out)?;
         give(out, sock::sock_recv(&*loop_arg(r#loop)?, fd, nbytes)?);
         Ok(0)
     })
@@ -83,6 +84,7 @@ pub extern "C" fn eddy_loop_sock_recv_into(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         give(out, sock::sock_recv_into(&lp, fd, lent(buf, len)?)?);
         Ok(0)
@@ -99,6 +101,7 @@ pub extern "C" fn eddy_loop_sock_recvfrom(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         give(out, sock::sock_recvfrom(&*loop_arg(r#loop)?, fd, bufsize, pack_datagram)?);
         Ok(0)
     })
@@ -118,6 +121,7 @@ pub extern "C" fn eddy_loop_sock_recvfrom_into(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         // SAFETY: as for buf: valid until the operation ends (API.md).
         let addr = unsafe { UserAddr::new(addr, addrlen) };
@@ -137,6 +141,7 @@ pub extern "C" fn eddy_loop_sock_sendall(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         give(out, sock::sock_sendall(&lp, fd, bytes(data, len)?)?);
         Ok(0)
@@ -155,6 +160,7 @@ pub extern "C" fn eddy_loop_sock_sendto(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         give(out, sock::sock_sendto(&lp, fd, bytes(data, len)?, sockaddr_arg(addr, addrlen)?)?);
         Ok(0)
@@ -172,6 +178,7 @@ pub extern "C" fn eddy_loop_sock_connect(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         give(out, sock::sock_connect(&lp, fd, sockaddr_arg(addr, addrlen)?)?);
         Ok(0)
@@ -183,6 +190,7 @@ pub extern "C" fn eddy_loop_sock_connect(
 #[no_mangle]
 pub extern "C" fn eddy_loop_sock_accept(r#loop: *mut EventLoop, fd: c_int, out: *mut *mut Future) -> c_int {
     guard(|| {
+        required(out)?;
         give(out, sock::sock_accept(&*loop_arg(r#loop)?, fd)?);
         Ok(0)
     })
@@ -203,6 +211,7 @@ pub extern "C" fn eddy_loop_sock_sendfile(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         give(out, sock::sock_sendfile(&lp, sock_fd, file_fd, offset, count, fallback)?);
         Ok(0)

@@ -106,6 +106,7 @@ pub extern "C" fn eddy_loop_subprocess_exec(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         let table = *arg(proto)?;
         if argv.is_null() {
@@ -127,6 +128,7 @@ pub extern "C" fn eddy_loop_subprocess_shell(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         let table = *arg(proto)?;
         let cmd = c_string(cmd).ok_or(EDDY_EINVAL)?;
