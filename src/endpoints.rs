@@ -288,7 +288,7 @@ impl Connector {
                     return;
                 }
                 if me.next >= me.addrs.len() {
-                    let idle = me.attempts.is_empty();
+                    let idle = me.attempts.iter().all(|a| a.fut.done());
                     drop(me);
                     if idle {
                         Connector::fail_all(c);

@@ -221,7 +221,7 @@ impl Delivery {
         let fut = lp.executor_waiters.borrow_mut().remove(self.id);
         // Only the loop's reference left: nobody can receive the value, so
         // it is discarded (freed) when self drops.
-        if let Some(fut) = fut.filter(|f| !f.done() && Arc::strong_count(f) > 1) {
+        if let Some(fut) = fut.filter(|f| !f.done() && f.is_awaited()) {
             let outcome = match self.output.take().expect("delivered once") {
                 Ok((p, n)) => Outcome::Result(p as *mut std::ffi::c_void, n),
                 Err((e, m)) => Outcome::Error(e, m),

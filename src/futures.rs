@@ -76,6 +76,12 @@ impl Future {
         })
     }
 
+    /// Whether anyone can still receive the outcome: a reference besides
+    /// the caller's, or a done callback (which holds no reference).
+    pub(crate) fn is_awaited(self: &Arc<Self>) -> bool {
+        Arc::strong_count(self) > 1 || !self.state.borrow().callbacks.is_empty()
+    }
+
     /// Keeps `value` alive as long as the future.
     pub(crate) fn hold(&self, value: Box<dyn std::any::Any>) {
         *self.held.borrow_mut() = Some(value);

@@ -40,7 +40,7 @@ fn attempt<T>(r: Result<T, i32>, ok: impl FnOnce(T) -> Result<(usize, i64), i32>
 /// Completes `fut`; a value nobody can receive any more (the caller
 /// released the future while it was pending) is freed instead.
 fn complete(fut: &Arc<Future>, out: WorkOutput, discard: Option<Discard>) {
-    if Arc::strong_count(fut) == 1 {
+    if !fut.is_awaited() {
         if let (Some(free), Ok((p, n))) = (discard, &out) {
             free(*p, *n);
         }
