@@ -72,6 +72,8 @@ struct State {
     pipes: [Option<Arc<Transport>>; 3],
     pipe_open: [bool; 3],
     closing: bool,
+    /// connection_made has run: the exit may be reported.
+    made: bool,
     /// connection_lost is scheduled or done.
     finished: bool,
     /// The loop's reference while the process is live.
@@ -165,8 +167,14 @@ impl Process {
         self.try_finish();
     }
 
-    /// The child exited: reap it, tell the protocol, maybe finish.
-    fn exited(self: &Arc<Self>) {
+    /// The child may have exited: reap it, tell the protocol, maybe finish.
+    pub(crate) fn exited(self: &Arc<Self>) {
+        {
+            let st = self.st.borrow();
+            if st.returncode.is_some() || !st.made {
+                return;
+            }
+        }
         let Ok(Some(code)) = sys::reap(self.pid, false) else { return };
         let pidfd = {
             let mut st = self.st.borrow_mut();
@@ -344,8 +352,9 @@ fn spawn(
     let mut child: [Option<OwnedFd>; 3] = [None, None, None];
     for i in 0..3 {
         if opts.stdio[i] == StdioMode::Pipe {
-            let (r, w) = sys::pipe()?;
+            let (r, w) = sys::child_pipe()?;
             let (p, c) = if i == 0 { (w, r) } else { (r, w) };
+            sys::set_nonblocking(p.as_raw_fd())?;
             parent[i] = Some(p);
             child[i] = Some(c);
         }
@@ -379,25 +388,14 @@ fn spawn(
             pipes: [None, None, None],
             pipe_open: [false; 3],
             closing: false,
+            made: false,
             finished: false,
             keepalive: None,
         }),
     });
     process.st.borrow_mut().keepalive = Some(process.clone());
-    let pidfd = match sys::pidfd_open(pid) {
-        Ok(fd) => fd,
-        Err(e) => {
-            let _ = sys::kill(pid, libc::SIGKILL);
-            let _ = sys::reap(pid, true);
-            process.st.borrow_mut().keepalive = None;
-            return Err(e);
-        }
-    };
-    let token = lp.register_io(pidfd.as_raw_fd(), process.clone()).ok();
-    process.st.borrow_mut().pidfd = Some((pidfd, token));
-
     // connection_made first (and the future), then the pipes start: pipe
-    // events can only follow it.
+    // events, and the exit, can only follow it.
     let me = process.clone();
     let done = fut.clone();
     lp.push_ready(Ready::Job(Box::new(move |_| {
@@ -406,8 +404,27 @@ fn spawn(
                 f(ptr, ud)
             }
         });
+        me.st.borrow_mut().made = true;
         let _ = done.complete(Outcome::Result(me.c_ptr().cast(), 0));
+        // An exit noticed before now was held back; look again.
+        me.exited();
     })));
+    // A pidfd in the poller; where the kernel (or valgrind) has none,
+    // SIGCHLD through the loop's self-pipe, then waitpid on this pid only.
+    let watched = match sys::pidfd_open(pid) {
+        Ok(pidfd) => lp.register_io(pidfd.as_raw_fd(), process.clone()).map(|token| {
+            process.st.borrow_mut().pidfd = Some((pidfd, Some(token)));
+        }),
+        Err(_) => lp.watch_child(&process),
+    };
+    if let Err(e) = watched {
+        let _ = sys::kill(pid, libc::SIGKILL);
+        let _ = sys::reap(pid, true);
+        let mut st = process.st.borrow_mut();
+        st.proto = None;
+        st.keepalive = None;
+        return Err(e);
+    }
     if parent[0].is_some() {
         sys::ignore_sigpipe();
     }

@@ -428,6 +428,12 @@ pub(crate) fn pipe() -> Result<(OwnedFd, OwnedFd), i32> {
     nix::unistd::pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC).map_err(|e| -(e as i32))
 }
 
+/// A close-on-exec pipe for a child's stdio: both ends blocking (a child
+/// must not inherit O_NONBLOCK); the parent makes its own end non-blocking.
+pub(crate) fn child_pipe() -> Result<(OwnedFd, OwnedFd), i32> {
+    nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| -(e as i32))
+}
+
 /// Reads what is there without blocking; 0 when empty or at EOF.
 pub(crate) fn read_some(fd: RawFd, buf: &mut [u8]) -> usize {
     loop {

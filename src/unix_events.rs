@@ -8,12 +8,13 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, Weak};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
 use crate::base_events::{EventLoop, Ready};
+use crate::base_subprocess::Process;
 use crate::error::*;
 use crate::events::Callback;
 use crate::sys::{self, Disposition};
@@ -27,6 +28,8 @@ static SAVED: Mutex<Vec<(i32, Disposition)>> = Mutex::new(Vec::new());
 pub(crate) struct Signals {
     pipe: Option<(OwnedFd, OwnedFd)>,
     handlers: HashMap<i32, Callback>,
+    /// Children watched through SIGCHLD (no pidfd available).
+    children: Vec<Weak<Process>>,
 }
 
 /// asyncio's `_check_signal`: a valid signal number.
@@ -53,6 +56,30 @@ impl EventLoop {
         Ok(fd)
     }
 
+    /// Routes `sig` to this loop's self-pipe, saving the disposition the
+    /// first time eddy takes it over.
+    fn route(&self, sig: i32) -> Result<(), i32> {
+        let pipe = self.signal_pipe()?;
+        let mut saved = saved();
+        let installed = saved.iter().any(|(s, _)| *s == sig);
+        if let Some(old) = sys::route_signal(sig, pipe, installed)? {
+            saved.push((sig, old));
+        }
+        Ok(())
+    }
+
+    /// Puts back the disposition eddy replaced, if the signal is ours.
+    fn unroute(&self, sig: i32) {
+        let pipe = self.signals.borrow().pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd());
+        if sys::signal_routed_to(sig, pipe) {
+            let mut saved = saved();
+            if let Some(i) = saved.iter().position(|(s, _)| *s == sig) {
+                let (_, old) = saved.swap_remove(i);
+                sys::restore_signal(sig, &old);
+            }
+        }
+    }
+
     /// asyncio's `add_signal_handler`: replaces an earlier handler of `sig`.
     pub fn add_signal_handler(&self, sig: i32, cb: Callback) -> Result<(), i32> {
         check_signal(sig)?;
@@ -61,32 +88,41 @@ impl EventLoop {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             return Err(EDDY_EINVAL);
         }
-        let pipe = self.signal_pipe()?;
-        let mut saved = saved();
-        let installed = saved.iter().any(|(s, _)| *s == sig);
-        if let Some(old) = sys::route_signal(sig, pipe, installed)? {
-            saved.push((sig, old));
-        }
+        self.route(sig)?;
         self.signals.borrow_mut().handlers.insert(sig, cb);
         Ok(())
+    }
+
+    /// The SIGCHLD fallback of child watching: each SIGCHLD makes every
+    /// watched child try waitpid on its own pid.
+    pub(crate) fn watch_child(&self, p: &Arc<Process>) -> Result<(), i32> {
+        self.route(libc::SIGCHLD)?;
+        self.signals.borrow_mut().children.push(Arc::downgrade(p));
+        // It may have exited before the handler was in place.
+        self.push_ready(Ready::Job(Box::new(|lp| lp.reap_children())));
+        Ok(())
+    }
+
+    fn reap_children(self: &Arc<Self>) {
+        let children: Vec<Arc<Process>> = {
+            let mut s = self.signals.borrow_mut();
+            s.children.retain(|c| c.upgrade().is_some_and(|p| p.get_returncode().is_none()));
+            s.children.iter().filter_map(Weak::upgrade).collect()
+        };
+        for c in children {
+            c.exited();
+        }
     }
 
     /// Returns whether a handler was removed.
     pub fn remove_signal_handler(&self, sig: i32) -> Result<bool, i32> {
         check_signal(sig)?;
-        let mut signals = self.signals.borrow_mut();
-        if signals.handlers.remove(&sig).is_none() {
-            return Ok(false);
+        let removed = self.signals.borrow_mut().handlers.remove(&sig).is_some();
+        let children_need_it = sig == libc::SIGCHLD && !self.signals.borrow().children.is_empty();
+        if removed && !children_need_it {
+            self.unroute(sig);
         }
-        let pipe = signals.pipe.as_ref().map_or(-1, |(_, w)| w.as_raw_fd());
-        if sys::signal_routed_to(sig, pipe) {
-            let mut saved = saved();
-            if let Some(i) = saved.iter().position(|(s, _)| *s == sig) {
-                let (_, old) = saved.swap_remove(i);
-                sys::restore_signal(sig, &old);
-            }
-        }
-        Ok(true)
+        Ok(removed)
     }
 
     /// Turns the signal numbers waiting in the self-pipe into callbacks.
@@ -94,10 +130,13 @@ impl EventLoop {
         let signals = self.signals.borrow();
         let Some((r, _)) = &signals.pipe else { return };
         let mut buf = [0u8; 64];
+        let mut child_exited = false;
         loop {
             let n = sys::read_some(r.as_raw_fd(), &mut buf);
             for sig in &buf[..n] {
-                if let Some(cb) = signals.handlers.get(&i32::from(*sig)) {
+                let sig = i32::from(*sig);
+                child_exited |= sig == libc::SIGCHLD;
+                if let Some(cb) = signals.handlers.get(&sig) {
                     ready.push_back(Ready::Call(*cb));
                 }
             }
@@ -105,14 +144,22 @@ impl EventLoop {
                 break;
             }
         }
+        if child_exited && !signals.children.is_empty() {
+            ready.push_back(Ready::Job(Box::new(|lp| lp.reap_children())));
+        }
     }
 
     /// At close: every handler removed, the self-pipe closed.
     pub(crate) fn close_signals(&self) {
         let sigs: Vec<i32> = self.signals.borrow().handlers.keys().copied().collect();
+        let children = std::mem::take(&mut self.signals.borrow_mut().children);
+        for child in children.iter().filter_map(Weak::upgrade) {
+            crate::base_events::IoHandler::close_silently(&*child);
+        }
         for sig in sigs {
             let _ = self.remove_signal_handler(sig);
         }
+        self.unroute(libc::SIGCHLD);
         let pipe = self.signals.borrow_mut().pipe.take();
         drop(pipe);
     }
