@@ -552,12 +552,13 @@ typedef struct eddy_process_t eddy_process_t;
 
 typedef struct eddy_server_t eddy_server_t;
 
-typedef struct eddy_transport_t eddy_transport_t;
-
 /**
- * TLS settings (a later release; only NULL is accepted for now).
+ * A TLS configuration (`eddy_tls_config_t`): a connection takes a
+ * snapshot when it starts, so later changes affect later connections only.
  */
 typedef struct eddy_tls_config_t eddy_tls_config_t;
+
+typedef struct eddy_transport_t eddy_transport_t;
 
 /**
  * create_datagram_endpoint's options; fill with
@@ -1769,6 +1770,77 @@ void eddy_process_retain(struct eddy_process_t *p);
  * Drops one reference. Thread-safe; NULL is a no-op.
  */
 void eddy_process_release(struct eddy_process_t *p);
+
+/**
+ * A client configuration trusting the system's store (Debian's
+ * /etc/ssl/certs; empty, not an error, where the system has none). It
+ * verifies the server by default.
+ */
+int eddy_tls_config_new_client(struct eddy_tls_config_t **out);
+
+/**
+ * A server configuration from a PEM certificate chain and a PEM private
+ * key. `-ENOENT` and friends for unreadable files, `EDDY_ETLS` for
+ * contents rustls refuses (no certificate, a key that does not match).
+ */
+int eddy_tls_config_new_server(const char *cert_chain_pem_path,
+                               const char *key_pem_path,
+                               struct eddy_tls_config_t **out);
+
+/**
+ * Adds the certificates of a PEM file to the trusted roots.
+ */
+int eddy_tls_config_load_verify_locations(struct eddy_tls_config_t *c, const char *ca_pem_path);
+
+/**
+ * The certificate this side presents (a client's, for mutual TLS).
+ */
+int eddy_tls_config_set_certificate(struct eddy_tls_config_t *c,
+                                    const char *cert_chain_pem_path,
+                                    const char *key_pem_path);
+
+/**
+ * Clients: verify the server (default on). Servers: require client
+ * certificates, verified against the roots added with
+ * load_verify_locations.
+ */
+int eddy_tls_config_set_verify(struct eddy_tls_config_t *c, bool verify);
+
+/**
+ * The ALPN protocols to offer (client) or accept (server), in order of
+ * preference. `EDDY_EINVAL` for an empty or over-long name.
+ */
+int eddy_tls_config_set_alpn_protocols(struct eddy_tls_config_t *c,
+                                       const char *const *protos,
+                                       size_t n);
+
+/**
+ * Takes one more reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_tls_config_retain(struct eddy_tls_config_t *c);
+
+/**
+ * Drops one reference (connections keep their own). Thread-safe; NULL is
+ * a no-op.
+ */
+void eddy_tls_config_release(struct eddy_tls_config_t *c);
+
+/**
+ * Upgrades a live TCP or Unix transport to TLS. Its protocol carries over
+ * (connection_made is not called again) and the future's value is the new
+ * transport; the old one is handed over and must not be used again. A
+ * verification or protocol failure fails the future with `EDDY_ETLS` and a
+ * message (eddy_future_error_message), a timeout with `-ETIMEDOUT`; either
+ * way the connection is closed. `handshake_timeout` 0 means 60 s;
+ * negative is `EDDY_EINVAL`.
+ */
+int eddy_loop_start_tls(struct eddy_loop_t *loop,
+                        struct eddy_transport_t *t,
+                        struct eddy_tls_config_t *tls,
+                        bool server_side,
+                        const char *server_hostname,
+                        double handshake_timeout,
+                        struct eddy_future_t **out);
 
 /**
  * Closes the transport: reading stops now, buffered data is flushed, then

@@ -20,6 +20,7 @@ use crate::protocols::ProtocolSlot;
 use crate::server::{ProtocolFactory, Server, Socket as ListenSocket};
 use crate::sock;
 use crate::sys::{self, Hints};
+use crate::sslproto::{Handshake, TlsConfig, TlsProtocol};
 use crate::transports::{Kind, Transport};
 
 /// One resolved address: (family, socktype, protocol, address).
@@ -84,7 +85,23 @@ fn start_transport(
     kind: Kind,
     proto: ProtocolSlot,
     fut: &Arc<Future>,
+    tls: Option<&TlsOptions>,
 ) -> Result<(), (i32, OwnedFd)> {
+    if let Some(tls) = tls {
+        // The plain transport carries the records; the future gets the
+        // application's transport once the handshake is done.
+        let conn = match tls.config.connection(false, tls.server_hostname.as_deref()) {
+            Ok(c) => c,
+            Err((e, m)) => {
+                fail(fut, e, Some(m));
+                return Ok(());
+            }
+        };
+        let lower = Transport::start(lp, fd, kind, TlsProtocol::placeholder(), None, None, None)?;
+        let hs = Handshake { waiter: Some(fut.clone()), call_connection_made: true };
+        Transport::start_tls(&lower, conn, proto, hs, tls.handshake_timeout);
+        return Ok(());
+    }
     let done = fut.clone();
     Transport::start(
         lp,
@@ -103,9 +120,19 @@ fn start_transport(
     Ok(())
 }
 
+/// TLS for a connection: the configuration (a snapshot is taken), the
+/// name to verify, and the handshake timeout.
+#[derive(Clone)]
+pub struct TlsOptions {
+    pub config: Arc<TlsConfig>,
+    pub server_hostname: Option<String>,
+    pub handshake_timeout: f64,
+}
+
 /// create_connection's options (asyncio's keyword arguments).
 #[derive(Default)]
 pub struct ConnectOptions {
+    pub tls: Option<TlsOptions>,
     pub family: i32,
     pub proto: i32,
     pub flags: i32,
@@ -145,9 +172,13 @@ pub fn create_connection(
         if host.is_some() {
             return Err(EDDY_EINVAL);
         }
-        return connect_accepted_socket(lp, proto, sock);
+        return connect_socket(lp, proto, sock, opts.tls.as_ref());
     }
     let host = host.ok_or(EDDY_EINVAL)?;
+    if let Some(tls) = &mut opts.tls {
+        // server_hostname defaults to the host (asyncio).
+        tls.server_hostname.get_or_insert_with(|| host.clone());
+    }
     let fut = Future::new(lp);
     let hints = Hints { flags: opts.flags, family: opts.family, socktype: libc::SOCK_STREAM, protocol: opts.proto };
     let done = fut.clone();
@@ -237,6 +268,7 @@ struct Connector {
     delay: Option<f64>,
     all_errors: bool,
     finished: bool,
+    tls: Option<TlsOptions>,
 }
 
 impl Connector {
@@ -257,6 +289,7 @@ impl Connector {
             delay: opts.happy_eyeballs_delay,
             all_errors: opts.all_errors,
             finished: false,
+            tls: opts.tls.clone(),
         }));
         let weak = Rc::downgrade(&c);
         fut.set_completion_hook(Box::new(move |_| {
@@ -350,16 +383,16 @@ impl Connector {
         }
         match f.result() {
             Ok(_) => {
-                let (fd, proto, fut) = {
+                let (fd, proto, fut, tls) = {
                     let mut me = c.borrow_mut();
                     let fd = me.attempts.get_mut(index).and_then(|a| a.fd.take());
-                    (fd, me.proto.clone(), me.fut.clone())
+                    (fd, me.proto.clone(), me.fut.clone(), me.tls.clone())
                 };
                 let Some(fd) = fd else { return };
                 let kind = kind_of(i32::from(addr.family()));
                 // Completing (or failing) the future ends the other attempts
                 // through its completion hook.
-                if let Err((e, _closed)) = start_transport(lp, fd, kind, proto, &fut) {
+                if let Err((e, _closed)) = start_transport(lp, fd, kind, proto, &fut, tls.as_ref()) {
                     fail(&fut, e, None);
                 }
             }
@@ -404,15 +437,25 @@ impl Connector {
 }
 
 /// asyncio's `create_unix_connection`.
-pub fn create_unix_connection(lp: &Arc<EventLoop>, proto: ProtocolSlot, path: Option<PathBuf>, sock: Option<RawFd>) -> Result<Arc<Future>, i32> {
+pub fn create_unix_connection(
+    lp: &Arc<EventLoop>,
+    proto: ProtocolSlot,
+    path: Option<PathBuf>,
+    sock: Option<RawFd>,
+    tls: Option<TlsOptions>,
+) -> Result<Arc<Future>, i32> {
     lp.check_closed()?;
+    // Unlike TCP there is no host to default the name to (asyncio).
+    if tls.as_ref().is_some_and(|t| t.server_hostname.is_none()) {
+        return Err(EDDY_EINVAL);
+    }
     match (path, sock) {
         (Some(_), Some(_)) | (None, None) => Err(EDDY_EINVAL),
         (None, Some(sock)) => {
             if family_of(sock) != libc::AF_UNIX {
                 return Err(EDDY_EINVAL);
             }
-            connect_accepted_socket(lp, proto, sock)
+            connect_socket(lp, proto, sock, tls.as_ref())
         }
         (Some(path), None) => {
             let addr = SockAddr::unix(&path).map_err(|e| from_io(&e))?;
@@ -426,7 +469,7 @@ pub fn create_unix_connection(lp: &Arc<EventLoop>, proto: ProtocolSlot, path: Op
                 let fd = fd.take().expect("once");
                 match f.result() {
                     Ok(_) => {
-                        if let Err((e, _closed)) = start_transport(f.get_loop(), fd, Kind::Unix, proto, &done) {
+                        if let Err((e, _closed)) = start_transport(f.get_loop(), fd, Kind::Unix, proto, &done, tls.as_ref()) {
                             fail(&done, e, None);
                         }
                     }
@@ -440,10 +483,10 @@ pub fn create_unix_connection(lp: &Arc<EventLoop>, proto: ProtocolSlot, path: Op
 
 /// Starts a transport on an fd the caller hands over: eddy owns it once
 /// this succeeds; on failure it stays the caller's, open.
-fn adopt(lp: &Arc<EventLoop>, fd: RawFd, kind: Kind, proto: ProtocolSlot) -> Result<Arc<Future>, i32> {
+fn adopt(lp: &Arc<EventLoop>, fd: RawFd, kind: Kind, proto: ProtocolSlot, tls: Option<&TlsOptions>) -> Result<Arc<Future>, i32> {
     sys::set_nonblocking(fd)?;
     let fut = Future::new(lp);
-    start_transport(lp, sys::own_fd(fd), kind, proto, &fut).map_err(|(e, fd)| {
+    start_transport(lp, sys::own_fd(fd), kind, proto, &fut, tls).map_err(|(e, fd)| {
         let _ = fd.into_raw_fd();
         e
     })?;
@@ -453,9 +496,15 @@ fn adopt(lp: &Arc<EventLoop>, fd: RawFd, kind: Kind, proto: ProtocolSlot) -> Res
 /// asyncio's `connect_accepted_socket`: a transport for a connected stream
 /// socket.
 pub fn connect_accepted_socket(lp: &Arc<EventLoop>, proto: ProtocolSlot, fd: RawFd) -> Result<Arc<Future>, i32> {
+    connect_socket(lp, proto, fd, None)
+}
+
+/// A transport (TLS if asked) on a connected stream socket the caller
+/// hands over.
+fn connect_socket(lp: &Arc<EventLoop>, proto: ProtocolSlot, fd: RawFd, tls: Option<&TlsOptions>) -> Result<Arc<Future>, i32> {
     lp.check_closed()?;
     check_stream(fd)?;
-    adopt(lp, fd, kind_of(family_of(fd)), proto)
+    adopt(lp, fd, kind_of(family_of(fd)), proto, tls)
 }
 
 /// create_server's options (asyncio's keyword arguments).
@@ -471,6 +520,8 @@ pub struct ServerOptions {
     /// Bound sockets to listen on instead (eddy owns them once this
     /// succeeds).
     pub socks: Vec<RawFd>,
+    /// TLS: a server configuration and the handshake timeout.
+    pub tls: Option<(Arc<TlsConfig>, f64)>,
 }
 
 impl Default for ServerOptions {
@@ -485,6 +536,7 @@ impl Default for ServerOptions {
             start_serving: true,
             cleanup_socket: true,
             socks: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -566,7 +618,7 @@ pub fn create_server(
             return Err(EDDY_EINVAL);
         }
         let sockets = adopt_listeners(&opts)?;
-        let server = Server::new(lp, sockets, factory, opts.backlog, false);
+        let server = Server::new(lp, sockets, factory, opts.backlog, false, opts.tls.clone());
         finish_server(lp, &fut, server, opts.start_serving)?;
         return Ok(fut);
     }
@@ -579,7 +631,7 @@ pub fn create_server(
         hints,
         Box::new(move |lp, addrs| {
             let r = addrs.and_then(|a| bind_all(a, &opts)).and_then(|sockets| {
-                let server = Server::new(lp, sockets, factory, opts.backlog, false);
+                let server = Server::new(lp, sockets, factory, opts.backlog, false, opts.tls.clone());
                 finish_server(lp, &done, server, opts.start_serving)
             });
             if let Err(e) = r {
@@ -617,7 +669,7 @@ pub fn create_unix_server(lp: &Arc<EventLoop>, factory: ProtocolFactory, path: O
             vec![ListenSocket { fd: sock.into(), unix_path: Some((path, dev, ino)) }]
         }
     };
-    let server = Server::new(lp, sockets, factory, opts.backlog, opts.cleanup_socket);
+    let server = Server::new(lp, sockets, factory, opts.backlog, opts.cleanup_socket, opts.tls.clone());
     finish_server(lp, &fut, server, opts.start_serving)?;
     Ok(fut)
 }
@@ -638,7 +690,7 @@ fn check_pipe(fd: RawFd) -> Result<(), i32> {
 pub fn connect_read_pipe(lp: &Arc<EventLoop>, proto: ProtocolSlot, fd: RawFd) -> Result<Arc<Future>, i32> {
     lp.check_closed()?;
     check_pipe(fd)?;
-    adopt(lp, fd, Kind::ReadPipe, proto)
+    adopt(lp, fd, Kind::ReadPipe, proto, None)
 }
 
 /// asyncio's `connect_write_pipe`.
@@ -646,7 +698,7 @@ pub fn connect_write_pipe(lp: &Arc<EventLoop>, proto: ProtocolSlot, fd: RawFd) -
     lp.check_closed()?;
     check_pipe(fd)?;
     sys::ignore_sigpipe();
-    adopt(lp, fd, Kind::WritePipe, proto)
+    adopt(lp, fd, Kind::WritePipe, proto, None)
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::error::*;
 use crate::events::{ErrorContext, Opaque};
 use crate::futures::{Future, Outcome};
 use crate::protocols::ProtocolSlot;
+use crate::sslproto::{Handshake, TlsConfig, TlsProtocol};
 use crate::sys;
 use crate::transports::{Kind, Transport};
 
@@ -51,16 +52,26 @@ struct State {
 pub struct Server {
     lp: Arc<EventLoop>,
     factory: ProtocolFactory,
+    /// Connections are TLS with this configuration and handshake timeout.
+    tls: Option<(Arc<TlsConfig>, f64)>,
     backlog: i32,
     cleanup_socket: bool,
     st: RefCell<State>,
 }
 
 impl Server {
-    pub(crate) fn new(lp: &Arc<EventLoop>, sockets: Vec<Socket>, factory: ProtocolFactory, backlog: i32, cleanup_socket: bool) -> Arc<Server> {
+    pub(crate) fn new(
+        lp: &Arc<EventLoop>,
+        sockets: Vec<Socket>,
+        factory: ProtocolFactory,
+        backlog: i32,
+        cleanup_socket: bool,
+        tls: Option<(Arc<TlsConfig>, f64)>,
+    ) -> Arc<Server> {
         Arc::new(Server {
             lp: lp.clone(),
             factory,
+            tls,
             backlog: if backlog > 0 { backlog } else { 100 },
             cleanup_socket,
             st: RefCell::new(State {
@@ -169,7 +180,27 @@ impl Server {
             Ok(p) => p,
             Err(_) => return, // refused: dropping fd closes it
         };
-        match Transport::start(&self.lp, fd, kind, proto, Some(Arc::downgrade(self)), Some(peer), None) {
+        let Some((config, timeout)) = &self.tls else {
+            return self.add_client(Transport::start(&self.lp, fd, kind, proto, Some(Arc::downgrade(self)), Some(peer), None));
+        };
+        // TLS: the plain transport is the client the server tracks; the
+        // application's transport appears after the handshake. A failed
+        // handshake just closes the connection (asyncio reports it only in
+        // debug mode).
+        let conn = match config.connection(true, None) {
+            Ok(c) => c,
+            Err(_) => return,
+        };
+        let lower = Transport::start(&self.lp, fd, kind, TlsProtocol::placeholder(), Some(Arc::downgrade(self)), Some(peer), None);
+        if let Ok(lower) = &lower {
+            let hs = Handshake { waiter: None, call_connection_made: true };
+            Transport::start_tls(lower, conn, proto, hs, *timeout);
+        }
+        self.add_client(lower);
+    }
+
+    fn add_client(self: &Arc<Self>, t: Result<Arc<Transport>, (i32, OwnedFd)>) {
+        match t {
             Ok(t) => self.st.borrow_mut().clients.push(t),
             Err((e, _closed)) => {
                 let mut ctx = ErrorContext::new("could not set up an accepted connection", e);

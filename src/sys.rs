@@ -543,6 +543,14 @@ pub(crate) fn read_into_protocol_buffer(fd: RawFd, p: *mut u8, len: usize) -> Re
     })
 }
 
+/// Copies into a buffer a BufferedProtocol's get_buffer returned (at
+/// least `data.len()` bytes long, per its contract).
+pub(crate) fn copy_into_protocol_buffer(p: *mut u8, data: &[u8]) {
+    // SAFETY: per get_buffer's contract, p is writable for len >= data.len()
+    // bytes until buffer_updated is called.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), p, data.len()) }
+}
+
 /// sendmsg(2) of several buffers that never raises SIGPIPE.
 pub(crate) fn sendmsg(fd: RawFd, bufs: &[std::io::IoSlice]) -> Result<usize, i32> {
     use nix::sys::socket::{sendmsg, MsgFlags};

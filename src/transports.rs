@@ -25,6 +25,7 @@ use crate::error::*;
 use crate::events::ErrorContext;
 use crate::protocols::{Protocol, ProtocolSlot};
 use crate::server::Server;
+use crate::sslproto::{self, Handshake, TlsLink, TlsProtocol};
 use crate::sys;
 
 /// asyncio's `max_size`: one read per event is at most this much.
@@ -44,6 +45,8 @@ pub enum Kind {
     Unix,
     ReadPipe,
     WritePipe,
+    /// The application side of a TLS connection (no fd of its own).
+    Tls,
 }
 
 impl Kind {
@@ -115,6 +118,9 @@ impl FlowControl {
 pub enum ExtraInfo {
     Address(SockAddr),
     Fd(RawFd),
+    Bytes(Vec<u8>),
+    /// A string (the C side adds the NUL).
+    Str(String),
 }
 
 struct State {
@@ -145,6 +151,9 @@ struct State {
     on_drained: Option<TransportJob>,
     server: Option<Weak<Server>>,
     peername: Option<SockAddr>,
+    /// Kind::Tls: plaintext not yet delivered (before connection_made or
+    /// while reading is paused).
+    tls_pending: Vec<u8>,
 }
 
 pub struct Transport {
@@ -152,6 +161,8 @@ pub struct Transport {
     kind: Kind,
     raw_fd: RawFd,
     st: RefCell<State>,
+    /// Kind::Tls: the rustls connection and the plain transport under it.
+    tls: Option<TlsLink>,
 }
 
 impl Transport {
@@ -197,7 +208,9 @@ impl Transport {
                 on_drained: None,
                 server,
                 peername,
+                tls_pending: Vec::new(),
             }),
+            tls: None,
         });
         let token = match lp.register_io(raw_fd, t.clone()) {
             Ok(token) => token,
@@ -239,7 +252,12 @@ impl Transport {
         self.kind
     }
 
-    fn protocol(&self) -> Option<ProtocolSlot> {
+    /// Plain TCP and Unix transports can be upgraded with start_tls.
+    pub(crate) fn can_start_tls(&self) -> bool {
+        self.kind.is_socket()
+    }
+
+    pub(crate) fn protocol(&self) -> Option<ProtocolSlot> {
         self.st.borrow().proto.clone()
     }
 
@@ -347,6 +365,11 @@ impl Transport {
             st.reading_paused = false;
             st.readable
         };
+        if let Some(link) = &self.tls {
+            self.tls_deliver(Vec::new());
+            link.lower.resume_reading();
+            return;
+        }
         if pending {
             // The edge was consumed while paused: read on the next
             // iteration rather than wait for one that may never come.
@@ -428,6 +451,18 @@ impl Transport {
     }
 
     fn io_write(&self, slices: &[IoSlice]) -> Result<usize, i32> {
+        if let Some(link) = &self.tls {
+            let mut n = 0;
+            {
+                let mut conn = link.conn.borrow_mut();
+                for s in slices {
+                    sslproto::write_plaintext(&mut conn, s).map_err(|e| from_io(&e))?;
+                    n += s.len();
+                }
+            }
+            self.tls_flush();
+            return Ok(n);
+        }
         if self.kind.is_socket() {
             sys::sendmsg(self.raw_fd, slices)
         } else {
@@ -522,13 +557,13 @@ impl Transport {
     }
 
     pub fn can_write_eof(&self) -> bool {
-        self.kind.writes()
+        self.kind.writes() && self.kind != Kind::Tls
     }
 
     /// asyncio's `write_eof`: shutdown(SHUT_WR) now, or once the buffer
     /// drains. For a write pipe it is close().
     pub fn write_eof(self: &Arc<Self>) -> Result<(), i32> {
-        if !self.kind.writes() {
+        if !self.can_write_eof() {
             return Err(EDDY_ENOTSUP);
         }
         if !self.kind.is_socket() {
@@ -550,16 +585,28 @@ impl Transport {
         Ok(())
     }
 
+    /// For TLS: the records and plaintext not yet on the socket.
     pub fn get_write_buffer_size(&self) -> usize {
-        self.st.borrow().size
+        match &self.tls {
+            Some(link) => link.lower.get_write_buffer_size(),
+            None => self.st.borrow().size,
+        }
     }
 
     pub fn get_write_buffer_limits(&self) -> (usize, usize) {
-        self.st.borrow().flow.limits()
+        match &self.tls {
+            Some(link) => link.lower.get_write_buffer_limits(),
+            None => self.st.borrow().flow.limits(),
+        }
     }
 
     /// May pause at once, never resumes (item 82).
     pub fn set_write_buffer_limits(self: &Arc<Self>, high: Option<usize>, low: Option<usize>) -> Result<(), i32> {
+        if let Some(link) = &self.tls {
+            link.lower.st.borrow_mut().flow.set_limits(high, low, sslproto::TLS_HIGH)?;
+            link.lower.maybe_pause();
+            return Ok(());
+        }
         self.st.borrow_mut().flow.set_limits(high, low, DEFAULT_HIGH)?;
         self.maybe_pause();
         Ok(())
@@ -583,6 +630,14 @@ impl Transport {
             st.closing = true;
             st.size == 0
         };
+        if let Some(link) = &self.tls {
+            // close_notify, then the socket closes once it is flushed;
+            // connection_lost comes from the plain transport's.
+            link.conn.borrow_mut().send_close_notify();
+            self.tls_flush();
+            link.lower.close();
+            return;
+        }
         if flushed {
             self.schedule_connection_lost(0);
         }
@@ -594,6 +649,11 @@ impl Transport {
     }
 
     fn force_close(self: &Arc<Self>, err: i32) {
+        if let Some(link) = &self.tls {
+            self.st.borrow_mut().closing = true;
+            link.lower.force_close(err);
+            return;
+        }
         let buffer = {
             let mut st = self.st.borrow_mut();
             if st.conn_lost {
@@ -681,6 +741,9 @@ impl Transport {
     }
 
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        if let Some(link) = &self.tls {
+            return self.tls_extra_info(link, name);
+        }
         let st = self.st.borrow();
         st.fd.as_ref()?;
         match name {
@@ -739,6 +802,261 @@ impl Transport {
             self.st.borrow_mut().on_drained = Some(Box::new(go));
         }
         Ok(fut)
+    }
+}
+
+/// The TLS layer (asyncio's `SSLProtocol` and `_SSLProtocolTransport`).
+impl Transport {
+    /// Wraps `lower` (whose protocol becomes the TLS one) in an application
+    /// transport for `app`, and starts the handshake; `hs.waiter`
+    /// completes with the application transport, or fails with
+    /// `EDDY_ETLS` (and a message) or `-ETIMEDOUT`, closing `lower`.
+    pub(crate) fn start_tls(
+        lower: &Arc<Transport>,
+        conn: rustls::Connection,
+        app: ProtocolSlot,
+        hs: Handshake,
+        handshake_timeout: f64,
+    ) -> Arc<Transport> {
+        let lp = lower.lp.clone();
+        let t = Arc::new(Transport {
+            lp: lp.clone(),
+            kind: Kind::Tls,
+            raw_fd: lower.raw_fd,
+            st: RefCell::new(State {
+                fd: None,
+                token: None,
+                proto: Some(app),
+                closing: false,
+                conn_lost: false,
+                started: false,
+                reading_paused: false,
+                eof_received: false,
+                eof_written: false,
+                readable: false,
+                peer_closed: false,
+                buffer: VecDeque::new(),
+                front_sent: 0,
+                size: 0,
+                flow: FlowControl::new(sslproto::TLS_HIGH),
+                sendfile_active: false,
+                on_drained: None,
+                server: None,
+                peername: None,
+                tls_pending: Vec::new(),
+            }),
+            tls: Some(TlsLink { lower: lower.clone(), conn: RefCell::new(conn), handshake: RefCell::new(Some(hs)) }),
+        });
+        let _ = lower.st.borrow_mut().flow.set_limits(None, None, sslproto::TLS_HIGH);
+        let proto = std::rc::Rc::new(TlsProtocol { app: RefCell::new(Some(t.clone())) });
+        let _ = lower.set_protocol(ProtocolSlot::Internal(proto));
+        // A client speaks first; a server's records are empty until then.
+        t.tls_flush();
+        let weak = Arc::downgrade(&t);
+        let _ = lp.call_later_job(
+            handshake_timeout,
+            Box::new(move |_| {
+                if let Some(t) = weak.upgrade() {
+                    t.tls_fail(EDDY_ETIMEDOUT, "TLS handshake timed out".to_string());
+                }
+            }),
+        );
+        t
+    }
+
+    fn link(&self) -> &TlsLink {
+        self.tls.as_ref().expect("a TLS transport")
+    }
+
+    /// Sends what rustls has to send through the plain transport.
+    pub(crate) fn tls_flush(&self) {
+        let link = self.link();
+        let records = sslproto::pending_records(&mut link.conn.borrow_mut());
+        if !records.is_empty() {
+            let _ = link.lower.write(&records);
+        }
+    }
+
+    /// The handshake failed (or timed out): the waiter fails and the plain
+    /// transport closes. After the handshake, a protocol error ends the
+    /// connection like an I/O error.
+    fn tls_fail(self: &Arc<Self>, err: i32, msg: String) {
+        let link = self.link();
+        let hs = link.handshake.borrow_mut().take();
+        match hs {
+            Some(hs) => {
+                if let Some(w) = hs.waiter {
+                    sslproto::fail_waiter(&w, err, msg);
+                }
+                self.st.borrow_mut().closing = true;
+                link.lower.abort();
+            }
+            None if err != EDDY_ETIMEDOUT => self.force_close(err),
+            None => {}
+        }
+    }
+
+    /// TLS records from the plain transport.
+    pub(crate) fn tls_received(self: &Arc<Self>, mut data: &[u8]) {
+        let link = self.link();
+        let mut plain = Vec::new();
+        let mut closed = false;
+        let mut failure = None;
+        {
+            let mut conn = link.conn.borrow_mut();
+            while !data.is_empty() && failure.is_none() {
+                if let Err(e) = conn.read_tls(&mut data) {
+                    failure = Some((EDDY_ETLS, format!("TLS error: {e}")));
+                    break;
+                }
+                match conn.process_new_packets() {
+                    Ok(_) => match sslproto::read_plaintext(&mut conn, &mut plain) {
+                        Ok(open) => closed |= !open,
+                        Err(e) => failure = Some((EDDY_ETLS, format!("TLS error: {e}"))),
+                    },
+                    Err(e) => failure = Some((EDDY_ETLS, sslproto::describe(&e))),
+                }
+            }
+        }
+        // Alerts and handshake answers go out before anything else.
+        self.tls_flush();
+        if let Some((err, msg)) = failure {
+            return self.tls_fail(err, msg);
+        }
+        let done = link.handshake.borrow().is_some() && !link.conn.borrow().is_handshaking();
+        if done {
+            self.tls_handshake_done();
+        }
+        self.tls_deliver(plain);
+        if closed {
+            self.tls_eof();
+        }
+    }
+
+    fn tls_handshake_done(self: &Arc<Self>) {
+        let Some(hs) = self.link().handshake.borrow_mut().take() else { return };
+        let me = self.clone();
+        self.lp.push_ready(Ready::Job(Box::new(move |_| {
+            if hs.call_connection_made {
+                if let Some(p) = me.protocol() {
+                    p.connection_made(&me);
+                }
+            }
+            me.st.borrow_mut().started = true;
+            if let Some(w) = hs.waiter {
+                if w.complete(crate::futures::Outcome::Result(me.c_ptr().cast(), 0)).is_err() {
+                    me.abort();
+                    return;
+                }
+            }
+            me.tls_deliver(Vec::new());
+        })));
+    }
+
+    /// Gives plaintext to the protocol, or keeps it (and stops reading the
+    /// socket) until connection_made has run and reading is not paused.
+    fn tls_deliver(self: &Arc<Self>, plain: Vec<u8>) {
+        let (data, hold) = {
+            let mut st = self.st.borrow_mut();
+            st.tls_pending.extend_from_slice(&plain);
+            let hold = !st.started || st.reading_paused || st.closing || st.conn_lost;
+            if hold || st.tls_pending.is_empty() {
+                (Vec::new(), hold)
+            } else {
+                (std::mem::take(&mut st.tls_pending), false)
+            }
+        };
+        if hold {
+            if !self.st.borrow().tls_pending.is_empty() {
+                self.link().lower.pause_reading();
+            }
+            return;
+        }
+        if data.is_empty() {
+            return;
+        }
+        let Some(proto) = self.protocol() else { return };
+        if !proto.is_buffered() {
+            return proto.data_received(self, &data);
+        }
+        // asyncio's _feed_data_to_buffered_proto: fill buffers as far as
+        // they go, with the remaining size as the hint.
+        let mut rest = &data[..];
+        while !rest.is_empty() {
+            let (p, len) = match proto.get_buffer(self, rest.len()) {
+                Ok(b) => b,
+                Err(e) => return self.fatal(e, Some("Fatal error: protocol.get_buffer() call failed.")),
+            };
+            let n = len.min(rest.len());
+            sys::copy_into_protocol_buffer(p, &rest[..n]);
+            rest = &rest[n..];
+            proto.buffer_updated(self, n);
+        }
+    }
+
+    /// The peer's close_notify (or its FIN): TLS cannot half-close, so the
+    /// application sees EOF and the connection closes.
+    pub(crate) fn tls_eof(self: &Arc<Self>) {
+        if self.link().handshake.borrow().is_some() {
+            return self.tls_fail(EDDY_ECONNRESET, "connection closed during the TLS handshake".to_string());
+        }
+        let already = std::mem::replace(&mut self.st.borrow_mut().eof_received, true);
+        if already {
+            return;
+        }
+        if let Some(p) = self.protocol() {
+            p.eof_received(self);
+        }
+        self.close();
+    }
+
+    /// The plain transport is gone: so is the application's.
+    pub(crate) fn tls_lower_lost(self: &Arc<Self>, err: i32) {
+        if self.link().handshake.borrow().is_some() {
+            let e = if err != 0 { err } else { EDDY_ECONNRESET };
+            return self.tls_fail(e, "connection lost during the TLS handshake".to_string());
+        }
+        let proto = {
+            let mut st = self.st.borrow_mut();
+            st.conn_lost = true;
+            st.closing = true;
+            st.proto.take()
+        };
+        if let Some(p) = proto {
+            p.connection_lost(self, err);
+        }
+    }
+
+    pub(crate) fn tls_pause_writing(self: &Arc<Self>) {
+        if let Some(p) = self.protocol() {
+            p.pause_writing(self);
+        }
+    }
+
+    pub(crate) fn tls_resume_writing(self: &Arc<Self>) {
+        if let Some(p) = self.protocol() {
+            p.resume_writing(self);
+        }
+    }
+
+    fn tls_extra_info(&self, link: &TlsLink, name: &str) -> Option<ExtraInfo> {
+        let conn = link.conn.borrow();
+        match name {
+            "peercert" => conn.peer_certificates()?.first().map(|c| ExtraInfo::Bytes(c.as_ref().to_vec())),
+            "cipher" => conn.negotiated_cipher_suite().map(|s| ExtraInfo::Str(format!("{:?}", s.suite()))),
+            "tls_version" => conn.protocol_version().map(|v| {
+                ExtraInfo::Str(
+                    match v {
+                        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+                        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+                        _ => "TLS",
+                    }
+                    .to_string(),
+                )
+            }),
+            "alpn_protocol" => conn.alpn_protocol().map(|a| ExtraInfo::Str(String::from_utf8_lossy(a).into_owned())),
+            _ => link.lower.get_extra_info(name),
+        }
     }
 }
 

@@ -2,10 +2,9 @@
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 
-use super::transport::copy_out;
+use super::transport::{copy_out, extra_bytes};
 use super::*;
 use crate::datagram::{self, Datagram, DatagramOptions, DatagramProtocol};
-use crate::transports::ExtraInfo;
 
 /// create_datagram_endpoint's options; fill with
 /// `eddy_datagram_options_init`.
@@ -156,12 +155,7 @@ pub extern "C" fn eddy_datagram_get_extra_info(d: *const Datagram, name: *const 
         }
         // SAFETY: a non-null name is NUL-terminated.
         let name = unsafe { CStr::from_ptr(name) }.to_str().map_err(|_| EDDY_ENOENT)?;
-        let bytes = match d.get_extra_info(name).ok_or(EDDY_ENOENT)? {
-            // SAFETY: a SockAddr's storage is readable for len() bytes.
-            ExtraInfo::Address(a) => unsafe { std::slice::from_raw_parts(a.as_ptr().cast::<u8>(), a.len() as usize) }.to_vec(),
-            ExtraInfo::Fd(fd) => fd.to_ne_bytes().to_vec(),
-        };
-        copy_out(&bytes, buf, len)
+        copy_out(&extra_bytes(d.get_extra_info(name).ok_or(EDDY_ENOENT)?), buf, len)
     })
 }
 

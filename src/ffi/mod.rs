@@ -27,6 +27,7 @@ pub mod policy;
 pub mod server;
 pub mod sock;
 pub mod subprocess;
+pub mod tls;
 pub mod transport;
 
 // SAFETY: a Callback is a C function pointer and the caller's opaque data

@@ -9,15 +9,11 @@ use std::rc::Rc;
 
 use super::transport::protocol_arg;
 use super::*;
-use crate::endpoints::{self, ConnectOptions, ServerOptions};
+use crate::endpoints::{self, ConnectOptions, ServerOptions, TlsOptions};
+use crate::sslproto::{self, TlsConfig};
 use crate::protocols::{Protocol, ProtocolSlot};
 use crate::server::Server;
 use crate::transports::Transport;
-
-/// TLS settings (a later release; only NULL is accepted for now).
-pub struct eddy_tls_config_t {
-    _private: [u8; 0],
-}
 
 /// Called by a server once per accepted connection: store the protocol
 /// table and its data in `*proto` / `*ud` and return 0, or return a
@@ -43,7 +39,7 @@ pub struct eddy_connection_options_t {
     /// -1: none; else connect this connected socket instead.
     pub sock: c_int,
     /// NULL: plain.
-    pub tls: *mut eddy_tls_config_t,
+    pub tls: *mut TlsConfig,
     pub server_hostname: *const c_char,
     pub tls_handshake_timeout: f64,
     pub tls_shutdown_timeout: f64,
@@ -67,7 +63,7 @@ pub struct eddy_server_options_t {
     /// Listen on these bound sockets instead of host/port.
     pub socks: *const c_int,
     pub nsocks: usize,
-    pub tls: *mut eddy_tls_config_t,
+    pub tls: *mut TlsConfig,
     pub tls_handshake_timeout: f64,
     pub tls_shutdown_timeout: f64,
 }
@@ -127,13 +123,28 @@ fn opt_str(p: *const c_char) -> Result<Option<String>, c_int> {
 fn connect_options(o: *const eddy_connection_options_t) -> Result<ConnectOptions, c_int> {
     // SAFETY: a non-null options pointer points to an initialised struct.
     let Some(o) = (unsafe { o.as_ref() }) else { return Ok(ConnectOptions::default()) };
-    if !o.tls.is_null() || !o.server_hostname.is_null() {
-        return Err(EDDY_ENOTSUP);
-    }
     if o.interleave < 0 || o.happy_eyeballs_delay.is_nan() {
         return Err(EDDY_EINVAL);
     }
+    // asyncio: server_hostname and the TLS timeouts need TLS.
+    let tls = if o.tls.is_null() {
+        if !o.server_hostname.is_null() {
+            return Err(EDDY_EINVAL);
+        }
+        None
+    } else {
+        let config = Arc::clone(&*arc_arg(o.tls)?);
+        if config.is_server() {
+            return Err(EDDY_EINVAL);
+        }
+        Some(TlsOptions {
+            config,
+            server_hostname: opt_str(o.server_hostname)?,
+            handshake_timeout: sslproto::timeout_or_default(o.tls_handshake_timeout, sslproto::HANDSHAKE_TIMEOUT)?,
+        })
+    };
     Ok(ConnectOptions {
+        tls,
         family: o.family,
         proto: o.proto,
         flags: o.flags,
@@ -149,9 +160,15 @@ fn connect_options(o: *const eddy_connection_options_t) -> Result<ConnectOptions
 fn server_options(o: *const eddy_server_options_t) -> Result<ServerOptions, c_int> {
     // SAFETY: a non-null options pointer points to an initialised struct.
     let Some(o) = (unsafe { o.as_ref() }) else { return Ok(ServerOptions::default()) };
-    if !o.tls.is_null() {
-        return Err(EDDY_ENOTSUP);
-    }
+    let tls = if o.tls.is_null() {
+        None
+    } else {
+        let config = Arc::clone(&*arc_arg(o.tls)?);
+        if !config.is_server() {
+            return Err(EDDY_EINVAL);
+        }
+        Some((config, sslproto::timeout_or_default(o.tls_handshake_timeout, sslproto::HANDSHAKE_TIMEOUT)?))
+    };
     if o.socks.is_null() && o.nsocks > 0 {
         return Err(EDDY_EINVAL);
     }
@@ -171,6 +188,7 @@ fn server_options(o: *const eddy_server_options_t) -> Result<ServerOptions, c_in
         start_serving: o.start_serving,
         cleanup_socket: o.cleanup_socket,
         socks,
+        tls,
     })
 }
 
@@ -258,7 +276,7 @@ pub extern "C" fn eddy_loop_create_unix_connection(
         required(out)?;
         let lp = loop_arg(r#loop)?;
         let o = connect_options(opts)?;
-        let f = endpoints::create_unix_connection(&lp, protocol_arg(proto, ud)?, path_arg(path), o.sock)?;
+        let f = endpoints::create_unix_connection(&lp, protocol_arg(proto, ud)?, path_arg(path), o.sock, o.tls)?;
         give(out, f);
         Ok(0)
     })

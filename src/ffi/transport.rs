@@ -59,16 +59,24 @@ pub extern "C" fn eddy_transport_get_extra_info(
         }
         // SAFETY: a non-null name is a NUL-terminated string (API.md).
         let name = unsafe { CStr::from_ptr(name) }.to_str().map_err(|_| EDDY_ENOENT)?;
-        let info = t.get_extra_info(name).ok_or(EDDY_ENOENT)?;
-        let bytes: Vec<u8> = match info {
-            ExtraInfo::Address(a) => {
-                // SAFETY: a SockAddr's storage is readable for len() bytes.
-                unsafe { std::slice::from_raw_parts(a.as_ptr().cast::<u8>(), a.len() as usize) }.to_vec()
-            }
-            ExtraInfo::Fd(fd) => fd.to_ne_bytes().to_vec(),
-        };
-        copy_out(&bytes, buf, len)
+        copy_out(&extra_bytes(t.get_extra_info(name).ok_or(EDDY_ENOENT)?), buf, len)
     })
+}
+
+/// The bytes C gets for an extra-info value: struct sockaddr bytes, an
+/// int, DER, or a NUL-terminated string (`*len` counts the NUL).
+pub(crate) fn extra_bytes(info: ExtraInfo) -> Vec<u8> {
+    match info {
+        // SAFETY: a SockAddr's storage is readable for len() bytes.
+        ExtraInfo::Address(a) => unsafe { std::slice::from_raw_parts(a.as_ptr().cast::<u8>(), a.len() as usize) }.to_vec(),
+        ExtraInfo::Fd(fd) => fd.to_ne_bytes().to_vec(),
+        ExtraInfo::Bytes(b) => b,
+        ExtraInfo::Str(s) => {
+            let mut b = s.into_bytes();
+            b.push(0);
+            b
+        }
+    }
 }
 
 /// Writes `bytes` to (`buf`, `*len`) with the ENOBUFS rule of API.md.

@@ -1,0 +1,381 @@
+//! TLS (asyncio's `sslproto.py`), on rustls with the ring provider.
+//!
+//! A TLS connection is two stream transports: the plain one on the socket
+//! (its protocol is the library's `TlsProtocol`) and the application's,
+//! which has the same API and callbacks as a plain transport and moves
+//! data through the rustls connection. `start_tls` builds the same pair
+//! around a live plain transport.
+
+use std::cell::RefCell;
+use std::ffi::c_int;
+use std::io::{Read, Write};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
+
+use crate::error::*;
+use crate::futures::Future;
+use crate::protocols::StreamProtocol;
+use crate::transports::Transport;
+
+/// asyncio's `SSL_HANDSHAKE_TIMEOUT`.
+pub(crate) const HANDSHAKE_TIMEOUT: f64 = 60.0;
+/// asyncio's TLS write limits (`FLOW_CONTROL_HIGH_WATER_SSL_WRITE`).
+pub(crate) const TLS_HIGH: usize = 512 * 1024;
+
+/// The system's trust store (Debian's bundle).
+const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn tls_error(e: impl std::fmt::Display) -> (i32, String) {
+    (EDDY_ETLS, e.to_string())
+}
+
+struct ConfigState {
+    roots: RootCertStore,
+    verify: bool,
+    alpn: Vec<Vec<u8>>,
+    cert: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>,
+}
+
+/// A TLS configuration (`eddy_tls_config_t`): a connection takes a
+/// snapshot when it starts, so later changes affect later connections only.
+pub struct TlsConfig {
+    server: bool,
+    st: Mutex<ConfigState>,
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, i32> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_error(&e))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| pem_error(&e))?;
+    if certs.is_empty() {
+        return Err(EDDY_ETLS);
+    }
+    Ok(certs)
+}
+
+fn pem_error(e: &rustls::pki_types::pem::Error) -> i32 {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => from_io(io),
+        _ => EDDY_ETLS,
+    }
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, i32> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error(&e))
+}
+
+impl TlsConfig {
+    fn with(server: bool, roots: RootCertStore, cert: Option<(Vec<CertificateDer<'static>>, Arc<PrivateKeyDer<'static>>)>) -> Arc<Self> {
+        Arc::new(TlsConfig {
+            server,
+            st: Mutex::new(ConfigState { roots, verify: !server, alpn: Vec::new(), cert }),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ConfigState> {
+        self.st.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A client configuration trusting the system's store (empty where the
+    /// system has none); it verifies the server by default.
+    pub fn new_client() -> Arc<Self> {
+        let mut roots = RootCertStore::empty();
+        if let Ok(certs) = CertificateDer::pem_file_iter(SYSTEM_CA_BUNDLE) {
+            roots.add_parsable_certificates(certs.flatten());
+        }
+        Self::with(false, roots, None)
+    }
+
+    /// A server configuration from PEM files.
+    pub fn new_server(cert_chain: &Path, key: &Path) -> Result<Arc<Self>, i32> {
+        let chain = load_certs(cert_chain)?;
+        let key = load_key(key)?;
+        let cfg = Self::with(true, RootCertStore::empty(), Some((chain.clone(), Arc::new(key.clone_key()))));
+        // Refuse a key that does not match its certificate now, not at the
+        // first handshake.
+        cfg.server_config().map_err(|(e, _)| e)?;
+        Ok(cfg)
+    }
+
+    /// Adds the certificates of a PEM file to the trusted roots.
+    pub fn load_verify_locations(&self, path: &Path) -> Result<(), i32> {
+        let certs = load_certs(path)?;
+        let mut st = self.lock();
+        for c in certs {
+            st.roots.add(c).map_err(|_| EDDY_ETLS)?;
+        }
+        Ok(())
+    }
+
+    /// The certificate this side presents (a client's, for mutual TLS).
+    pub fn set_certificate(&self, cert_chain: &Path, key: &Path) -> Result<(), i32> {
+        let chain = load_certs(cert_chain)?;
+        let key = load_key(key)?;
+        self.lock().cert = Some((chain, Arc::new(key)));
+        Ok(())
+    }
+
+    /// Clients: verify the server (default on). Servers: require client
+    /// certificates.
+    pub fn set_verify(&self, verify: bool) {
+        self.lock().verify = verify;
+    }
+
+    pub fn set_alpn_protocols(&self, protos: Vec<Vec<u8>>) -> Result<(), i32> {
+        if protos.iter().any(|p| p.is_empty() || p.len() > 255) {
+            return Err(EDDY_EINVAL);
+        }
+        self.lock().alpn = protos;
+        Ok(())
+    }
+
+    pub fn is_server(&self) -> bool {
+        self.server
+    }
+
+    fn client_config(&self) -> Result<Arc<ClientConfig>, (i32, String)> {
+        let st = self.lock();
+        let builder = ClientConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().map_err(tls_error)?;
+        let builder = if st.verify {
+            builder.with_root_certificates(st.roots.clone())
+        } else {
+            builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider())))
+        };
+        let mut cfg = match &st.cert {
+            Some((chain, key)) => builder.with_client_auth_cert(chain.clone(), key.clone_key()).map_err(tls_error)?,
+            None => builder.with_no_client_auth(),
+        };
+        cfg.alpn_protocols = st.alpn.clone();
+        Ok(Arc::new(cfg))
+    }
+
+    fn server_config(&self) -> Result<Arc<ServerConfig>, (i32, String)> {
+        let st = self.lock();
+        let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions().map_err(tls_error)?;
+        let builder = if st.verify {
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(st.roots.clone()), provider())
+                .build()
+                .map_err(tls_error)?;
+            builder.with_client_cert_verifier(v)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let (chain, key) = st.cert.as_ref().ok_or((EDDY_EINVAL, "a server needs a certificate".to_string()))?;
+        let mut cfg = builder.with_single_cert(chain.clone(), key.clone_key()).map_err(tls_error)?;
+        cfg.alpn_protocols = st.alpn.clone();
+        Ok(Arc::new(cfg))
+    }
+
+    /// A new rustls connection for one side.
+    pub(crate) fn connection(&self, server_side: bool, server_name: Option<&str>) -> Result<rustls::Connection, (i32, String)> {
+        let mut conn: rustls::Connection = if server_side {
+            rustls::ServerConnection::new(self.server_config()?).map_err(tls_error)?.into()
+        } else {
+            let name = server_name.ok_or((EDDY_EINVAL, "server_hostname is needed".to_string()))?;
+            let name =
+                ServerName::try_from(name.to_string()).map_err(|_| (EDDY_EINVAL, format!("invalid server_hostname {name:?}")))?;
+            rustls::ClientConnection::new(self.client_config()?, name).map_err(tls_error)?.into()
+        };
+        // Flow control is the plain transport's (asyncio's TLS limits on
+        // its buffer): rustls itself must take whatever is written.
+        conn.set_buffer_limit(None);
+        Ok(conn)
+    }
+}
+
+/// set_verify(false) on a client: accept any certificate (signatures are
+/// still checked, so the handshake itself stays sound).
+#[derive(Debug)]
+struct NoVerify(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerify {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Describes a rustls failure the way asyncio users know it.
+pub(crate) fn describe(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::InvalidCertificate(_) => format!("certificate verify failed: {e}"),
+        _ => format!("TLS error: {e}"),
+    }
+}
+
+/// The TLS side of an application transport: the rustls connection, the
+/// plain transport under it, and the handshake's waiter.
+pub(crate) struct TlsLink {
+    pub lower: Arc<Transport>,
+    pub conn: RefCell<rustls::Connection>,
+    pub handshake: RefCell<Option<Handshake>>,
+}
+
+/// What completes with the handshake.
+pub(crate) struct Handshake {
+    /// create_connection's or start_tls's future (none on a server).
+    pub waiter: Option<Arc<Future>>,
+    /// Whether the application's connection_made is due (not for
+    /// start_tls).
+    pub call_connection_made: bool,
+}
+
+/// The plain transport's protocol: TLS records in and out.
+pub(crate) struct TlsProtocol {
+    pub app: RefCell<Option<Arc<Transport>>>,
+}
+
+impl TlsProtocol {
+    /// The protocol of a plain transport whose TLS side is set up next.
+    pub(crate) fn placeholder() -> crate::protocols::ProtocolSlot {
+        crate::protocols::ProtocolSlot::Internal(std::rc::Rc::new(TlsProtocol { app: RefCell::new(None) }))
+    }
+
+    fn app(&self) -> Option<Arc<Transport>> {
+        self.app.borrow().clone()
+    }
+}
+
+impl StreamProtocol for TlsProtocol {
+    fn connection_made(&self, _t: &Arc<Transport>) {
+        if let Some(app) = self.app() {
+            app.tls_flush();
+        }
+    }
+    fn connection_lost(&self, _t: &Arc<Transport>, err: c_int) {
+        let app = self.app.borrow_mut().take();
+        if let Some(app) = app {
+            app.tls_lower_lost(err);
+        }
+    }
+    fn pause_writing(&self, _t: &Arc<Transport>) {
+        if let Some(app) = self.app() {
+            app.tls_pause_writing();
+        }
+    }
+    fn resume_writing(&self, _t: &Arc<Transport>) {
+        if let Some(app) = self.app() {
+            app.tls_resume_writing();
+        }
+    }
+    fn data_received(&self, _t: &Arc<Transport>, data: &[u8]) {
+        if let Some(app) = self.app() {
+            app.tls_received(data);
+        }
+    }
+    fn eof_received(&self, _t: &Arc<Transport>) -> bool {
+        // The peer closed without close_notify: the app sees EOF.
+        if let Some(app) = self.app() {
+            app.tls_eof();
+        }
+        false
+    }
+}
+
+/// Reads rustls's plaintext into `out`; Ok(false) at close_notify.
+pub(crate) fn read_plaintext(conn: &mut rustls::Connection, out: &mut Vec<u8>) -> Result<bool, std::io::Error> {
+    let mut buf = [0u8; 16384];
+    loop {
+        match conn.reader().read(&mut buf) {
+            Ok(0) => return Ok(false),
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(true),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Takes the TLS records rustls has to send.
+pub(crate) fn pending_records(conn: &mut rustls::Connection) -> Vec<u8> {
+    let mut out = Vec::new();
+    while conn.wants_write() {
+        if conn.write_tls(&mut out).is_err() {
+            break;
+        }
+    }
+    out
+}
+
+/// Feeds plaintext to rustls (it buffers what it cannot encrypt yet).
+pub(crate) fn write_plaintext(conn: &mut rustls::Connection, data: &[u8]) -> std::io::Result<()> {
+    conn.writer().write_all(data)
+}
+
+/// Completes a waiter with an error and a message.
+pub(crate) fn fail_waiter(f: &Arc<Future>, err: i32, msg: String) {
+    let _ = f.complete(crate::futures::Outcome::Error(err, std::ffi::CString::new(msg).ok()));
+}
+
+/// Checks start_tls's and the connection options' timeouts: 0 means the
+/// default, a negative value is EINVAL.
+pub fn timeout_or_default(v: f64, default: f64) -> Result<f64, i32> {
+    if v.is_nan() || v < 0.0 {
+        return Err(EDDY_EINVAL);
+    }
+    Ok(if v == 0.0 { default } else { v })
+}
+
+/// asyncio's `loop.start_tls`: upgrades a live plain transport. Its protocol
+/// carries over to the new TLS transport (no second connection_made); the
+/// old transport is handed over and must not be used again. On failure or
+/// timeout the old transport is closed and the future fails.
+pub fn start_tls(
+    t: &Arc<Transport>,
+    config: &Arc<TlsConfig>,
+    server_side: bool,
+    server_hostname: Option<String>,
+    handshake_timeout: f64,
+) -> Result<Arc<Future>, i32> {
+    t.get_loop().check_closed()?;
+    if !t.can_start_tls() || config.is_server() != server_side {
+        return Err(EDDY_EINVAL);
+    }
+    if t.is_closing() {
+        return Err(EDDY_ECLOSED);
+    }
+    let app = t.protocol().ok_or(EDDY_ECLOSED)?;
+    let conn = config.connection(server_side, server_hostname.as_deref()).map_err(|(e, _)| e)?;
+    let fut = Future::new(t.get_loop());
+    let hs = Handshake { waiter: Some(fut.clone()), call_connection_made: false };
+    Transport::start_tls(t, conn, app, hs, handshake_timeout);
+    Ok(fut)
+}
