@@ -23,8 +23,9 @@ use crate::futures::Future;
 use crate::protocols::StreamProtocol;
 use crate::transports::Transport;
 
-/// asyncio's `SSL_HANDSHAKE_TIMEOUT`.
+/// asyncio's `SSL_HANDSHAKE_TIMEOUT` and `SSL_SHUTDOWN_TIMEOUT`.
 pub(crate) const HANDSHAKE_TIMEOUT: f64 = 60.0;
+pub(crate) const SHUTDOWN_TIMEOUT: f64 = 30.0;
 /// asyncio's TLS write limits (`FLOW_CONTROL_HIGH_WATER_SSL_WRITE`).
 pub(crate) const TLS_HIGH: usize = 512 * 1024;
 

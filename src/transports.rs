@@ -152,8 +152,9 @@ struct State {
     server: Option<Weak<Server>>,
     peername: Option<SockAddr>,
     /// Kind::Tls: plaintext not yet delivered (before connection_made or
-    /// while reading is paused).
+    /// while reading is paused), and the peer's close_notify behind it.
     tls_pending: Vec<u8>,
+    tls_eof_pending: bool,
 }
 
 pub struct Transport {
@@ -209,6 +210,7 @@ impl Transport {
                 server,
                 peername,
                 tls_pending: Vec::new(),
+                tls_eof_pending: false,
             }),
             tls: None,
         });
@@ -631,11 +633,26 @@ impl Transport {
             st.size == 0
         };
         if let Some(link) = &self.tls {
-            // close_notify, then the socket closes once it is flushed;
-            // connection_lost comes from the plain transport's.
+            // close_notify now; the socket closes when the peer's arrives
+            // (closing earlier, with its records unread, would reset the
+            // connection and lose data in flight) or after the shutdown
+            // timeout. connection_lost comes from the plain transport's.
             link.conn.borrow_mut().send_close_notify();
             self.tls_flush();
-            link.lower.close();
+            if self.st.borrow().eof_received {
+                link.lower.close();
+            } else {
+                link.lower.resume_reading();
+                let lower = Arc::downgrade(&link.lower);
+                let _ = self.lp.call_later_job(
+                    sslproto::SHUTDOWN_TIMEOUT,
+                    Box::new(move |_| {
+                        if let Some(l) = lower.upgrade() {
+                            l.close();
+                        }
+                    }),
+                );
+            }
             return;
         }
         if flushed {
@@ -844,6 +861,7 @@ impl Transport {
                 server: None,
                 peername: None,
                 tls_pending: Vec::new(),
+                tls_eof_pending: false,
             }),
             tls: Some(TlsLink { lower: lower.clone(), conn: RefCell::new(conn), handshake: RefCell::new(Some(hs)) }),
         });
@@ -927,10 +945,18 @@ impl Transport {
         if done {
             self.tls_handshake_done();
         }
-        self.tls_deliver(plain);
         if closed {
-            self.tls_eof();
+            if link.handshake.borrow().is_some() {
+                return self.tls_eof();
+            }
+            if self.st.borrow().closing {
+                // Our close_notify was answered: the socket can go.
+                self.st.borrow_mut().eof_received = true;
+                return link.lower.close();
+            }
+            self.st.borrow_mut().tls_eof_pending = true;
         }
+        self.tls_deliver(plain);
     }
 
     fn tls_handshake_done(self: &Arc<Self>) {
@@ -959,7 +985,12 @@ impl Transport {
         let (data, hold) = {
             let mut st = self.st.borrow_mut();
             st.tls_pending.extend_from_slice(&plain);
-            let hold = !st.started || st.reading_paused || st.closing || st.conn_lost;
+            if st.closing || st.conn_lost {
+                // Nobody reads any more: drop it, keep the socket drained.
+                st.tls_pending.clear();
+                return;
+            }
+            let hold = !st.started || st.reading_paused;
             if hold || st.tls_pending.is_empty() {
                 (Vec::new(), hold)
             } else {
@@ -972,16 +1003,27 @@ impl Transport {
             }
             return;
         }
+        // Reading may have been held back for this data.
+        self.link().lower.resume_reading();
+        self.tls_feed(&data);
+        // EOF only after every byte before it was delivered.
+        let eof = std::mem::take(&mut self.st.borrow_mut().tls_eof_pending);
+        if eof {
+            self.tls_eof();
+        }
+    }
+
+    fn tls_feed(self: &Arc<Self>, data: &[u8]) {
         if data.is_empty() {
             return;
         }
         let Some(proto) = self.protocol() else { return };
         if !proto.is_buffered() {
-            return proto.data_received(self, &data);
+            return proto.data_received(self, data);
         }
         // asyncio's _feed_data_to_buffered_proto: fill buffers as far as
         // they go, with the remaining size as the hint.
-        let mut rest = &data[..];
+        let mut rest = data;
         while !rest.is_empty() {
             let (p, len) = match proto.get_buffer(self, rest.len()) {
                 Ok(b) => b,
@@ -1016,11 +1058,13 @@ impl Transport {
             let e = if err != 0 { err } else { EDDY_ECONNRESET };
             return self.tls_fail(e, "connection lost during the TLS handshake".to_string());
         }
-        let proto = {
+        let (proto, err) = {
             let mut st = self.st.borrow_mut();
             st.conn_lost = true;
             st.closing = true;
-            st.proto.take()
+            // After the peer's close_notify, answering it into a closed
+            // socket is no error of this connection.
+            (st.proto.take(), if st.eof_received { 0 } else { err })
         };
         if let Some(p) = proto {
             p.connection_lost(self, err);
