@@ -680,21 +680,6 @@ TEST(create_connection_argument_errors_are_einval_and_sock_stays_open) {
   close_loop(loop);
 }
 
-/* API.md 6 / eddy.h: TLS is a later release: a non-NULL opts.tls is
-   EDDY_ENOTSUP */
-TEST(create_connection_with_tls_is_enotsup) {
-  eddy_loop_t *loop = new_loop();
-  static struct conn c;
-  static char not_a_config;
-  eddy_connection_options_t o;
-  eddy_connection_options_init(&o);
-  o.tls = (eddy_tls_config_t *)(void *)&not_a_config;
-  eddy_future_t *f = NULL;
-  CHECK_ERR(eddy_loop_create_connection(loop, &conn_proto, &c, "127.0.0.1", 80, &o, &f), EDDY_ENOTSUP);
-  CHECK(f == NULL);
-  close_loop(loop);
-}
-
 /* Cancelling create_connection before it ran, and while its connect is
    pending (the listener's queue is full), leaves no fd open and never calls
    connection_made */

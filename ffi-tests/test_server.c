@@ -1435,24 +1435,27 @@ TEST(create_server_with_host_name_binds_its_addresses) {
   close_loop(loop);
 }
 
-/* eddy.h: TLS is a later release: a non-NULL opts.tls is EDDY_ENOTSUP, for
-   create_server and create_unix_server */
-TEST(create_server_with_tls_is_enotsup) {
+/* API.md 10: a server's TLS must be a server configuration: a client one
+   is EDDY_EINVAL, for create_server and create_unix_server, and nothing is
+   bound (TLS servers themselves are tested in test_tls.c) */
+TEST(create_server_with_a_client_tls_config_is_einval) {
   eddy_loop_t *loop = new_loop();
   static struct srv s;
-  static char not_a_config;
+  eddy_tls_config_t *client = NULL;
+  CHECK_OK(eddy_tls_config_new_client(&client));
   eddy_server_options_t o;
   eddy_server_options_init(&o);
-  o.tls = (eddy_tls_config_t *)(void *)&not_a_config;
+  o.tls = client;
   eddy_future_t *f = NULL;
-  CHECK_ERR(eddy_loop_create_server(loop, factory, &s, "127.0.0.1", 0, &o, &f), EDDY_ENOTSUP);
+  CHECK_ERR(eddy_loop_create_server(loop, factory, &s, "127.0.0.1", 0, &o, &f), EDDY_EINVAL);
   CHECK(f == NULL);
   char path[108];
   tmp_path(path, sizeof path, "tls.sock");
   unlink(path);
-  CHECK_ERR(eddy_loop_create_unix_server(loop, factory, &s, path, &o, &f), EDDY_ENOTSUP);
+  CHECK_ERR(eddy_loop_create_unix_server(loop, factory, &s, path, &o, &f), EDDY_EINVAL);
   CHECK(f == NULL);
   struct stat st;
   CHECK_EQ(stat(path, &st), -1); /* nothing was bound */
+  eddy_tls_config_release(client);
   close_loop(loop);
 }

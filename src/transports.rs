@@ -1062,9 +1062,11 @@ impl Transport {
             let mut st = self.st.borrow_mut();
             st.conn_lost = true;
             st.closing = true;
-            // After the peer's close_notify, answering it into a closed
-            // socket is no error of this connection.
-            (st.proto.take(), if st.eof_received { 0 } else { err })
+            // connection_lost only follows a connection_made (asyncio's
+            // SSLProtocol: not while the handshake runs). After the peer's
+            // close_notify, answering it into a closed socket is no error.
+            let proto = if st.started { st.proto.take() } else { None };
+            (proto, if st.eof_received { 0 } else { err })
         };
         if let Some(p) = proto {
             p.connection_lost(self, err);
