@@ -718,11 +718,20 @@ typedef struct eddy_connection_options_t {
    */
   int sock;
   /**
-   * NULL: plain.
+   * A client configuration (`eddy_tls_config_new_client`); NULL: plain.
    */
   struct eddy_tls_config_t *tls;
+  /**
+   * The name to verify (default: `host`; required for Unix sockets).
+   */
   const char *server_hostname;
+  /**
+   * Seconds; 0: 60. Negative: `EDDY_EINVAL`.
+   */
   double tls_handshake_timeout;
+  /**
+   * How long close waits for the peer's close_notify; 0: 30.
+   */
   double tls_shutdown_timeout;
 } eddy_connection_options_t;
 
@@ -755,8 +764,17 @@ typedef struct eddy_server_options_t {
    */
   const int *socks;
   size_t nsocks;
+  /**
+   * A server configuration (`eddy_tls_config_new_server`); NULL: plain.
+   */
   struct eddy_tls_config_t *tls;
+  /**
+   * Seconds; 0: 60. Negative: `EDDY_EINVAL`.
+   */
   double tls_handshake_timeout;
+  /**
+   * How long close waits for the peer's close_notify; 0: 30.
+   */
   double tls_shutdown_timeout;
 } eddy_server_options_t;
 

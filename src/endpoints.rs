@@ -99,7 +99,7 @@ fn start_transport(
         };
         let lower = Transport::start(lp, fd, kind, TlsProtocol::placeholder(), None, None, None)?;
         let hs = Handshake { waiter: Some(fut.clone()), call_connection_made: true };
-        Transport::start_tls(&lower, conn, proto, hs, tls.handshake_timeout);
+        Transport::start_tls(&lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
         return Ok(());
     }
     let done = fut.clone();
@@ -127,6 +127,7 @@ pub struct TlsOptions {
     pub config: Arc<TlsConfig>,
     pub server_hostname: Option<String>,
     pub handshake_timeout: f64,
+    pub shutdown_timeout: f64,
 }
 
 /// create_connection's options (asyncio's keyword arguments).
@@ -520,8 +521,8 @@ pub struct ServerOptions {
     /// Bound sockets to listen on instead (eddy owns them once this
     /// succeeds).
     pub socks: Vec<RawFd>,
-    /// TLS: a server configuration and the handshake timeout.
-    pub tls: Option<(Arc<TlsConfig>, f64)>,
+    /// TLS: a server configuration and its timeouts.
+    pub tls: Option<TlsOptions>,
 }
 
 impl Default for ServerOptions {

@@ -14,7 +14,8 @@ use crate::error::*;
 use crate::events::{ErrorContext, Opaque};
 use crate::futures::{Future, Outcome};
 use crate::protocols::ProtocolSlot;
-use crate::sslproto::{Handshake, TlsConfig, TlsProtocol};
+use crate::endpoints::TlsOptions;
+use crate::sslproto::{Handshake, TlsProtocol};
 use crate::sys;
 use crate::transports::{Kind, Transport};
 
@@ -52,8 +53,8 @@ struct State {
 pub struct Server {
     lp: Arc<EventLoop>,
     factory: ProtocolFactory,
-    /// Connections are TLS with this configuration and handshake timeout.
-    tls: Option<(Arc<TlsConfig>, f64)>,
+    /// Connections are TLS with these settings.
+    tls: Option<TlsOptions>,
     backlog: i32,
     cleanup_socket: bool,
     st: RefCell<State>,
@@ -66,7 +67,7 @@ impl Server {
         factory: ProtocolFactory,
         backlog: i32,
         cleanup_socket: bool,
-        tls: Option<(Arc<TlsConfig>, f64)>,
+        tls: Option<TlsOptions>,
     ) -> Arc<Server> {
         Arc::new(Server {
             lp: lp.clone(),
@@ -180,21 +181,21 @@ impl Server {
             Ok(p) => p,
             Err(_) => return, // refused: dropping fd closes it
         };
-        let Some((config, timeout)) = &self.tls else {
+        let Some(tls) = &self.tls else {
             return self.add_client(Transport::start(&self.lp, fd, kind, proto, Some(Arc::downgrade(self)), Some(peer), None));
         };
         // TLS: the plain transport is the client the server tracks; the
         // application's transport appears after the handshake. A failed
         // handshake just closes the connection (asyncio reports it only in
         // debug mode).
-        let conn = match config.connection(true, None) {
+        let conn = match tls.config.connection(true, None) {
             Ok(c) => c,
             Err(_) => return,
         };
         let lower = Transport::start(&self.lp, fd, kind, TlsProtocol::placeholder(), Some(Arc::downgrade(self)), Some(peer), None);
         if let Ok(lower) = &lower {
             let hs = Handshake { waiter: None, call_connection_made: true };
-            Transport::start_tls(lower, conn, proto, hs, *timeout);
+            Transport::start_tls(lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
         }
         self.add_client(lower);
     }

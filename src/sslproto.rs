@@ -249,6 +249,8 @@ pub(crate) struct TlsLink {
     pub lower: Arc<Transport>,
     pub conn: RefCell<rustls::Connection>,
     pub handshake: RefCell<Option<Handshake>>,
+    /// How long close waits for the peer's close_notify.
+    pub shutdown_timeout: f64,
 }
 
 /// What completes with the handshake.
@@ -377,6 +379,6 @@ pub fn start_tls(
     let conn = config.connection(server_side, server_hostname.as_deref()).map_err(|(e, _)| e)?;
     let fut = Future::new(t.get_loop());
     let hs = Handshake { waiter: Some(fut.clone()), call_connection_made: false };
-    Transport::start_tls(t, conn, app, hs, handshake_timeout);
+    Transport::start_tls(t, conn, app, hs, handshake_timeout, SHUTDOWN_TIMEOUT);
     Ok(fut)
 }

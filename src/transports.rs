@@ -645,7 +645,7 @@ impl Transport {
                 link.lower.resume_reading();
                 let lower = Arc::downgrade(&link.lower);
                 let _ = self.lp.call_later_job(
-                    sslproto::SHUTDOWN_TIMEOUT,
+                    link.shutdown_timeout,
                     Box::new(move |_| {
                         if let Some(l) = lower.upgrade() {
                             l.close();
@@ -834,6 +834,7 @@ impl Transport {
         app: ProtocolSlot,
         hs: Handshake,
         handshake_timeout: f64,
+        shutdown_timeout: f64,
     ) -> Arc<Transport> {
         let lp = lower.lp.clone();
         let t = Arc::new(Transport {
@@ -863,7 +864,12 @@ impl Transport {
                 tls_pending: Vec::new(),
                 tls_eof_pending: false,
             }),
-            tls: Some(TlsLink { lower: lower.clone(), conn: RefCell::new(conn), handshake: RefCell::new(Some(hs)) }),
+            tls: Some(TlsLink {
+                lower: lower.clone(),
+                conn: RefCell::new(conn),
+                handshake: RefCell::new(Some(hs)),
+                shutdown_timeout,
+            }),
         });
         let _ = lower.st.borrow_mut().flow.set_limits(None, None, sslproto::TLS_HIGH);
         let proto = std::rc::Rc::new(TlsProtocol { app: RefCell::new(Some(t.clone())) });

@@ -38,10 +38,13 @@ pub struct eddy_connection_options_t {
     pub all_errors: bool,
     /// -1: none; else connect this connected socket instead.
     pub sock: c_int,
-    /// NULL: plain.
+    /// A client configuration (`eddy_tls_config_new_client`); NULL: plain.
     pub tls: *mut TlsConfig,
+    /// The name to verify (default: `host`; required for Unix sockets).
     pub server_hostname: *const c_char,
+    /// Seconds; 0: 60. Negative: `EDDY_EINVAL`.
     pub tls_handshake_timeout: f64,
+    /// How long close waits for the peer's close_notify; 0: 30.
     pub tls_shutdown_timeout: f64,
 }
 
@@ -63,8 +66,11 @@ pub struct eddy_server_options_t {
     /// Listen on these bound sockets instead of host/port.
     pub socks: *const c_int,
     pub nsocks: usize,
+    /// A server configuration (`eddy_tls_config_new_server`); NULL: plain.
     pub tls: *mut TlsConfig,
+    /// Seconds; 0: 60. Negative: `EDDY_EINVAL`.
     pub tls_handshake_timeout: f64,
+    /// How long close waits for the peer's close_notify; 0: 30.
     pub tls_shutdown_timeout: f64,
 }
 
@@ -141,6 +147,7 @@ fn connect_options(o: *const eddy_connection_options_t) -> Result<ConnectOptions
             config,
             server_hostname: opt_str(o.server_hostname)?,
             handshake_timeout: sslproto::timeout_or_default(o.tls_handshake_timeout, sslproto::HANDSHAKE_TIMEOUT)?,
+            shutdown_timeout: sslproto::timeout_or_default(o.tls_shutdown_timeout, sslproto::SHUTDOWN_TIMEOUT)?,
         })
     };
     Ok(ConnectOptions {
@@ -167,7 +174,12 @@ fn server_options(o: *const eddy_server_options_t) -> Result<ServerOptions, c_in
         if !config.is_server() {
             return Err(EDDY_EINVAL);
         }
-        Some((config, sslproto::timeout_or_default(o.tls_handshake_timeout, sslproto::HANDSHAKE_TIMEOUT)?))
+        Some(TlsOptions {
+            config,
+            server_hostname: None,
+            handshake_timeout: sslproto::timeout_or_default(o.tls_handshake_timeout, sslproto::HANDSHAKE_TIMEOUT)?,
+            shutdown_timeout: sslproto::timeout_or_default(o.tls_shutdown_timeout, sslproto::SHUTDOWN_TIMEOUT)?,
+        })
     };
     if o.socks.is_null() && o.nsocks > 0 {
         return Err(EDDY_EINVAL);
