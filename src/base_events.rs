@@ -155,27 +155,33 @@ pub(crate) struct Remote {
 
 struct RemoteState {
     queue: Vec<Job>,
-    waker: Option<Waker>,
+    waker: Option<Arc<Waker>>,
 }
 
 impl Remote {
     pub(crate) fn push(&self, job: Job) -> Result<(), Job> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(waker) = &st.waker else { return Err(job) };
-        if !self.pending.swap(true, Ordering::AcqRel) {
-            // A failed wake leaves the job queued for the next poll; the
-            // eventfd can only fail when its counter is saturated, which
-            // means a wake-up is already pending.
-            let _ = waker.wake();
+        let waker = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            let Some(waker) = &st.waker else { return Err(job) };
+            let waker = (!self.pending.swap(true, Ordering::AcqRel)).then(|| waker.clone());
+            st.queue.push(job);
+            waker
+        };
+        // Woken outside the lock, so the loop does not wake into a held
+        // mutex. A failed wake leaves the job queued for the next poll; the
+        // eventfd only fails when its counter is saturated, which means a
+        // wake-up is already pending.
+        if let Some(w) = waker {
+            let _ = w.wake();
         }
-        st.queue.push(job);
         Ok(())
     }
 
     fn take(&self, into: &mut VecDeque<Ready>) {
         self.pending.store(false, Ordering::Release);
-        let jobs = std::mem::take(&mut self.state.lock().unwrap_or_else(|e| e.into_inner()).queue);
-        into.extend(jobs.into_iter().map(Ready::from));
+        // Drained in place: the queue keeps its capacity for the next batch.
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        into.extend(st.queue.drain(..).map(Ready::from));
     }
 
     fn close(&self) -> Vec<Job> {
@@ -242,7 +248,7 @@ impl EventLoop {
             }),
             poller: RefCell::new(Some(Poller { poll, events: Events::with_capacity(1024) })),
             remote: Arc::new(Remote {
-                state: Mutex::new(RemoteState { queue: Vec::new(), waker: Some(waker) }),
+                state: Mutex::new(RemoteState { queue: Vec::new(), waker: Some(Arc::new(waker)) }),
                 pending: AtomicBool::new(false),
             }),
             watchers: RefCell::new(Watchers::default()),

@@ -162,8 +162,9 @@ pub struct Transport {
     kind: Kind,
     raw_fd: RawFd,
     st: RefCell<State>,
-    /// Kind::Tls: the rustls connection and the plain transport under it.
-    tls: Option<TlsLink>,
+    /// Kind::Tls: the rustls connection and the plain transport under it
+    /// (boxed: plain connections should not pay for its size).
+    tls: Option<Box<TlsLink>>,
 }
 
 impl Transport {
@@ -466,7 +467,11 @@ impl Transport {
             return Ok(n);
         }
         if self.kind.is_socket() {
-            sys::sendmsg(self.raw_fd, slices)
+            match slices {
+                // One buffer: send(2) is cheaper than building a msghdr.
+                [one] => sys::send(self.raw_fd, one),
+                _ => sys::sendmsg(self.raw_fd, slices),
+            }
         } else {
             sys::writev(self.raw_fd, slices)
         }
@@ -864,12 +869,12 @@ impl Transport {
                 tls_pending: Vec::new(),
                 tls_eof_pending: false,
             }),
-            tls: Some(TlsLink {
+            tls: Some(Box::new(TlsLink {
                 lower: lower.clone(),
                 conn: RefCell::new(conn),
                 handshake: RefCell::new(Some(hs)),
                 shutdown_timeout,
-            }),
+            })),
         });
         let _ = lower.st.borrow_mut().flow.set_limits(None, None, sslproto::TLS_HIGH);
         let proto = std::rc::Rc::new(TlsProtocol { app: RefCell::new(Some(t.clone())) });
