@@ -345,3 +345,68 @@ example: stage
 clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
+
+# --- benchmarks (issue 7) ----------------------------------------------------
+#
+#   make bench     build the library, the eddy and libuv benchmark programs,
+#                  run every pair alternately (benches/run.sh) and print one
+#                  table of medians. See docs/performance.md.
+#
+# The eddy programs link against a copy of target/release/libeddy.so under
+# its soname in $(BUILD)/benchlib (rpath), so a rebuild of target/ during a
+# run cannot change the library under a benchmark. Every program, eddy's
+# examples included, is compiled with the same -O2 flags; libuv comes from
+# pkg-config.
+BENCH_DIR := $(BUILD)/benches
+BENCH_LIB := $(abspath $(BUILD)/benchlib)
+BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -pthread
+BENCH_EDDY_FLAGS := -Iinclude -L$(BENCH_LIB) -l:$(SONAME) -Wl,-rpath,$(BENCH_LIB)
+BENCH_EDDY_BINS := $(addprefix $(BENCH_DIR)/,timers_eddy wakeup_eddy callbacks_eddy bulk_eddy \
+                   echo_server_eddy http_hello_eddy multi_loop)
+BENCH_UV_BINS := $(addprefix $(BENCH_DIR)/,timers_uv wakeup_uv callbacks_uv bulk_uv echo_uv http_uv)
+BENCH_PLAIN_BINS := $(addprefix $(BENCH_DIR)/,echo_load bulk_peer idle_client)
+
+.PHONY: bench bench-bins bench-lib
+
+bench: build
+	@$(PKG_CONFIG) --exists libuv || { echo "make bench needs libuv (Debian: libuv1-dev)"; exit 1; }
+	@$(MAKE) --no-print-directory bench-lib
+	@$(MAKE) --no-print-directory bench-bins
+	benches/run.sh $(BENCH_DIR)
+
+bench-lib: $(BENCH_LIB)/$(SONAME)
+	@:
+
+# cp -p keeps the library's time stamp: the copy is redone (and the eddy
+# programs relinked) only when cargo produced a new library.
+$(BENCH_LIB)/$(SONAME): $(LIB_SO)
+	@mkdir -p $(@D)
+	cp -p $(LIB_SO) $(@D)/.$(SONAME).tmp
+	mv -f $(@D)/.$(SONAME).tmp $@
+
+bench-bins: $(BENCH_EDDY_BINS) $(BENCH_UV_BINS) $(BENCH_PLAIN_BINS)
+	@:
+
+$(BENCH_DIR)/%_eddy: benches/%_eddy.c benches/bench_util.h $(HEADER) $(BENCH_LIB)/$(SONAME)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_EDDY_FLAGS)
+
+$(BENCH_DIR)/echo_server_eddy: examples-c/echo_server.c $(HEADER) $(BENCH_LIB)/$(SONAME)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_EDDY_FLAGS)
+
+$(BENCH_DIR)/http_hello_eddy: examples-c/http_hello.c $(HEADER) $(BENCH_LIB)/$(SONAME)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_EDDY_FLAGS)
+
+$(BENCH_DIR)/multi_loop: examples-c/multi_loop.c $(HEADER) $(BENCH_LIB)/$(SONAME)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_EDDY_FLAGS)
+
+$(BENCH_DIR)/%_uv: benches/%_uv.c benches/bench_util.h
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $$($(PKG_CONFIG) --cflags --libs libuv)
+
+$(BENCH_DIR)/bulk_peer $(BENCH_DIR)/idle_client: $(BENCH_DIR)/%: benches/%.c
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $<
