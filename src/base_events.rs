@@ -151,28 +151,34 @@ impl Ord for TimerEntry {
 pub(crate) struct Remote {
     state: Mutex<RemoteState>,
     pending: AtomicBool,
+    /// Apart from the queue's lock, so the loop never wakes into a mutex
+    /// the waking thread still holds; close takes it for writing, so no
+    /// wake is in flight (and the eventfd is gone) once close returns.
+    waker: std::sync::RwLock<Option<Waker>>,
 }
 
 struct RemoteState {
     queue: Vec<Job>,
-    waker: Option<Arc<Waker>>,
+    closed: bool,
 }
 
 impl Remote {
     pub(crate) fn push(&self, job: Job) -> Result<(), Job> {
-        let waker = {
+        let wake = {
             let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(waker) = &st.waker else { return Err(job) };
-            let waker = (!self.pending.swap(true, Ordering::AcqRel)).then(|| waker.clone());
+            if st.closed {
+                return Err(job);
+            }
             st.queue.push(job);
-            waker
+            !self.pending.swap(true, Ordering::AcqRel)
         };
-        // Woken outside the lock, so the loop does not wake into a held
-        // mutex. A failed wake leaves the job queued for the next poll; the
-        // eventfd only fails when its counter is saturated, which means a
-        // wake-up is already pending.
-        if let Some(w) = waker {
-            let _ = w.wake();
+        if wake {
+            // A failed wake leaves the job queued for the next poll; the
+            // eventfd only fails when its counter is saturated, which means
+            // a wake-up is already pending.
+            if let Some(w) = &*self.waker.read().unwrap_or_else(|e| e.into_inner()) {
+                let _ = w.wake();
+            }
         }
         Ok(())
     }
@@ -185,9 +191,13 @@ impl Remote {
     }
 
     fn close(&self) -> Vec<Job> {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.waker = None;
-        std::mem::take(&mut st.queue)
+        let jobs = {
+            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            st.closed = true;
+            std::mem::take(&mut st.queue)
+        };
+        self.waker.write().unwrap_or_else(|e| e.into_inner()).take();
+        jobs
     }
 }
 
@@ -248,8 +258,9 @@ impl EventLoop {
             }),
             poller: RefCell::new(Some(Poller { poll, events: Events::with_capacity(1024) })),
             remote: Arc::new(Remote {
-                state: Mutex::new(RemoteState { queue: Vec::new(), waker: Some(Arc::new(waker)) }),
+                state: Mutex::new(RemoteState { queue: Vec::new(), closed: false }),
                 pending: AtomicBool::new(false),
+                waker: std::sync::RwLock::new(Some(waker)),
             }),
             watchers: RefCell::new(Watchers::default()),
             closed: AtomicBool::new(false),
