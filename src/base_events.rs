@@ -571,8 +571,12 @@ impl EventLoop {
     }
 
     fn collect_due_timers(&self) {
-        let end = self.time() + CLOCK_RESOLUTION;
         let mut core = self.core.borrow_mut();
+        // No clock read when there is no timer (a callback-only loop).
+        if core.timers.is_empty() {
+            return;
+        }
+        let end = self.time() + CLOCK_RESOLUTION;
         while core.timers.peek().is_some_and(|t| t.when < end) {
             let t = core.timers.pop().expect("peeked");
             self.uncount_cancelled(usize::from(t.unschedule()));
