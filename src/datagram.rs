@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::ffi::{c_int, c_void, CString};
+use std::ffi::{c_int, c_void};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -426,10 +426,6 @@ pub struct DatagramOptions {
     pub sock: Option<RawFd>,
 }
 
-fn fail(fut: &Arc<Future>, err: i32) {
-    let _ = fut.complete(Outcome::Error(err, None::<CString>));
-}
-
 /// asyncio's `create_datagram_endpoint`: the future's value is the
 /// endpoint, after connection_made.
 pub fn create_datagram_endpoint(
@@ -510,11 +506,11 @@ pub fn create_datagram_endpoint(
             hints,
             Box::new(move |lp, remote| match remote {
                 Ok(remote) => finish(lp, &done2, slot, &o2, local, remote),
-                Err(e) => fail(&done2, e),
+                Err(e) => done2.fail(e, None),
             }),
         );
         if let Err(e) = r {
-            fail(&done, e);
+            done.fail(e, None);
         }
     };
     if want_local {
@@ -526,7 +522,7 @@ pub fn create_datagram_endpoint(
             Hints { flags: opts.flags | libc::AI_PASSIVE, ..hints },
             Box::new(move |lp, local| match local {
                 Ok(local) => after_local(lp, local),
-                Err(e) => fail(&failed, e),
+                Err(e) => failed.fail(e, None),
             }),
         )?;
     } else {
@@ -574,5 +570,5 @@ fn finish(lp: &Arc<EventLoop>, fut: &Arc<Future>, slot: Slot, o: &DatagramOption
             Err(e) => last = e,
         }
     }
-    fail(fut, last);
+    fut.fail(last, None);
 }

@@ -65,10 +65,6 @@ fn non_empty(v: Vec<AddrEntry>) -> Resolved {
     }
 }
 
-fn fail(fut: &Arc<Future>, err: i32, message: Option<String>) {
-    let _ = fut.complete(Outcome::Error(err, message.and_then(|m| CString::new(m).ok())));
-}
-
 fn kind_of(addr_family: i32) -> Kind {
     if addr_family == libc::AF_UNIX {
         Kind::Unix
@@ -93,7 +89,7 @@ fn start_transport(
         let conn = match tls.config.connection(false, tls.server_hostname.as_deref()) {
             Ok(c) => c,
             Err((e, m)) => {
-                fail(fut, e, Some(m));
+                fut.fail(e, Some(m));
                 return Ok(());
             }
         };
@@ -192,7 +188,7 @@ pub fn create_connection(
             let failed = done.clone();
             let remote = match remote {
                 Ok(r) => r,
-                Err(e) => return fail(&done, e, None),
+                Err(e) => return done.fail(e, None),
             };
             if opts.local_host.is_none() && opts.local_port == 0 {
                 return Connector::run(lp, proto, done, remote, Vec::new(), &opts);
@@ -206,11 +202,11 @@ pub fn create_connection(
                 hints,
                 Box::new(move |lp, local| match local {
                     Ok(local) => Connector::run(lp, proto, done, remote, local, &opts),
-                    Err(e) => fail(&done, e, None),
+                    Err(e) => done.fail(e, None),
                 }),
             );
             if let Err(e) = r {
-                fail(&failed, e, None);
+                failed.fail(e, None);
             }
         }),
     )?;
@@ -394,7 +390,7 @@ impl Connector {
                 // Completing (or failing) the future ends the other attempts
                 // through its completion hook.
                 if let Err((e, _closed)) = start_transport(lp, fd, kind, proto, &fut, tls.as_ref()) {
-                    fail(&fut, e, None);
+                    fut.fail(e, None);
                 }
             }
             Err(e) => {
@@ -422,7 +418,7 @@ impl Connector {
             (me.fut.clone(), me.errors.clone(), me.all_errors)
         };
         let Some(first) = errors.first() else {
-            return fail(&fut, EDDY_ECONNREFUSED, None);
+            return fut.fail(EDDY_ECONNREFUSED, None);
         };
         let same = errors.iter().all(|e| e.0 == first.0);
         let msg = if errors.len() == 1 || (same && !all) {
@@ -433,7 +429,7 @@ impl Connector {
             let head = if all { "create_connection failed" } else { "Multiple exceptions" };
             format!("{head}: {}", parts.join(", "))
         };
-        fail(&fut, first.0, Some(msg));
+        fut.fail(first.0, Some(msg));
     }
 }
 
@@ -471,10 +467,10 @@ pub fn create_unix_connection(
                 match f.result() {
                     Ok(_) => {
                         if let Err((e, _closed)) = start_transport(f.get_loop(), fd, Kind::Unix, proto, &done, tls.as_ref()) {
-                            fail(&done, e, None);
+                            done.fail(e, None);
                         }
                     }
-                    Err(e) => fail(&done, e, Some(format!("Connect call failed '{}'", path.display()))),
+                    Err(e) => done.fail(e, Some(format!("Connect call failed '{}'", path.display()))),
                 }
             })));
             Ok(fut)
@@ -636,7 +632,7 @@ pub fn create_server(
                 finish_server(lp, &done, server, opts.start_serving)
             });
             if let Err(e) = r {
-                fail(&done, e, None);
+                done.fail(e, None);
             }
         }),
     )?;

@@ -222,11 +222,7 @@ impl Delivery {
         // Only the loop's reference left: nobody can receive the value, so
         // it is discarded (freed) when self drops.
         if let Some(fut) = fut.filter(|f| !f.done() && f.is_awaited()) {
-            let outcome = match self.output.take().expect("delivered once") {
-                Ok((p, n)) => Outcome::Result(p as *mut std::ffi::c_void, n),
-                Err((e, m)) => Outcome::Error(e, m),
-            };
-            let _ = fut.complete(outcome);
+            let _ = fut.complete(Outcome::from(self.output.take().expect("delivered once")));
         }
     }
 }

@@ -60,6 +60,15 @@ pub(crate) enum Outcome {
     Cancelled,
 }
 
+impl From<crate::executor::WorkOutput> for Outcome {
+    fn from(out: crate::executor::WorkOutput) -> Self {
+        match out {
+            Ok((p, n)) => Outcome::Result(p as *mut c_void, n),
+            Err((e, m)) => Outcome::Error(e, m),
+        }
+    }
+}
+
 impl Future {
     /// asyncio's `loop.create_future`: allowed on a closed loop.
     pub fn new(lp: &Arc<EventLoop>) -> Arc<Future> {
@@ -119,6 +128,12 @@ impl Future {
         }
         tasks::check_manual_completion(self)?;
         self.complete(Outcome::Error(err, message))
+    }
+
+    /// Completes the future with an error made by the library (its message
+    /// copied); a future already done is left alone.
+    pub(crate) fn fail(self: &Arc<Self>, err: i32, message: Option<String>) {
+        let _ = self.complete(Outcome::Error(err, message.and_then(|m| CString::new(m).ok())));
     }
 
     /// Returns whether the future was pending (and is now cancelled, or for

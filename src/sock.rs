@@ -45,11 +45,7 @@ fn complete(fut: &Arc<Future>, out: WorkOutput, discard: Option<Discard>) {
             free(*p, *n);
         }
     }
-    let outcome = match out {
-        Ok((p, n)) => Outcome::Result(p as *mut std::ffi::c_void, n),
-        Err((e, m)) => Outcome::Error(e, m),
-    };
-    let _ = fut.complete(outcome);
+    let _ = fut.complete(Outcome::from(out));
 }
 
 fn free_malloced(p: usize, _: i64) {

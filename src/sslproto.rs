@@ -343,11 +343,6 @@ pub(crate) fn write_plaintext(conn: &mut rustls::Connection, data: &[u8]) -> std
     conn.writer().write_all(data)
 }
 
-/// Completes a waiter with an error and a message.
-pub(crate) fn fail_waiter(f: &Arc<Future>, err: i32, msg: String) {
-    let _ = f.complete(crate::futures::Outcome::Error(err, std::ffi::CString::new(msg).ok()));
-}
-
 /// Checks start_tls's and the connection options' timeouts: 0 means the
 /// default, a negative value is EINVAL.
 pub fn timeout_or_default(v: f64, default: f64) -> Result<f64, i32> {

@@ -915,7 +915,7 @@ impl Transport {
         match hs {
             Some(hs) => {
                 if let Some(w) = hs.waiter {
-                    sslproto::fail_waiter(&w, err, msg);
+                    w.fail(err, Some(msg));
                 }
                 self.st.borrow_mut().closing = true;
                 link.lower.abort();
