@@ -238,8 +238,9 @@ pub struct EventLoop {
     pub(crate) executor_waiters: RefCell<executor::Waiters>,
     pub(crate) signals: RefCell<Signals>,
     pub(crate) io: RefCell<IoRegistry>,
-    /// The shared read buffer (asyncio's max_size, 256 KiB).
-    pub(crate) read_buffer: RefCell<Vec<u8>>,
+    /// The shared read buffer (asyncio's max_size, 256 KiB), allocated on
+    /// the first read; taken out for a read (see `take_read_buffer`).
+    read_buffer: Cell<Option<sys::ReadBuf>>,
 }
 
 impl EventLoop {
@@ -277,7 +278,7 @@ impl EventLoop {
             executor_waiters: RefCell::new(executor::Waiters::default()),
             signals: RefCell::new(Signals::default()),
             io: RefCell::new(IoRegistry::default()),
-            read_buffer: RefCell::new(Vec::new()),
+            read_buffer: Cell::new(None),
         });
         Ok(LoopRef(lp))
     }
@@ -745,6 +746,16 @@ impl EventLoop {
             old
         };
         drop(old);
+    }
+
+    /// The loop's read buffer, taken out for the duration of one read and
+    /// its callback; a read nested in that callback gets a fresh one.
+    pub(crate) fn take_read_buffer(&self) -> sys::ReadBuf {
+        self.read_buffer.take().unwrap_or_else(|| sys::ReadBuf::new(crate::transports::MAX_READ))
+    }
+
+    pub(crate) fn put_read_buffer(&self, buf: sys::ReadBuf) {
+        self.read_buffer.set(Some(buf));
     }
 
     /// Runs `h` again on the next iteration without waiting for an edge.

@@ -19,7 +19,7 @@ use crate::endpoints::{resolve, AddrEntry};
 use crate::error::*;
 use crate::futures::{Future, Outcome};
 use crate::sys::{self, Hints};
-use crate::transports::{ExtraInfo, FlowControl, DEFAULT_HIGH, MAX_READ};
+use crate::transports::{ExtraInfo, FlowControl, DEFAULT_HIGH};
 
 /// What asyncio adds per queued datagram.
 const DATAGRAM_OVERHEAD: usize = 8;
@@ -161,8 +161,7 @@ impl Datagram {
                 return;
             }
         }
-        let mut buf = std::mem::take(&mut *self.lp.read_buffer.borrow_mut());
-        buf.resize(MAX_READ, 0);
+        let mut buf = self.lp.take_read_buffer();
         let r = sys::recvfrom(self.raw_fd, &mut buf);
         match &r {
             Ok((n, addr)) => {
@@ -181,7 +180,7 @@ impl Datagram {
                 self.error_received(*e);
             }
         }
-        *self.lp.read_buffer.borrow_mut() = buf;
+        self.lp.put_read_buffer(buf);
     }
 
     fn send_one(&self, data: &[u8], addr: Option<&SockAddr>) -> Result<usize, i32> {

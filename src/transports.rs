@@ -157,6 +157,16 @@ struct State {
     tls_eof_pending: bool,
 }
 
+impl State {
+    /// The protocol to read for, if reading may happen now.
+    fn reader(&self) -> Option<ProtocolSlot> {
+        if !self.started || self.closing || self.reading_paused || self.eof_received {
+            return None;
+        }
+        self.proto.clone()
+    }
+}
+
 pub struct Transport {
     lp: Arc<EventLoop>,
     kind: Kind,
@@ -266,17 +276,15 @@ impl Transport {
 
     // ---- the read side -------------------------------------------------------
 
-    fn can_read(&self) -> bool {
-        let st = self.st.borrow();
-        st.started && !st.closing && !st.reading_paused && !st.eof_received
-    }
-
     /// One read (asyncio's `_read_ready`).
     fn read_ready(self: &Arc<Self>) {
-        if !self.can_read() {
-            return;
+        let proto = self.st.borrow().reader();
+        if let Some(proto) = proto {
+            self.read_with(proto);
         }
-        let Some(proto) = self.protocol() else { return };
+    }
+
+    fn read_with(self: &Arc<Self>, proto: ProtocolSlot) {
         if proto.is_buffered() {
             self.read_buffered(proto);
         } else {
@@ -285,9 +293,7 @@ impl Transport {
     }
 
     fn read_data(self: &Arc<Self>, proto: ProtocolSlot) {
-        // Taken out for the call: a callback may cause another read.
-        let mut buf = std::mem::take(&mut *self.lp.read_buffer.borrow_mut());
-        buf.resize(MAX_READ, 0);
+        let mut buf = self.lp.take_read_buffer();
         let r = sys::read(self.raw_fd, &mut buf);
         if let Ok(n) = r {
             if n > 0 {
@@ -295,7 +301,7 @@ impl Transport {
                 proto.data_received(self, &buf[..n]);
             }
         }
-        *self.lp.read_buffer.borrow_mut() = buf;
+        self.lp.put_read_buffer(buf);
         self.read_result(r.map(|n| n > 0));
     }
 
@@ -382,7 +388,8 @@ impl Transport {
 
     // ---- the write side ------------------------------------------------------
 
-    fn check_writable(&self) -> Result<(), i32> {
+    /// Ok(true) when nothing is buffered (a write may go straight out).
+    fn check_writable(&self) -> Result<bool, i32> {
         let st = self.st.borrow();
         if !self.kind.writes() {
             return Err(EDDY_ENOTSUP);
@@ -396,47 +403,71 @@ impl Transport {
         if st.sendfile_active {
             return Err(EDDY_EBUSY);
         }
-        Ok(())
+        Ok(st.size == 0)
     }
 
     /// asyncio's `write`: sends at once when nothing is buffered, buffers
     /// the rest. A failure of the send is returned and also ends the
     /// connection (connection_lost follows with the same code).
     pub fn write(self: &Arc<Self>, data: &[u8]) -> Result<(), i32> {
-        self.writelines(&[data])
+        // The echo/HTTP hot path: one buffer, no IoSlice array, no sums.
+        let empty = self.check_writable()?;
+        if data.is_empty() {
+            return Ok(());
+        }
+        let mut sent = 0;
+        if empty {
+            let r = match (&self.tls, self.kind.is_socket()) {
+                (None, true) => sys::send(self.raw_fd, data),
+                _ => self.io_write(&[IoSlice::new(data)]),
+            };
+            sent = self.sent_now(r)?;
+            if sent == data.len() {
+                return Ok(());
+            }
+        }
+        self.buffer_rest(&[data], sent);
+        Ok(())
     }
 
     /// asyncio's `writelines`: one writev for all of `bufs`.
     pub fn writelines(self: &Arc<Self>, bufs: &[&[u8]]) -> Result<(), i32> {
-        self.check_writable()?;
+        if let [one] = bufs {
+            return self.write(one);
+        }
+        let empty = self.check_writable()?;
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if total == 0 {
             return Ok(());
         }
-        let mut skip = 0;
-        if self.st.borrow().size == 0 {
-            // One buffer (write) needs no allocation on this hot path.
-            let one;
-            let many: Vec<IoSlice>;
-            let slices: &[IoSlice] = if let [b] = bufs {
-                one = [IoSlice::new(b)];
-                &one
-            } else {
-                many = bufs.iter().filter(|b| !b.is_empty()).take(MAX_IOV).map(|b| IoSlice::new(b)).collect();
-                &many
-            };
-            match self.io_write(slices) {
-                Ok(n) => skip = n,
-                Err(e) if e == EDDY_EAGAIN => {}
-                Err(e) => {
-                    self.fatal(e, None);
-                    return Err(e);
-                }
-            }
-            if skip == total {
+        let mut sent = 0;
+        if empty {
+            let slices: Vec<IoSlice> =
+                bufs.iter().filter(|b| !b.is_empty()).take(MAX_IOV).map(|b| IoSlice::new(b)).collect();
+            sent = self.sent_now(self.io_write(&slices))?;
+            if sent == total {
                 return Ok(());
             }
         }
+        self.buffer_rest(bufs, sent);
+        Ok(())
+    }
+
+    /// What a direct write took: EAGAIN is nothing, any other error ends
+    /// the connection and is returned.
+    fn sent_now(self: &Arc<Self>, r: Result<usize, i32>) -> Result<usize, i32> {
+        match r {
+            Ok(n) => Ok(n),
+            Err(e) if e == EDDY_EAGAIN => Ok(0),
+            Err(e) => {
+                self.fatal(e, None);
+                Err(e)
+            }
+        }
+    }
+
+    /// Buffers what is left of `bufs` after the first `skip` bytes.
+    fn buffer_rest(self: &Arc<Self>, bufs: &[&[u8]], mut skip: usize) {
         {
             let mut st = self.st.borrow_mut();
             for b in bufs {
@@ -450,7 +481,6 @@ impl Transport {
             }
         }
         self.maybe_pause();
-        Ok(())
     }
 
     fn io_write(&self, slices: &[IoSlice]) -> Result<usize, i32> {
@@ -1134,12 +1164,15 @@ impl IoHandler for Transport {
         }
         // The reader before the writer, as asyncio's _process_events.
         if ev.readable && self.kind.reads() {
-            {
+            let proto = {
                 let mut st = self.st.borrow_mut();
                 st.readable = true;
                 st.peer_closed |= ev.read_closed;
+                st.reader()
+            };
+            if let Some(proto) = proto {
+                self.read_with(proto);
             }
-            self.read_ready();
         }
         if ev.writable {
             self.write_ready();
