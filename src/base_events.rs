@@ -17,6 +17,7 @@ use crate::events::{self, Callback, DetachedReport, ErrorContext, Handle};
 use crate::executor::{self, Executor};
 use crate::futures::{DoneCallback, Future};
 use crate::selector_events::Watchers;
+use crate::slab::Slab;
 use crate::sys;
 use crate::tasks::{self, TaskFactory};
 use crate::unix_events::{Signals, SIGNALS};
@@ -65,8 +66,7 @@ pub(crate) trait IoHandler {
 /// resumed reader, an accept batch cut at the backlog).
 #[derive(Default)]
 pub(crate) struct IoRegistry {
-    slots: Vec<Option<Arc<dyn IoHandler>>>,
-    free: Vec<usize>,
+    slots: Slab<Arc<dyn IoHandler>>,
     again: Vec<(Arc<dyn IoHandler>, IoEvent)>,
 }
 
@@ -546,7 +546,7 @@ impl EventLoop {
                     WATCHERS => watchers_ready = true,
                     SIGNALS => signals_ready = true,
                     Token(t) => {
-                        let Some(Some(h)) = io.slots.get(t.wrapping_sub(FIRST_IO_TOKEN)) else { continue };
+                        let Some(h) = io.slots.get(t.wrapping_sub(FIRST_IO_TOKEN)) else { continue };
                         let e = IoEvent {
                             readable: ev.is_readable() || ev.is_read_closed(),
                             writable: ev.is_writable() || ev.is_write_closed(),
@@ -640,7 +640,7 @@ impl EventLoop {
         }
         self.close_signals();
         let io = std::mem::take(&mut *self.io.borrow_mut());
-        for h in io.slots.iter().flatten() {
+        for h in io.slots.iter() {
             h.close_silently();
         }
         let jobs = self.remote.close();
@@ -706,19 +706,7 @@ impl EventLoop {
     /// Adds `fd` to the poller for both directions, once for its life
     /// (no epoll_ctl per write or per pause).
     pub(crate) fn register_io(&self, fd: std::os::fd::RawFd, h: Arc<dyn IoHandler>) -> Result<Token, i32> {
-        let slot = {
-            let mut io = self.io.borrow_mut();
-            match io.free.pop() {
-                Some(i) => {
-                    io.slots[i] = Some(h);
-                    i
-                }
-                None => {
-                    io.slots.push(Some(h));
-                    io.slots.len() - 1
-                }
-            }
-        };
+        let slot = self.io.borrow_mut().slots.insert(h);
         let token = Token(slot + FIRST_IO_TOKEN);
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
         if let Err(e) = self.with_registry(|r| r.register(&mut mio::unix::SourceFd(&fd), token, interest)) {
@@ -736,15 +724,9 @@ impl EventLoop {
     }
 
     fn release_token(&self, token: Token) {
-        let old = {
-            let mut io = self.io.borrow_mut();
-            let i = token.0 - FIRST_IO_TOKEN;
-            let old = io.slots.get_mut(i).and_then(Option::take);
-            if old.is_some() {
-                io.free.push(i);
-            }
-            old
-        };
+        // Dropped after the borrow: the last reference to a handler may go
+        // here, and its drop may reach the registry again.
+        let old = self.io.borrow_mut().slots.remove(token.0 - FIRST_IO_TOKEN);
         drop(old);
     }
 

@@ -432,7 +432,7 @@ fn spawn(
         let Some(end) = end else { continue };
         let kind = if i == 0 { Kind::WritePipe } else { Kind::ReadPipe };
         let pp = ProtocolSlot::Internal(Rc::new(PipeProtocol { process: Arc::downgrade(&process), fd: i as c_int }));
-        match Transport::start(lp, end, kind, pp, None, None, None) {
+        match Transport::start(lp, end, kind, pp, None, None) {
             Ok(t) => {
                 let mut st = process.st.borrow_mut();
                 st.pipes[i] = Some(t);

@@ -93,7 +93,7 @@ fn start_transport(
                 return Ok(());
             }
         };
-        let lower = Transport::start(lp, fd, kind, TlsProtocol::placeholder(), None, None, None)?;
+        let lower = Transport::start(lp, fd, kind, TlsProtocol::placeholder(), None, None)?;
         let hs = Handshake { waiter: Some(fut.clone()), call_connection_made: true };
         Transport::start_tls(&lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
         return Ok(());
@@ -104,7 +104,6 @@ fn start_transport(
         fd,
         kind,
         proto,
-        None,
         None,
         Some(Box::new(move |t: &Arc<Transport>| {
             if done.complete(Outcome::Result(t.c_ptr().cast::<c_void>(), 0)).is_err() {

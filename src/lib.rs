@@ -22,6 +22,7 @@ pub mod protocols;
 pub mod selector_events;
 pub mod server;
 pub mod sock;
+mod slab;
 pub mod sslproto;
 mod sys;
 pub mod tasks;

@@ -15,6 +15,7 @@ use crate::events::{ErrorContext, Opaque};
 use crate::futures::{Future, Outcome};
 use crate::protocols::ProtocolSlot;
 use crate::endpoints::TlsOptions;
+use crate::slab::Slab;
 use crate::sslproto::{Handshake, TlsProtocol};
 use crate::sys;
 use crate::transports::{Kind, Transport};
@@ -45,7 +46,7 @@ struct State {
     closed: bool,
     /// Accepting is paused after EMFILE and friends.
     backing_off: bool,
-    clients: Vec<Arc<Transport>>,
+    clients: Slab<Arc<Transport>>,
     waiters: Vec<Arc<Future>>,
     serve_forever: Option<Arc<Future>>,
 }
@@ -81,7 +82,7 @@ impl Server {
                 serving: false,
                 closed: false,
                 backing_off: false,
-                clients: Vec::new(),
+                clients: Slab::default(),
                 waiters: Vec::new(),
                 serve_forever: None,
             }),
@@ -182,7 +183,7 @@ impl Server {
             Err(_) => return, // refused: dropping fd closes it
         };
         let Some(tls) = &self.tls else {
-            return self.add_client(Transport::start(&self.lp, fd, kind, proto, Some(Arc::downgrade(self)), Some(peer), None));
+            return self.add_client(Transport::start(&self.lp, fd, kind, proto, Some(peer), None));
         };
         // TLS: the plain transport is the client the server tracks; the
         // application's transport appears after the handshake. A failed
@@ -192,7 +193,7 @@ impl Server {
             Ok(c) => c,
             Err(_) => return,
         };
-        let lower = Transport::start(&self.lp, fd, kind, TlsProtocol::placeholder(), Some(Arc::downgrade(self)), Some(peer), None);
+        let lower = Transport::start(&self.lp, fd, kind, TlsProtocol::placeholder(), Some(peer), None);
         if let Ok(lower) = &lower {
             let hs = Handshake { waiter: None, call_connection_made: true };
             Transport::start_tls(lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
@@ -202,7 +203,10 @@ impl Server {
 
     fn add_client(self: &Arc<Self>, t: Result<Arc<Transport>, (i32, OwnedFd)>) {
         match t {
-            Ok(t) => self.st.borrow_mut().clients.push(t),
+            Ok(t) => {
+                let index = self.st.borrow_mut().clients.insert(t.clone());
+                t.join_server(Arc::downgrade(self), index);
+            }
             Err((e, _closed)) => {
                 let mut ctx = ErrorContext::new("could not set up an accepted connection", e);
                 ctx.server = Opaque(Arc::as_ptr(self).cast_mut().cast());
@@ -212,8 +216,9 @@ impl Server {
     }
 
     /// A client transport is gone (after its connection_lost).
-    pub(crate) fn detach(&self, t: &Arc<Transport>) {
-        self.st.borrow_mut().clients.retain(|c| !Arc::ptr_eq(c, t));
+    pub(crate) fn detach(&self, index: usize) {
+        let gone = self.st.borrow_mut().clients.remove(index);
+        drop(gone);
         self.wake_waiters();
     }
 
@@ -271,14 +276,14 @@ impl Server {
     }
 
     pub fn close_clients(self: &Arc<Self>) {
-        let clients = self.st.borrow().clients.clone();
+        let clients: Vec<_> = self.st.borrow().clients.iter().cloned().collect();
         for c in clients {
             c.close();
         }
     }
 
     pub fn abort_clients(self: &Arc<Self>) {
-        let clients = self.st.borrow().clients.clone();
+        let clients: Vec<_> = self.st.borrow().clients.iter().cloned().collect();
         for c in clients {
             c.abort();
         }

@@ -149,7 +149,9 @@ struct State {
     sendfile_active: bool,
     /// Runs once the write buffer is empty (loop.sendfile waits for it).
     on_drained: Option<TransportJob>,
-    server: Option<Weak<Server>>,
+    /// The server that accepted this connection, and the connection's
+    /// index in its client slab.
+    server: Option<(Weak<Server>, usize)>,
     peername: Option<SockAddr>,
     /// Kind::Tls: plaintext not yet delivered (before connection_made or
     /// while reading is paused), and the peer's close_notify behind it.
@@ -185,7 +187,6 @@ impl Transport {
         fd: OwnedFd,
         kind: Kind,
         proto: ProtocolSlot,
-        server: Option<Weak<Server>>,
         peername: Option<SockAddr>,
         on_made: Option<TransportJob>,
     ) -> Result<Arc<Transport>, (i32, OwnedFd)> {
@@ -218,7 +219,7 @@ impl Transport {
                 flow: FlowControl::new(DEFAULT_HIGH),
                 sendfile_active: false,
                 on_drained: None,
-                server,
+                server: None,
                 peername,
                 tls_pending: Vec::new(),
                 tls_eof_pending: false,
@@ -251,6 +252,12 @@ impl Transport {
             }
         })));
         Ok(t)
+    }
+
+    /// Called by the server that accepted the connection: connection_lost
+    /// removes the transport from the server's clients at `index`.
+    pub(crate) fn join_server(&self, server: Weak<Server>, index: usize) {
+        self.st.borrow_mut().server = Some((server, index));
     }
 
     pub fn c_ptr(self: &Arc<Self>) -> *mut Transport {
@@ -758,8 +765,10 @@ impl Transport {
             p.connection_lost(self, err);
         }
         self.release_fd();
-        if let Some(server) = server.and_then(|s| s.upgrade()) {
-            server.detach(self);
+        if let Some((server, index)) = server {
+            if let Some(server) = server.upgrade() {
+                server.detach(index);
+            }
         }
     }
 
