@@ -3,6 +3,7 @@
 //! When `get_buffer` is set, the protocol is a BufferedProtocol and
 //! `get_buffer`/`buffer_updated` replace `data_received`.
 
+use std::cell::RefCell;
 use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 use std::sync::Arc;
@@ -30,6 +31,45 @@ pub struct Protocol {
     pub buffer_updated: Option<extern "C" fn(t: *mut Transport, nbytes: usize, ud: *mut c_void)>,
 }
 
+impl Protocol {
+    /// The callbacks as addresses, to tell whether two tables are the same.
+    fn addresses(&self) -> [usize; 8] {
+        [
+            self.connection_made.map_or(0, |f| f as usize),
+            self.connection_lost.map_or(0, |f| f as usize),
+            self.pause_writing.map_or(0, |f| f as usize),
+            self.resume_writing.map_or(0, |f| f as usize),
+            self.data_received.map_or(0, |f| f as usize),
+            self.eof_received.map_or(0, |f| f as usize),
+            self.get_buffer.map_or(0, |f| f as usize),
+            self.buffer_updated.map_or(0, |f| f as usize),
+        ]
+    }
+}
+
+/// The copy of a C table that a server's connections share, as long as its
+/// factory keeps handing out the same table with the same contents: 8 bytes
+/// per connection instead of 64.
+#[derive(Default)]
+pub(crate) struct SharedTable {
+    last: RefCell<Option<(*const Protocol, Rc<Protocol>)>>,
+}
+
+impl SharedTable {
+    pub(crate) fn slot(&self, table: &Protocol, ud: *mut c_void, origin: *const Protocol) -> ProtocolSlot {
+        let mut last = self.last.borrow_mut();
+        let shared = match &*last {
+            Some((o, t)) if *o == origin && t.addresses() == table.addresses() => t.clone(),
+            _ => {
+                let t = Rc::new(*table);
+                *last = Some((origin, t.clone()));
+                t
+            }
+        };
+        ProtocolSlot::C { table: shared, ud, origin }
+    }
+}
+
 /// A protocol implemented inside the library (the subprocess pipes', for
 /// instance), with asyncio's base-class defaults.
 pub trait StreamProtocol {
@@ -48,13 +88,13 @@ pub trait StreamProtocol {
 /// dereferences), or one of the library's own.
 #[derive(Clone)]
 pub enum ProtocolSlot {
-    C { table: Protocol, ud: *mut c_void, origin: *const Protocol },
+    C { table: Rc<Protocol>, ud: *mut c_void, origin: *const Protocol },
     Internal(Rc<dyn StreamProtocol>),
 }
 
 impl ProtocolSlot {
-    pub fn new(table: Protocol, ud: *mut c_void, origin: *const Protocol) -> Self {
-        ProtocolSlot::C { table, ud, origin }
+    pub fn new(table: &Protocol, ud: *mut c_void, origin: *const Protocol) -> Self {
+        ProtocolSlot::C { table: Rc::new(*table), ud, origin }
     }
 
     pub(crate) fn is_buffered(&self) -> bool {

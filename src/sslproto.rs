@@ -251,6 +251,10 @@ pub(crate) struct TlsLink {
     pub handshake: RefCell<Option<Handshake>>,
     /// How long close waits for the peer's close_notify.
     pub shutdown_timeout: f64,
+    /// Plaintext not yet delivered (before connection_made or while
+    /// reading is paused), and the peer's close_notify behind it.
+    pub pending: RefCell<Vec<u8>>,
+    pub eof_pending: std::cell::Cell<bool>,
 }
 
 /// What completes with the handshake.

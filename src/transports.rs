@@ -152,11 +152,10 @@ struct State {
     /// The server that accepted this connection, and the connection's
     /// index in its client slab.
     server: Option<(Weak<Server>, usize)>,
-    peername: Option<SockAddr>,
-    /// Kind::Tls: plaintext not yet delivered (before connection_made or
-    /// while reading is paused), and the peer's close_notify behind it.
-    tls_pending: Vec<u8>,
-    tls_eof_pending: bool,
+    /// An accepted connection's peer, kept for get_extra_info after the
+    /// peer has gone (asyncio caches it too). Internet addresses only: a
+    /// SockAddr is 128 bytes, an idle connection's biggest field.
+    peername: Option<std::net::SocketAddr>,
 }
 
 impl State {
@@ -220,9 +219,7 @@ impl Transport {
                 sendfile_active: false,
                 on_drained: None,
                 server: None,
-                peername,
-                tls_pending: Vec::new(),
-                tls_eof_pending: false,
+                peername: peername.and_then(|a| a.as_socket()),
             }),
             tls: None,
         });
@@ -812,7 +809,7 @@ impl Transport {
             "pipe" if !self.kind.is_socket() => Some(ExtraInfo::Fd(self.raw_fd)),
             "sockname" if self.kind.is_socket() => sys::sockname(self.raw_fd).map(ExtraInfo::Address),
             "peername" if self.kind.is_socket() => {
-                st.peername.clone().or_else(|| sys::peername(self.raw_fd)).map(ExtraInfo::Address)
+                st.peername.map(SockAddr::from).or_else(|| sys::peername(self.raw_fd)).map(ExtraInfo::Address)
             }
             _ => None,
         }
@@ -905,14 +902,14 @@ impl Transport {
                 on_drained: None,
                 server: None,
                 peername: None,
-                tls_pending: Vec::new(),
-                tls_eof_pending: false,
             }),
             tls: Some(Box::new(TlsLink {
                 lower: lower.clone(),
                 conn: RefCell::new(conn),
                 handshake: RefCell::new(Some(hs)),
                 shutdown_timeout,
+                pending: RefCell::new(Vec::new()),
+                eof_pending: std::cell::Cell::new(false),
             })),
         });
         let _ = lower.st.borrow_mut().flow.set_limits(None, None, sslproto::TLS_HIGH);
@@ -1004,7 +1001,7 @@ impl Transport {
                 self.st.borrow_mut().eof_received = true;
                 return link.lower.close();
             }
-            self.st.borrow_mut().tls_eof_pending = true;
+            link.eof_pending.set(true);
         }
         self.tls_deliver(plain);
     }
@@ -1032,33 +1029,34 @@ impl Transport {
     /// Gives plaintext to the protocol, or keeps it (and stops reading the
     /// socket) until connection_made has run and reading is not paused.
     fn tls_deliver(self: &Arc<Self>, plain: Vec<u8>) {
+        let link = self.link();
         let (data, hold) = {
-            let mut st = self.st.borrow_mut();
-            st.tls_pending.extend_from_slice(&plain);
+            let st = self.st.borrow();
+            let mut pending = link.pending.borrow_mut();
+            pending.extend_from_slice(&plain);
             if st.closing || st.conn_lost {
                 // Nobody reads any more: drop it, keep the socket drained.
-                st.tls_pending.clear();
+                pending.clear();
                 return;
             }
             let hold = !st.started || st.reading_paused;
-            if hold || st.tls_pending.is_empty() {
+            if hold || pending.is_empty() {
                 (Vec::new(), hold)
             } else {
-                (std::mem::take(&mut st.tls_pending), false)
+                (std::mem::take(&mut *pending), false)
             }
         };
         if hold {
-            if !self.st.borrow().tls_pending.is_empty() {
-                self.link().lower.pause_reading();
+            if !link.pending.borrow().is_empty() {
+                link.lower.pause_reading();
             }
             return;
         }
         // Reading may have been held back for this data.
-        self.link().lower.resume_reading();
+        link.lower.resume_reading();
         self.tls_feed(&data);
         // EOF only after every byte before it was delivered.
-        let eof = std::mem::take(&mut self.st.borrow_mut().tls_eof_pending);
-        if eof {
+        if link.eof_pending.take() {
             self.tls_eof();
         }
     }
@@ -1199,5 +1197,17 @@ impl IoHandler for Transport {
         drop((proto, buffer));
         let fd = self.st.borrow_mut().fd.take();
         drop(fd);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// An idle connection costs one Transport (in an Arc) and two slab
+    /// slots: keep big, rarely used state (TLS, a 128-byte SockAddr, a
+    /// protocol table a server's connections can share) out of line.
+    #[test]
+    fn an_idle_connection_stays_small() {
+        let size = std::mem::size_of::<super::Transport>();
+        assert!(size <= 232, "Transport is {size} bytes");
     }
 }

@@ -11,7 +11,7 @@ use super::transport::protocol_arg;
 use super::*;
 use crate::endpoints::{self, ConnectOptions, ServerOptions, TlsOptions};
 use crate::sslproto::{self, TlsConfig};
-use crate::protocols::{Protocol, ProtocolSlot};
+use crate::protocols::{Protocol, ProtocolSlot, SharedTable};
 use crate::server::Server;
 use crate::transports::Transport;
 
@@ -204,9 +204,11 @@ fn server_options(o: *const eddy_server_options_t) -> Result<ServerOptions, c_in
     })
 }
 
-/// The core's factory: calls the C factory and copies the table it gives.
+/// The core's factory: calls the C factory and copies the table it gives
+/// (one copy shared while the factory gives the same table).
 fn factory(f: eddy_protocol_factory_fn, ud: *mut c_void) -> Result<crate::server::ProtocolFactory, c_int> {
     let f = f.ok_or(EDDY_EINVAL)?;
+    let shared = SharedTable::default();
     Ok(Rc::new(move || -> Result<ProtocolSlot, c_int> {
         let mut proto: *const Protocol = std::ptr::null();
         let mut pud: *mut c_void = std::ptr::null_mut();
@@ -214,7 +216,7 @@ fn factory(f: eddy_protocol_factory_fn, ud: *mut c_void) -> Result<crate::server
         if rc < 0 {
             return Err(rc);
         }
-        protocol_arg(proto, pud)
+        Ok(shared.slot(arg(proto)?, pud, proto))
     }))
 }
 

@@ -16,7 +16,7 @@ pub struct eddy_buf_t {
 /// A protocol table argument, copied; the caller's pointer is kept only to
 /// be returned by get_protocol.
 pub(crate) fn protocol_arg(proto: *const Protocol, ud: *mut c_void) -> Result<ProtocolSlot, c_int> {
-    Ok(ProtocolSlot::new(*arg(proto)?, ud, proto))
+    Ok(ProtocolSlot::new(arg(proto)?, ud, proto))
 }
 
 fn transport_arg(t: *const Transport) -> Result<std::mem::ManuallyDrop<Arc<Transport>>, c_int> {
