@@ -33,7 +33,6 @@ IDLE_CONNECTIONS=${IDLE_CONNECTIONS:-10000}
 ONLY=${ONLY:-all}
 SCPU=${SERVER_CPU:-1}
 CCPU=${CLIENT_CPU:-0}
-TICK=$(getconf CLK_TCK)
 
 mkdir -p "$OUT"
 RES=$OUT/results.tsv
@@ -99,8 +98,10 @@ stop_server() {
     kill -INT "$SPID" 2>/dev/null
     wait "$SPID" 2>/dev/null
 }
-# CPU ticks (user+sys, all threads) of a process.
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# CPU time of a process in nanoseconds: the scheduler's run time of each of
+# its threads (/proc/PID/task/*/schedstat, first field), summed. Exact to
+# the nanosecond, where /proc/PID/stat's utime+stime count 10 ms ticks.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 eddy_server() { # name of the eddy program of a server pair
@@ -190,13 +191,13 @@ if want echo; then
         for i in $(seq "$ECHO_RUNS"); do
             for lib in $(order "$i"); do
                 start_server "$SCPU" "$(server_of "$lib" echo)" || continue
-                c0=$(cpu_ticks "$SPID")
+                c0=$(cpu_ns "$SPID")
                 line=$(taskset -c "$CCPU" "$B/echo_load" "$PORT" "$conns" "$size" "$ECHO_SECS") || line=
-                c1=$(cpu_ticks "$SPID")
+                c1=$(cpu_ns "$SPID")
                 stop_server
                 [ -n "$line" ] || { log "echo_load failed against $lib"; continue; }
                 msgs=$(kv messages "$line")
-                us=$(awk -v c=$((c1 - c0)) -v t="$TICK" -v m="$msgs" 'BEGIN { printf "%.2f", c / t * 1e6 / m }')
+                us=$(awk -v c=$((c1 - c0)) -v m="$msgs" 'BEGIN { printf "%.2f", c / 1e3 / m }')
                 log "  $lib: $line server_cpu_us_per_msg=$us"
                 rec "$name" msgs_per_sec "$lib" "$(kv msgs_per_sec "$line")"
                 rec "$name" server_cpu_us_per_msg "$lib" "$us"
@@ -214,13 +215,13 @@ if want bulk; then
         for i in $(seq "$RUNS"); do
             for lib in $(order "$i"); do
                 start_server "$SCPU" "$(server_of "$lib" bulk)" "$dir" || continue
-                c0=$(cpu_ticks "$SPID")
+                c0=$(cpu_ns "$SPID")
                 line=$(taskset -c "$CCPU" "$B/bulk_peer" "$peer" "$PORT") || line=
-                c1=$(cpu_ticks "$SPID")
+                c1=$(cpu_ns "$SPID")
                 stop_server
                 [ -n "$line" ] || { log "bulk_peer failed against $lib"; continue; }
                 bytes=$(kv bytes "$line")
-                ms=$(awk -v c=$((c1 - c0)) -v t="$TICK" -v b="$bytes" 'BEGIN { printf "%.1f", c / t * 1e3 / (b / 2^30) }')
+                ms=$(awk -v c=$((c1 - c0)) -v b="$bytes" 'BEGIN { printf "%.1f", c / 1e6 / (b / 2^30) }')
                 log "  $lib: $line server_cpu_ms_per_gib=$ms"
                 rec "$name" mib_per_sec "$lib" "$(kv mib_per_sec "$line")"
                 rec "$name" server_cpu_ms_per_gib "$lib" "$ms"
@@ -236,9 +237,9 @@ if want http; then
         for i in $(seq "$LONG_RUNS"); do
             for lib in $(order "$i"); do
                 start_server "$SCPU" "$(server_of "$lib" http)" || continue
-                c0=$(cpu_ticks "$SPID")
+                c0=$(cpu_ns "$SPID")
                 out=$(taskset -c "$CCPU" wrk -t1 -c100 -d"$WRK_DURATION" "http://127.0.0.1:$PORT/") || out=
-                c1=$(cpu_ticks "$SPID")
+                c1=$(cpu_ns "$SPID")
                 stop_server
                 if [ -z "$out" ] || grep -qE "Socket errors|Non-2xx" <<<"$out"; then
                     log "wrk failed or saw errors against $lib:"
@@ -248,7 +249,7 @@ if want http; then
                 rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
                 reqs=$(awk '/requests in/ { print $1 }' <<<"$out")
                 lat=$(awk '/^ *Latency/ { print $2 }' <<<"$out")
-                us=$(awk -v c=$((c1 - c0)) -v t="$TICK" -v m="$reqs" 'BEGIN { printf "%.2f", c / t * 1e6 / m }')
+                us=$(awk -v c=$((c1 - c0)) -v m="$reqs" 'BEGIN { printf "%.2f", c / 1e3 / m }')
                 log "  $lib: requests/s=$rps requests=$reqs latency_avg=$lat server_cpu_us_per_request=$us"
                 rec http requests_per_sec "$lib" "$rps"
                 rec http server_cpu_us_per_request "$lib" "$us"
@@ -305,13 +306,13 @@ if want multiloop; then
             SPID=$!
             PIDS+=("$SPID")
             wait_ready || continue
-            c0=$(cpu_ticks "$SPID")
+            c0=$(cpu_ns "$SPID")
             line=$("$B/echo_load" "$PORT" 100 1024 "$ECHO_SECS") || line=
-            c1=$(cpu_ticks "$SPID")
+            c1=$(cpu_ns "$SPID")
             stop_server
             [ -n "$line" ] || { log "echo_load failed against multi_loop $loops"; continue; }
             msgs=$(kv messages "$line")
-            us=$(awk -v c=$((c1 - c0)) -v t="$TICK" -v m="$msgs" 'BEGIN { printf "%.2f", c / t * 1e6 / m }')
+            us=$(awk -v c=$((c1 - c0)) -v m="$msgs" 'BEGIN { printf "%.2f", c / 1e3 / m }')
             spread=$(grep '^loop' "$TMP/server.out" | sed 's/ bytes=.*//' | tr '\n' ' ')
             log "  $loops loop(s): $line server_cpu_us_per_msg=$us ($spread)"
             rec multiloop msgs_per_sec "loops$loops" "$(kv msgs_per_sec "$line")"
