@@ -7,8 +7,9 @@
 #
 # Environment (defaults in brackets):
 #   RUNS [5]         runs per program for the short pairs
-#   ECHO_RUNS [7]    runs per program for each TCP echo configuration
-#   LONG_RUNS [3]    runs per program for HTTP, idle connections, multi-loop
+#   ECHO_RUNS [9]    runs per program for each TCP echo configuration
+#   HTTP_RUNS [5]    runs per program for HTTP
+#   LONG_RUNS [3]    runs per program for idle connections, multi-loop
 #   ECHO_SECS [2]    seconds per echo run
 #   WRK_DURATION [10s]
 #   WAKEUP_ROUND_TRIPS [50000]   see docs/performance.md for why not 1,000,000
@@ -25,7 +26,8 @@ B=${1:-build/benches}
 OUT=${OUT:-build/bench}
 RUNS=${RUNS:-5}
 LONG_RUNS=${LONG_RUNS:-3}
-ECHO_RUNS=${ECHO_RUNS:-7}
+ECHO_RUNS=${ECHO_RUNS:-9}
+HTTP_RUNS=${HTTP_RUNS:-5}
 ECHO_SECS=${ECHO_SECS:-2}
 WRK_DURATION=${WRK_DURATION:-10s}
 WAKEUP_ROUND_TRIPS=${WAKEUP_ROUND_TRIPS:-50000}
@@ -101,7 +103,8 @@ stop_server() {
 # CPU time of a process in nanoseconds: the scheduler's run time of each of
 # its threads (/proc/PID/task/*/schedstat, first field), summed. Exact to
 # the nanosecond, where /proc/PID/stat's utime+stime count 10 ms ticks.
-cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
+# (%.0f: mawk's %d stops at 2^31, 2.1 s.)
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 
 eddy_server() { # name of the eddy program of a server pair
@@ -233,8 +236,8 @@ fi
 # ---- HTTP ---------------------------------------------------------------------------
 if want http; then
     if command -v wrk >/dev/null 2>&1; then
-        log "== http: wrk -t1 -c100 -d$WRK_DURATION ($LONG_RUNS runs each)"
-        for i in $(seq "$LONG_RUNS"); do
+        log "== http: wrk -t1 -c100 -d$WRK_DURATION ($HTTP_RUNS runs each)"
+        for i in $(seq "$HTTP_RUNS"); do
             for lib in $(order "$i"); do
                 start_server "$SCPU" "$(server_of "$lib" http)" || continue
                 c0=$(cpu_ns "$SPID")
