@@ -467,14 +467,29 @@ impl EventLoop {
         let timeout = self.prepare_poll();
         self.poll(timeout);
         self.collect_due_timers();
-        let ntodo = self.core.borrow().ready.len();
+        let mut left = self.core.borrow().ready.len();
         let debug = self.get_debug();
-        for _ in 0..ntodo {
-            let Some(item) = self.core.borrow_mut().ready.pop_front() else { break };
-            if debug {
-                self.run_timed(item);
-            } else {
-                self.run_item(item);
+        // A panic inside the library's own part of a callback must not take
+        // the loop down: it is reported like asyncio reports an exception
+        // and the rest of the batch runs. One unwind guard per batch rather
+        // than per callback keeps it off the per-callback path.
+        while left > 0 {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                while left > 0 {
+                    left -= 1;
+                    let Some(item) = self.core.borrow_mut().ready.pop_front() else {
+                        left = 0;
+                        break;
+                    };
+                    if debug {
+                        self.run_timed(item);
+                    } else {
+                        self.run_item(item);
+                    }
+                }
+            }));
+            if run.is_err() {
+                self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
             }
         }
     }
@@ -585,10 +600,9 @@ impl EventLoop {
         }
     }
 
+    #[inline]
     fn run_item(self: &Arc<Self>, item: Ready) {
-        // A panic inside the library's own part of a callback must not take
-        // the loop down: it is reported like asyncio reports an exception.
-        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match item {
+        match item {
             Ready::Call(cb) => cb.call(),
             Ready::Handle(h) => {
                 if !h.cancelled() {
@@ -599,9 +613,6 @@ impl EventLoop {
             Ready::Step(task) => tasks::step(&task),
             Ready::Job(f) => f(self),
             Ready::Io(h, ev) => h.on_io(self, ev),
-        }));
-        if run.is_err() {
-            self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
         }
     }
 
@@ -901,6 +912,38 @@ mod tests {
         a.run_forever().unwrap();
         assert_eq!(take_log(), [101]);
         LOOP.with(|l| l.borrow_mut().take());
+    }
+
+    struct Reports(RefCell<Vec<(String, i32)>>);
+
+    impl ExceptionHandler for Reports {
+        fn call(&self, _lp: &Arc<EventLoop>, ctx: &ErrorContext) {
+            self.0.borrow_mut().push((ctx.message.clone(), ctx.error));
+        }
+        fn as_any(&self) -> &dyn Any {
+            self
+        }
+    }
+
+    #[test]
+    fn a_panic_in_a_callback_is_reported_and_the_rest_of_the_batch_runs() {
+        let lp = EventLoop::new().unwrap();
+        let a = lp.arc();
+        let reports = Rc::new(Reports(RefCell::new(Vec::new())));
+        a.set_exception_handler(Some(reports.clone()));
+        a.call_soon(cb(1), false).unwrap();
+        a.push_ready(Ready::Job(Box::new(|_| panic!("a bug in the library"))));
+        a.call_soon(cb(2), false).unwrap();
+        a.push_ready(Ready::Job(Box::new(|_| panic!("another"))));
+        a.call_soon(cb(3), false).unwrap();
+        a.stop();
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        a.run_forever().unwrap();
+        std::panic::set_hook(hook);
+        assert_eq!(take_log(), [1, 2, 3]);
+        let expected = ("Exception in callback".to_string(), EDDY_EPANIC);
+        assert_eq!(*reports.0.borrow(), [expected.clone(), expected]);
     }
 
     #[test]

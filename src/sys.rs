@@ -220,6 +220,7 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
 }
 
 /// send(2) that never raises SIGPIPE.
+#[inline]
 pub(crate) fn send(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
     // SAFETY: buf is valid for reads of buf.len() bytes.
     retry_raw(|| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
@@ -541,6 +542,7 @@ pub(crate) fn set_nodelay(fd: RawFd) {
     };
 }
 
+#[inline]
 pub(crate) fn read(fd: RawFd, buf: &mut [u8]) -> Result<usize, i32> {
     // Straight to libc: this is the hottest call of a stream transport, and
     // nix's wrapper (BorrowedFd, its own Result) costs a third as much again.

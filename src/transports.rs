@@ -288,6 +288,7 @@ impl Transport {
         }
     }
 
+    #[inline]
     fn read_with(self: &Arc<Self>, proto: ProtocolSlot) {
         if proto.is_buffered() {
             self.read_buffered(proto);
@@ -296,6 +297,7 @@ impl Transport {
         }
     }
 
+    #[inline]
     fn read_data(self: &Arc<Self>, proto: ProtocolSlot) {
         let mut buf = self.lp.take_read_buffer();
         let r = sys::read(self.raw_fd, &mut buf);
@@ -327,6 +329,7 @@ impl Transport {
     /// Bookkeeping after a read of n > 0 bytes: a full read means more may
     /// be waiting, and so does a FIN seen with the data (no further edge
     /// will come for it), so read again next iteration.
+    #[inline]
     fn after_read(self: &Arc<Self>, full: bool) {
         let again = {
             let mut st = self.st.borrow_mut();
@@ -338,6 +341,7 @@ impl Transport {
         }
     }
 
+    #[inline]
     fn read_result(self: &Arc<Self>, r: Result<bool, i32>) {
         match r {
             Ok(true) => {}
@@ -459,6 +463,7 @@ impl Transport {
 
     /// What a direct write took: EAGAIN is nothing, any other error ends
     /// the connection and is returned.
+    #[inline]
     fn sent_now(self: &Arc<Self>, r: Result<usize, i32>) -> Result<usize, i32> {
         match r {
             Ok(n) => Ok(n),
