@@ -1519,8 +1519,13 @@ int eddy_loop_connect_accepted_socket(struct eddy_loop_t *loop,
                                       struct eddy_future_t **out);
 
 /**
- * Sends a file over a stream transport: `n` is the count sent.
- * `EDDY_ENOTSUP` for pipes; write() fails with `EDDY_EBUSY` meanwhile.
+ * Sends a file over a stream transport: `n` is the count sent. Reading
+ * pauses and write() fails with `EDDY_EBUSY` meanwhile. TCP and Unix
+ * transports use sendfile(2), falling back to reading and sending as
+ * `eddy_loop_sock_sendfile` does; a TLS transport always goes through its
+ * write path in 16 KiB pieces (`EDDY_ENOTSUP` when `fallback` is false);
+ * pipes: `EDDY_ENOTSUP`. If the connection is lost or closed first, the
+ * future fails with its error (`EDDY_ECLOSED` after close or abort).
  */
 int eddy_loop_sendfile(struct eddy_loop_t *loop,
                        struct eddy_transport_t *t,
@@ -1690,8 +1695,10 @@ int eddy_loop_sock_accept(struct eddy_loop_t *loop, int fd, struct eddy_future_t
 /**
  * Sends `count` bytes (0: to the end) of `file_fd` from `offset` over the
  * stream socket `sock_fd` with sendfile(2), or by reading and sending when
- * sendfile cannot serve them and `fallback` is true. `n` is the count
- * sent; the file position is left at offset + n.
+ * sendfile cannot serve them (a /proc file, for instance) and `fallback`
+ * is true; with `fallback` false that fails with `EDDY_ENOTSUP` (asyncio's
+ * SendfileNotAvailableError). `n` is the count sent; the file position is
+ * left at offset + n.
  */
 int eddy_loop_sock_sendfile(struct eddy_loop_t *loop,
                             int sock_fd,

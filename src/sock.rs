@@ -269,7 +269,10 @@ pub fn sock_sendfile(
                 Err(e) if e == EDDY_EAGAIN => return Attempt::Again,
                 // sendfile cannot serve this pair (asyncio's
                 // SendfileNotAvailableError): only before the first byte.
-                Err(e) if pos == offset && fallback && (e == EDDY_EINVAL || e == EDDY_ENOSYS || e == EDDY_ENOTSUP) => {
+                Err(e) if pos == offset && (e == EDDY_EINVAL || e == EDDY_ENOSYS || e == EDDY_ENOTSUP) => {
+                    if !fallback {
+                        return done(Err(EDDY_ENOTSUP));
+                    }
                     native = false
                 }
                 Err(e) => return done(Err(e)),

@@ -23,9 +23,11 @@ use socket2::SockAddr;
 use crate::base_events::{EventLoop, IoEvent, IoHandler, Ready};
 use crate::error::*;
 use crate::events::ErrorContext;
+use crate::futures::{DoneCallback, Future, Outcome};
 use crate::protocols::{Protocol, ProtocolSlot};
 use crate::server::Server;
 use crate::sslproto::{self, Handshake, TlsLink, TlsProtocol};
+use crate::sock;
 use crate::sys;
 
 /// asyncio's `max_size`: one read per event is at most this much.
@@ -146,9 +148,8 @@ struct State {
     front_sent: usize,
     size: usize,
     flow: FlowControl,
-    sendfile_active: bool,
-    /// Runs once the write buffer is empty (loop.sendfile waits for it).
-    on_drained: Option<TransportJob>,
+    /// loop.sendfile's state (boxed: rare).
+    sendfile: Option<Box<Sendfile>>,
     /// The server that accepted this connection, and the connection's
     /// index in its client slab.
     server: Option<(Weak<Server>, usize)>,
@@ -216,8 +217,7 @@ impl Transport {
                 front_sent: 0,
                 size: 0,
                 flow: FlowControl::new(DEFAULT_HIGH),
-                sendfile_active: false,
-                on_drained: None,
+                sendfile: None,
                 server: None,
                 peername: peername.and_then(|a| a.as_socket()),
             }),
@@ -408,7 +408,7 @@ impl Transport {
         if st.closing || st.conn_lost {
             return Err(EDDY_ECLOSED);
         }
-        if st.sendfile_active {
+        if st.sendfile.as_ref().is_some_and(|s| s.active) {
             return Err(EDDY_EBUSY);
         }
         Ok(st.size == 0)
@@ -420,6 +420,11 @@ impl Transport {
     pub fn write(self: &Arc<Self>, data: &[u8]) -> Result<(), i32> {
         // The echo/HTTP hot path: one buffer, no IoSlice array, no sums.
         let empty = self.check_writable()?;
+        self.write_checked(data, empty)
+    }
+
+    /// write() once the checks have passed; `empty`: nothing is buffered.
+    fn write_checked(self: &Arc<Self>, data: &[u8], empty: bool) -> Result<(), i32> {
         if data.is_empty() {
             return Ok(());
         }
@@ -571,9 +576,9 @@ impl Transport {
             } else if eof {
                 self.shutdown_write();
             }
-            let drained = self.st.borrow_mut().on_drained.take();
+            let drained = self.st.borrow_mut().sendfile.as_mut().and_then(|s| s.on_drained.take());
             if let Some(f) = drained {
-                f(self);
+                f(self, Ok(()));
             }
         }
     }
@@ -766,6 +771,7 @@ impl Transport {
         if let Some(p) = proto {
             p.connection_lost(self, err);
         }
+        self.end_sendfile(err);
         self.release_fd();
         if let Some((server, index)) = server {
             if let Some(server) = server.upgrade() {
@@ -822,49 +828,160 @@ impl Transport {
 
     /// asyncio's `loop.sendfile` on this transport: reading pauses, the
     /// buffer drains, then sendfile(2) (or the read-and-send fallback) runs
-    /// on the socket; write() fails with EDDY_EBUSY meanwhile. The value is
-    /// the count sent.
-    pub fn sendfile(self: &Arc<Self>, file: RawFd, offset: i64, count: usize, fallback: bool) -> Result<Arc<crate::futures::Future>, i32> {
-        use crate::futures::{DoneCallback, Future, Outcome};
-        if !self.kind.is_socket() {
+    /// on the socket; write() fails with EDDY_EBUSY meanwhile. A TLS
+    /// transport can only take the fallback (asyncio's FALLBACK mode): the
+    /// file goes through write() in 16 KiB pieces. The value is the count
+    /// sent; if the connection goes first, the error (EDDY_ECLOSED after a
+    /// close).
+    pub fn sendfile(self: &Arc<Self>, file: RawFd, offset: i64, count: usize, fallback: bool) -> Result<Arc<Future>, i32> {
+        let tls = self.tls.is_some();
+        if !self.kind.is_socket() && !tls {
             return Err(EDDY_ENOTSUP);
         }
         self.check_writable()?;
         if offset < 0 || file < 0 {
             return Err(EDDY_EINVAL);
         }
+        if tls && !fallback {
+            return Err(EDDY_ENOTSUP);
+        }
         let was_reading = self.is_reading();
         self.pause_reading();
-        self.st.borrow_mut().sendfile_active = true;
         let fut = Future::new(&self.lp);
         let done = fut.clone();
-        let go = move |t: &Arc<Transport>| {
-            let finish = {
-                let t = t.clone();
-                move |outcome: Outcome| {
-                    t.st.borrow_mut().sendfile_active = false;
-                    if was_reading {
-                        t.resume_reading();
-                    }
-                    let _ = done.complete(outcome);
-                }
-            };
-            match crate::sock::sock_sendfile(&t.lp, t.raw_fd, file, offset, count, fallback) {
-                Ok(f) => f.add_done(DoneCallback::Internal(Box::new(move |f: &Arc<Future>| {
-                    finish(match f.result() {
-                        Ok((_, n)) => Outcome::Result(std::ptr::null_mut(), n),
-                        Err(e) => Outcome::Error(e, None),
-                    })
-                }))),
-                Err(e) => finish(Outcome::Error(e, None)),
+        let finish = move |t: &Arc<Transport>, outcome: Outcome| {
+            if let Some(s) = t.st.borrow_mut().sendfile.as_mut() {
+                s.active = false;
             }
+            if was_reading {
+                t.resume_reading();
+            }
+            let _ = done.complete(outcome);
         };
-        if self.st.borrow().size == 0 {
-            go(self);
+        let job: DrainJob = if tls {
+            let end = if count == 0 { None } else { Some(offset + count as i64) };
+            let pump = SendfileByWrites { file, offset, pos: offset, end, finish: Box::new(finish) };
+            Box::new(move |t, _| pump.step(t.clone()))
         } else {
-            self.st.borrow_mut().on_drained = Some(Box::new(go));
+            Box::new(move |t, drained| match drained.and_then(|()| sock::sock_sendfile(&t.lp, t.raw_fd, file, offset, count, fallback)) {
+                Err(e) => finish(t, Outcome::Error(e, None)),
+                Ok(op) => {
+                    t.sendfile_state().op = Some(op.clone());
+                    let t = t.clone();
+                    op.add_done(DoneCallback::Internal(Box::new(move |op: &Arc<Future>| {
+                        let outcome = match op.result() {
+                            Ok((_, n)) => Outcome::Result(std::ptr::null_mut(), n),
+                            Err(e) => Outcome::Error(e, None),
+                        };
+                        if let Some(s) = t.st.borrow_mut().sendfile.as_mut() {
+                            s.op = None;
+                        }
+                        finish(&t, outcome);
+                    })));
+                }
+            })
+        };
+        self.sendfile_state().active = true;
+        if tls {
+            // The pump waits for the plain transport's buffer itself. Its
+            // writes may call pause_writing: not inside this call.
+            let me = self.clone();
+            self.lp.push_ready(Ready::Job(Box::new(move |_| job(&me, Ok(())))));
+        } else if self.st.borrow().size == 0 {
+            job(self, Ok(()));
+        } else {
+            self.sendfile_state().on_drained = Some(job);
         }
         Ok(fut)
+    }
+
+    fn sendfile_state(&self) -> std::cell::RefMut<'_, Sendfile> {
+        std::cell::RefMut::map(self.st.borrow_mut(), |st| &mut **st.sendfile.get_or_insert_with(Default::default))
+    }
+
+    /// The connection is going: a sendfile waiting for the buffer to drain
+    /// fails, and one in progress on the fd stops (its fd watch goes before
+    /// the fd is closed and its number reused).
+    fn end_sendfile(self: &Arc<Self>, err: i32) {
+        let Some(state) = self.st.borrow_mut().sendfile.take() else { return };
+        let Sendfile { on_drained, op, .. } = *state;
+        let err = if err != 0 { err } else { EDDY_ECLOSED };
+        if let Some(op) = op {
+            op.fail(err, None);
+        }
+        if let Some(f) = on_drained {
+            f(self, Err(err));
+        }
+    }
+}
+
+/// What to run once a transport's write buffer is empty, or the error that
+/// ended the connection first.
+type DrainJob = Box<dyn FnOnce(&Arc<Transport>, Result<(), i32>)>;
+
+/// loop.sendfile's state on a transport.
+#[derive(Default)]
+struct Sendfile {
+    /// User writes fail with EDDY_EBUSY.
+    active: bool,
+    on_drained: Option<DrainJob>,
+    /// The sendfile(2) operation on the transport's fd.
+    op: Option<Arc<Future>>,
+}
+
+/// asyncio's `_sendfile_fallback` for a TLS transport: a piece of the file
+/// at a time through the transport's own write path, each once the plain
+/// transport has sent the previous one, one piece per loop iteration.
+struct SendfileByWrites {
+    file: RawFd,
+    offset: i64,
+    pos: i64,
+    end: Option<i64>,
+    finish: Box<dyn FnOnce(&Arc<Transport>, Outcome)>,
+}
+
+/// asyncio's fallback block size.
+const SENDFILE_PIECE: usize = 16 * 1024;
+
+impl SendfileByWrites {
+    fn step(mut self, t: Arc<Transport>) {
+        let lower = t.link().lower.clone();
+        if t.is_closing() {
+            return self.done(&t, Err(EDDY_ECLOSED));
+        }
+        if lower.get_write_buffer_size() > 0 {
+            lower.sendfile_state().on_drained = Some(Box::new(move |_, drained| match drained {
+                Ok(()) => self.step(t),
+                Err(e) => self.done(&t, Err(e)),
+            }));
+            return;
+        }
+        let want = self.end.map_or(SENDFILE_PIECE, |end| ((end - self.pos) as usize).min(SENDFILE_PIECE));
+        if want == 0 {
+            return self.done(&t, Ok(()));
+        }
+        let mut piece = vec![0u8; want];
+        let n = match sys::pread(self.file, &mut piece, self.pos) {
+            Ok(0) => return self.done(&t, Ok(())),
+            Ok(n) => n,
+            Err(e) => return self.done(&t, Err(e)),
+        };
+        if let Err(e) = t.write_checked(&piece[..n], true) {
+            return self.done(&t, Err(e));
+        }
+        self.pos += n as i64;
+        let lp = t.lp.clone();
+        lp.push_ready(Ready::Job(Box::new(move |_| self.step(t))));
+    }
+
+    /// Leaves the file position after what was sent (asyncio does too).
+    fn done(self, t: &Arc<Transport>, r: Result<(), i32>) {
+        let sent = self.pos - self.offset;
+        let r = r.and_then(|()| if sent > 0 { sys::seek_to(self.file, self.pos) } else { Ok(()) });
+        (self.finish)(t, match r {
+            Ok(()) => Outcome::Result(std::ptr::null_mut(), sent),
+            Err(e) => Outcome::Error(e, None),
+        });
     }
 }
 
@@ -903,8 +1020,7 @@ impl Transport {
                 front_sent: 0,
                 size: 0,
                 flow: FlowControl::new(sslproto::TLS_HIGH),
-                sendfile_active: false,
-                on_drained: None,
+                sendfile: None,
                 server: None,
                 peername: None,
             }),

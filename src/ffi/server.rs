@@ -336,8 +336,13 @@ pub extern "C" fn eddy_loop_connect_accepted_socket(
     })
 }
 
-/// Sends a file over a stream transport: `n` is the count sent.
-/// `EDDY_ENOTSUP` for pipes; write() fails with `EDDY_EBUSY` meanwhile.
+/// Sends a file over a stream transport: `n` is the count sent. Reading
+/// pauses and write() fails with `EDDY_EBUSY` meanwhile. TCP and Unix
+/// transports use sendfile(2), falling back to reading and sending as
+/// `eddy_loop_sock_sendfile` does; a TLS transport always goes through its
+/// write path in 16 KiB pieces (`EDDY_ENOTSUP` when `fallback` is false);
+/// pipes: `EDDY_ENOTSUP`. If the connection is lost or closed first, the
+/// future fails with its error (`EDDY_ECLOSED` after close or abort).
 #[no_mangle]
 pub extern "C" fn eddy_loop_sendfile(
     r#loop: *mut EventLoop,
