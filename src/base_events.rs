@@ -5,6 +5,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, VecDeque};
+use std::num::NonZeroUsize;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -69,6 +70,11 @@ pub(crate) struct IoRegistry {
     slots: Slab<Arc<dyn IoHandler>>,
     again: Vec<(Arc<dyn IoHandler>, IoEvent)>,
 }
+
+/// A registered fd's token: never zero (the loop's own tokens come first),
+/// so an `Option<IoToken>` in every transport costs no more than the token.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct IoToken(NonZeroUsize);
 
 /// Tokens below this are the loop's own (waker, watchers, signals).
 const FIRST_IO_TOKEN: usize = 16;
@@ -716,11 +722,11 @@ impl EventLoop {
 
     /// Adds `fd` to the poller for both directions, once for its life
     /// (no epoll_ctl per write or per pause).
-    pub(crate) fn register_io(&self, fd: std::os::fd::RawFd, h: Arc<dyn IoHandler>) -> Result<Token, i32> {
+    pub(crate) fn register_io(&self, fd: std::os::fd::RawFd, h: Arc<dyn IoHandler>) -> Result<IoToken, i32> {
         let slot = self.io.borrow_mut().slots.insert(h);
-        let token = Token(slot + FIRST_IO_TOKEN);
+        let token = IoToken(NonZeroUsize::new(slot + FIRST_IO_TOKEN).expect("above zero"));
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-        if let Err(e) = self.with_registry(|r| r.register(&mut mio::unix::SourceFd(&fd), token, interest)) {
+        if let Err(e) = self.with_registry(|r| r.register(&mut mio::unix::SourceFd(&fd), Token(token.0.get()), interest)) {
             self.release_token(token);
             return Err(e);
         }
@@ -729,15 +735,15 @@ impl EventLoop {
 
     /// Removes `fd` from the poller and frees its token (before the fd is
     /// closed).
-    pub(crate) fn deregister_io(&self, fd: std::os::fd::RawFd, token: Token) {
+    pub(crate) fn deregister_io(&self, fd: std::os::fd::RawFd, token: IoToken) {
         let _ = self.with_registry(|r| r.deregister(&mut mio::unix::SourceFd(&fd)));
         self.release_token(token);
     }
 
-    fn release_token(&self, token: Token) {
+    fn release_token(&self, token: IoToken) {
         // Dropped after the borrow: the last reference to a handler may go
         // here, and its drop may reach the registry again.
-        let old = self.io.borrow_mut().slots.remove(token.0 - FIRST_IO_TOKEN);
+        let old = self.io.borrow_mut().slots.remove(token.0.get() - FIRST_IO_TOKEN);
         drop(old);
     }
 

@@ -13,9 +13,8 @@ use std::process::{Command, Stdio};
 use std::rc::Rc;
 use std::sync::{Arc, Weak};
 
-use mio::Token;
 
-use crate::base_events::{EventLoop, IoEvent, IoHandler, Ready};
+use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken, Ready};
 use crate::error::*;
 use crate::futures::{Future, Outcome};
 use crate::protocols::{ProtocolSlot, StreamProtocol};
@@ -68,7 +67,7 @@ impl Default for SubprocessOptions {
 struct State {
     proto: Option<(SubprocessProtocol, *mut c_void)>,
     returncode: Option<i32>,
-    pidfd: Option<(OwnedFd, Option<Token>)>,
+    pidfd: Option<(OwnedFd, Option<IoToken>)>,
     pipes: [Option<Arc<Transport>>; 3],
     pipe_open: [bool; 3],
     closing: bool,

@@ -11,10 +11,9 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use mio::Token;
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use crate::base_events::{EventLoop, IoEvent, IoHandler, Ready};
+use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken, Ready};
 use crate::endpoints::{resolve, AddrEntry};
 use crate::error::*;
 use crate::futures::{Future, Outcome};
@@ -56,7 +55,7 @@ struct Slot {
 
 struct State {
     fd: Option<OwnedFd>,
-    token: Option<Token>,
+    token: Option<IoToken>,
     proto: Option<Slot>,
     closing: bool,
     conn_lost: bool,

@@ -7,9 +7,8 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use mio::Token;
 
-use crate::base_events::{EventLoop, IoEvent, IoHandler};
+use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken};
 use crate::error::*;
 use crate::events::{ErrorContext, Opaque};
 use crate::futures::{Future, Outcome};
@@ -36,7 +35,7 @@ pub(crate) struct Socket {
 struct Listener {
     server: RefCell<Option<Arc<Server>>>,
     fd: RawFd,
-    token: RefCell<Option<Token>>,
+    token: RefCell<Option<IoToken>>,
 }
 
 struct State {
