@@ -719,6 +719,7 @@ typedef struct eddy_connection_options_t {
   int sock;
   /**
    * A client configuration (`eddy_tls_config_new_client`); NULL: plain.
+   * connect_accepted_socket takes a server configuration instead.
    */
   struct eddy_tls_config_t *tls;
   /**
@@ -1509,7 +1510,11 @@ int eddy_loop_create_unix_server(struct eddy_loop_t *loop,
 
 /**
  * Makes a transport for an already connected stream socket `fd` (eddy
- * owns it once this returns 0).
+ * owns it once this returns 0). With `opts->tls`, a server configuration
+ * (`eddy_tls_config_new_server`), eddy is the TLS server on it: the
+ * future completes with the TLS transport after the handshake (a client
+ * configuration or a `server_hostname` is `EDDY_EINVAL`). The other
+ * options are connect's and do not apply.
  */
 int eddy_loop_connect_accepted_socket(struct eddy_loop_t *loop,
                                       const struct eddy_protocol_t *proto,

@@ -86,7 +86,7 @@ fn start_transport(
     if let Some(tls) = tls {
         // The plain transport carries the records; the future gets the
         // application's transport once the handshake is done.
-        let conn = match tls.config.connection(false, tls.server_hostname.as_deref()) {
+        let conn = match tls.connection() {
             Ok(c) => c,
             Err((e, m)) => {
                 fut.fail(e, Some(m));
@@ -123,6 +123,13 @@ pub struct TlsOptions {
     pub server_hostname: Option<String>,
     pub handshake_timeout: f64,
     pub shutdown_timeout: f64,
+}
+
+impl TlsOptions {
+    /// A new TLS connection: the server side for a server's configuration.
+    pub(crate) fn connection(&self) -> Result<rustls::Connection, (i32, String)> {
+        self.config.connection(self.config.is_server(), self.server_hostname.as_deref())
+    }
 }
 
 /// create_connection's options (asyncio's keyword arguments).
@@ -490,9 +497,9 @@ fn adopt(lp: &Arc<EventLoop>, fd: RawFd, kind: Kind, proto: ProtocolSlot, tls: O
 }
 
 /// asyncio's `connect_accepted_socket`: a transport for a connected stream
-/// socket.
-pub fn connect_accepted_socket(lp: &Arc<EventLoop>, proto: ProtocolSlot, fd: RawFd) -> Result<Arc<Future>, i32> {
-    connect_socket(lp, proto, fd, None)
+/// socket; with `tls` (a server configuration), the TLS server side of it.
+pub fn connect_accepted_socket(lp: &Arc<EventLoop>, proto: ProtocolSlot, fd: RawFd, tls: Option<&TlsOptions>) -> Result<Arc<Future>, i32> {
+    connect_socket(lp, proto, fd, tls)
 }
 
 /// A transport (TLS if asked) on a connected stream socket the caller

@@ -188,7 +188,7 @@ impl Server {
         // application's transport appears after the handshake. A failed
         // handshake just closes the connection (asyncio reports it only in
         // debug mode).
-        let conn = match tls.config.connection(true, None) {
+        let conn = match tls.connection() {
             Ok(c) => c,
             Err(_) => return,
         };

@@ -39,6 +39,7 @@ pub struct eddy_connection_options_t {
     /// -1: none; else connect this connected socket instead.
     pub sock: c_int,
     /// A client configuration (`eddy_tls_config_new_client`); NULL: plain.
+    /// connect_accepted_socket takes a server configuration instead.
     pub tls: *mut TlsConfig,
     /// The name to verify (default: `host`; required for Unix sockets).
     pub server_hostname: *const c_char,
@@ -126,30 +127,39 @@ fn opt_str(p: *const c_char) -> Result<Option<String>, c_int> {
     c_string(p).map(|s| s.into_string().map_err(|_| EDDY_EINVAL)).transpose()
 }
 
+/// The TLS part of an options struct. `server`: the call takes a server's
+/// configuration (servers, accepted sockets), which verifies no name;
+/// otherwise a client's. Without a configuration, a name to verify is
+/// an error (asyncio: server_hostname needs ssl).
+fn tls_options(
+    config: *const TlsConfig,
+    server_hostname: *const c_char,
+    handshake_timeout: f64,
+    shutdown_timeout: f64,
+    server: bool,
+) -> Result<Option<TlsOptions>, c_int> {
+    if config.is_null() {
+        return if server_hostname.is_null() { Ok(None) } else { Err(EDDY_EINVAL) };
+    }
+    let config = Arc::clone(&*arc_arg(config)?);
+    if config.is_server() != server || (server && !server_hostname.is_null()) {
+        return Err(EDDY_EINVAL);
+    }
+    Ok(Some(TlsOptions {
+        config,
+        server_hostname: opt_str(server_hostname)?,
+        handshake_timeout: sslproto::timeout_or_default(handshake_timeout, sslproto::HANDSHAKE_TIMEOUT)?,
+        shutdown_timeout: sslproto::timeout_or_default(shutdown_timeout, sslproto::SHUTDOWN_TIMEOUT)?,
+    }))
+}
+
 fn connect_options(o: *const eddy_connection_options_t) -> Result<ConnectOptions, c_int> {
     // SAFETY: a non-null options pointer points to an initialised struct.
     let Some(o) = (unsafe { o.as_ref() }) else { return Ok(ConnectOptions::default()) };
     if o.interleave < 0 || o.happy_eyeballs_delay.is_nan() {
         return Err(EDDY_EINVAL);
     }
-    // asyncio: server_hostname and the TLS timeouts need TLS.
-    let tls = if o.tls.is_null() {
-        if !o.server_hostname.is_null() {
-            return Err(EDDY_EINVAL);
-        }
-        None
-    } else {
-        let config = Arc::clone(&*arc_arg(o.tls)?);
-        if config.is_server() {
-            return Err(EDDY_EINVAL);
-        }
-        Some(TlsOptions {
-            config,
-            server_hostname: opt_str(o.server_hostname)?,
-            handshake_timeout: sslproto::timeout_or_default(o.tls_handshake_timeout, sslproto::HANDSHAKE_TIMEOUT)?,
-            shutdown_timeout: sslproto::timeout_or_default(o.tls_shutdown_timeout, sslproto::SHUTDOWN_TIMEOUT)?,
-        })
-    };
+    let tls = tls_options(o.tls, o.server_hostname, o.tls_handshake_timeout, o.tls_shutdown_timeout, false)?;
     Ok(ConnectOptions {
         tls,
         family: o.family,
@@ -167,20 +177,7 @@ fn connect_options(o: *const eddy_connection_options_t) -> Result<ConnectOptions
 fn server_options(o: *const eddy_server_options_t) -> Result<ServerOptions, c_int> {
     // SAFETY: a non-null options pointer points to an initialised struct.
     let Some(o) = (unsafe { o.as_ref() }) else { return Ok(ServerOptions::default()) };
-    let tls = if o.tls.is_null() {
-        None
-    } else {
-        let config = Arc::clone(&*arc_arg(o.tls)?);
-        if !config.is_server() {
-            return Err(EDDY_EINVAL);
-        }
-        Some(TlsOptions {
-            config,
-            server_hostname: None,
-            handshake_timeout: sslproto::timeout_or_default(o.tls_handshake_timeout, sslproto::HANDSHAKE_TIMEOUT)?,
-            shutdown_timeout: sslproto::timeout_or_default(o.tls_shutdown_timeout, sslproto::SHUTDOWN_TIMEOUT)?,
-        })
-    };
+    let tls = tls_options(o.tls, std::ptr::null(), o.tls_handshake_timeout, o.tls_shutdown_timeout, true)?;
     if o.socks.is_null() && o.nsocks > 0 {
         return Err(EDDY_EINVAL);
     }
@@ -317,7 +314,11 @@ pub extern "C" fn eddy_loop_create_unix_server(
 }
 
 /// Makes a transport for an already connected stream socket `fd` (eddy
-/// owns it once this returns 0).
+/// owns it once this returns 0). With `opts->tls`, a server configuration
+/// (`eddy_tls_config_new_server`), eddy is the TLS server on it: the
+/// future completes with the TLS transport after the handshake (a client
+/// configuration or a `server_hostname` is `EDDY_EINVAL`). The other
+/// options are connect's and do not apply.
 #[no_mangle]
 pub extern "C" fn eddy_loop_connect_accepted_socket(
     r#loop: *mut EventLoop,
@@ -330,10 +331,16 @@ pub extern "C" fn eddy_loop_connect_accepted_socket(
     guard(|| {
         required(out)?;
         let lp = loop_arg(r#loop)?;
-        connect_options(opts)?;
-        give(out, endpoints::connect_accepted_socket(&lp, protocol_arg(proto, ud)?, fd)?);
+        let tls = accepted_socket_tls(opts)?;
+        give(out, endpoints::connect_accepted_socket(&lp, protocol_arg(proto, ud)?, fd, tls.as_ref())?);
         Ok(0)
     })
+}
+
+fn accepted_socket_tls(o: *const eddy_connection_options_t) -> Result<Option<TlsOptions>, c_int> {
+    // SAFETY: a non-null options pointer points to an initialised struct.
+    let Some(o) = (unsafe { o.as_ref() }) else { return Ok(None) };
+    tls_options(o.tls, o.server_hostname, o.tls_handshake_timeout, o.tls_shutdown_timeout, true)
 }
 
 /// Sends a file over a stream transport: `n` is the count sent. Reading
