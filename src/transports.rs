@@ -859,7 +859,7 @@ impl Transport {
         };
         let job: DrainJob = if tls {
             let end = if count == 0 { None } else { Some(offset + count as i64) };
-            let pump = SendfileByWrites { file, offset, pos: offset, end, finish: Box::new(finish) };
+            let pump = SendfileByWrites { file, offset, pos: offset, end, piece: Vec::new(), finish: Box::new(finish) };
             Box::new(move |t, _| pump.step(t.clone()))
         } else {
             Box::new(move |t, drained| match drained.and_then(|()| sock::sock_sendfile(&t.lp, t.raw_fd, file, offset, count, fallback)) {
@@ -936,6 +936,7 @@ struct SendfileByWrites {
     offset: i64,
     pos: i64,
     end: Option<i64>,
+    piece: Vec<u8>,
     finish: Box<dyn FnOnce(&Arc<Transport>, Outcome)>,
 }
 
@@ -959,13 +960,13 @@ impl SendfileByWrites {
         if want == 0 {
             return self.done(&t, Ok(()));
         }
-        let mut piece = vec![0u8; want];
-        let n = match sys::pread(self.file, &mut piece, self.pos) {
+        self.piece.resize(want, 0);
+        let n = match sys::pread(self.file, &mut self.piece, self.pos) {
             Ok(0) => return self.done(&t, Ok(())),
             Ok(n) => n,
             Err(e) => return self.done(&t, Err(e)),
         };
-        if let Err(e) = t.write_checked(&piece[..n], true) {
+        if let Err(e) = t.write_checked(&self.piece[..n], true) {
             return self.done(&t, Err(e));
         }
         self.pos += n as i64;
