@@ -26,93 +26,17 @@
 
 #include "harness.h"
 
+/* Here WAIT_UNTIL only runs the loop: on a timeout the test's own CHECK of
+   the condition fails. */
+#define WAIT_UNTIL(loop, cond, timeout) RUN_LOOP_UNTIL(loop, cond, timeout)
+#include "test_util.h"
+
 /* ------------------------------------------------------------------ helpers */
 
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-static int run_for(eddy_loop_t *loop, double seconds) {
-  int rc = eddy_loop_call_later(loop, seconds, stop_cb, loop, NULL);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-/* Runs the loop in 2 ms slices until `cond` holds or `timeout` s passed. */
-#define WAIT_UNTIL(loop, cond, timeout)                                        \
-  do {                                                                         \
-    double wait_deadline_ = harness_monotonic() + (timeout);                   \
-    while (!(cond) && harness_monotonic() < wait_deadline_)                    \
-      CHECK_OK(run_for((loop), 0.002));                                        \
-  } while (0)
-
-/* run_until_complete, but failing the test (instead of hanging until the
-   harness timeout) when the future is still pending after 10 s. */
-static int complete_at(eddy_loop_t *loop, eddy_future_t *f, int line) {
-  CHECK(f != NULL);
-  WAIT_UNTIL(loop, eddy_future_done(f), 10.0);
-  if (!eddy_future_done(f)) HARNESS_FAIL("future awaited at line %d still pending after 10 s", line);
-  return eddy_loop_run_until_complete(loop, f);
-}
-#define complete(loop, f) complete_at((loop), (f), __LINE__)
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
-  CHECK(loop != NULL);
-  return loop;
-}
-
-static void close_loop(eddy_loop_t *loop) {
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-}
-
-static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
-
-/* How many sockets this process has open (the loop's own epoll and eventfd
-   fds, made lazily, are not counted). */
-static int count_sockets(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.' || atoi(e->d_name) >= 1000) continue; /* valgrind's own fds are ~1024+ */
-    char path[64], target[128];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", atoi(e->d_name));
-    ssize_t len = readlink(path, target, sizeof target - 1);
-    if (len <= 0) continue;
-    target[len] = '\0';
-    if (strncmp(target, "socket:", 7) == 0) n++;
-  }
-  closedir(d);
-  return n;
-}
-
-static struct sockaddr_in loopback4(uint16_t port) {
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
+/* The port of an IPv4 or IPv6 address. */
 static uint16_t addr_port(const struct sockaddr_storage *a) {
   if (a->ss_family == AF_INET6) return ntohs(((const struct sockaddr_in6 *)a)->sin6_port);
   return ntohs(((const struct sockaddr_in *)a)->sin_port);
-}
-
-static uint16_t sock_port(int fd) {
-  struct sockaddr_storage a;
-  socklen_t len = sizeof a;
-  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-  return addr_port(&a);
 }
 
 /* A TCP socket bound to 127.0.0.1 (port 0: ephemeral), listening when
@@ -120,26 +44,10 @@ static uint16_t sock_port(int fd) {
 static int tcp_bound(uint16_t port, int backlog) {
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   CHECK(s >= 0);
-  struct sockaddr_in a = loopback4(port);
+  struct sockaddr_in a = loopback_addr(port);
   CHECK_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
   if (backlog >= 0) CHECK_EQ(listen(s, backlog), 0);
   return s;
-}
-
-/* A connected TCP pair over 127.0.0.1, made without the loop (both
-   non-blocking). */
-static void tcp_pair(int sv[2]) {
-  int l = tcp_bound(0, 4);
-  int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  CHECK(c >= 0);
-  struct sockaddr_in a = loopback4(sock_port(l));
-  CHECK_EQ(connect(c, (struct sockaddr *)&a, sizeof a), 0);
-  int s = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  CHECK(s >= 0);
-  CHECK_EQ(fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK), 0);
-  close(l);
-  sv[0] = c;
-  sv[1] = s;
 }
 
 /* Accepts every queued connection of `l` and closes it. */
@@ -153,8 +61,6 @@ static int drain_accept(int l) {
     n++;
   }
 }
-
-static uint8_t pattern(size_t i) { return (uint8_t)(((i ^ (i >> 8) ^ (i >> 16)) * 131u) + 7u); }
 
 /* The outcome of a call that may fail at once or through its future. */
 static int outcome(eddy_loop_t *loop, int rc, eddy_future_t *f, void **ptr, int64_t *n) {
@@ -689,7 +595,7 @@ TEST(cancelling_create_connection_while_connecting_leaves_no_fd) {
   uint16_t port = sock_port(l);
   int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   CHECK(filler >= 0);
-  struct sockaddr_in a = loopback4(port);
+  struct sockaddr_in a = loopback_addr(port);
   CHECK_EQ(connect(filler, (struct sockaddr *)&a, sizeof a), 0);
   int fds_before = count_sockets();
   static struct conn c;
@@ -990,6 +896,132 @@ TEST(sendfile_on_closing_or_closed_transport_is_eclosed) {
   struct pollfd pf = {sv[1], POLLIN, 0};
   CHECK_EQ(poll(&pf, 1, 2000), 1);
   CHECK_EQ(read(sv[1], buf, sizeof buf), 0); /* nothing was sent */
+  close(file);
+  close(sv[1]);
+  close_loop(loop);
+}
+
+/* The bytes of /proc/self/environ: a file sendfile(2) refuses (EINVAL) that
+   pread(2) reads, so it takes the read-and-send fallback. (Not
+   /proc/self/cmdline: valgrind replaces that one with a regular file.) */
+static size_t environ_bytes(uint8_t *buf, size_t cap) {
+  int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+  CHECK(fd >= 0);
+  ssize_t n = pread(fd, buf, cap, 0);
+  CHECK(n > 0);
+  close(fd);
+  return (size_t)n;
+}
+
+/* SEMANTICS 139 (asyncio's SendfileNotAvailableError): a file sendfile(2)
+   cannot serve goes by reading and sending when fallback is allowed, and
+   fails with EDDY_ENOTSUP when it is not, with nothing sent */
+TEST(sendfile_falls_back_to_read_and_send_for_a_file_sendfile_refuses) {
+  static uint8_t want[65536];
+  size_t len = environ_bytes(want, sizeof want);
+  eddy_loop_t *loop = new_loop();
+  int sv[2];
+  tcp_pair(sv);
+  static struct conn c;
+  eddy_future_t *f = NULL;
+  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &conn_proto, &c, sv[0], NULL, &f));
+  CHECK_OK(outcome(loop, 0, f, NULL, NULL));
+  int file = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+  CHECK(file >= 0);
+  static struct sink sk;
+  sk.fd = sv[1];
+  CHECK_OK(eddy_loop_add_reader(loop, sv[1], sink_cb, &sk));
+
+  eddy_future_t *sf = NULL;
+  int rc = eddy_loop_sendfile(loop, c.t, file, 0, sizeof want, false, &sf);
+  CHECK_ERR(outcome(loop, rc, sf, NULL, NULL), EDDY_ENOTSUP);
+  CHECK_EQ(eddy_transport_is_reading(c.t), 1);
+
+  sf = NULL;
+  CHECK_OK(eddy_loop_sendfile(loop, c.t, file, 0, sizeof want, true, &sf));
+  int64_t n = -1;
+  CHECK_OK(outcome(loop, 0, sf, NULL, &n));
+  CHECK_EQ(n, (int64_t)len);
+  CHECK_EQ(lseek(file, 0, SEEK_CUR), (off_t)len);
+  WAIT_UNTIL(loop, sk.len >= len, 5.0);
+  CHECK_EQ(sk.len, len);
+  CHECK(memcmp(sk.buf, want, len) == 0);
+
+  eddy_loop_remove_reader(loop, sv[1]);
+  close_transport(loop, &c);
+  free(sk.buf);
+  close(file);
+  close(sv[1]);
+  close_loop(loop);
+}
+
+/* A sendfile waiting for earlier writes to drain fails with EDDY_ECLOSED
+   when the transport is aborted, instead of staying pending */
+TEST(sendfile_waiting_for_the_buffer_fails_when_the_transport_is_aborted) {
+  eddy_loop_t *loop = new_loop();
+  int sv[2];
+  tcp_pair(sv);
+  int small = 16384;
+  CHECK_EQ(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  CHECK_EQ(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  static struct conn c;
+  eddy_future_t *f = NULL;
+  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &conn_proto, &c, sv[0], NULL, &f));
+  CHECK_OK(outcome(loop, 0, f, NULL, NULL));
+  size_t pre = 1024 * 1024;
+  uint8_t *pred = calloc(1, pre);
+  CHECK(pred != NULL);
+  CHECK_OK(eddy_transport_write(c.t, pred, pre));
+  CHECK(eddy_transport_get_write_buffer_size(c.t) > 0);
+  int file = pattern_file(4096);
+  eddy_future_t *sf = NULL;
+  CHECK_OK(eddy_loop_sendfile(loop, c.t, file, 0, 0, true, &sf));
+  CHECK_OK(run_once(loop));
+  CHECK_EQ(eddy_future_done(sf), 0);
+  CHECK_OK(eddy_transport_abort(c.t));
+  CHECK_ERR(outcome(loop, 0, sf, NULL, NULL), EDDY_ECLOSED);
+  WAIT_UNTIL(loop, c.lost == 1, 3.0);
+  CHECK_EQ(c.lost, 1);
+  CHECK_EQ(lseek(file, 0, SEEK_CUR), 0);
+  free(pred);
+  close(file);
+  close(sv[1]);
+  close_loop(loop);
+}
+
+/* A sendfile(2) blocked on a full socket stops when the transport is
+   aborted: the future fails with EDDY_ECLOSED and the operation's watch on
+   the fd goes before the fd is closed (the loop closes clean, no fd left) */
+TEST(sendfile_in_progress_stops_when_the_transport_is_aborted) {
+  eddy_loop_t *loop = new_loop();
+  int sv[2];
+  tcp_pair(sv);
+  int small = 16384;
+  CHECK_EQ(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
+  CHECK_EQ(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  static struct conn c;
+  eddy_future_t *f = NULL;
+  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &conn_proto, &c, sv[0], NULL, &f));
+  CHECK_OK(outcome(loop, 0, f, NULL, NULL));
+  int file = pattern_file(4 * 1024 * 1024);
+  eddy_future_t *sf = NULL;
+  CHECK_OK(eddy_loop_sendfile(loop, c.t, file, 0, 0, false, &sf));
+  CHECK_OK(run_once(loop));
+  CHECK_OK(run_once(loop));
+  CHECK_EQ(eddy_future_done(sf), 0); /* the peer reads nothing */
+  CHECK_OK(eddy_transport_abort(c.t));
+  CHECK_ERR(outcome(loop, 0, sf, NULL, NULL), EDDY_ECLOSED);
+  WAIT_UNTIL(loop, c.lost == 1, 3.0);
+  CHECK_EQ(c.lost, 1);
+  /* a new socket may now get the old fd's number: nothing writes to it */
+  int sv2[2];
+  tcp_pair(sv2);
+  CHECK_OK(run_once(loop));
+  char buf[16];
+  CHECK_EQ(recv(sv2[1], buf, sizeof buf, MSG_DONTWAIT), -1);
+  CHECK_EQ(errno, EAGAIN);
+  close(sv2[0]);
+  close(sv2[1]);
   close(file);
   close(sv[1]);
   close_loop(loop);

@@ -27,83 +27,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------------ helpers */
-
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-/* One loop iteration (stop requested first: the poll does not block). */
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  if (eddy_new_event_loop(&loop) != 0) return NULL;
-  return loop;
-}
-
-static void close_loop(eddy_loop_t *loop) {
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-}
-
-/* While WAIT_UNTIL runs the loop, every protocol callback stops it, so the
-   condition is checked again right after the iteration that changed it. */
-static eddy_loop_t *g_waiting;
-
-static void poke(void) {
-  if (g_waiting) eddy_loop_stop(g_waiting);
-}
-
-/* Runs the loop for at most ~10 ms (less when a callback runs). */
-static void step(eddy_loop_t *loop) {
-  eddy_handle_t *h = NULL;
-  CHECK_OK(eddy_loop_call_later(loop, 0.01, stop_cb, loop, &h));
-  g_waiting = loop;
-  CHECK_OK(eddy_loop_run_forever(loop));
-  g_waiting = NULL;
-  eddy_handle_cancel(h);
-  eddy_handle_release(h);
-}
-
-#define WAIT_UNTIL(loop, cond, timeout)                                        \
-  do {                                                                         \
-    double wait_deadline_ = harness_monotonic() + (timeout);                   \
-    while (!(cond)) {                                                          \
-      if (harness_monotonic() > wait_deadline_)                                \
-        HARNESS_FAIL("timed out after %gs waiting for %s", (double)(timeout),  \
-                     #cond);                                                   \
-      step(loop);                                                              \
-    }                                                                          \
-  } while (0)
-
-static struct sockaddr_in loopback_addr(const char *ip, uint16_t port) {
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  CHECK_EQ(inet_pton(AF_INET, ip, &a.sin_addr), 1);
-  return a;
-}
-
-static uint16_t local_port(int fd) {
-  struct sockaddr_in a;
-  socklen_t len = sizeof a;
-  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-  return ntohs(a.sin_port);
-}
-
-/* A plain non-blocking UDP socket on 127.0.0.1, made without the loop. */
-static int udp_socket(void) {
-  int s = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  CHECK(s >= 0);
-  struct sockaddr_in a = loopback_addr("127.0.0.1", 0);
-  CHECK_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-  return s;
-}
 
 /* A UDP port on 127.0.0.1 nobody listens on (bound, then closed). */
 static uint16_t closed_udp_port(void) {
@@ -126,8 +52,6 @@ static bool nothing_to_read(int fd, int ms) {
   struct pollfd p = {fd, POLLIN, 0};
   return poll(&p, 1, ms) == 0;
 }
-
-static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 
 static int socket_fd_of(eddy_datagram_t *d) {
   int fd = -1;
@@ -171,10 +95,7 @@ static void tmpdir_remove(const struct tmpdir *t, const char *const *names) {
 static int unix_dgram_bound(const char *path) {
   int s = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   CHECK(s >= 0);
-  struct sockaddr_un a;
-  memset(&a, 0, sizeof a);
-  a.sun_family = AF_UNIX;
-  snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+  struct sockaddr_un a = unix_addr(path);
   CHECK_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
   return s;
 }
@@ -214,12 +135,7 @@ static void rec_init(struct drec *r, eddy_loop_t *loop) {
   r->fut_done_at_made = -1;
 }
 
-static void rec_log(struct drec *r, char c) {
-  if (r->nlog + 1 < MAX_LOG) {
-    r->log[r->nlog++] = c;
-    r->log[r->nlog] = '\0';
-  }
-}
+static void rec_log(struct drec *r, char c) { log_append_char(r->log, sizeof r->log, &r->nlog, c); }
 
 static void on_made(eddy_datagram_t *d, void *ud) {
   struct drec *r = ud;
@@ -381,7 +297,7 @@ TEST(local_addr_binds_the_socket_and_receives_with_sender_address) {
   CHECK_EQ(len, sizeof(struct sockaddr_in));
 
   int peer = udp_socket();
-  struct sockaddr_in to = loopback_addr("127.0.0.1", ntohs(sin->sin_port));
+  struct sockaddr_in to = loopback_addr(ntohs(sin->sin_port));
   CHECK_EQ(sendto(peer, "hello", 5, 0, (struct sockaddr *)&to, sizeof to), 5);
   WAIT_UNTIL(loop, r.nrecv == 1, 5.0);
   CHECK_EQ(r.last_len, 5);
@@ -445,16 +361,16 @@ TEST(remote_addr_connects_and_sendto_enforces_the_peer_address) {
   CHECK_EQ(recv_wait(peer, buf, sizeof buf, &from), 3);
   CHECK(memcmp(buf, "one", 3) == 0);
   CHECK_EQ(ntohs(from.sin_port), my_port);
-  struct sockaddr_in same = loopback_addr("127.0.0.1", local_port(peer));
+  struct sockaddr_in same = loopback_addr(local_port(peer));
   sendto_ok(&r, d, "two", 3, (struct sockaddr *)&same, sizeof same);
   CHECK_EQ(recv_wait(peer, buf, sizeof buf, NULL), 3);
   CHECK(memcmp(buf, "two", 3) == 0);
-  struct sockaddr_in diff = loopback_addr("127.0.0.1", local_port(other));
+  struct sockaddr_in diff = loopback_addr(local_port(other));
   CHECK_ERR(eddy_datagram_sendto(d, "three", 5, (struct sockaddr *)&diff, sizeof diff), EDDY_EINVAL);
   CHECK(nothing_to_read(other, 50));
   CHECK(nothing_to_read(peer, 0));
   /* the peer's datagrams arrive */
-  struct sockaddr_in me = loopback_addr("127.0.0.1", my_port);
+  struct sockaddr_in me = loopback_addr(my_port);
   CHECK_EQ(sendto(peer, "reply", 5, 0, (struct sockaddr *)&me, sizeof me), 5);
   WAIT_UNTIL(loop, r.nrecv == 1, 5.0);
   CHECK_EQ(r.last_len, 5);
@@ -562,10 +478,10 @@ TEST(allow_broadcast_sets_so_broadcast_and_leaves_socket_unconnected) {
   char buf[16];
   CHECK_EQ(recv_wait(peer, buf, sizeof buf, NULL), 5);
   CHECK(memcmp(buf, "bcast", 5) == 0);
-  struct sockaddr_in same = loopback_addr("127.0.0.1", local_port(peer));
+  struct sockaddr_in same = loopback_addr(local_port(peer));
   sendto_ok(&r, d, "again", 5, (struct sockaddr *)&same, sizeof same);
   CHECK_EQ(recv_wait(peer, buf, sizeof buf, NULL), 5);
-  struct sockaddr_in diff = loopback_addr("127.0.0.1", local_port(other));
+  struct sockaddr_in diff = loopback_addr(local_port(other));
   CHECK_ERR(eddy_datagram_sendto(d, "no", 2, (struct sockaddr *)&diff, sizeof diff), EDDY_EINVAL);
   CHECK(nothing_to_read(other, 50));
   close_endpoint(loop, &r, d);
@@ -624,7 +540,7 @@ TEST(family_only_creates_an_unbound_socket) {
   CHECK_ERR(eddy_datagram_sendto(d, "x", 1, NULL, 0), EDDY_EINVAL);
   CHECK_EQ(eddy_datagram_is_closing(d), 0);
   int peer = udp_socket();
-  struct sockaddr_in to = loopback_addr("127.0.0.1", local_port(peer));
+  struct sockaddr_in to = loopback_addr(local_port(peer));
   sendto_ok(&r, d, "addr", 4, (struct sockaddr *)&to, sizeof to);
   char buf[8];
   CHECK_EQ(recv_wait(peer, buf, sizeof buf, NULL), 4);
@@ -666,7 +582,7 @@ TEST(sock_option_uses_the_given_socket_and_eddy_owns_it) {
   CHECK(loop != NULL);
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* blocking */
   CHECK(s >= 0);
-  struct sockaddr_in a = loopback_addr("127.0.0.1", 0);
+  struct sockaddr_in a = loopback_addr(0);
   CHECK_EQ(bind(s, (struct sockaddr *)&a, sizeof a), 0);
   uint16_t port = local_port(s);
   struct drec r;
@@ -680,7 +596,7 @@ TEST(sock_option_uses_the_given_socket_and_eddy_owns_it) {
   struct sockaddr_storage sn = extra_addr(d, "sockname", NULL);
   CHECK_EQ(ntohs(((struct sockaddr_in *)&sn)->sin_port), port);
   int peer = udp_socket();
-  struct sockaddr_in to = loopback_addr("127.0.0.1", port);
+  struct sockaddr_in to = loopback_addr(port);
   CHECK_EQ(sendto(peer, "via-sock", 8, 0, (struct sockaddr *)&to, sizeof to), 8);
   WAIT_UNTIL(loop, r.nrecv == 1, 5.0);
   CHECK(memcmp(r.last, "via-sock", 8) == 0);
@@ -697,7 +613,7 @@ TEST(sock_option_with_connected_socket_reports_peername) {
   CHECK(loop != NULL);
   int peer = udp_socket();
   int s = udp_socket();
-  struct sockaddr_in to = loopback_addr("127.0.0.1", local_port(peer));
+  struct sockaddr_in to = loopback_addr(local_port(peer));
   CHECK_EQ(connect(s, (struct sockaddr *)&to, sizeof to), 0);
   struct drec r;
   rec_init(&r, loop);
@@ -749,7 +665,7 @@ TEST(sock_option_with_any_other_option_is_einval_and_fd_stays_open) {
   CHECK_EQ(r.made, 0);
   /* still a usable socket of the caller's */
   int peer = udp_socket();
-  struct sockaddr_in to = loopback_addr("127.0.0.1", local_port(peer));
+  struct sockaddr_in to = loopback_addr(local_port(peer));
   CHECK_EQ(sendto(s, "mine", 4, 0, (struct sockaddr *)&to, sizeof to), 4);
   char buf[8];
   CHECK_EQ(recv_wait(peer, buf, sizeof buf, NULL), 4);
@@ -1624,7 +1540,7 @@ TEST(null_arguments_are_einval) {
 
   eddy_datagram_t *d = open_endpoint(loop, &r, &o);
   CHECK_ERR(eddy_datagram_sendto(d, NULL, 5, NULL, 0), EDDY_EINVAL); /* data NULL with len > 0 */
-  struct sockaddr_in to = loopback_addr("127.0.0.1", 9);
+  struct sockaddr_in to = loopback_addr(9);
   CHECK_ERR(eddy_datagram_sendto(d, "x", 1, (struct sockaddr *)&to, 3), EDDY_EINVAL); /* short addrlen */
   CHECK_ERR(eddy_datagram_get_extra_info(d, NULL, buf, &len), EDDY_EINVAL);
   CHECK_ERR(eddy_datagram_get_extra_info(d, "sockname", buf, NULL), EDDY_EINVAL);

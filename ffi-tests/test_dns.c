@@ -21,54 +21,14 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------------ helpers */
 
-static char ev[256];
-static size_t nev;
-static void ev_reset(void) {
-  memset(ev, 0, sizeof ev);
-  nev = 0;
-}
-static void ev_add(char c) {
-  if (nev < sizeof ev - 1) ev[nev++] = c;
-}
-static void rec_cb(void *ud) { ev_add((char)(intptr_t)ud); }
+/* A done callback that records its user data (a char) as an event. */
 static void done_rec_cb(eddy_future_t *f, void *ud) {
   (void)f;
   ev_add((char)(intptr_t)ud);
-}
-#define TAG(c) ((void *)(intptr_t)(c))
-
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  if (eddy_new_event_loop(&loop) != 0) return NULL;
-  return loop;
-}
-
-static void close_loop(eddy_loop_t *loop) {
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-}
-
-static int sem_wait_for(sem_t *s, double seconds) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  long long ns = (long long)ts.tv_nsec + (long long)(seconds * 1e9);
-  ts.tv_sec += (time_t)(ns / 1000000000LL);
-  ts.tv_nsec = (long)(ns % 1000000000LL);
-  int rc;
-  while ((rc = sem_timedwait(s, &ts)) == -1 && errno == EINTR) {
-  }
-  return rc;
 }
 
 static bool is_eai_code(int rc) { return rc <= EDDY_EAI_ADDRFAMILY && rc >= EDDY_EAI_SYSTEM; }

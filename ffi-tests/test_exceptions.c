@@ -18,12 +18,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  if (eddy_new_event_loop(&loop) != 0) return NULL;
-  return loop;
-}
+#include "test_util.h"
 
 struct seen {
   int count;

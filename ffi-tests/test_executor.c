@@ -16,40 +16,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------------ helpers */
-
-/* Runs exactly one iteration. */
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  if (eddy_new_event_loop(&loop) != 0) return NULL;
-  return loop;
-}
-
-static void close_loop(eddy_loop_t *loop) {
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-}
-
-/* Waits on a semaphore at most `seconds` (a stuck library must fail the test,
-   not hang it until the harness timeout). Returns 0 when posted. */
-static int sem_wait_for(sem_t *s, double seconds) {
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  long long ns = (long long)ts.tv_nsec + (long long)(seconds * 1e9);
-  ts.tv_sec += (time_t)(ns / 1000000000LL);
-  ts.tv_nsec = (long)(ns % 1000000000LL);
-  int rc;
-  while ((rc = sem_timedwait(s, &ts)) == -1 && errno == EINTR) {
-  }
-  return rc;
-}
 
 /* A piece of work that records where it ran and returns a value. */
 struct job {

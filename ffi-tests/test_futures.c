@@ -8,29 +8,9 @@
 #include <string.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static char ev[512];
-
-static void ev_reset(void) { ev[0] = '\0'; }
-
-static void ev_add(const char *s) {
-  size_t used = strlen(ev);
-  snprintf(ev + used, sizeof ev - used, "%s", s);
-}
-
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-/* Runs exactly the callbacks queued now (plus the stop callback queued after
- * them) as one iteration: anything they schedule stays queued. */
-static int run_one_iteration(eddy_loop_t *loop) {
-  int rc = eddy_loop_call_soon(loop, stop_cb, loop, NULL);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-static void mark_cb(void *ud) { ev_add((const char *)ud); }
 
 /* A done callback that records its user data (a string) and which future. */
 static eddy_future_t *seen_futs[16];
@@ -38,20 +18,14 @@ static int nseen;
 
 static void done_mark(eddy_future_t *f, void *ud) {
   if (nseen < 16) seen_futs[nseen++] = f;
-  ev_add((const char *)ud);
+  ev_add_str((const char *)ud);
 }
 
 static void done_mark2(eddy_future_t *f, void *ud) {
   (void)f;
-  ev_add("[");
-  ev_add((const char *)ud);
-  ev_add("]");
-}
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  if (eddy_new_event_loop(&loop) != 0) return NULL;
-  return loop;
+  ev_add_str("[");
+  ev_add_str((const char *)ud);
+  ev_add_str("]");
 }
 
 static void reset_all(void) {
@@ -119,7 +93,7 @@ TEST(done_callbacks_not_run_by_set_error_or_cancel) {
 static eddy_future_t *g_fut;
 
 static void complete_g_fut_cb(void *ud) {
-  ev_add((const char *)ud);
+  ev_add_str((const char *)ud);
   eddy_future_set_result(g_fut, NULL, 1);
 }
 
@@ -596,7 +570,7 @@ static int seen_rc = 12345;
 static void read_result_cb(eddy_future_t *f, void *ud) {
   (void)ud;
   seen_rc = eddy_future_result(f, NULL, &seen_n);
-  ev_add("r");
+  ev_add_str("r");
 }
 
 TEST(future_is_valid_in_done_callback_after_caller_released_it) {

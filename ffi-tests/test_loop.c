@@ -16,32 +16,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------------ helpers */
-
-#define TAG(c) ((void *)(intptr_t)(c))
-
-static char ev[1024];
-static size_t nev;
-
-static void ev_reset(void) {
-  memset(ev, 0, sizeof ev);
-  nev = 0;
-}
-static void ev_add(char c) {
-  if (nev < sizeof ev - 1) ev[nev++] = c;
-}
-static size_t ev_count(char c) {
-  size_t n = 0;
-  for (size_t i = 0; i < nev; i++) n += ev[i] == c;
-  return n;
-}
-
-/* Records its user data (a char) as an event. */
-static void rec_cb(void *ud) { ev_add((char)(intptr_t)ud); }
-
-/* Stops the loop given as user data. */
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
 
 static double now_s(void) {
   struct timespec ts;
@@ -57,24 +34,6 @@ static void busy_wait(double s) {
   double t0 = now_s();
   while (now_s() - t0 < s) {
   }
-}
-
-/* Runs exactly one iteration (SEMANTICS 13). */
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.' && atoi(e->d_name) < 1000) n++; /* valgrind's own fds are ~1024+ */
-  closedir(d);
-  return n - 1; /* the directory's own fd */
 }
 
 /* Exception handler that records what it was given. */

@@ -19,79 +19,15 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------------ helpers */
 
 #define KIB 1024u
 
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-/* Runs exactly one iteration (SEMANTICS 13). */
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-static void run_for(eddy_loop_t *loop, double seconds) {
-  eddy_handle_t *h = NULL;
-  CHECK_OK(eddy_loop_call_later(loop, seconds, stop_cb, loop, &h));
-  CHECK_OK(eddy_loop_run_forever(loop));
-  eddy_handle_cancel(h);
-  eddy_handle_release(h);
-}
-
-typedef bool (*cond_fn)(void *arg);
-
-struct waiter {
-  eddy_loop_t *loop;
-  cond_fn cond;
-  void *arg;
-  double deadline;
-  eddy_handle_t *h;
-};
-
-static void waiter_tick(void *ud) {
-  struct waiter *w = ud;
-  eddy_handle_release(w->h);
-  w->h = NULL;
-  if (w->cond(w->arg) || harness_monotonic() > w->deadline) {
-    eddy_loop_stop(w->loop);
-    return;
-  }
-  if (eddy_loop_call_later(w->loop, 0.001, waiter_tick, w, &w->h) != 0) eddy_loop_stop(w->loop);
-}
-
-/* Runs the loop until cond(arg) holds or `timeout` seconds pass. */
-static bool run_until(eddy_loop_t *loop, cond_fn cond, void *arg, double timeout) {
-  if (cond(arg)) return true;
-  struct waiter w = {loop, cond, arg, harness_monotonic() + timeout, NULL};
-  CHECK_OK(eddy_loop_call_soon(loop, waiter_tick, &w, &w.h));
-  CHECK_OK(eddy_loop_run_forever(loop));
-  if (w.h) {
-    eddy_handle_cancel(w.h);
-    eddy_handle_release(w.h);
-  }
-  return cond(arg);
-}
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
-  CHECK(loop != NULL);
-  return loop;
-}
-
-static void close_loop(eddy_loop_t *loop) {
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-}
-
 /* A close-on-exec pipe; both ends blocking (eddy makes its end
    non-blocking, SEMANTICS 120). */
 static void make_pipe(int p[2]) { CHECK_EQ(pipe2(p, O_CLOEXEC), 0); }
-
-static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1 || errno != EBADF; }
 
 static bool fd_nonblocking(int fd) {
   int fl = fcntl(fd, F_GETFL);
@@ -108,7 +44,7 @@ static uint8_t pat(size_t i) { return (uint8_t)((i * 131u) + (i >> 9) + 3u); }
 
 static uint8_t g_out[1024 * 1024];
 
-static void pattern_init(void) {
+static void out_pattern_init(void) {
   for (size_t i = 0; i < sizeof g_out; i++) g_out[i] = pat(i);
 }
 
@@ -176,16 +112,8 @@ struct rec {
 
 static void rec_init(struct rec *r) { memset(r, 0, sizeof *r); }
 
-static void logev(struct rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logev(struct rec *r, const char *fmt, ...) {
-  size_t n = strlen(r->log);
-  if (n > 0 && n < sizeof r->log - 1) r->log[n++] = ',';
-  r->log[n] = '\0';
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(r->log + n, sizeof r->log - n, fmt, ap);
-  va_end(ap);
-}
+/* Appends an event to r->log ("made,data(3),eof"). */
+#define logev(r, ...) log_append_fmt((r)->log, sizeof (r)->log, __VA_ARGS__)
 
 static void p_made(eddy_transport_t *t, void *ud) {
   struct rec *r = ud;
@@ -889,7 +817,7 @@ TEST(loop_close_closes_open_pipe_transports_without_callbacks) {
   close(p[1]);
 }
 
-__attribute__((constructor)) static void pipes_tests_init(void) { pattern_init(); }
+__attribute__((constructor)) static void pipes_tests_init(void) { out_pattern_init(); }
 
 /* API 1: `out` of connect_read_pipe/connect_write_pipe is not marked "may be
    NULL", so NULL is an argument error and the fd stays the caller's */

@@ -24,70 +24,18 @@
 
 #include "harness.h"
 
+/* Here WAIT_UNTIL only runs the loop: on a timeout the test's own CHECK of
+   the condition fails. */
+#define WAIT_UNTIL(loop, cond, timeout) RUN_LOOP_UNTIL(loop, cond, timeout)
+#include "test_util.h"
+
 /* ------------------------------------------------------------------ helpers */
-
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-/* Runs exactly one iteration. */
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-/* Runs the loop for about `seconds` (timers and I/O included). */
-static int run_for(eddy_loop_t *loop, double seconds) {
-  int rc = eddy_loop_call_later(loop, seconds, stop_cb, loop, NULL);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-/* Runs the loop in 2 ms slices until `cond` holds or `timeout` s passed. */
-#define WAIT_UNTIL(loop, cond, timeout)                                        \
-  do {                                                                         \
-    double wait_deadline_ = harness_monotonic() + (timeout);                   \
-    while (!(cond) && harness_monotonic() < wait_deadline_)                    \
-      CHECK_OK(run_for((loop), 0.002));                                        \
-  } while (0)
-
-/* run_until_complete, but failing the test (instead of hanging until the
-   harness timeout) when the future is still pending after 10 s. */
-static int complete_at(eddy_loop_t *loop, eddy_future_t *f, int line) {
-  CHECK(f != NULL);
-  WAIT_UNTIL(loop, eddy_future_done(f), 10.0);
-  if (!eddy_future_done(f)) HARNESS_FAIL("future awaited at line %d still pending after 10 s", line);
-  return eddy_loop_run_until_complete(loop, f);
-}
-#define complete(loop, f) complete_at((loop), (f), __LINE__)
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
-  CHECK(loop != NULL);
-  return loop;
-}
-
-static void close_loop(eddy_loop_t *loop) {
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-}
-
-static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
 
 static int sockopt_int(int fd, int level, int name) {
   int v = -1;
   socklen_t len = sizeof v;
   CHECK_EQ(getsockopt(fd, level, name, &v, &len), 0);
   return v;
-}
-
-static uint16_t sock_port(int fd) {
-  struct sockaddr_storage a;
-  socklen_t len = sizeof a;
-  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-  if (a.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&a)->sin6_port);
-  CHECK_EQ(a.ss_family, AF_INET);
-  return ntohs(((struct sockaddr_in *)&a)->sin_port);
 }
 
 static int sock_family(int fd) {
@@ -125,11 +73,7 @@ static int client_connect(int family, uint16_t port) {
     a.sin6_addr = in6addr_loopback;
     rc = connect(s, (struct sockaddr *)&a, sizeof a);
   } else {
-    struct sockaddr_in a;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct sockaddr_in a = loopback_addr(port);
     rc = connect(s, (struct sockaddr *)&a, sizeof a);
   }
   if (rc != 0) {
@@ -144,10 +88,7 @@ static int client_connect(int family, uint16_t port) {
 static int unix_client_connect(const char *path) {
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   CHECK(s >= 0);
-  struct sockaddr_un a;
-  memset(&a, 0, sizeof a);
-  a.sun_family = AF_UNIX;
-  snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+  struct sockaddr_un a = unix_addr(path);
   if (connect(s, (struct sockaddr *)&a, sizeof a) != 0) {
     int e = errno;
     close(s);
@@ -1210,10 +1151,7 @@ static eddy_server_t *start_unix_server(eddy_loop_t *loop, struct srv *s, const 
 static void make_stale_socket(const char *path) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   CHECK(fd >= 0);
-  struct sockaddr_un a;
-  memset(&a, 0, sizeof a);
-  a.sun_family = AF_UNIX;
-  snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+  struct sockaddr_un a = unix_addr(path);
   CHECK_EQ(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
   close(fd);
   struct stat st;

@@ -15,35 +15,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------------ helpers */
-
-#define TAG(c) ((void *)(intptr_t)(c))
-
-static char ev[256];
-static size_t nev;
-static void ev_reset(void) {
-  memset(ev, 0, sizeof ev);
-  nev = 0;
-}
-static void ev_add(char c) {
-  if (nev < sizeof ev - 1) ev[nev++] = c;
-}
-static void rec_cb(void *ud) { ev_add((char)(intptr_t)ud); }
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-/* Runs the loop for about `seconds`. */
-static int run_for(eddy_loop_t *loop, double seconds) {
-  int rc = eddy_loop_call_later(loop, seconds, stop_cb, loop, NULL);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
 
 /* Runs until `*counter` reaches `want` (or 2 s pass). */
 static int *wait_counter;
@@ -65,28 +39,6 @@ static int run_until_count(eddy_loop_t *loop, int *counter, int want) {
   rc = eddy_loop_call_later(loop, 2.0, stop_cb, loop, NULL);
   if (rc != 0) return rc;
   return eddy_loop_run_forever(loop);
-}
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  if (eddy_new_event_loop(&loop) != 0) return NULL;
-  return loop;
-}
-
-static void close_loop(eddy_loop_t *loop) {
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-}
-
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.' && atoi(e->d_name) < 1000) n++; /* valgrind's own fds are ~1024+ */
-  closedir(d);
-  return n - 1;
 }
 
 static void (*current_handler(int sig))(int) {

@@ -28,58 +28,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------------ helpers */
-
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  if (eddy_new_event_loop(&loop) != 0) return NULL;
-  return loop;
-}
-
-static void close_loop(eddy_loop_t *loop) {
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-}
-
-/* While WAIT_UNTIL runs the loop, every protocol callback stops it, so the
-   condition is checked again right after the iteration that changed it. */
-static eddy_loop_t *g_waiting;
-
-static void poke(void) {
-  if (g_waiting) eddy_loop_stop(g_waiting);
-}
-
-static void step(eddy_loop_t *loop) {
-  eddy_handle_t *h = NULL;
-  CHECK_OK(eddy_loop_call_later(loop, 0.01, stop_cb, loop, &h));
-  g_waiting = loop;
-  CHECK_OK(eddy_loop_run_forever(loop));
-  g_waiting = NULL;
-  eddy_handle_cancel(h);
-  eddy_handle_release(h);
-}
-
-#define WAIT_UNTIL(loop, cond, timeout)                                        \
-  do {                                                                         \
-    double wait_deadline_ = harness_monotonic() + (timeout);                   \
-    while (!(cond)) {                                                          \
-      if (harness_monotonic() > wait_deadline_)                                \
-        HARNESS_FAIL("timed out after %gs waiting for %s", (double)(timeout),  \
-                     #cond);                                                   \
-      step(loop);                                                              \
-    }                                                                          \
-  } while (0)
-
-static bool fd_is_open(int fd) { return fcntl(fd, F_GETFD) >= 0; }
 
 /* How many fds below 1000 this process has open (the harness's range). */
 static int count_open_fds(void) {
@@ -187,12 +138,7 @@ static void rec_free(struct prec *r) {
   }
 }
 
-static void rec_log(struct prec *r, char c) {
-  if (r->nlog + 1 < MAX_LOG) {
-    r->log[r->nlog++] = c;
-    r->log[r->nlog] = '\0';
-  }
-}
+static void rec_log(struct prec *r, char c) { log_append_char(r->log, sizeof r->log, &r->nlog, c); }
 
 /* The output collected from fd 1 or 2 as a string (NUL-terminated copy). */
 static const char *out_str(struct prec *r, int fd) {
@@ -391,8 +337,6 @@ static void check_order(struct prec *r, const char *piped) {
   CHECK_EQ(r->data_bad_fd, 0);
   CHECK_EQ(r->sync_cbs, 0);
 }
-
-static uint8_t pattern(size_t i) { return (uint8_t)(((i ^ (i >> 8) ^ (i >> 16)) * 131u) + 7u); }
 
 /* Reads an fd to EOF (with a deadline); returns the bytes read, -1 on
    timeout before EOF. */

@@ -10,26 +10,9 @@
 #include <string.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ---- helpers ---------------------------------------------------------- */
-
-static char ev[512];
-
-static void ev_add(const char *s) {
-  size_t used = strlen(ev);
-  snprintf(ev + used, sizeof ev - used, "%s", s);
-}
-
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-static void mark_cb(void *ud) { ev_add((const char *)ud); }
-
-/* One iteration: runs what is queued now, then stops. */
-static int run_one_iteration(eddy_loop_t *loop) {
-  int rc = eddy_loop_call_soon(loop, stop_cb, loop, NULL);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
 
 /* Runs iterations until *counter >= want (at most 10). */
 static int run_until_count(eddy_loop_t *loop, const int *counter, int want) {
@@ -38,12 +21,6 @@ static int run_until_count(eddy_loop_t *loop, const int *counter, int want) {
     if (rc != 0) return rc;
   }
   return *counter >= want ? 0 : -1;
-}
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  if (eddy_new_event_loop(&loop) != 0) return NULL;
-  return loop;
 }
 
 #define MAXSTEPS 8
@@ -73,7 +50,7 @@ static int record_step(struct st *s, eddy_future_t *task) {
     s->cancelling[i] = eddy_task_cancelling(task);
     s->cancelled_in_step[i] = eddy_future_cancelled(task);
   }
-  if (s->tag) ev_add(s->tag);
+  if (s->tag) ev_add_str(s->tag);
   return i;
 }
 

@@ -28,58 +28,13 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 #define OPENSSL "/usr/bin/openssl"
 #define MIB (1024u * 1024u)
 #define BIG (16u * MIB)
 
 /* ================================================================ helpers */
-
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-/* Runs the loop for about `seconds`. */
-static void run_for(eddy_loop_t *loop, double seconds) {
-  eddy_handle_t *h = NULL;
-  CHECK_OK(eddy_loop_call_later(loop, seconds, stop_cb, loop, &h));
-  CHECK_OK(eddy_loop_run_forever(loop));
-  eddy_handle_cancel(h);
-  eddy_handle_release(h);
-}
-
-typedef bool (*cond_fn)(void *arg);
-
-struct waiter {
-  eddy_loop_t *loop;
-  cond_fn cond;
-  void *arg;
-  double deadline;
-  eddy_handle_t *h;
-};
-
-static void waiter_tick(void *ud) {
-  struct waiter *w = ud;
-  eddy_handle_release(w->h);
-  w->h = NULL;
-  if (w->cond(w->arg) || harness_monotonic() > w->deadline) {
-    eddy_loop_stop(w->loop);
-    return;
-  }
-  if (eddy_loop_call_later(w->loop, 0.001, waiter_tick, w, &w->h) != 0) eddy_loop_stop(w->loop);
-}
-
-/* Runs the loop until cond(arg) holds (checked every millisecond) or
-   `timeout` seconds pass; returns cond(arg). */
-static bool run_until(eddy_loop_t *loop, cond_fn cond, void *arg, double timeout) {
-  if (cond(arg)) return true;
-  struct waiter w = {loop, cond, arg, harness_monotonic() + timeout, NULL};
-  CHECK_OK(eddy_loop_call_soon(loop, waiter_tick, &w, &w.h));
-  CHECK_OK(eddy_loop_run_forever(loop));
-  if (w.h) {
-    eddy_handle_cancel(w.h);
-    eddy_handle_release(w.h);
-  }
-  return cond(arg);
-}
 
 static bool c_future_done(void *a) { return eddy_future_done((eddy_future_t *)a) == 1; }
 
@@ -107,45 +62,6 @@ static int outcome_at(eddy_loop_t *loop, int rc, eddy_future_t *f, void **ptr, c
 #define outcome(loop, rc, f, ptr) outcome_at((loop), (rc), (f), (ptr), NULL, 0, __LINE__)
 #define outcome_msg(loop, rc, f, ptr, msg) outcome_at((loop), (rc), (f), (ptr), (msg), sizeof(msg), __LINE__)
 
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
-  CHECK(loop != NULL);
-  return loop;
-}
-
-static void close_loop(eddy_loop_t *loop) {
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-}
-
-static struct sockaddr_in loopback_addr(uint16_t port) {
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
-static uint16_t sock_port(int fd) {
-  struct sockaddr_in a;
-  socklen_t len = sizeof a;
-  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-  return ntohs(a.sin_port);
-}
-
-/* A TCP socket listening on 127.0.0.1 (ephemeral port) that never accepts:
-   connections complete in the kernel and then hear nothing. */
-static int tcp_listener(void) {
-  int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  CHECK(l >= 0);
-  struct sockaddr_in a = loopback_addr(0);
-  CHECK_EQ(bind(l, (struct sockaddr *)&a, sizeof a), 0);
-  CHECK_EQ(listen(l, 16), 0);
-  return l;
-}
-
 /* A port that was free a moment ago (for openssl s_server). */
 static uint16_t free_port(void) {
   int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -157,57 +73,12 @@ static uint16_t free_port(void) {
   return p;
 }
 
-/* How many sockets this process has open. */
-static int count_sockets(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.' || atoi(e->d_name) >= 1000) continue; /* valgrind's own fds are ~1024+ */
-    char path[64], target[128];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", atoi(e->d_name));
-    ssize_t len = readlink(path, target, sizeof target - 1);
-    if (len <= 0) continue;
-    target[len] = '\0';
-    if (strncmp(target, "socket:", 7) == 0) n++;
-  }
-  closedir(d);
-  return n;
-}
-
 struct sockwant {
   int n;
 };
 static bool c_sockets_at_most(void *a) { return count_sockets() <= ((struct sockwant *)a)->n; }
 
 /* ------------------------------------------------------------ the pattern */
-
-/* Byte i of a stream is g_block[i % PAT_P]; g_block repeats the period so
-   that any PAT_CH bytes from any offset are contiguous. */
-#define PAT_P 65521u
-#define PAT_CH (256u * 1024u)
-static uint8_t g_block[PAT_P + PAT_CH];
-
-static void pattern_init(void) {
-  for (size_t j = 0; j < sizeof g_block; j++) {
-    size_t i = j % PAT_P;
-    g_block[j] = (uint8_t)(i * 131u + (i >> 8) + 7u);
-  }
-}
-
-static bool pattern_ok(const uint8_t *data, size_t len, size_t off) {
-  while (len > 0) {
-    size_t o = off % PAT_P;
-    size_t n = sizeof g_block - o;
-    if (n > len) n = len;
-    if (memcmp(data, g_block + o, n) != 0) return false;
-    data += n;
-    len -= n;
-    off += n;
-  }
-  return true;
-}
 
 /* A malloc'ed buffer holding stream bytes [0, len). */
 static uint8_t *pattern_buffer(size_t len) {
@@ -1479,7 +1350,7 @@ TEST(handshake_timeout_fails_future_with_etimedout_and_closes_socket) {
   eddy_loop_t *loop = new_loop();
   int exc = 0;
   CHECK_OK(eddy_loop_set_exception_handler(loop, quiet_exc, &exc));
-  int l = tcp_listener(); /* completes TCP, never speaks */
+  int l = tcp_listener(true); /* completes TCP, never speaks */
   int base = count_sockets();
   eddy_tls_config_t *ccfg = client_cfg();
   struct peer c;
@@ -1737,7 +1608,7 @@ TEST(new_server_with_mismatched_key_or_no_certificate_is_etls) {
 
 TEST(server_hostname_without_tls_is_einval) {
   eddy_loop_t *loop = new_loop();
-  int l = tcp_listener();
+  int l = tcp_listener(true);
   struct peer c;
   peer_init(&c, loop, M_RECORD);
   int rc = connect_to_msg(loop, &PROTO, &c, sock_port(l), NULL, "localhost", 0, NULL, NULL, 0);
@@ -1753,7 +1624,7 @@ TEST(server_hostname_without_tls_is_einval) {
 
 TEST(server_config_as_client_tls_is_einval) {
   eddy_loop_t *loop = new_loop();
-  int l = tcp_listener();
+  int l = tcp_listener(true);
   eddy_tls_config_t *scfg = server_cfg();
   struct peer c;
   peer_init(&c, loop, M_RECORD);
@@ -1778,4 +1649,167 @@ TEST(tls_config_functions_reject_null) {
   eddy_tls_config_retain(c);
   eddy_tls_config_release(c);
   eddy_tls_config_release(c);
+}
+
+/* ============================================================ sendfile */
+
+static bool c_future_done_or_lost(void *a) { return eddy_future_done((eddy_future_t *)a) == 1; }
+
+/* SEMANTICS 139-140: a TLS transport takes loop.sendfile only as asyncio's
+   FALLBACK mode does: the file goes through the transport's own writes
+   (16 KiB pieces), so the peer decrypts exactly the file; fallback=false is
+   EDDY_ENOTSUP; writes are refused meanwhile and the file position ends
+   after the bytes sent. */
+TEST(sendfile_over_tls_goes_through_the_tls_writes) {
+  const size_t size = 3 * MIB + 123;
+  uint8_t *data = pattern_buffer(size);
+  int file = anon_file();
+  CHECK(file >= 0);
+  CHECK_EQ(pwrite(file, data, size, 0), (long long)size);
+  struct pair pr;
+  pair_open(&pr, M_RECORD);
+  struct peer *sp = &pr.s.peers[0];
+  sp->check_pattern = true;
+
+  eddy_future_t *sf = NULL;
+  CHECK_ERR(eddy_loop_sendfile(pr.loop, pr.ct, file, 0, 0, false, &sf), EDDY_ENOTSUP);
+  CHECK(sf == NULL);
+  CHECK_OK(eddy_loop_sendfile(pr.loop, pr.ct, file, 0, 0, true, &sf));
+  CHECK_ERR(eddy_transport_write(pr.ct, "x", 1), EDDY_EBUSY);
+  CHECK(run_until(pr.loop, c_future_done_or_lost, sf, 60.0));
+  void *ptr = NULL;
+  int64_t n = 0;
+  CHECK_OK(eddy_future_result(sf, &ptr, &n));
+  CHECK_EQ(n, (long long)size);
+  eddy_future_release(sf);
+  CHECK_EQ(lseek(file, 0, SEEK_CUR), (long long)size);
+
+  struct want w = {sp, size};
+  CHECK(run_until(pr.loop, c_total, &w, 30.0));
+  CHECK_EQ(sp->total_in, size);
+  CHECK_EQ(sp->bad, 0);
+  /* writing works again afterwards, behind the file */
+  CHECK_OK(eddy_transport_write(pr.ct, data + size, 0));
+  CHECK_OK(eddy_transport_write(pr.ct, data, 1000));
+  w.n = size + 1000;
+  CHECK(run_until(pr.loop, c_total, &w, 10.0));
+  CHECK_EQ(sp->total_in, size + 1000);
+  CHECK_EQ(sp->lost, 0);
+  pair_close(&pr);
+  close(file);
+  free(data);
+}
+
+/* A count and an offset pick a slice of the file, as on a plain socket. */
+TEST(sendfile_over_tls_with_offset_and_count_sends_that_slice) {
+  const size_t size = 200000;
+  uint8_t *data = pattern_buffer(size);
+  int file = anon_file();
+  CHECK(file >= 0);
+  CHECK_EQ(pwrite(file, data, size, 0), (long long)size);
+  struct pair pr;
+  pair_open(&pr, M_RECORD);
+  struct peer *sp = &pr.s.peers[0];
+  eddy_future_t *sf = NULL;
+  CHECK_OK(eddy_loop_sendfile(pr.loop, pr.ct, file, 1000, 50000, true, &sf));
+  CHECK(run_until(pr.loop, c_future_done_or_lost, sf, 30.0));
+  int64_t n = 0;
+  CHECK_OK(eddy_future_result(sf, NULL, &n));
+  CHECK_EQ(n, 50000);
+  eddy_future_release(sf);
+  CHECK_EQ(lseek(file, 0, SEEK_CUR), 51000);
+  struct want w = {sp, 50000};
+  CHECK(run_until(pr.loop, c_total, &w, 10.0));
+  CHECK_EQ(sp->total_in, 50000);
+  CHECK(memcmp(sp->in, data + 1000, 50000) == 0);
+  pair_close(&pr);
+  close(file);
+  free(data);
+}
+
+/* The connection going under a TLS sendfile ends it with an error instead
+   of leaving its future pending. */
+TEST(sendfile_over_tls_fails_when_the_transport_is_aborted) {
+  const size_t size = 32 * MIB;
+  int file = anon_file();
+  CHECK(file >= 0);
+  CHECK_OK(ftruncate(file, (off_t)size));
+  struct pair pr;
+  pair_open(&pr, M_RECORD);
+  struct peer *sp = &pr.s.peers[0];
+  CHECK_OK(eddy_transport_pause_reading(sp->t)); /* the file backs up */
+  eddy_future_t *sf = NULL;
+  CHECK_OK(eddy_loop_sendfile(pr.loop, pr.ct, file, 0, 0, true, &sf));
+  run_for(pr.loop, 0.1);
+  CHECK_EQ(eddy_future_done(sf), 0);
+  CHECK_OK(eddy_transport_abort(pr.ct));
+  CHECK(run_until(pr.loop, c_future_done_or_lost, sf, 5.0));
+  CHECK_ERR(eddy_future_result(sf, NULL, NULL), EDDY_ECLOSED);
+  eddy_future_release(sf);
+  CHECK(run_until(pr.loop, c_lost, &pr.c, 5.0));
+  pair_close(&pr);
+  close(file);
+}
+
+/* ============================================= connect_accepted_socket */
+
+/* asyncio's connect_accepted_socket(ssl=a server context): eddy is the TLS
+   server on a socket it did not accept. The future completes with the TLS
+   transport after the handshake, the one connection_made got; a client
+   configuration, or a name to verify, is EDDY_EINVAL (and the fd stays the
+   caller's). */
+TEST(connect_accepted_socket_with_a_server_config_is_the_tls_server) {
+  eddy_loop_t *loop = new_loop();
+  int sv[2];
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+  eddy_tls_config_t *scfg = server_cfg(), *ccfg = client_cfg();
+  struct peer s, c;
+  peer_init(&s, loop, M_ECHO);
+  peer_init(&c, loop, M_RECORD);
+
+  eddy_connection_options_t so;
+  eddy_connection_options_init(&so);
+  eddy_future_t *sf = NULL;
+  so.tls = ccfg;
+  CHECK_ERR(eddy_loop_connect_accepted_socket(loop, &PROTO, &s, sv[0], &so, &sf), EDDY_EINVAL);
+  so.tls = scfg;
+  so.server_hostname = "localhost";
+  CHECK_ERR(eddy_loop_connect_accepted_socket(loop, &PROTO, &s, sv[0], &so, &sf), EDDY_EINVAL);
+  CHECK(sf == NULL);
+  so.server_hostname = NULL;
+  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &PROTO, &s, sv[0], &so, &sf));
+
+  eddy_connection_options_t co;
+  eddy_connection_options_init(&co);
+  co.tls = ccfg;
+  co.server_hostname = "localhost";
+  co.sock = sv[1];
+  eddy_future_t *cf = NULL;
+  CHECK_OK(eddy_loop_create_connection(loop, &PROTO, &c, NULL, 0, &co, &cf));
+  void *ct = NULL, *st = NULL;
+  CHECK_OK(outcome(loop, 0, cf, &ct));
+  CHECK_OK(outcome(loop, 0, sf, &st));
+  CHECK(st != NULL && st == (void *)s.t);
+  CHECK(ct != NULL && ct == (void *)c.t);
+  CHECK_STR_EQ(s.log, "made");
+  char v[16];
+  CHECK_OK(info_str(s.t, "tls_version", v, sizeof v));
+  CHECK(strcmp(v, "TLSv1.2") == 0 || strcmp(v, "TLSv1.3") == 0);
+
+  static const char hello[] = "hello, accepted socket\n";
+  CHECK_OK(eddy_transport_write(c.t, hello, strlen(hello)));
+  struct want w = {&c, strlen(hello)};
+  CHECK(run_until(loop, c_total, &w, 5.0));
+  CHECK_EQ(c.nin, strlen(hello));
+  CHECK(memcmp(c.in, hello, strlen(hello)) == 0);
+  CHECK_EQ(s.nin, strlen(hello));
+
+  CHECK_OK(eddy_transport_close(c.t));
+  CHECK(run_until(loop, c_lost, &c, 5.0));
+  CHECK(run_until(loop, c_lost, &s, 5.0));
+  CHECK_EQ(c.lost_err, 0);
+  CHECK_EQ(s.lost_err, 0);
+  eddy_tls_config_release(scfg);
+  eddy_tls_config_release(ccfg);
+  close_loop(loop);
 }

@@ -23,132 +23,17 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------------ helpers */
 
 #define MIB (1024u * 1024u)
-
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
-
-/* Runs exactly one iteration (SEMANTICS 13). */
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-/* Runs the loop for about `seconds`. */
-static void run_for(eddy_loop_t *loop, double seconds) {
-  eddy_handle_t *h = NULL;
-  CHECK_OK(eddy_loop_call_later(loop, seconds, stop_cb, loop, &h));
-  CHECK_OK(eddy_loop_run_forever(loop));
-  eddy_handle_cancel(h);
-  eddy_handle_release(h);
-}
-
-typedef bool (*cond_fn)(void *arg);
-
-struct waiter {
-  eddy_loop_t *loop;
-  cond_fn cond;
-  void *arg;
-  double deadline;
-  eddy_handle_t *h;
-};
-
-static void waiter_tick(void *ud) {
-  struct waiter *w = ud;
-  eddy_handle_release(w->h);
-  w->h = NULL;
-  if (w->cond(w->arg) || harness_monotonic() > w->deadline) {
-    eddy_loop_stop(w->loop);
-    return;
-  }
-  if (eddy_loop_call_later(w->loop, 0.001, waiter_tick, w, &w->h) != 0) eddy_loop_stop(w->loop);
-}
-
-/* Runs the loop until cond(arg) holds (checked every millisecond) or
-   `timeout` seconds pass; returns cond(arg). */
-static bool run_until(eddy_loop_t *loop, cond_fn cond, void *arg, double timeout) {
-  if (cond(arg)) return true;
-  struct waiter w = {loop, cond, arg, harness_monotonic() + timeout, NULL};
-  CHECK_OK(eddy_loop_call_soon(loop, waiter_tick, &w, &w.h));
-  CHECK_OK(eddy_loop_run_forever(loop));
-  if (w.h) {
-    eddy_handle_cancel(w.h);
-    eddy_handle_release(w.h);
-  }
-  return cond(arg);
-}
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
-  CHECK(loop != NULL);
-  return loop;
-}
-
-static void close_loop(eddy_loop_t *loop) {
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-}
-
-static struct sockaddr_in loopback_addr(uint16_t port) {
-  struct sockaddr_in a;
-  memset(&a, 0, sizeof a);
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
-static uint16_t sock_port(int fd) {
-  struct sockaddr_in a;
-  socklen_t len = sizeof a;
-  CHECK_EQ(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-  return ntohs(a.sin_port);
-}
 
 static uint16_t peer_port(int fd) {
   struct sockaddr_in a;
   socklen_t len = sizeof a;
   CHECK_EQ(getpeername(fd, (struct sockaddr *)&a, &len), 0);
   return ntohs(a.sin_port);
-}
-
-static int tcp_listener(void) {
-  int l = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  CHECK(l >= 0);
-  int one = 1;
-  setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in a = loopback_addr(0);
-  CHECK_EQ(bind(l, (struct sockaddr *)&a, sizeof a), 0);
-  CHECK_EQ(listen(l, 16), 0);
-  return l;
-}
-
-/* A connected non-blocking TCP pair over 127.0.0.1: sv[0] the connecting
-   side, sv[1] the accepted side. */
-static void tcp_pair(int sv[2]) {
-  int l = tcp_listener();
-  int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  CHECK(c >= 0);
-  struct sockaddr_in a = loopback_addr(sock_port(l));
-  int rc = connect(c, (struct sockaddr *)&a, sizeof a);
-  CHECK(rc == 0 || errno == EINPROGRESS);
-  struct pollfd p = {l, POLLIN, 0};
-  CHECK_EQ(poll(&p, 1, 5000), 1);
-  int s = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  CHECK(s >= 0);
-  struct pollfd q = {c, POLLOUT, 0};
-  CHECK_EQ(poll(&q, 1, 5000), 1);
-  close(l);
-  sv[0] = c;
-  sv[1] = s;
-}
-
-static void unix_pair(int sv[2]) {
-  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
 }
 
 /* Closes with SO_LINGER 0: the kernel sends RST. */
@@ -208,32 +93,6 @@ static bool nothing_to_read(int fd) {
 }
 
 /* ------------------------------------------------------------ the pattern */
-
-/* Byte i of a stream is g_block[i % PAT_P]; g_block repeats the period so
-   that any PAT_CH bytes from any offset are contiguous. */
-#define PAT_P 65521u
-#define PAT_CH (256u * 1024u)
-static uint8_t g_block[PAT_P + PAT_CH];
-
-static void pattern_init(void) {
-  for (size_t j = 0; j < sizeof g_block; j++) {
-    size_t i = j % PAT_P;
-    g_block[j] = (uint8_t)(i * 131u + (i >> 8) + 7u);
-  }
-}
-
-static bool pattern_ok(const uint8_t *data, size_t len, size_t off) {
-  while (len > 0) {
-    size_t o = off % PAT_P;
-    size_t n = sizeof g_block - o;
-    if (n > len) n = len;
-    if (memcmp(data, g_block + o, n) != 0) return false;
-    data += n;
-    len -= n;
-    off += n;
-  }
-  return true;
-}
 
 /* Writes stream bytes [off, off+len) through eddy_transport_write. */
 static int write_pattern(eddy_transport_t *t, size_t off, size_t len) {
@@ -343,16 +202,8 @@ static void rec_init(struct rec *r) {
   r->switch_rc = 1;
 }
 
-static void logev(struct rec *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void logev(struct rec *r, const char *fmt, ...) {
-  size_t n = strlen(r->log);
-  if (n > 0 && n < sizeof r->log - 1) r->log[n++] = ',';
-  r->log[n] = '\0';
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(r->log + n, sizeof r->log - n, fmt, ap);
-  va_end(ap);
-}
+/* Appends an event to r->log ("made,data(3),eof"). */
+#define logev(r, ...) log_append_fmt((r)->log, sizeof (r)->log, __VA_ARGS__)
 
 static void keep_in(struct rec *r, const uint8_t *data, size_t len) {
   size_t room = sizeof r->in - r->nin;
@@ -539,7 +390,7 @@ static eddy_transport_t *open_kind(eddy_loop_t *loop, enum kind k, const eddy_pr
   struct acceptor acc = {loop, -1, -1, early};
   int rc;
   if (k == K_CLIENT_TCP) {
-    acc.l = tcp_listener();
+    acc.l = tcp_listener(true);
     CHECK_OK(eddy_loop_add_reader(loop, acc.l, acceptor_cb, &acc));
     g_in_api = 1;
     rc = eddy_loop_create_connection(loop, p, r, "127.0.0.1", sock_port(acc.l), NULL, &f);
@@ -2051,7 +1902,7 @@ TEST(transfer_64mib_both_ways_through_paused_readers_arrives_intact) {
   a.total = b.total = 64 * (size_t)MIB;
   a.expect = b.expect = 64 * (size_t)MIB;
   a.next_pause = b.next_pause = MIB;
-  int l = tcp_listener();
+  int l = tcp_listener(true);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_connection(loop, &XPROTO, &a, "127.0.0.1", sock_port(l), NULL, &f));
   CHECK_OK(eddy_loop_run_until_complete(loop, f));

@@ -15,47 +15,14 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------------ helpers */
 
-#define TAG(c) ((void *)(intptr_t)(c))
-
-static char ev[1024];
-static size_t nev;
-
-static void ev_reset(void) {
-  memset(ev, 0, sizeof ev);
-  nev = 0;
-}
-static void ev_add(char c) {
-  if (nev < sizeof ev - 1) ev[nev++] = c;
-}
-
-static void rec_cb(void *ud) { ev_add((char)(intptr_t)ud); }
-static void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
 static void timeout_cb(void *ud) {
   ev_add('T');
   eddy_loop_stop((eddy_loop_t *)ud);
 }
-
-static int run_once(eddy_loop_t *loop) {
-  int rc = eddy_loop_stop(loop);
-  if (rc != 0) return rc;
-  return eddy_loop_run_forever(loop);
-}
-
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.' && atoi(e->d_name) < 1000) n++; /* valgrind's own fds are ~1024+ */
-  closedir(d);
-  return n - 1;
-}
-
-static int fd_is_open(int fd) { return fcntl(fd, F_GETFD) != -1; }
 
 /* A watcher's state: which loop and fd, what to record, how often it ran. */
 struct w {
