@@ -1813,3 +1813,47 @@ TEST(connect_accepted_socket_with_a_server_config_is_the_tls_server) {
   eddy_tls_config_release(ccfg);
   close_loop(loop);
 }
+
+/* SEMANTICS 141: during the fallback the protocol sees no pause_writing or
+   resume_writing of the file's own writes (asyncio swaps in
+   _SendfileFallbackProtocol); a protocol paused before the sendfile gets
+   its resume_writing when the sendfile ends, not while it runs */
+TEST(sendfile_over_tls_resumes_a_paused_protocol_when_it_ends) {
+  const size_t pre = BIG, size = 4 * MIB;
+  int file = anon_file();
+  CHECK(file >= 0);
+  CHECK_OK(ftruncate(file, (off_t)size));
+  uint8_t *data = pattern_buffer(pre);
+  struct pair pr;
+  pair_open(&pr, M_RECORD);
+  struct peer *sp = &pr.s.peers[0];
+  CHECK_OK(eddy_transport_pause_reading(sp->t));
+  CHECK_OK(eddy_transport_write(pr.ct, data, pre));
+  CHECK_EQ(pr.c.pauses, 1);
+
+  eddy_future_t *sf = NULL;
+  CHECK_OK(eddy_loop_sendfile(pr.loop, pr.ct, file, 0, 0, true, &sf));
+  run_for(pr.loop, 0.05);
+  CHECK_EQ(eddy_future_done(sf), 0);
+  CHECK_OK(eddy_transport_resume_reading(sp->t));
+  /* the earlier writes have drained and the file is on its way */
+  struct want w = {sp, pre + MIB};
+  CHECK(run_until(pr.loop, c_total, &w, 30.0));
+  CHECK_EQ(eddy_future_done(sf), 0);
+  CHECK_EQ(pr.c.resumes, 0);
+  CHECK(run_until(pr.loop, c_future_done_or_lost, sf, 60.0));
+  int64_t n = 0;
+  CHECK_OK(eddy_future_result(sf, NULL, &n));
+  CHECK_EQ(n, (long long)size);
+  eddy_future_release(sf);
+  CHECK_EQ(pr.c.pauses, 1);
+  CHECK_EQ(pr.c.resumes, 1);
+  w.n = pre + size;
+  CHECK(run_until(pr.loop, c_total, &w, 30.0));
+  CHECK_EQ(sp->total_in, pre + size);
+  CHECK_EQ(pr.c.pauses, 1);
+  CHECK_EQ(pr.c.resumes, 1);
+  pair_close(&pr);
+  close(file);
+  free(data);
+}

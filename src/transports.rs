@@ -96,6 +96,10 @@ impl FlowControl {
         (self.low, self.high)
     }
 
+    pub fn is_paused(&self) -> bool {
+        self.paused
+    }
+
     /// True once when `size` goes above high.
     pub fn should_pause(&mut self, size: usize) -> bool {
         if size > self.high && !self.paused {
@@ -858,8 +862,23 @@ impl Transport {
             let _ = done.complete(outcome);
         };
         let job: DrainJob = if tls {
+            // asyncio's _SendfileFallbackProtocol: the protocol sees no
+            // pause_writing/resume_writing of the file's writes (see
+            // tls_pause_writing); one paused before gets its resume_writing
+            // when the sendfile ends, once the buffer is below its limit.
+            let lower = self.link().lower.clone();
+            let was_paused = lower.st.borrow().flow.is_paused();
+            let restore = move |t: &Arc<Transport>, outcome: Outcome| {
+                if let Some(s) = t.st.borrow_mut().sendfile.as_mut() {
+                    s.active = false;
+                }
+                if was_paused && !lower.st.borrow().flow.is_paused() && !t.is_closing() {
+                    t.tls_resume_writing();
+                }
+                finish(t, outcome);
+            };
             let end = if count == 0 { None } else { Some(offset + count as i64) };
-            let pump = SendfileByWrites { file, offset, pos: offset, end, piece: Vec::new(), finish: Box::new(finish) };
+            let pump = SendfileByWrites { file, offset, pos: offset, end, piece: Vec::new(), finish: Box::new(restore) };
             Box::new(move |t, _| pump.step(t.clone()))
         } else {
             Box::new(move |t, drained| match drained.and_then(|()| sock::sock_sendfile(&t.lp, t.raw_fd, file, offset, count, fallback)) {
@@ -1242,16 +1261,27 @@ impl Transport {
         }
     }
 
+    /// Flow control of the plain transport, passed on to the application's
+    /// protocol except while a sendfile writes (it waits for the buffer
+    /// itself, and restores the protocol's state when it ends).
     pub(crate) fn tls_pause_writing(self: &Arc<Self>) {
-        if let Some(p) = self.protocol() {
-            p.pause_writing(self);
+        if !self.sendfile_writing() {
+            if let Some(p) = self.protocol() {
+                p.pause_writing(self);
+            }
         }
     }
 
     pub(crate) fn tls_resume_writing(self: &Arc<Self>) {
-        if let Some(p) = self.protocol() {
-            p.resume_writing(self);
+        if !self.sendfile_writing() {
+            if let Some(p) = self.protocol() {
+                p.resume_writing(self);
+            }
         }
+    }
+
+    fn sendfile_writing(&self) -> bool {
+        self.st.borrow().sendfile.as_ref().is_some_and(|s| s.active)
     }
 
     fn tls_extra_info(&self, link: &TlsLink, name: &str) -> Option<ExtraInfo> {
