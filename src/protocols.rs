@@ -195,3 +195,45 @@ impl ProtocolSlot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    extern "C" fn made(_t: *mut Transport, _ud: *mut c_void) {}
+    extern "C" fn lost(_t: *mut Transport, _err: c_int, _ud: *mut c_void) {}
+
+    fn table_of(slot: &ProtocolSlot) -> Rc<Protocol> {
+        match slot {
+            ProtocolSlot::C { table, .. } => table.clone(),
+            ProtocolSlot::Internal(_) => panic!("a C slot"),
+        }
+    }
+
+    /// A server's connections share one copy while its factory hands out
+    /// the same table unchanged; a changed table (same pointer, new
+    /// callbacks) or another table gets a copy of its own, so the "copied
+    /// at the call" contract holds.
+    #[test]
+    fn a_factory_table_is_shared_until_it_changes() {
+        let shared = SharedTable::default();
+        let mut t = Protocol { connection_made: Some(made), ..Default::default() };
+        let origin: *const Protocol = &t;
+        let mut data = 0u8;
+        let ud: *mut c_void = (&mut data as *mut u8).cast();
+        let a = shared.slot(&t, std::ptr::null_mut(), origin);
+        let b = shared.slot(&t, ud, origin);
+        assert!(Rc::ptr_eq(&table_of(&a), &table_of(&b)));
+        assert_eq!(b.origin(), (origin, ud));
+
+        t.connection_lost = Some(lost);
+        let c = shared.slot(&t, std::ptr::null_mut(), origin);
+        assert!(!Rc::ptr_eq(&table_of(&b), &table_of(&c)));
+        assert!(table_of(&c).connection_lost.is_some());
+        assert!(table_of(&a).connection_lost.is_none());
+
+        let other = t;
+        let d = shared.slot(&other, std::ptr::null_mut(), &other);
+        assert!(!Rc::ptr_eq(&table_of(&c), &table_of(&d)));
+    }
+}

@@ -956,8 +956,11 @@ struct SendfileByWrites {
     pos: i64,
     end: Option<i64>,
     piece: Vec<u8>,
-    finish: Box<dyn FnOnce(&Arc<Transport>, Outcome)>,
+    finish: SendfileFinish,
 }
+
+/// Ends a sendfile: restores the transport and completes its future.
+type SendfileFinish = Box<dyn FnOnce(&Arc<Transport>, Outcome)>;
 
 /// asyncio's fallback block size.
 const SENDFILE_PIECE: usize = 16 * 1024;
