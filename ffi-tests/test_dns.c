@@ -609,3 +609,75 @@ TEST(dns_after_shutdown_default_executor_is_eclosed) {
   CHECK(f == NULL);
   close_loop(loop);
 }
+
+/* ------------------------------------------------- slow lookups, debug mode */
+
+struct reports {
+  int n;
+  int error;
+  char message[256];
+};
+
+/* Counts the lookup reports (with a threshold of 0, debug mode reports
+   every callback as slow too: those are left out). */
+static void report_handler(eddy_loop_t *loop, const eddy_error_context_t *ctx, void *ud) {
+  (void)loop;
+  struct reports *r = ud;
+  if (strncmp(ctx->message, "Executing ", 10) == 0) return;
+  r->n++;
+  r->error = ctx->error;
+  snprintf(r->message, sizeof r->message, "%s", ctx->message);
+}
+
+/* Resolves host:port (through loop.getaddrinfo, or create_connection when
+   `connect` is set, which then fails or not: only the report matters). */
+static void lookup(eddy_loop_t *loop, const char *host, bool connect) {
+  eddy_future_t *f = NULL;
+  if (connect) {
+    static const eddy_protocol_t none = {0};
+    CHECK_OK(eddy_loop_create_connection(loop, &none, NULL, host, 9, NULL, &f));
+  } else {
+    CHECK_OK(eddy_loop_getaddrinfo(loop, host, "8080", NULL, &f));
+  }
+  eddy_loop_run_until_complete(loop, f);
+  void *p = NULL;
+  if (!connect && eddy_future_result(f, &p, NULL) == 0) eddy_freeaddrinfo(p);
+  if (connect && eddy_future_result(f, &p, NULL) == 0) eddy_transport_abort(p);
+  eddy_future_release(f);
+  CHECK_OK(run_once(loop));
+}
+
+/* SEMANTICS 46 (asyncio's _getaddrinfo_debug), reported the way eddy
+   reports slow callbacks (API.md 12): in debug mode a getaddrinfo that took
+   at least slow_callback_duration reaches the exception handler, error 0,
+   "Getting address info HOST:PORT took N.NNNms"; outside debug mode, or
+   under the threshold, nothing is reported. create_connection's lookup
+   counts too. */
+TEST(debug_mode_reports_a_slow_getaddrinfo_to_the_exception_handler) {
+  eddy_loop_t *loop = new_loop();
+  static struct reports r;
+  CHECK_OK(eddy_loop_set_exception_handler(loop, report_handler, &r));
+  CHECK_OK(eddy_loop_set_slow_callback_duration(loop, 0.0));
+
+  lookup(loop, "localhost", false);
+  CHECK_EQ(r.n, 0); /* not in debug mode */
+
+  CHECK_OK(eddy_loop_set_debug(loop, true));
+  lookup(loop, "localhost", false);
+  CHECK_EQ(r.n, 1);
+  CHECK_EQ(r.error, 0);
+  const char *prefix = "Getting address info localhost:8080 took ";
+  CHECK(strncmp(r.message, prefix, strlen(prefix)) == 0);
+  size_t len = strlen(r.message);
+  CHECK(len > strlen(prefix) + 2 && strcmp(r.message + len - 2, "ms") == 0);
+
+  lookup(loop, "localhost", true);
+  CHECK_EQ(r.n, 2);
+  prefix = "Getting address info localhost:9 took ";
+  CHECK(strncmp(r.message, prefix, strlen(prefix)) == 0);
+
+  CHECK_OK(eddy_loop_set_slow_callback_duration(loop, 10.0));
+  lookup(loop, "localhost", false);
+  CHECK_EQ(r.n, 2);
+  close_loop(loop);
+}

@@ -1064,8 +1064,9 @@ void eddy_loop_retain(struct eddy_loop_t *loop);
 void eddy_loop_release(struct eddy_loop_t *loop);
 
 /**
- * Turns debug mode on or off: slow callbacks are reported, and calls from
- * a thread other than the running loop's return `EDDY_EWRONGTHREAD`.
+ * Turns debug mode on or off: slow callbacks and slow getaddrinfo lookups
+ * are reported, and calls from a thread other than the running loop's
+ * return `EDDY_EWRONGTHREAD`.
  */
 int eddy_loop_set_debug(struct eddy_loop_t *loop, bool enabled);
 
@@ -1075,8 +1076,9 @@ int eddy_loop_set_debug(struct eddy_loop_t *loop, bool enabled);
 int eddy_loop_get_debug(const struct eddy_loop_t *loop);
 
 /**
- * In debug mode, callbacks taking at least this long are reported to the
- * exception handler (default 0.1 s). `EDDY_EINVAL` for negative or NaN.
+ * In debug mode, callbacks (and getaddrinfo lookups) taking at least this
+ * long are reported to the exception handler (default 0.1 s). `EDDY_EINVAL`
+ * for negative or NaN.
  */
 int eddy_loop_set_slow_callback_duration(struct eddy_loop_t *loop, double seconds);
 

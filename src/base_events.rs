@@ -328,6 +328,10 @@ impl EventLoop {
         self.debug.load(Ordering::Relaxed)
     }
 
+    pub fn slow_callback_duration(&self) -> f64 {
+        self.slow_callback_duration.get()
+    }
+
     pub fn set_slow_callback_duration(&self, seconds: f64) -> Result<(), i32> {
         if seconds.is_nan() || seconds < 0.0 {
             return Err(EDDY_EINVAL);

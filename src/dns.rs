@@ -1,10 +1,12 @@
 //! `loop.getaddrinfo` and `loop.getnameinfo`: the blocking resolver calls
 //! run on the loop's default executor, as asyncio runs them.
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString};
 use std::sync::Arc;
+use std::time::Instant;
 
-use crate::base_events::EventLoop;
+use crate::base_events::{EventLoop, Job, Remote};
+use crate::events::ErrorContext;
 use crate::executor::{run_in_executor, Discard};
 use crate::futures::Future;
 use crate::sys;
@@ -19,12 +21,48 @@ pub fn getaddrinfo(
     port: Option<CString>,
     hints: Hints,
 ) -> Result<Arc<Future>, i32> {
+    let watch = SlowLookup::watch(lp, host.as_deref(), port.as_deref());
     let work = Box::new(move || {
-        sys::getaddrinfo(host.as_deref(), port.as_deref(), hints)
+        SlowLookup::time(watch, || sys::getaddrinfo(host.as_deref(), port.as_deref(), hints))
             .map(|list| (list.into_raw(), 0))
             .map_err(|e| (e, None))
     });
     run_in_executor(lp, None, work, Some(sys::discard_addrinfo))
+}
+
+/// asyncio's `_getaddrinfo_debug`: in debug mode (as it is when the lookup
+/// starts), a getaddrinfo that takes at least slow_callback_duration is
+/// reported the way eddy reports slow callbacks: to the exception handler,
+/// error 0, "Getting address info HOST:PORT took N.NNNms".
+pub(crate) struct SlowLookup {
+    remote: Arc<Remote>,
+    threshold: f64,
+    what: String,
+}
+
+impl SlowLookup {
+    pub(crate) fn watch(lp: &Arc<EventLoop>, host: Option<&CStr>, port: Option<&CStr>) -> Option<Self> {
+        let show = |s: Option<&CStr>| s.map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        lp.get_debug().then(|| SlowLookup {
+            remote: lp.remote.clone(),
+            threshold: lp.slow_callback_duration(),
+            what: format!("{}:{}", show(host), show(port)),
+        })
+    }
+
+    /// Runs the lookup `f` (on an executor thread) and reports it to the
+    /// loop if it was slow.
+    pub(crate) fn time<T>(watch: Option<Self>, f: impl FnOnce() -> T) -> T {
+        let Some(w) = watch else { return f() };
+        let t0 = Instant::now();
+        let r = f();
+        let dt = t0.elapsed().as_secs_f64();
+        if dt >= w.threshold {
+            let msg = format!("Getting address info {} took {:.3}ms", w.what, dt * 1e3);
+            let _ = w.remote.push(Job::Boxed(Box::new(move |lp: &Arc<EventLoop>| lp.report(ErrorContext::new(msg, 0)))));
+        }
+        r
+    }
 }
 
 /// Packs (host, service) into the value the future carries.

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::base_events::{EventLoop, Ready};
+use crate::dns::SlowLookup;
 use crate::error::*;
 use crate::executor::run_in_executor;
 use crate::futures::{DoneCallback, Future, Outcome};
@@ -44,8 +45,9 @@ pub(crate) fn resolve(lp: &Arc<EventLoop>, host: Option<&str>, port: u16, mut hi
     }
     let slot: Arc<Mutex<Vec<AddrEntry>>> = Arc::default();
     let out = slot.clone();
+    let watch = SlowLookup::watch(lp, host.as_deref(), Some(&port));
     let work = Box::new(move || {
-        let list = sys::getaddrinfo(host.as_deref(), Some(&port), hints).map_err(|e| (e, None))?;
+        let list = SlowLookup::time(watch, || sys::getaddrinfo(host.as_deref(), Some(&port), hints)).map_err(|e| (e, None))?;
         *out.lock().unwrap_or_else(|e| e.into_inner()) = sys::addrinfo_entries(&list);
         Ok((0, 0))
     });

@@ -225,8 +225,9 @@ pub extern "C" fn eddy_loop_release(r#loop: *mut EventLoop) {
     })
 }
 
-/// Turns debug mode on or off: slow callbacks are reported, and calls from
-/// a thread other than the running loop's return `EDDY_EWRONGTHREAD`.
+/// Turns debug mode on or off: slow callbacks and slow getaddrinfo lookups
+/// are reported, and calls from a thread other than the running loop's
+/// return `EDDY_EWRONGTHREAD`.
 #[no_mangle]
 pub extern "C" fn eddy_loop_set_debug(r#loop: *mut EventLoop, enabled: bool) -> c_int {
     guard(|| {
@@ -241,8 +242,9 @@ pub extern "C" fn eddy_loop_get_debug(r#loop: *const EventLoop) -> c_int {
     guard(|| Ok(arg(r#loop)?.get_debug() as c_int))
 }
 
-/// In debug mode, callbacks taking at least this long are reported to the
-/// exception handler (default 0.1 s). `EDDY_EINVAL` for negative or NaN.
+/// In debug mode, callbacks (and getaddrinfo lookups) taking at least this
+/// long are reported to the exception handler (default 0.1 s). `EDDY_EINVAL`
+/// for negative or NaN.
 #[no_mangle]
 pub extern "C" fn eddy_loop_set_slow_callback_duration(r#loop: *mut EventLoop, seconds: f64) -> c_int {
     guard(|| {
