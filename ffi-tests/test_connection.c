@@ -684,6 +684,21 @@ TEST(connect_accepted_socket_makes_transport_after_connection_made) {
 
 /* ============================================================= sendfile */
 
+/* A TCP pair whose sv[0] becomes a transport for `c` (sv[1] stays the
+   test's). `small`: both kernel buffers shrunk to 16 KiB, so that writes
+   back up into the transport's buffer early. */
+static void transport_on_pair(eddy_loop_t *loop, struct conn *c, int sv[2], bool small) {
+  tcp_pair(sv);
+  if (small) {
+    int n = 16384;
+    CHECK_EQ(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &n, sizeof n), 0);
+    CHECK_EQ(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &n, sizeof n), 0);
+  }
+  eddy_future_t *f = NULL;
+  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &conn_proto, c, sv[0], NULL, &f));
+  CHECK_OK(outcome(loop, 0, f, NULL, NULL));
+}
+
 /* An unlinked temporary file holding `size` bytes of pattern(). */
 static int pattern_file(size_t size) {
   char path[] = "/tmp/eddy-test-sendfile-XXXXXX";
@@ -734,15 +749,8 @@ static void sink_cb(void *ud) {
 TEST(sendfile_sends_file_after_earlier_writes_and_reading_resumes) {
   eddy_loop_t *loop = new_loop();
   int sv[2];
-  tcp_pair(sv);
-  /* small kernel buffers so the earlier writes stay partly buffered */
-  int small = 16384;
-  CHECK_EQ(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
-  CHECK_EQ(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
   static struct conn c;
-  eddy_future_t *f = NULL;
-  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &conn_proto, &c, sv[0], NULL, &f));
-  CHECK_OK(outcome(loop, 0, f, NULL, NULL));
+  transport_on_pair(loop, &c, sv, true);
   CHECK_EQ(c.made, 1);
   eddy_transport_t *t = c.t;
 
@@ -811,11 +819,8 @@ TEST(sendfile_sends_file_after_earlier_writes_and_reading_resumes) {
 TEST(sendfile_with_offset_and_count_sends_that_slice) {
   eddy_loop_t *loop = new_loop();
   int sv[2];
-  tcp_pair(sv);
   static struct conn c;
-  eddy_future_t *f = NULL;
-  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &conn_proto, &c, sv[0], NULL, &f));
-  CHECK_OK(outcome(loop, 0, f, NULL, NULL));
+  transport_on_pair(loop, &c, sv, false);
   int file = pattern_file(100000);
   static struct sink sk;
   sk.fd = sv[1];
@@ -873,11 +878,8 @@ TEST(sendfile_on_pipe_transport_is_enotsup) {
 TEST(sendfile_on_closing_or_closed_transport_is_eclosed) {
   eddy_loop_t *loop = new_loop();
   int sv[2];
-  tcp_pair(sv);
   static struct conn c;
-  eddy_future_t *f = NULL;
-  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &conn_proto, &c, sv[0], NULL, &f));
-  CHECK_OK(outcome(loop, 0, f, NULL, NULL));
+  transport_on_pair(loop, &c, sv, false);
   eddy_transport_t *t = c.t;
   eddy_transport_retain(t);
   int file = pattern_file(1000);
@@ -921,11 +923,8 @@ TEST(sendfile_falls_back_to_read_and_send_for_a_file_sendfile_refuses) {
   size_t len = environ_bytes(want, sizeof want);
   eddy_loop_t *loop = new_loop();
   int sv[2];
-  tcp_pair(sv);
   static struct conn c;
-  eddy_future_t *f = NULL;
-  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &conn_proto, &c, sv[0], NULL, &f));
-  CHECK_OK(outcome(loop, 0, f, NULL, NULL));
+  transport_on_pair(loop, &c, sv, false);
   int file = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
   CHECK(file >= 0);
   static struct sink sk;
@@ -960,14 +959,8 @@ TEST(sendfile_falls_back_to_read_and_send_for_a_file_sendfile_refuses) {
 TEST(sendfile_waiting_for_the_buffer_fails_when_the_transport_is_aborted) {
   eddy_loop_t *loop = new_loop();
   int sv[2];
-  tcp_pair(sv);
-  int small = 16384;
-  CHECK_EQ(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
-  CHECK_EQ(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
   static struct conn c;
-  eddy_future_t *f = NULL;
-  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &conn_proto, &c, sv[0], NULL, &f));
-  CHECK_OK(outcome(loop, 0, f, NULL, NULL));
+  transport_on_pair(loop, &c, sv, true);
   size_t pre = 1024 * 1024;
   uint8_t *pred = calloc(1, pre);
   CHECK(pred != NULL);
@@ -995,14 +988,8 @@ TEST(sendfile_waiting_for_the_buffer_fails_when_the_transport_is_aborted) {
 TEST(sendfile_in_progress_stops_when_the_transport_is_aborted) {
   eddy_loop_t *loop = new_loop();
   int sv[2];
-  tcp_pair(sv);
-  int small = 16384;
-  CHECK_EQ(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof small), 0);
-  CHECK_EQ(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
   static struct conn c;
-  eddy_future_t *f = NULL;
-  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &conn_proto, &c, sv[0], NULL, &f));
-  CHECK_OK(outcome(loop, 0, f, NULL, NULL));
+  transport_on_pair(loop, &c, sv, true);
   int file = pattern_file(4 * 1024 * 1024);
   eddy_future_t *sf = NULL;
   CHECK_OK(eddy_loop_sendfile(loop, c.t, file, 0, 0, false, &sf));
