@@ -310,6 +310,14 @@ test-examples: examples-bins $(BUILD)/benches/echo_load
 	$$b/echo_client $$port 5 3000000; \
 	$(BUILD)/benches/echo_load $$port 100 1024 2 >/dev/null; \
 	kill -INT $$srv; wait $$srv; trap - EXIT; \
+	$$b/multi_loop $$((port + 3)) 2 >$(BUILD)/multi_loop.out & srv=$$!; \
+	trap 'kill $$srv 2>/dev/null || true' EXIT; \
+	for i in $$(seq 50); do grep -q "with 2 loops" $(BUILD)/multi_loop.out && break; sleep 0.1; done; \
+	$(BUILD)/benches/echo_load $$((port + 3)) 100 1024 1 >/dev/null; \
+	kill -INT $$srv; wait $$srv; trap - EXIT; \
+	awk '/^loop [0-9]+: connections=/ { split($$3, c, "="); n++; sum += c[2]; if (c[2] == 0) idle++ } \
+	     END { if (n != 2 || sum != 100 || idle) { print "multi_loop: want 100 connections over 2 loops, each serving"; exit 1 } \
+	           print "multi_loop: 100 connections over 2 loops" }' $(BUILD)/multi_loop.out; \
 	$$b/http_hello $$((port + 1)) >/dev/null & srv=$$!; \
 	trap 'kill $$srv 2>/dev/null || true' EXIT; \
 	for i in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$$((port + 1))) 2>/dev/null && break; sleep 0.1; done; \
