@@ -45,10 +45,6 @@ pub extern "C" fn eddy_datagram_options_init(o: *mut eddy_datagram_options_t) {
     )
 }
 
-fn opt_string(p: *const c_char) -> Result<Option<String>, c_int> {
-    c_string(p).map(|s| s.into_string().map_err(|_| EDDY_EINVAL)).transpose()
-}
-
 /// A datagram endpoint bound to the local address and/or connected to the
 /// remote one (names resolved off the loop). The future's value is the
 /// `eddy_datagram_t*` (borrowed until its connection_lost returns).
@@ -68,9 +64,9 @@ pub extern "C" fn eddy_loop_create_datagram_endpoint(
         let o = match unsafe { opts.as_ref() } {
             None => DatagramOptions::default(),
             Some(o) => DatagramOptions {
-                local_host: opt_string(o.local_host)?,
+                local_host: opt_str(o.local_host)?,
                 local_port: o.local_port,
-                remote_host: opt_string(o.remote_host)?,
+                remote_host: opt_str(o.remote_host)?,
                 remote_port: o.remote_port,
                 family: o.family,
                 proto: o.proto,

@@ -169,6 +169,12 @@ pub(crate) fn c_string(p: *const std::ffi::c_char) -> Option<std::ffi::CString> 
     Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_owned())
 }
 
+/// An optional UTF-8 string argument (host names, paths given as text);
+/// `EDDY_EINVAL` for invalid UTF-8.
+pub(crate) fn opt_str(p: *const std::ffi::c_char) -> Result<Option<String>, c_int> {
+    c_string(p).map(|s| s.into_string().map_err(|_| EDDY_EINVAL)).transpose()
+}
+
 /// A socket address argument copied into an owned address; `EDDY_EINVAL`
 /// for NULL or a length outside (0, sizeof(struct sockaddr_storage)].
 pub(crate) fn sockaddr_arg(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<socket2::SockAddr, c_int> {

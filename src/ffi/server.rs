@@ -93,8 +93,8 @@ pub extern "C" fn eddy_connection_options_init(o: *mut eddy_connection_options_t
             sock: -1,
             tls: std::ptr::null_mut(),
             server_hostname: std::ptr::null(),
-            tls_handshake_timeout: 60.0,
-            tls_shutdown_timeout: 30.0,
+            tls_handshake_timeout: sslproto::HANDSHAKE_TIMEOUT,
+            tls_shutdown_timeout: sslproto::SHUTDOWN_TIMEOUT,
         },
     )
 }
@@ -103,28 +103,25 @@ pub extern "C" fn eddy_connection_options_init(o: *mut eddy_connection_options_t
 /// cleanup_socket on.
 #[no_mangle]
 pub extern "C" fn eddy_server_options_init(o: *mut eddy_server_options_t) {
+    let d = ServerOptions::default();
     put(
         o,
         eddy_server_options_t {
-            family: 0,
-            flags: 0,
-            backlog: 100,
-            reuse_address: true,
-            reuse_port: false,
-            keep_alive: false,
-            start_serving: true,
-            cleanup_socket: true,
+            family: d.family,
+            flags: d.flags,
+            backlog: d.backlog,
+            reuse_address: d.reuse_address,
+            reuse_port: d.reuse_port,
+            keep_alive: d.keep_alive,
+            start_serving: d.start_serving,
+            cleanup_socket: d.cleanup_socket,
             socks: std::ptr::null(),
             nsocks: 0,
             tls: std::ptr::null_mut(),
-            tls_handshake_timeout: 60.0,
-            tls_shutdown_timeout: 30.0,
+            tls_handshake_timeout: sslproto::HANDSHAKE_TIMEOUT,
+            tls_shutdown_timeout: sslproto::SHUTDOWN_TIMEOUT,
         },
     )
-}
-
-fn opt_str(p: *const c_char) -> Result<Option<String>, c_int> {
-    c_string(p).map(|s| s.into_string().map_err(|_| EDDY_EINVAL)).transpose()
 }
 
 /// The TLS part of an options struct. `server`: the call takes a server's
