@@ -62,7 +62,6 @@ struct State {
     started: bool,
     readable: bool,
     buffer: VecDeque<(Vec<u8>, Option<SockAddr>)>,
-    size: usize,
     flow: FlowControl,
 }
 
@@ -100,7 +99,6 @@ impl Datagram {
                 started: false,
                 readable: false,
                 buffer: VecDeque::new(),
-                size: 0,
                 flow: FlowControl::new(DEFAULT_HIGH),
             }),
         });
@@ -206,7 +204,7 @@ impl Datagram {
             (None, Some(a)) => Some(a),
             (None, None) => return Err(EDDY_EINVAL),
         };
-        if self.st.borrow().size == 0 {
+        if self.st.borrow().flow.size() == 0 {
             match self.send_one(data, addr.as_ref()) {
                 Ok(_) => return Ok(()),
                 Err(e) if e == EDDY_EAGAIN => {}
@@ -218,7 +216,7 @@ impl Datagram {
         }
         {
             let mut st = self.st.borrow_mut();
-            st.size += data.len() + DATAGRAM_OVERHEAD;
+            st.flow.grow(data.len() + DATAGRAM_OVERHEAD);
             st.buffer.push_back((data.to_vec(), addr));
         }
         self.maybe_pause();
@@ -231,11 +229,7 @@ impl Datagram {
     }
 
     fn maybe_pause(self: &Arc<Self>) {
-        let pause = {
-            let mut st = self.st.borrow_mut();
-            let size = st.size;
-            st.flow.should_pause(size)
-        };
+        let pause = self.st.borrow_mut().flow.should_pause();
         if let (true, Some(p)) = (pause, self.slot()) {
             if let Some(f) = p.table.pause_writing {
                 f(self.c_ptr(), p.ud);
@@ -258,7 +252,7 @@ impl Datagram {
                     {
                         let mut st = self.st.borrow_mut();
                         st.buffer.pop_front();
-                        st.size -= front.0.len() + DATAGRAM_OVERHEAD;
+                        st.flow.shrink(front.0.len() + DATAGRAM_OVERHEAD);
                     }
                     if let Err(e) = r {
                         self.error_received(e);
@@ -266,11 +260,7 @@ impl Datagram {
                 }
             }
         }
-        let resume = {
-            let mut st = self.st.borrow_mut();
-            let size = st.size;
-            st.flow.should_resume(size)
-        };
+        let resume = self.st.borrow_mut().flow.should_resume();
         if let (true, Some(p)) = (resume, self.slot()) {
             if let Some(f) = p.table.resume_writing {
                 f(self.c_ptr(), p.ud);
@@ -286,7 +276,7 @@ impl Datagram {
     }
 
     pub fn get_write_buffer_size(&self) -> usize {
-        self.st.borrow().size
+        self.st.borrow().flow.size()
     }
 
     pub fn is_closing(&self) -> bool {
@@ -318,7 +308,7 @@ impl Datagram {
                 return;
             }
             st.closing = true;
-            st.size = 0;
+            st.flow.clear();
             std::mem::take(&mut st.buffer)
         };
         drop(buffer);

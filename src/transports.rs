@@ -62,18 +62,38 @@ impl Kind {
     }
 }
 
-/// Write flow control (asyncio's `_FlowControlMixin`): pause above `high`,
-/// resume at or below `low`.
+/// Write flow control (asyncio's `_FlowControlMixin`): the size of a
+/// transport's write buffer and its limits; pause above `high`, resume at or
+/// below `low`. The stream and datagram transports keep one each.
 #[derive(Clone, Copy, Debug)]
 pub struct FlowControl {
     high: usize,
     low: usize,
     paused: bool,
+    size: usize,
 }
 
 impl FlowControl {
     pub fn new(high: usize) -> Self {
-        Self { high, low: high / 4, paused: false }
+        Self { high, low: high / 4, paused: false, size: 0 }
+    }
+
+    /// The write buffer's size (asyncio's `get_write_buffer_size`).
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    pub fn grow(&mut self, n: usize) {
+        self.size += n;
+    }
+
+    pub fn shrink(&mut self, n: usize) {
+        self.size -= n;
+    }
+
+    /// The buffer was dropped (abort): no resume follows.
+    pub fn clear(&mut self) {
+        self.size = 0;
     }
 
     /// asyncio's `_set_write_buffer_limits`; `None` means "derive it".
@@ -100,18 +120,18 @@ impl FlowControl {
         self.paused
     }
 
-    /// True once when `size` goes above high.
-    pub fn should_pause(&mut self, size: usize) -> bool {
-        if size > self.high && !self.paused {
+    /// True once when the size goes above high.
+    pub fn should_pause(&mut self) -> bool {
+        if self.size > self.high && !self.paused {
             self.paused = true;
             return true;
         }
         false
     }
 
-    /// True once when paused and `size` is back at or below low.
-    pub fn should_resume(&mut self, size: usize) -> bool {
-        if self.paused && size <= self.low {
+    /// True once when paused and the size is back at or below low.
+    pub fn should_resume(&mut self) -> bool {
+        if self.paused && self.size <= self.low {
             self.paused = false;
             return true;
         }
@@ -149,7 +169,6 @@ struct State {
     buffer: VecDeque<Vec<u8>>,
     /// Bytes of the front chunk already written.
     front_sent: usize,
-    size: usize,
     flow: FlowControl,
     /// loop.sendfile's state (boxed: rare).
     sendfile: Option<Box<Sendfile>>,
@@ -218,7 +237,6 @@ impl Transport {
                 peer_closed: false,
                 buffer: VecDeque::new(),
                 front_sent: 0,
-                size: 0,
                 flow: FlowControl::new(DEFAULT_HIGH),
                 sendfile: None,
                 server: None,
@@ -414,7 +432,7 @@ impl Transport {
         if st.sendfile.as_ref().is_some_and(|s| s.active) {
             return Err(EDDY_EBUSY);
         }
-        Ok(st.size == 0)
+        Ok(st.flow.size() == 0)
     }
 
     /// asyncio's `write`: sends at once when nothing is buffered, buffers
@@ -493,7 +511,7 @@ impl Transport {
                     continue;
                 }
                 st.buffer.push_back(b[skip..].to_vec());
-                st.size += b.len() - skip;
+                st.flow.grow(b.len() - skip);
                 skip = 0;
             }
         }
@@ -524,12 +542,9 @@ impl Transport {
         }
     }
 
+    /// asyncio's `_maybe_pause_protocol`.
     fn maybe_pause(self: &Arc<Self>) {
-        let pause = {
-            let mut st = self.st.borrow_mut();
-            let size = st.size;
-            st.flow.should_pause(size)
-        };
+        let pause = self.st.borrow_mut().flow.should_pause();
         if pause {
             if let Some(p) = self.protocol() {
                 p.pause_writing(self);
@@ -537,12 +552,9 @@ impl Transport {
         }
     }
 
+    /// asyncio's `_maybe_resume_protocol`.
     fn maybe_resume(self: &Arc<Self>) {
-        let resume = {
-            let mut st = self.st.borrow_mut();
-            let size = st.size;
-            st.flow.should_resume(size)
-        };
+        let resume = self.st.borrow_mut().flow.should_resume();
         if resume {
             if let Some(p) = self.protocol() {
                 p.resume_writing(self);
@@ -550,11 +562,12 @@ impl Transport {
         }
     }
 
+
     /// Flushes the buffer when the fd is writable (asyncio's `_write_ready`).
     fn write_ready(self: &Arc<Self>) {
         let r = {
             let st = self.st.borrow();
-            if st.size == 0 || st.conn_lost {
+            if st.flow.size() == 0 || st.conn_lost {
                 return;
             }
             let mut slices = Vec::with_capacity(st.buffer.len().min(MAX_IOV));
@@ -571,7 +584,7 @@ impl Transport {
         self.maybe_resume();
         let (empty, closing, eof) = {
             let st = self.st.borrow();
-            (st.size == 0, st.closing, st.eof_written)
+            (st.flow.size() == 0, st.closing, st.eof_written)
         };
         if empty {
             if closing {
@@ -588,7 +601,7 @@ impl Transport {
 
     fn consume(&self, mut n: usize) {
         let mut st = self.st.borrow_mut();
-        st.size -= n;
+        st.flow.shrink(n);
         while n > 0 {
             let left = st.buffer[0].len() - st.front_sent;
             if n >= left {
@@ -631,7 +644,7 @@ impl Transport {
                 return Ok(());
             }
             st.eof_written = true;
-            st.size == 0
+            st.flow.size() == 0
         };
         if now {
             self.shutdown_write();
@@ -643,7 +656,7 @@ impl Transport {
     pub fn get_write_buffer_size(&self) -> usize {
         match &self.tls {
             Some(link) => link.lower.get_write_buffer_size(),
-            None => self.st.borrow().size,
+            None => self.st.borrow().flow.size(),
         }
     }
 
@@ -682,7 +695,7 @@ impl Transport {
                 return;
             }
             st.closing = true;
-            st.size == 0
+            st.flow.size() == 0
         };
         if let Some(link) = &self.tls {
             // close_notify now; the socket closes when the peer's arrives
@@ -729,7 +742,7 @@ impl Transport {
                 return;
             }
             st.closing = true;
-            st.size = 0;
+            st.flow.clear();
             st.front_sent = 0;
             std::mem::take(&mut st.buffer)
         };
@@ -905,7 +918,7 @@ impl Transport {
             // writes may call pause_writing: not inside this call.
             let me = self.clone();
             self.lp.push_ready(Ready::Job(Box::new(move |_| job(&me, Ok(())))));
-        } else if self.st.borrow().size == 0 {
+        } else if self.st.borrow().flow.size() == 0 {
             job(self, Ok(()));
         } else {
             self.sendfile_state().on_drained = Some(job);
@@ -1040,7 +1053,6 @@ impl Transport {
                 peer_closed: false,
                 buffer: VecDeque::new(),
                 front_sent: 0,
-                size: 0,
                 flow: FlowControl::new(sslproto::TLS_HIGH),
                 sendfile: None,
                 server: None,
@@ -1314,7 +1326,7 @@ impl IoHandler for Transport {
             // A write pipe is readable or in error only when its reader went
             // away (asyncio's _UnixWritePipeTransport._read_ready).
             if ev.readable || ev.hangup {
-                let pending = self.st.borrow().size > 0;
+                let pending = self.st.borrow().flow.size() > 0;
                 if pending {
                     self.fatal(EDDY_EPIPE, None);
                 } else {
