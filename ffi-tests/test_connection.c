@@ -1,8 +1,10 @@
-/* Connection establishment and loop.sendfile: SEMANTICS.md items 101-108
+/* Connection establishment and loop.sendfile: docs/semantics.md items 101-108
    (section K), 58 (create_connection completes after connection_made) and
-   139-141 (section R); API.md section 6 (create_connection,
+   139-141 (section R); docs/api.md section 6 (create_connection,
    connect_accepted_socket, sendfile) and section 12 ("Handed-over fds",
-   "sock_sendfile / sendfile"). Servers are in test_server.c. */
+   "sock_sendfile / sendfile"). Servers are in test_server.c.
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <arpa/inet.h>
@@ -191,7 +193,7 @@ static int transport_fd(eddy_transport_t *t) {
 
 /* ===================================================== create_connection */
 
-/* SEMANTICS 106: a refused connection fails the future with -ECONNREFUSED
+/* item 106: a refused connection fails the future with -ECONNREFUSED
    and a message naming the address ("Connect call failed ('127.0.0.1', N)") */
 TEST(create_connection_to_closed_port_fails_econnrefused_with_address_in_message) {
   eddy_loop_t *loop = new_loop();
@@ -216,7 +218,7 @@ TEST(create_connection_to_closed_port_fails_econnrefused_with_address_in_message
   close_loop(loop);
 }
 
-/* SEMANTICS 102, 58: a name is resolved off the loop (the future is not done
+/* items 102, 58: a name is resolved off the loop (the future is not done
    inside the call) and the future completes only after connection_made ran;
    its value is the transport */
 TEST(create_connection_to_localhost_resolves_and_completes_after_connection_made) {
@@ -311,7 +313,7 @@ static int listen_at(const struct sockaddr_storage *a, uint16_t port, int backlo
   return s;
 }
 
-/* SEMANTICS 103: without happy eyeballs the resolved addresses are tried in
+/* item 103: without happy eyeballs the resolved addresses are tried in
    getaddrinfo order; the first one refusing, the second one connects */
 TEST(create_connection_tries_next_address_when_first_fails) {
   static struct sockaddr_storage addrs[4];
@@ -339,7 +341,7 @@ TEST(create_connection_tries_next_address_when_first_fails) {
   close_loop(loop);
 }
 
-/* SEMANTICS 104: with happy_eyeballs_delay the next attempt starts as soon as
+/* item 104: with happy_eyeballs_delay the next attempt starts as soon as
    the previous one fails (well before the delay) */
 TEST(happy_eyeballs_starts_next_attempt_when_previous_fails) {
   static struct sockaddr_storage addrs[4];
@@ -369,7 +371,7 @@ TEST(happy_eyeballs_starts_next_attempt_when_previous_fails) {
   close_loop(loop);
 }
 
-/* SEMANTICS 104: with happy_eyeballs_delay d, when the first attempt hangs
+/* item 104: with happy_eyeballs_delay d, when the first attempt hangs
    (its listener's queue is full, so the SYN is dropped) the second starts
    after d and wins; the hanging attempt is dropped (no fd left) */
 TEST(happy_eyeballs_starts_next_attempt_after_delay_when_first_hangs) {
@@ -448,7 +450,7 @@ TEST(happy_eyeballs_starts_next_attempt_after_delay_when_first_hangs) {
   close_loop(loop);
 }
 
-/* SEMANTICS 104: happy_eyeballs_delay >= 0 (0 included) still connects to a
+/* item 104: happy_eyeballs_delay >= 0 (0 included) still connects to a
    single address */
 TEST(happy_eyeballs_delay_set_connects_to_single_address) {
   eddy_loop_t *loop = new_loop();
@@ -473,7 +475,7 @@ TEST(happy_eyeballs_delay_set_connects_to_single_address) {
   close_loop(loop);
 }
 
-/* SEMANTICS 107: local_host/local_port bind the client socket first */
+/* item 107: local_host/local_port bind the client socket first */
 TEST(create_connection_local_addr_binds_client_socket) {
   eddy_loop_t *loop = new_loop();
   static struct srv s;
@@ -505,7 +507,7 @@ TEST(create_connection_local_addr_binds_client_socket) {
   close_loop(loop);
 }
 
-/* SEMANTICS 107: a local address of another family than the remote one
+/* item 107: a local address of another family than the remote one
    fails the connection ("no matching local address") and leaves no fd */
 TEST(create_connection_local_addr_of_other_family_fails) {
   eddy_loop_t *loop = new_loop();
@@ -526,7 +528,7 @@ TEST(create_connection_local_addr_of_other_family_fails) {
   close_loop(loop);
 }
 
-/* API.md 6 (opts.sock), 12 ("Handed-over fds"): an already connected socket
+/* docs/api.md section 6 (opts.sock), 12 ("Handed-over fds"): an already connected socket
    becomes the transport's, and is closed with it */
 TEST(create_connection_with_connected_sock_uses_it) {
   eddy_loop_t *loop = new_loop();
@@ -555,7 +557,7 @@ TEST(create_connection_with_connected_sock_uses_it) {
   close_loop(loop);
 }
 
-/* SEMANTICS 101: no host and no sock, host with sock, or a non-stream sock
+/* item 101: no host and no sock, host with sock, or a non-stream sock
    are EDDY_EINVAL; a rejected sock stays the caller's */
 TEST(create_connection_argument_errors_are_einval_and_sock_stays_open) {
   eddy_loop_t *loop = new_loop();
@@ -630,7 +632,7 @@ TEST(cancelling_create_connection_while_connecting_leaves_no_fd) {
 
 /* =============================================== connect_accepted_socket */
 
-/* SEMANTICS 108: connect_accepted_socket needs SOCK_STREAM: a datagram
+/* item 108: connect_accepted_socket needs SOCK_STREAM: a datagram
    socket is EDDY_EINVAL and stays the caller's (open) */
 TEST(connect_accepted_socket_on_datagram_socket_is_einval_and_fd_stays_open) {
   eddy_loop_t *loop = new_loop();
@@ -646,7 +648,7 @@ TEST(connect_accepted_socket_on_datagram_socket_is_einval_and_fd_stays_open) {
   close_loop(loop);
 }
 
-/* SEMANTICS 108, 58: connect_accepted_socket on an accepted TCP socket makes
+/* items 108, 58: connect_accepted_socket on an accepted TCP socket makes
    a transport (eddy owns the fd), its future completing after
    connection_made */
 TEST(connect_accepted_socket_makes_transport_after_connection_made) {
@@ -742,9 +744,9 @@ static void sink_cb(void *ud) {
   }
 }
 
-/* SEMANTICS 139, 140, 64: loop.sendfile on a TCP transport sends the file
+/* items 139, 140, 64: loop.sendfile on a TCP transport sends the file
    after what earlier writes buffered, returns the count and leaves the file
-   position after it (API.md 12); write/writelines during it are EDDY_EBUSY;
+   position after it (docs/api.md section 12); write/writelines during it are EDDY_EBUSY;
    reading resumes afterwards */
 TEST(sendfile_sends_file_after_earlier_writes_and_reading_resumes) {
   eddy_loop_t *loop = new_loop();
@@ -775,7 +777,7 @@ TEST(sendfile_sends_file_after_earlier_writes_and_reading_resumes) {
   CHECK_OK(eddy_loop_add_reader(loop, sv[1], sink_cb, &sk));
   CHECK_OK(run_once(loop));
   if (!eddy_future_done(sf)) {
-    CHECK_EQ(eddy_transport_is_reading(t), 0); /* SEMANTICS 140 */
+    CHECK_EQ(eddy_transport_is_reading(t), 0); /* item 140 */
     CHECK_ERR(eddy_transport_write(t, "x", 1), EDDY_EBUSY);
   }
   int64_t n = -1;
@@ -814,7 +816,7 @@ TEST(sendfile_sends_file_after_earlier_writes_and_reading_resumes) {
   close_loop(loop);
 }
 
-/* SEMANTICS 139, API.md 12: an offset and a count send just that slice (with
+/* item 139, docs/api.md section 12: an offset and a count send just that slice (with
    fallback allowed), and the file position ends at offset + count */
 TEST(sendfile_with_offset_and_count_sends_that_slice) {
   eddy_loop_t *loop = new_loop();
@@ -848,7 +850,7 @@ TEST(sendfile_with_offset_and_count_sends_that_slice) {
   close_loop(loop);
 }
 
-/* SEMANTICS 139: pipes do not support sendfile: EDDY_ENOTSUP */
+/* item 139: pipes do not support sendfile: EDDY_ENOTSUP */
 TEST(sendfile_on_pipe_transport_is_enotsup) {
   eddy_loop_t *loop = new_loop();
   int p[2];
@@ -873,7 +875,7 @@ TEST(sendfile_on_pipe_transport_is_enotsup) {
   close_loop(loop);
 }
 
-/* SEMANTICS 139: a closing transport ("Transport is closing"), and one whose
+/* item 139: a closing transport ("Transport is closing"), and one whose
    connection is lost, are EDDY_ECLOSED */
 TEST(sendfile_on_closing_or_closed_transport_is_eclosed) {
   eddy_loop_t *loop = new_loop();
@@ -915,7 +917,7 @@ static size_t environ_bytes(uint8_t *buf, size_t cap) {
   return (size_t)n;
 }
 
-/* SEMANTICS 139 (asyncio's SendfileNotAvailableError): a file sendfile(2)
+/* item 139 (asyncio's SendfileNotAvailableError): a file sendfile(2)
    cannot serve goes by reading and sending when fallback is allowed, and
    fails with EDDY_ENOTSUP when it is not, with nothing sent */
 TEST(sendfile_falls_back_to_read_and_send_for_a_file_sendfile_refuses) {

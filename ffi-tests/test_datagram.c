@@ -1,13 +1,15 @@
-/* Datagram endpoints: SEMANTICS.md items 112-119 (section M), the datagram
+/* Datagram endpoints: docs/semantics.md items 112-119 (section M), the datagram
    flow control of items 78-84 (section H, item 84 "the same mixin"), and
    eddy's decision on item 118 (len + 8 per queued datagram, added and
-   subtracted consistently); API.md sections 2 (eddy_datagram_protocol_t),
+   subtracted consistently); docs/api.md sections 2 (eddy_datagram_protocol_t),
    6 (create_datagram_endpoint, eddy_datagram_options_t), 9 (datagram
    transports) and 12 ("Handed-over fds", "Closed and finished objects").
    Every protocol callback is reached through the table's function
    pointers and recorded as one letter in a log:
      M connection_made  L connection_lost  D datagram_received
-     E error_received   P pause_writing    R resume_writing */
+     E error_received   P pause_writing    R resume_writing
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <arpa/inet.h>
@@ -256,7 +258,7 @@ static void sendto_ok(struct drec *r, eddy_datagram_t *d, const void *data, size
 
 /* ------------------------------------------------------------ addresses */
 
-/* SEMANTICS 112, 115: local_addr only: bound to it (sockname), not
+/* items 112, 115: local_addr only: bound to it (sockname), not
    connected; start-up order as for streams (connection_made before the
    future completes); a datagram arrives with its sender's address */
 TEST(local_addr_binds_the_socket_and_receives_with_sender_address) {
@@ -321,7 +323,7 @@ TEST(local_addr_binds_the_socket_and_receives_with_sender_address) {
   close_loop(loop);
 }
 
-/* SEMANTICS 113: remote_addr: connected, "peername" set; sendto with a NULL
+/* item 113: remote_addr: connected, "peername" set; sendto with a NULL
    address goes to the peer, so does one equal to the remote address, and
    any other address is EDDY_EINVAL (nothing sent) */
 TEST(remote_addr_connects_and_sendto_enforces_the_peer_address) {
@@ -386,7 +388,7 @@ TEST(remote_addr_connects_and_sendto_enforces_the_peer_address) {
   close_loop(loop);
 }
 
-/* SEMANTICS 112, 113: local and remote address together: bound to the
+/* items 112, 113: local and remote address together: bound to the
    local one (127.0.0.2 here, so the bind is visible) and connected to the
    remote one */
 TEST(local_and_remote_addr_bind_then_connect) {
@@ -419,7 +421,7 @@ TEST(local_and_remote_addr_bind_then_connect) {
   close_loop(loop);
 }
 
-/* SEMANTICS 112: host names are resolved (off the loop): "localhost" with
+/* item 112: host names are resolved (off the loop): "localhost" with
    family AF_INET gives 127.0.0.1 */
 TEST(remote_host_name_is_resolved) {
   eddy_loop_t *loop = new_loop();
@@ -445,7 +447,7 @@ TEST(remote_host_name_is_resolved) {
   close_loop(loop);
 }
 
-/* SEMANTICS 114: allow_broadcast sets SO_BROADCAST; with remote_addr the
+/* item 114: allow_broadcast sets SO_BROADCAST; with remote_addr the
    socket is not connected (no "peername") but sendto still enforces the
    address: NULL goes there, another address is EDDY_EINVAL */
 TEST(allow_broadcast_sets_so_broadcast_and_leaves_socket_unconnected) {
@@ -490,7 +492,7 @@ TEST(allow_broadcast_sets_so_broadcast_and_leaves_socket_unconnected) {
   close_loop(loop);
 }
 
-/* SEMANTICS 114: reuse_port sets SO_REUSEPORT (and it is off by default) */
+/* item 114: reuse_port sets SO_REUSEPORT (and it is off by default) */
 TEST(reuse_port_sets_so_reuseport) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -515,7 +517,7 @@ TEST(reuse_port_sets_so_reuseport) {
   close_loop(loop);
 }
 
-/* SEMANTICS 112, 116: family only: an unbound, unconnected socket; sendto
+/* items 112, 116: family only: an unbound, unconnected socket; sendto
    needs an address (none: EDDY_EINVAL, C's translation of asyncio's
    TypeError) and works with one */
 TEST(family_only_creates_an_unbound_socket) {
@@ -552,7 +554,7 @@ TEST(family_only_creates_an_unbound_socket) {
   close_loop(loop);
 }
 
-/* SEMANTICS 112: neither address and family 0: EDDY_EINVAL, nothing made
+/* item 112: neither address and family 0: EDDY_EINVAL, nothing made
    (also with NULL options, which mean all defaults) */
 TEST(no_address_and_no_family_is_einval) {
   eddy_loop_t *loop = new_loop();
@@ -574,7 +576,7 @@ TEST(no_address_and_no_family_is_einval) {
   close_loop(loop);
 }
 
-/* SEMANTICS 112, API 12 "Handed-over fds": a pre-made UDP socket is used
+/* item 112, API 12 "Handed-over fds": a pre-made UDP socket is used
    as is (made non-blocking) and belongs to eddy after success: closing the
    endpoint closes it */
 TEST(sock_option_uses_the_given_socket_and_eddy_owns_it) {
@@ -606,7 +608,7 @@ TEST(sock_option_uses_the_given_socket_and_eddy_owns_it) {
   close_loop(loop);
 }
 
-/* SEMANTICS 112: a connected pre-made socket: the endpoint is connected
+/* item 112: a connected pre-made socket: the endpoint is connected
    ("peername" from the socket; sendto NULL goes to the peer) */
 TEST(sock_option_with_connected_socket_reports_peername) {
   eddy_loop_t *loop = new_loop();
@@ -632,7 +634,7 @@ TEST(sock_option_with_connected_socket_reports_peername) {
   close_loop(loop);
 }
 
-/* SEMANTICS 112, API 12: sock with any other option is EDDY_EINVAL and the
+/* item 112, API 12: sock with any other option is EDDY_EINVAL and the
    fd stays the caller's (open, untouched) */
 TEST(sock_option_with_any_other_option_is_einval_and_fd_stays_open) {
   eddy_loop_t *loop = new_loop();
@@ -674,7 +676,7 @@ TEST(sock_option_with_any_other_option_is_einval_and_fd_stays_open) {
   close_loop(loop);
 }
 
-/* SEMANTICS 112: a SOCK_STREAM sock is EDDY_EINVAL; the fd stays open */
+/* item 112: a SOCK_STREAM sock is EDDY_EINVAL; the fd stays open */
 TEST(sock_option_with_stream_socket_is_einval) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -694,7 +696,7 @@ TEST(sock_option_with_stream_socket_is_einval) {
   close_loop(loop);
 }
 
-/* SEMANTICS 112 (AF_UNIX addresses are paths): local path bound, remote
+/* item 112 (AF_UNIX addresses are paths): local path bound, remote
    path connected; datagrams both ways carry the path addresses; a stale
    socket file at the local path is replaced, as asyncio does */
 TEST(unix_datagram_endpoints_bind_local_path_and_connect_remote_path) {
@@ -816,7 +818,7 @@ static void flood_made(eddy_datagram_t *d, void *ud) { on_made(d, &((struct floo
 static void flood_lost(eddy_datagram_t *d, int err, void *ud) { on_lost(d, err, &((struct flood *)ud)->r); }
 static void flood_error(eddy_datagram_t *d, int err, void *ud) { on_error(d, err, &((struct flood *)ud)->r); }
 
-/* SEMANTICS 115, 117: 1000 datagrams through a local echo endpoint, at most
+/* items 115, 117: 1000 datagrams through a local echo endpoint, at most
    64 in flight: every one comes back exactly once */
 TEST(thousand_datagrams_through_an_echo_endpoint_all_accounted_for) {
   eddy_loop_t *loop = new_loop();
@@ -868,7 +870,7 @@ TEST(thousand_datagrams_through_an_echo_endpoint_all_accounted_for) {
   close_loop(loop);
 }
 
-/* SEMANTICS 117, 115: an empty datagram is sent (the peer gets a 0-byte
+/* items 117, 115: an empty datagram is sent (the peer gets a 0-byte
    datagram) and one received arrives as datagram_received with len 0 */
 TEST(empty_datagram_is_sent_and_received_with_len_0) {
   eddy_loop_t *loop = new_loop();
@@ -914,7 +916,7 @@ static void big_received(eddy_datagram_t *d, const uint8_t *data, size_t len, co
   if (!ok) r->echo_rc = -1;
 }
 
-/* SEMANTICS 115: one recvfrom of up to 256 KiB per read: a 65000-byte
+/* item 115: one recvfrom of up to 256 KiB per read: a 65000-byte
    datagram arrives whole */
 TEST(large_datagram_arrives_whole) {
   eddy_loop_t *loop = new_loop();
@@ -953,7 +955,7 @@ TEST(large_datagram_arrives_whole) {
 
 /* ------------------------------------------------------------ errors */
 
-/* SEMANTICS 116: ICMP port unreachable on a connected endpoint:
+/* item 116: ICMP port unreachable on a connected endpoint:
    error_received(ECONNREFUSED), not inside sendto; the endpoint stays open
    and sendto keeps working */
 TEST(error_received_econnrefused_on_connected_endpoint_to_closed_port) {
@@ -991,7 +993,7 @@ TEST(error_received_econnrefused_on_connected_endpoint_to_closed_port) {
   close_loop(loop);
 }
 
-/* SEMANTICS 116: a 70,000-byte datagram: sendto returns 0,
+/* item 116: a 70,000-byte datagram: sendto returns 0,
    error_received(EMSGSIZE) follows (next iteration, not inside sendto),
    the endpoint stays open and the next datagram goes out */
 TEST(oversized_datagram_gives_error_received_emsgsize_and_endpoint_stays_open) {
@@ -1097,7 +1099,7 @@ static int fill_until_queued(struct drec *r, eddy_datagram_t *d) {
   HARNESS_FAIL("sendto never queued (10000 datagrams went straight out)");
 }
 
-/* SEMANTICS 118, 117 (eddy's decision on 118): a datagram is queued only on
+/* items 118, 117 (eddy's decision on 118): a datagram is queued only on
    EAGAIN; each queued one counts len + 8; the size is the exact sum while
    queued and drops back to 0 as the queue drains, every datagram delivered
    in order */
@@ -1179,7 +1181,7 @@ static int fill_until_paused(struct drec *r, eddy_datagram_t *d) {
   HARNESS_FAIL("the buffer never passed 64 KiB");
 }
 
-/* SEMANTICS 118, 84, 80, 81, 57: datagram flow control with the default
+/* items 118, 84, 80, 81, 57: datagram flow control with the default
    limits (64 KiB / 16 KiB): pause_writing once, synchronously, when the
    size goes strictly above 65536; resume_writing once when it drops to
    <= 16384 while draining; every datagram delivered */
@@ -1209,7 +1211,7 @@ TEST(pause_writing_and_resume_writing_around_the_default_limits) {
   close_loop(loop);
 }
 
-/* SEMANTICS 119: close() with datagrams queued: connection_lost waits for
+/* item 119: close() with datagrams queued: connection_lost waits for
    the flush and every queued datagram is delivered first; sendto after
    close is EDDY_ECLOSED (header: "EDDY_ECLOSED once closing"); close is
    idempotent */
@@ -1249,7 +1251,7 @@ TEST(close_with_queued_datagrams_flushes_them_before_connection_lost) {
   close_loop(loop);
 }
 
-/* SEMANTICS 81, 84, 119: closed while paused: the queue is flushed, and
+/* items 81, 84, 119: closed while paused: the queue is flushed, and
    resume_writing still comes when it drains to <= low, before
    connection_lost (item 81 has no exception for a closing transport;
    asyncio's _sendto_ready calls _maybe_resume_protocol before
@@ -1276,7 +1278,7 @@ TEST(close_while_paused_gives_resume_writing_before_connection_lost) {
   close_loop(loop);
 }
 
-/* SEMANTICS 119, 70, 84: abort() drops the queue at once (size 0),
+/* items 119, 70, 84: abort() drops the queue at once (size 0),
    is_closing is 1, connection_lost(0) comes in the next iteration (not
    inside abort); a paused protocol never gets resume_writing; the queued
    datagrams never reach the peer */
@@ -1321,7 +1323,7 @@ TEST(abort_drops_queued_datagrams_and_connection_lost_follows_next_iteration) {
 
 /* ------------------------------------------------------------ lifecycle */
 
-/* SEMANTICS 119 and eddy's "next iteration" rule; API 12 "Closed and
+/* item 119 and eddy's "next iteration" rule; API 12 "Closed and
    finished objects": close() with an empty queue: is_closing at once,
    connection_lost(0) in the next iteration, never inside close(); after
    it, sendto is EDDY_ECLOSED, the protocol is gone, the socket closed; a
@@ -1371,7 +1373,7 @@ TEST(close_gives_connection_lost_next_iteration_then_sendto_is_eclosed) {
   close_loop(loop);
 }
 
-/* SEMANTICS 119: a datagram that arrives after close() is not delivered */
+/* item 119: a datagram that arrives after close() is not delivered */
 TEST(no_datagram_received_after_close) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -1400,7 +1402,7 @@ static void b_datagram(eddy_datagram_t *d, const uint8_t *data, size_t len, cons
   on_datagram(d, data, len, addr, addrlen, ud);
 }
 
-/* SEMANTICS 76 (as for streams), 59: set_protocol switches the callbacks
+/* item 76 (as for streams), 59: set_protocol switches the callbacks
    for the next event (datagrams and connection_lost go to the new one);
    get_protocol gives the table pointer and data last set, NULL/NULL after
    connection_lost; set_protocol then is EDDY_ECLOSED */
@@ -1490,7 +1492,7 @@ TEST(retained_endpoint_outlives_connection_lost_and_loop_close) {
   eddy_datagram_release(d);
 }
 
-/* SEMANTICS 119: an endpoint still open when the loop closes is closed
+/* item 119: an endpoint still open when the loop closes is closed
    without calling back, and its socket is closed (harness fd check) */
 TEST(loop_close_closes_open_endpoint_without_calling_back) {
   eddy_loop_t *loop = new_loop();
@@ -1507,7 +1509,7 @@ TEST(loop_close_closes_open_endpoint_without_calling_back) {
   CHECK(!fd_is_open(fd));
 }
 
-/* SEMANTICS "Reading them as C": NULL and invalid arguments are
+/* docs/semantics.md "Reading them as C": NULL and invalid arguments are
    EDDY_EINVAL, never a crash; NULL handles to retain/release are no-ops */
 TEST(null_arguments_are_einval) {
   eddy_loop_t *loop = new_loop();

@@ -1,4 +1,4 @@
-/* DNS: eddy_loop_getaddrinfo / eddy_loop_getnameinfo (API.md section 4,
+/* DNS: eddy_loop_getaddrinfo / eddy_loop_getnameinfo (docs/api.md section 4,
    "DNS"; section 12 "Results" and the EDDY_EAI_* codes of "Header"),
    asyncio's loop.getaddrinfo / loop.getnameinfo, which run the blocking
    resolver off the loop's thread. */
@@ -57,7 +57,7 @@ static int block_fn(void *ud, void **p, int64_t *n) {
 
 /* ------------------------------------------------------------ getaddrinfo */
 
-/* API.md 4: getaddrinfo's value is a struct addrinfo list (eddy_freeaddrinfo) */
+/* docs/api.md section 4: getaddrinfo's value is a struct addrinfo list (eddy_freeaddrinfo) */
 TEST(getaddrinfo_numeric_ipv4_gives_a_sockaddr_in_list) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -89,7 +89,7 @@ TEST(getaddrinfo_numeric_ipv4_gives_a_sockaddr_in_list) {
   close_loop(loop);
 }
 
-/* API.md 4: a host name resolves (localhost is a loopback address) */
+/* docs/api.md section 4: a host name resolves (localhost is a loopback address) */
 TEST(getaddrinfo_resolves_localhost_to_loopback) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -127,7 +127,7 @@ TEST(getaddrinfo_resolves_localhost_to_loopback) {
   close_loop(loop);
 }
 
-/* API.md 4: a service name is looked up too; NULL hints mean all families */
+/* docs/api.md section 4: a service name is looked up too; NULL hints mean all families */
 TEST(getaddrinfo_service_name_and_null_hints) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -161,7 +161,7 @@ TEST(getaddrinfo_service_name_and_null_hints) {
   close_loop(loop);
 }
 
-/* API.md 4: numeric IPv6 with a NULL host gives the passive/loopback form */
+/* docs/api.md section 4: numeric IPv6 with a NULL host gives the passive/loopback form */
 TEST(getaddrinfo_numeric_ipv6_and_null_host) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -202,7 +202,7 @@ TEST(getaddrinfo_numeric_ipv6_and_null_host) {
   close_loop(loop);
 }
 
-/* API.md 1, 12: getaddrinfo failures are EDDY_EAI_* codes with a text */
+/* docs/api.md sections 1, 12: getaddrinfo failures are EDDY_EAI_* codes with a text */
 TEST(getaddrinfo_numerichost_with_a_name_fails_with_eai_noname) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -228,7 +228,7 @@ TEST(getaddrinfo_numerichost_with_a_name_fails_with_eai_noname) {
   close_loop(loop);
 }
 
-/* API.md 1, 12: an invalid service with AI_NUMERICSERV is an EDDY_EAI code */
+/* docs/api.md sections 1, 12: an invalid service with AI_NUMERICSERV is an EDDY_EAI code */
 TEST(getaddrinfo_non_numeric_service_with_numericserv_fails_with_an_eai_code) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -253,7 +253,7 @@ TEST(getaddrinfo_non_numeric_service_with_numericserv_fails_with_an_eai_code) {
   close_loop(loop);
 }
 
-/* API.md 4: host and port both NULL is a valid call whose lookup fails
+/* docs/api.md section 4: host and port both NULL is a valid call whose lookup fails
    (asyncio: socket.gaierror EAI_NONAME) */
 TEST(getaddrinfo_with_neither_host_nor_port_fails_with_eai_noname) {
   eddy_loop_t *loop = new_loop();
@@ -265,7 +265,7 @@ TEST(getaddrinfo_with_neither_host_nor_port_fails_with_eai_noname) {
   close_loop(loop);
 }
 
-/* API.md 12 (Header): every EDDY_EAI_* code has a name and a text */
+/* docs/api.md section 12 (Header): every EDDY_EAI_* code has a name and a text */
 TEST(every_eai_code_has_a_name_and_a_text) {
   static const struct {
     int code;
@@ -290,7 +290,7 @@ TEST(every_eai_code_has_a_name_and_a_text) {
   }
 }
 
-/* API.md 4: the lookup runs off the loop's thread: while it cannot progress
+/* docs/api.md section 4: the lookup runs off the loop's thread: while it cannot progress
    (the default executor's only worker is busy), the loop keeps running
    callbacks and timers */
 TEST(getaddrinfo_does_not_block_the_loop) {
@@ -338,7 +338,7 @@ TEST(getaddrinfo_does_not_block_the_loop) {
   close_loop(loop);
 }
 
-/* API.md 4: a callback scheduled after the call runs before the result is
+/* docs/api.md section 4: a callback scheduled after the call runs before the result is
    delivered (the result arrives through the loop, never synchronously) */
 TEST(getaddrinfo_result_arrives_after_callbacks_scheduled_behind_it) {
   ev_reset();
@@ -360,7 +360,7 @@ TEST(getaddrinfo_result_arrives_after_callbacks_scheduled_behind_it) {
   close_loop(loop);
 }
 
-/* API.md 12 (Results): releasing a pending future never frees the result;
+/* docs/api.md section 12 (Results): releasing a pending future never frees the result;
    a result nobody receives is freed by the library (no leak under valgrind) */
 TEST(releasing_a_pending_getaddrinfo_future_leaks_nothing) {
   eddy_loop_t *loop = new_loop();
@@ -389,7 +389,7 @@ TEST(releasing_a_pending_getaddrinfo_future_leaks_nothing) {
   close_loop(loop);
 }
 
-/* API.md 12 (Results): a lookup still running when the loop closes: its
+/* docs/api.md section 12 (Results): a lookup still running when the loop closes: its
    result has nowhere to go and is freed (valgrind) */
 TEST(getaddrinfo_pending_at_loop_close_leaks_nothing) {
   eddy_loop_t *loop = new_loop();
@@ -426,7 +426,7 @@ TEST(getaddrinfo_pending_at_loop_close_leaks_nothing) {
 
 /* ------------------------------------------------------------ getnameinfo */
 
-/* API.md 4: getnameinfo's value is an eddy_nameinfo_t (eddy_free) */
+/* docs/api.md section 4: getnameinfo's value is an eddy_nameinfo_t (eddy_free) */
 TEST(getnameinfo_numeric_ipv4_gives_host_and_service) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -452,7 +452,7 @@ TEST(getnameinfo_numeric_ipv4_gives_host_and_service) {
   close_loop(loop);
 }
 
-/* API.md 4: IPv6, and a service name from NI flags without NUMERICSERV */
+/* docs/api.md section 4: IPv6, and a service name from NI flags without NUMERICSERV */
 TEST(getnameinfo_ipv6_numeric_and_service_name) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -490,7 +490,7 @@ TEST(getnameinfo_ipv6_numeric_and_service_name) {
   close_loop(loop);
 }
 
-/* API.md 1: a bad address length is EDDY_EINVAL, nothing is scheduled */
+/* docs/api.md section 1: a bad address length is EDDY_EINVAL, nothing is scheduled */
 TEST(getnameinfo_bad_addrlen_or_null_address_is_einval) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -510,7 +510,7 @@ TEST(getnameinfo_bad_addrlen_or_null_address_is_einval) {
   close_loop(loop);
 }
 
-/* API.md 1: an address length too short for its family is an invalid
+/* docs/api.md section 1: an address length too short for its family is an invalid
    argument too (EDDY_EINVAL at the call, as the zero and oversized lengths) */
 TEST(getnameinfo_addrlen_too_short_for_the_family_is_einval) {
   eddy_loop_t *loop = new_loop();
@@ -528,7 +528,7 @@ TEST(getnameinfo_addrlen_too_short_for_the_family_is_einval) {
   close_loop(loop);
 }
 
-/* API.md 12 (Results): an unreceived getnameinfo result is freed (valgrind) */
+/* docs/api.md section 12 (Results): an unreceived getnameinfo result is freed (valgrind) */
 TEST(releasing_a_pending_getnameinfo_future_leaks_nothing) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -555,7 +555,7 @@ TEST(releasing_a_pending_getnameinfo_future_leaks_nothing) {
 
 /* ------------------------------------------------------- NULL and closed */
 
-/* API.md 1: NULL arguments are EDDY_EINVAL; free functions accept NULL */
+/* docs/api.md section 1: NULL arguments are EDDY_EINVAL; free functions accept NULL */
 TEST(null_arguments_to_dns_functions_are_einval) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -572,7 +572,7 @@ TEST(null_arguments_to_dns_functions_are_einval) {
   close_loop(loop);
 }
 
-/* API.md 1 (4): DNS calls on a closed loop are EDDY_ECLOSED */
+/* docs/api.md sections 1 and 4: DNS calls on a closed loop are EDDY_ECLOSED */
 TEST(dns_calls_on_a_closed_loop_are_eclosed) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -589,7 +589,7 @@ TEST(dns_calls_on_a_closed_loop_are_eclosed) {
   eddy_loop_release(loop);
 }
 
-/* API.md 4: lookups run on the default executor: after
+/* docs/api.md section 4: lookups run on the default executor: after
    shutdown_default_executor they are refused with EDDY_ECLOSED */
 TEST(dns_after_shutdown_default_executor_is_eclosed) {
   eddy_loop_t *loop = new_loop();
@@ -647,8 +647,8 @@ static void lookup(eddy_loop_t *loop, const char *host, bool connect) {
   CHECK_OK(run_once(loop));
 }
 
-/* SEMANTICS 46 (asyncio's _getaddrinfo_debug), reported the way eddy
-   reports slow callbacks (API.md 12): in debug mode a getaddrinfo that took
+/* docs/semantics.md item 46 (asyncio's _getaddrinfo_debug), reported the way eddy
+   reports slow callbacks (docs/api.md section 12): in debug mode a getaddrinfo that took
    at least slow_callback_duration reaches the exception handler, error 0,
    "Getting address info HOST:PORT took N.NNNms"; outside debug mode, or
    under the threshold, nothing is reported. create_connection's lookup

@@ -1,4 +1,4 @@
-/* The exception handler: SEMANTICS items 39-43 as C can express them.
+/* The exception handler: docs/semantics.md items 39-43 as C can express them.
  *
  * N/A in C:
  *  - item 42 (a custom handler that raises is reported to the default handler
@@ -6,6 +6,8 @@
  *    it returns void.
  *  - item 43 (the custom handler runs in the task's/future's/handle's
  *    contextvars context): C has no contextvars.
+ *
+ * In these tests "item N" is docs/semantics.md item N.
  */
 #include <eddy.h>
 
@@ -108,7 +110,7 @@ static int capture_end(struct capture *c, char *buf, size_t cap) {
 
 /* ---- 39: what the handler receives -------------------------------------- */
 
-/* SEMANTICS 39 */
+/* item 39 */
 TEST(call_exception_handler_passes_context_fields_through_unchanged) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -167,7 +169,7 @@ static void call_handler_cb(void *ud) {
   eddy_loop_stop((eddy_loop_t *)ud);
 }
 
-/* SEMANTICS 39 */
+/* item 39 */
 TEST(call_exception_handler_from_a_running_callback_reaches_custom_handler) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -190,7 +192,7 @@ TEST(call_exception_handler_from_a_running_callback_reaches_custom_handler) {
 
 /* ---- 40: get/set --------------------------------------------------------- */
 
-/* SEMANTICS 40 */
+/* item 40 */
 TEST(get_exception_handler_returns_null_for_default_and_the_pair_set) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -229,7 +231,7 @@ TEST(get_exception_handler_returns_null_for_default_and_the_pair_set) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 40 */
+/* item 40 */
 TEST(handler_set_to_null_restores_default_which_writes_stderr) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -256,7 +258,7 @@ TEST(handler_set_to_null_restores_default_which_writes_stderr) {
 
 /* ---- 41: the default handler -------------------------------------------- */
 
-/* SEMANTICS 41 */
+/* item 41 */
 TEST(default_exception_handler_writes_message_and_error_name_to_stderr) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -281,7 +283,7 @@ TEST(default_exception_handler_writes_message_and_error_name_to_stderr) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 41 */
+/* item 41 */
 TEST(call_exception_handler_without_custom_handler_writes_stderr) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);

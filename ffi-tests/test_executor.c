@@ -1,4 +1,4 @@
-/* Executors: API.md section 4 (executor part) and 12 ("Codes": work submitted
+/* Executors: docs/api.md section 4 (executor part) and 12 ("Codes": work submitted
    to a shut-down executor, a negative eddy_work_fn return), asyncio's
    run_in_executor / set_default_executor / shutdown_default_executor. */
 #include <eddy.h>
@@ -71,7 +71,7 @@ static int static_value = 1234; /* a pointer result nobody frees */
 
 /* ------------------------------------------- run_in_executor: default pool */
 
-/* API.md 4: the work runs on a worker thread; its (ptr, n) lands in the
+/* docs/api.md section 4: the work runs on a worker thread; its (ptr, n) lands in the
    future on the loop's thread */
 TEST(run_in_executor_default_runs_work_on_a_worker_and_delivers_on_the_loop_thread) {
   eddy_loop_t *loop = new_loop();
@@ -105,7 +105,7 @@ TEST(run_in_executor_default_runs_work_on_a_worker_and_delivers_on_the_loop_thre
   close_loop(loop);
 }
 
-/* API.md 4: an explicit pool from eddy_executor_new_thread_pool */
+/* docs/api.md section 4: an explicit pool from eddy_executor_new_thread_pool */
 TEST(run_in_executor_with_a_thread_pool_runs_on_its_worker) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -141,7 +141,7 @@ TEST(run_in_executor_with_a_thread_pool_runs_on_its_worker) {
   close_loop(loop);
 }
 
-/* API.md 12 (Codes): a negative return from an eddy_work_fn becomes the
+/* docs/api.md section 12 (Codes): a negative return from an eddy_work_fn becomes the
    future's error */
 TEST(negative_return_of_the_work_becomes_the_future_error) {
   eddy_loop_t *loop = new_loop();
@@ -188,7 +188,7 @@ TEST(positive_return_of_the_work_is_success) {
 
 /* ------------------------------------------------------------ cancellation */
 
-/* API.md 4: cancelling the future of queued work keeps it from running */
+/* docs/api.md section 4: cancelling the future of queued work keeps it from running */
 TEST(cancelling_the_future_of_queued_work_keeps_it_from_running) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -229,7 +229,7 @@ TEST(cancelling_the_future_of_queued_work_keeps_it_from_running) {
   close_loop(loop);
 }
 
-/* API.md 4: work already running finishes and its result is dropped */
+/* docs/api.md section 4: work already running finishes and its result is dropped */
 TEST(cancelling_running_work_lets_it_finish_and_drops_its_result) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -322,7 +322,7 @@ TEST(closing_the_loop_while_work_runs_is_safe) {
 
 /* ----------------------------------------------------------------- shutdown */
 
-/* API.md 12 (Codes): work submitted to a shut-down executor: EDDY_ECLOSED */
+/* docs/api.md section 12 (Codes): work submitted to a shut-down executor: EDDY_ECLOSED */
 TEST(work_submitted_after_executor_shutdown_is_eclosed) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -344,7 +344,7 @@ TEST(work_submitted_after_executor_shutdown_is_eclosed) {
   close_loop(loop);
 }
 
-/* API.md 4: shutdown(wait=true) returns after the queued work has finished */
+/* docs/api.md section 4: shutdown(wait=true) returns after the queued work has finished */
 TEST(executor_shutdown_wait_returns_after_queued_work_finished) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -372,7 +372,7 @@ TEST(executor_shutdown_wait_returns_after_queued_work_finished) {
   close_loop(loop);
 }
 
-/* API.md 4: shutdown without waiting returns at once; queued work still runs */
+/* docs/api.md section 4: shutdown without waiting returns at once; queued work still runs */
 TEST(executor_shutdown_without_wait_returns_at_once_and_queued_work_still_runs) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -411,7 +411,7 @@ TEST(executor_shutdown_without_wait_returns_at_once_and_queued_work_still_runs) 
 
 /* ---------------------------------------------------------- default executor */
 
-/* API.md 4: eddy_loop_set_default_executor is what a NULL executor means */
+/* docs/api.md section 4: eddy_loop_set_default_executor is what a NULL executor means */
 TEST(set_default_executor_is_used_for_a_null_executor) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -439,7 +439,7 @@ TEST(set_default_executor_is_used_for_a_null_executor) {
   close_loop(loop);
 }
 
-/* API.md 4: the loop keeps a reference to its default executor */
+/* docs/api.md section 4: the loop keeps a reference to its default executor */
 TEST(set_default_executor_keeps_a_reference) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -459,7 +459,7 @@ TEST(set_default_executor_keeps_a_reference) {
   close_loop(loop);
 }
 
-/* API.md 4: shutdown_default_executor's future completes once the default
+/* docs/api.md section 4: shutdown_default_executor's future completes once the default
    executor's work finished; later default-executor work is EDDY_ECLOSED */
 TEST(shutdown_default_executor_completes_after_its_work_and_refuses_later_work) {
   eddy_loop_t *loop = new_loop();
@@ -498,7 +498,7 @@ TEST(shutdown_default_executor_completes_after_its_work_and_refuses_later_work) 
   close_loop(loop);
 }
 
-/* API.md 4: with no default executor made yet, the future still completes;
+/* docs/api.md section 4: with no default executor made yet, the future still completes;
    out may be NULL */
 TEST(shutdown_default_executor_without_one_completes_and_accepts_null_out) {
   eddy_loop_t *loop = new_loop();
@@ -549,7 +549,7 @@ TEST(shutdown_default_executor_shuts_down_the_set_default_executor) {
   close_loop(loop);
 }
 
-/* API.md 4: eddy_loop_close shuts the default executor down */
+/* docs/api.md section 4: eddy_loop_close shuts the default executor down */
 TEST(loop_close_shuts_the_default_executor_down) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -570,7 +570,7 @@ TEST(loop_close_shuts_the_default_executor_down) {
 
 /* ---------------------------------------------------------- retain/release */
 
-/* API.md 1 and 4: retain/release pair; the last release shuts the pool down
+/* docs/api.md sections 1 and 4: retain/release pair; the last release shuts the pool down
    without waiting, and work already queued still completes */
 TEST(executor_retain_release_and_last_release_lets_queued_work_finish) {
   eddy_loop_t *loop = new_loop();
@@ -610,7 +610,7 @@ TEST(executor_retain_release_and_last_release_lets_queued_work_finish) {
   close_loop(loop);
 }
 
-/* API.md 1 (Threads): the executor's own functions are thread-safe: a pool
+/* docs/api.md section 1 (Threads): the executor's own functions are thread-safe: a pool
    made and fed from another thread serves this loop */
 struct foreign_pool {
   eddy_executor_t *ex;
@@ -650,7 +650,7 @@ TEST(executor_functions_work_from_any_thread) {
   close_loop(loop);
 }
 
-/* API.md 4: max_workers bounds the pool: with 2 workers, at most 2 jobs run
+/* docs/api.md section 4: max_workers bounds the pool: with 2 workers, at most 2 jobs run
    at once; 0 means the default size */
 static atomic_int conc_now, conc_max;
 static int conc_fn(void *ud, void **p, int64_t *n) {
@@ -713,7 +713,7 @@ TEST(thread_pool_runs_at_most_max_workers_jobs_at_once) {
 
 /* ------------------------------------------------------ errors: NULL, closed */
 
-/* API.md 1: NULL or invalid arguments are EDDY_EINVAL, outputs untouched */
+/* docs/api.md section 1: NULL or invalid arguments are EDDY_EINVAL, outputs untouched */
 TEST(null_arguments_to_executor_functions_are_einval) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -743,7 +743,7 @@ TEST(null_arguments_to_executor_functions_are_einval) {
   close_loop(loop);
 }
 
-/* API.md 1 (4): calls on a closed loop are EDDY_ECLOSED */
+/* docs/api.md sections 1 and 4: calls on a closed loop are EDDY_ECLOSED */
 TEST(executor_calls_on_a_closed_loop_are_eclosed) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -766,7 +766,7 @@ TEST(executor_calls_on_a_closed_loop_are_eclosed) {
   eddy_loop_release(loop);
 }
 
-/* API.md 1 (Threads): in debug mode run_in_executor from a foreign thread
+/* docs/api.md section 1 (Threads): in debug mode run_in_executor from a foreign thread
    while the loop runs is EDDY_EWRONGTHREAD */
 struct foreign_submit {
   eddy_loop_t *loop;
@@ -836,7 +836,7 @@ static void stress_timeout_cb(void *ud) {
   eddy_loop_stop((eddy_loop_t *)ud);
 }
 
-/* API.md 4 (issue 3): 10,000 jobs on a 4-thread pool, each result delivered
+/* docs/api.md section 4 (issue 3): 10,000 jobs on a 4-thread pool, each result delivered
    exactly once, on the loop's thread */
 TEST(stress_10000_jobs_on_4_threads_each_result_delivered_exactly_once) {
   for (int i = 0; i < STRESS_JOBS; i++) {

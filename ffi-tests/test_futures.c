@@ -1,5 +1,8 @@
-/* Futures: SEMANTICS items 26-33 (and 19 for create_future on a closed loop),
- * and every eddy_future_* function of API.md section 5. */
+/* Futures: docs/semantics.md items 26-33 (and 19 for create_future on a closed loop),
+ * and every eddy_future_* function of docs/api.md section 5.
+ *
+ * In these tests "item N" is docs/semantics.md item N.
+ */
 #include <eddy.h>
 
 #include <errno.h>
@@ -36,7 +39,7 @@ static void reset_all(void) {
 
 /* ---- 26: done callbacks never run synchronously ----------------------- */
 
-/* SEMANTICS 26 */
+/* item 26 */
 TEST(done_callbacks_not_run_by_set_result_but_next_iteration_in_order) {
   reset_all();
   eddy_loop_t *loop = new_loop();
@@ -66,7 +69,7 @@ TEST(done_callbacks_not_run_by_set_result_but_next_iteration_in_order) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 26 */
+/* item 26 */
 TEST(done_callbacks_not_run_by_set_error_or_cancel) {
   reset_all();
   eddy_loop_t *loop = new_loop();
@@ -97,7 +100,7 @@ static void complete_g_fut_cb(void *ud) {
   eddy_future_set_result(g_fut, NULL, 1);
 }
 
-/* SEMANTICS 26 */
+/* item 26 */
 TEST(done_callbacks_of_future_completed_in_callback_run_next_iteration) {
   reset_all();
   eddy_loop_t *loop = new_loop();
@@ -119,7 +122,7 @@ TEST(done_callbacks_of_future_completed_in_callback_run_next_iteration) {
 
 /* ---- 27: add_done_callback on a done future ---------------------------- */
 
-/* SEMANTICS 27 */
+/* item 27 */
 TEST(add_done_callback_on_done_future_is_scheduled_not_called) {
   reset_all();
   eddy_loop_t *loop = new_loop();
@@ -146,7 +149,7 @@ TEST(add_done_callback_on_done_future_is_scheduled_not_called) {
 
 /* ---- 28: remove_done_callback ------------------------------------------ */
 
-/* SEMANTICS 28 */
+/* item 28 */
 TEST(remove_done_callback_removes_all_equal_entries_and_returns_count) {
   reset_all();
   eddy_loop_t *loop = new_loop();
@@ -172,7 +175,7 @@ TEST(remove_done_callback_removes_all_equal_entries_and_returns_count) {
 
 /* ---- 29: setting a result twice ---------------------------------------- */
 
-/* SEMANTICS 29 */
+/* item 29 */
 TEST(set_result_or_set_error_on_done_future_is_invalid_state) {
   reset_all();
   eddy_loop_t *loop = new_loop();
@@ -213,7 +216,7 @@ TEST(set_result_or_set_error_on_done_future_is_invalid_state) {
 
 /* ---- 30: reading a future ---------------------------------------------- */
 
-/* SEMANTICS 30 */
+/* item 30 */
 TEST(result_on_pending_future_is_invalid_state_and_writes_nothing) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -233,7 +236,7 @@ TEST(result_on_pending_future_is_invalid_state_and_writes_nothing) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 30 */
+/* item 30 */
 TEST(result_returns_pointer_and_count_and_outputs_may_be_null) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -261,7 +264,7 @@ TEST(result_returns_pointer_and_count_and_outputs_may_be_null) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 30 */
+/* item 30 */
 TEST(result_on_cancelled_future_is_ecanceled) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -280,7 +283,7 @@ TEST(result_on_cancelled_future_is_ecanceled) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 30 */
+/* item 30 */
 TEST(result_on_failed_future_returns_error_and_message_is_a_copy) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -318,7 +321,7 @@ TEST(result_on_failed_future_returns_error_and_message_is_a_copy) {
 
 /* ---- 31: cancel -------------------------------------------------------- */
 
-/* SEMANTICS 31 */
+/* item 31 */
 TEST(cancel_returns_1_then_0_and_cancelled_implies_done) {
   reset_all();
   eddy_loop_t *loop = new_loop();
@@ -351,7 +354,7 @@ TEST(cancel_returns_1_then_0_and_cancelled_implies_done) {
 
 /* ---- 32: set_error argument rules -------------------------------------- */
 
-/* SEMANTICS 32 */
+/* item 32 */
 TEST(set_error_with_non_negative_code_is_einval_and_leaves_future_pending) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -390,7 +393,7 @@ static void record_handler(eddy_loop_t *loop, const eddy_error_context_t *ctx, v
   snprintf(r->message, sizeof r->message, "%s", ctx->message ? ctx->message : "(null)");
 }
 
-/* SEMANTICS 33 */
+/* item 33 */
 TEST(unretrieved_future_error_is_reported_after_last_release) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -418,7 +421,7 @@ TEST(unretrieved_future_error_is_reported_after_last_release) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 33 */
+/* item 33 */
 TEST(retrieved_error_result_and_cancellation_are_not_reported) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -445,7 +448,7 @@ TEST(retrieved_error_result_and_cancellation_are_not_reported) {
   eddy_loop_release(loop);
 }
 
-/* ---- run_until_complete with futures (SEMANTICS 14) -------------------- */
+/* ---- run_until_complete with futures (item 14) -------------------- */
 
 struct completer {
   eddy_future_t *f;
@@ -476,7 +479,7 @@ static int run_with_completion(int mode, eddy_future_t **fout, eddy_loop_t *loop
   return rc;
 }
 
-/* SEMANTICS 14 */
+/* item 14 */
 TEST(run_until_complete_returns_0_for_future_result_from_call_later) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -494,7 +497,7 @@ TEST(run_until_complete_returns_0_for_future_result_from_call_later) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 14 */
+/* item 14 */
 TEST(run_until_complete_returns_future_error_from_call_later) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -508,7 +511,7 @@ TEST(run_until_complete_returns_future_error_from_call_later) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 14 */
+/* item 14 */
 TEST(run_until_complete_returns_ecanceled_for_future_cancelled_from_call_later) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -592,7 +595,7 @@ TEST(future_is_valid_in_done_callback_after_caller_released_it) {
 
 /* ---- 19: create_future on a closed loop -------------------------------- */
 
-/* SEMANTICS 19 */
+/* item 19 */
 TEST(create_future_on_closed_loop_succeeds) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);

@@ -1,5 +1,7 @@
-/* Loop lifecycle and scheduling: SEMANTICS.md items 1-24 (section A) and 45-47
-   (section D), API.md sections 3-4 (loop core). */
+/* Loop lifecycle and scheduling: docs/semantics.md items 1-24 (section A) and 45-47
+   (section D), docs/api.md sections 3-4 (loop core).
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <dirent.h>
@@ -55,7 +57,7 @@ static void handler_reset(void) {
 
 /* ------------------------------------------------- 1. same-iteration FIFO */
 
-/* SEMANTICS 1 */
+/* item 1 */
 TEST(call_soon_runs_in_fifo_order_exactly_once_with_its_user_data) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -73,7 +75,7 @@ TEST(call_soon_runs_in_fifo_order_exactly_once_with_its_user_data) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 1 */
+/* item 1 */
 TEST(call_soon_returns_a_handle_when_asked) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -103,7 +105,7 @@ static void chain_cb(void *ud) {
   if (c->next) eddy_loop_call_soon(c->loop, rec_cb, TAG(c->next), NULL);
 }
 
-/* SEMANTICS 2 */
+/* item 2 */
 TEST(callback_scheduled_by_a_running_callback_runs_next_iteration) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -133,7 +135,7 @@ static void done_rec_cb(eddy_future_t *f, void *ud) {
   ev_add((char)(intptr_t)ud);
 }
 
-/* SEMANTICS 2 */
+/* item 2 */
 TEST(done_callback_of_future_completed_in_a_callback_runs_next_iteration) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -155,7 +157,7 @@ TEST(done_callback_of_future_completed_in_a_callback_runs_next_iteration) {
 
 /* -------------------------------------------------- 3. phases of an iteration */
 
-/* SEMANTICS 3 */
+/* item 3 */
 TEST(expired_timer_runs_after_callbacks_already_queued) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -179,7 +181,7 @@ static void read_one_and_remove_cb(void *ud) {
   eddy_loop_remove_reader(r->loop, r->fd);
 }
 
-/* SEMANTICS 3 */
+/* item 3 */
 TEST(io_callbacks_run_after_queued_callbacks_and_before_expired_timers) {
   ev_reset();
   int p[2];
@@ -215,7 +217,7 @@ static void repeat_cb(void *ud) {
     eddy_loop_stop(r->loop);
 }
 
-/* SEMANTICS 4 */
+/* item 4 */
 TEST(poll_does_not_block_while_the_ready_queue_is_non_empty) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -232,7 +234,7 @@ TEST(poll_does_not_block_while_the_ready_queue_is_non_empty) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 4 */
+/* item 4 */
 TEST(poll_waits_until_the_earliest_timer_is_due) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -271,7 +273,7 @@ static void *waker_thread(void *p) {
   return NULL;
 }
 
-/* SEMANTICS 4 */
+/* item 4 */
 TEST(loop_with_nothing_scheduled_blocks_until_woken) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -291,7 +293,7 @@ TEST(loop_with_nothing_scheduled_blocks_until_woken) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 4 (the timeout is capped: a far deadline must not break the poll) */
+/* item 4 (the timeout is capped: a far deadline must not break the poll) */
 TEST(very_far_timer_deadline_does_not_break_polling) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -316,7 +318,7 @@ TEST(very_far_timer_deadline_does_not_break_polling) {
 
 /* ------------------------------------------------------------- 5. timers due */
 
-/* SEMANTICS 5 */
+/* item 5 */
 TEST(timers_run_in_ascending_deadline_order) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -344,7 +346,7 @@ static void fire_time_cb(void *ud) {
   eddy_loop_stop(f->loop);
 }
 
-/* SEMANTICS 5 */
+/* item 5 */
 TEST(timer_never_fires_before_its_deadline) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -365,7 +367,7 @@ TEST(timer_never_fires_before_its_deadline) {
 
 /* ------------------------------------------ 6. equal deadlines (eddy: FIFO) */
 
-/* SEMANTICS 6 (eddy's decision: FIFO) */
+/* item 6 (eddy's decision: FIFO) */
 TEST(equal_deadlines_fire_in_scheduling_order) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -380,7 +382,7 @@ TEST(equal_deadlines_fire_in_scheduling_order) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 6 (eddy's decision: FIFO; also for already expired equal deadlines) */
+/* item 6 (eddy's decision: FIFO; also for already expired equal deadlines) */
 TEST(equal_past_deadlines_fire_in_scheduling_order) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -396,7 +398,7 @@ TEST(equal_past_deadlines_fire_in_scheduling_order) {
 
 /* ------------------------------------------------------- 7. timer arguments */
 
-/* SEMANTICS 7 */
+/* item 7 */
 TEST(call_later_and_call_at_reject_nan_and_null_callback) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -417,7 +419,7 @@ TEST(call_later_and_call_at_reject_nan_and_null_callback) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 7 */
+/* item 7 */
 TEST(negative_delay_and_past_when_are_due_now) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -442,7 +444,7 @@ TEST(negative_delay_and_past_when_are_due_now) {
 
 /* --------------------------------------------- 8. handles returned, when() */
 
-/* SEMANTICS 8 */
+/* item 8 */
 TEST(call_later_handle_when_is_loop_time_plus_delay) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -463,7 +465,7 @@ TEST(call_later_handle_when_is_loop_time_plus_delay) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 8 */
+/* item 8 */
 TEST(call_at_handle_when_is_the_absolute_time_given) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -478,7 +480,7 @@ TEST(call_at_handle_when_is_the_absolute_time_given) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 8 */
+/* item 8 */
 TEST(call_soon_handle_has_no_when) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -498,7 +500,7 @@ TEST(call_soon_handle_has_no_when) {
 
 /* ------------------------------------------------------- 9. cancel handles */
 
-/* SEMANTICS 9 */
+/* item 9 */
 TEST(cancelled_handle_never_runs_and_cancel_is_idempotent) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -533,7 +535,7 @@ static void cancel_other_cb(void *ud) {
   eddy_handle_cancel(to_cancel);
 }
 
-/* SEMANTICS 9 */
+/* item 9 */
 TEST(cancelling_a_later_handle_of_the_current_snapshot_prevents_it) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -549,7 +551,7 @@ TEST(cancelling_a_later_handle_of_the_current_snapshot_prevents_it) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 9 */
+/* item 9 */
 TEST(cancelling_an_expired_timer_of_the_current_snapshot_prevents_it) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -569,7 +571,7 @@ TEST(cancelling_an_expired_timer_of_the_current_snapshot_prevents_it) {
 static int timer_hits[1000];
 static void timer_hit_cb(void *ud) { timer_hits[(intptr_t)ud]++; }
 
-/* SEMANTICS 10 */
+/* item 10 */
 TEST(many_cancelled_timers_leave_the_others_intact) {
   memset(timer_hits, 0, sizeof timer_hits);
   ev_reset();
@@ -609,7 +611,7 @@ TEST(many_cancelled_timers_leave_the_others_intact) {
 
 /* ----------------------------------------------------------- 11. loop.time */
 
-/* SEMANTICS 11 */
+/* item 11 */
 TEST(loop_time_never_decreases) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -625,7 +627,7 @@ TEST(loop_time_never_decreases) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 11 */
+/* item 11 */
 TEST(loop_time_advances_with_real_time) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -638,7 +640,7 @@ TEST(loop_time_advances_with_real_time) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 11: loop.time() is time.monotonic(), i.e. CLOCK_MONOTONIC */
+/* item 11: loop.time() is time.monotonic(), i.e. CLOCK_MONOTONIC */
 TEST(loop_time_is_the_monotonic_clock) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -658,7 +660,7 @@ static void time_in_cb(void *ud) {
   t->t1 = eddy_loop_time(t->loop);
 }
 
-/* SEMANTICS 11 (API.md 12: time is read on every call, not cached per iteration) */
+/* item 11 (docs/api.md section 12: time is read on every call, not cached per iteration) */
 TEST(loop_time_is_read_on_every_call_inside_a_callback) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -682,7 +684,7 @@ static void stop_and_schedule_cb(void *ud) {
   eddy_loop_call_soon(s->loop, rec_cb, TAG('C'), NULL);
 }
 
-/* SEMANTICS 12 */
+/* item 12 */
 TEST(stop_lets_the_snapshot_finish_and_keeps_new_callbacks_queued) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -705,7 +707,7 @@ TEST(stop_lets_the_snapshot_finish_and_keeps_new_callbacks_queued) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 12 */
+/* item 12 */
 TEST(stop_outside_a_running_loop_returns_zero) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -718,7 +720,7 @@ TEST(stop_outside_a_running_loop_returns_zero) {
 
 /* ------------------------------------------------- 13. stop before run_forever */
 
-/* SEMANTICS 13 */
+/* item 13 */
 TEST(stop_before_run_forever_runs_exactly_one_iteration) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -736,7 +738,7 @@ TEST(stop_before_run_forever_runs_exactly_one_iteration) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 13 */
+/* item 13 */
 TEST(stop_before_run_forever_with_nothing_scheduled_returns_at_once) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -773,7 +775,7 @@ static void ruc_set_cb(void *ud) {
   eddy_loop_call_soon(s->loop, after_cb, s->loop, NULL);
 }
 
-/* SEMANTICS 14 */
+/* item 14 */
 TEST(run_until_complete_returns_zero_on_result_and_stops_after_that_iteration) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -801,7 +803,7 @@ TEST(run_until_complete_returns_zero_on_result_and_stops_after_that_iteration) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 14 */
+/* item 14 */
 TEST(run_until_complete_returns_the_future_error) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -818,7 +820,7 @@ TEST(run_until_complete_returns_the_future_error) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 14 */
+/* item 14 */
 TEST(run_until_complete_of_a_cancelled_future_returns_ecanceled) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -834,7 +836,7 @@ TEST(run_until_complete_of_a_cancelled_future_returns_ecanceled) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 14 */
+/* item 14 */
 TEST(run_until_complete_of_an_already_done_future_returns_its_outcome) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -867,7 +869,7 @@ static void step_error(eddy_future_t *task, void *ud) {
   eddy_future_set_error(task, EDDY_ENOENT, "no such thing");
 }
 
-/* SEMANTICS 14 (a task stands in for the wrapped coroutine) */
+/* item 14 (a task stands in for the wrapped coroutine) */
 TEST(run_until_complete_drives_a_task_to_its_result) {
   ev_reset();
   step_runs = 0;
@@ -893,7 +895,7 @@ TEST(run_until_complete_drives_a_task_to_its_result) {
 
 /* ------------------------------------------- 15. run_until_complete edge cases */
 
-/* SEMANTICS 15 */
+/* item 15 */
 TEST(run_until_complete_when_loop_stops_first_returns_einvalstate) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -914,7 +916,7 @@ TEST(run_until_complete_when_loop_stops_first_returns_einvalstate) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 15 */
+/* item 15 */
 TEST(run_until_complete_with_a_future_of_another_loop_is_einval) {
   ev_reset();
   eddy_loop_t *loop = NULL, *other = NULL;
@@ -951,7 +953,7 @@ static void reenter_cb(void *ud) {
   ev_add('r');
 }
 
-/* SEMANTICS 16 */
+/* item 16 */
 TEST(running_a_loop_inside_a_callback_is_erunning) {
   ev_reset();
   eddy_loop_t *loop = NULL, *other = NULL;
@@ -1001,7 +1003,7 @@ static void close_inside_cb(void *ud) {
   ev_add('c');
 }
 
-/* SEMANTICS 17 */
+/* item 17 */
 TEST(close_inside_a_callback_is_erunning_and_the_loop_keeps_working) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -1023,7 +1025,7 @@ TEST(close_inside_a_callback_is_erunning_and_the_loop_keeps_working) {
 
 /* --------------------------------------------------------------- 18. close */
 
-/* SEMANTICS 18 */
+/* item 18 */
 TEST(close_is_idempotent) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -1035,7 +1037,7 @@ TEST(close_is_idempotent) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 18 */
+/* item 18 */
 TEST(close_drops_pending_callbacks_which_never_run) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -1056,7 +1058,7 @@ TEST(close_drops_pending_callbacks_which_never_run) {
   CHECK_STR_EQ(ev, "");
 }
 
-/* SEMANTICS 18 (API.md 4: afterwards no fd of the loop is left open) */
+/* item 18 (docs/api.md section 4: afterwards no fd of the loop is left open) */
 TEST(close_leaves_no_fd_of_the_loop_open) {
   int base = count_fds();
   CHECK(base > 0);
@@ -1080,7 +1082,7 @@ static void never_step(eddy_future_t *task, void *ud) {
   eddy_future_set_result(task, NULL, 0);
 }
 
-/* SEMANTICS 19 */
+/* item 19 */
 TEST(closed_loop_refuses_scheduling_with_eclosed) {
   ev_reset();
   int p[2];
@@ -1136,7 +1138,7 @@ static void observe_cb(void *ud) {
   o->current = eddy_get_running_loop();
 }
 
-/* SEMANTICS 20 */
+/* item 20 */
 TEST(is_running_and_get_running_loop_only_inside_run_forever) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -1167,7 +1169,7 @@ static void observe_and_finish_cb(void *ud) {
   eddy_future_set_result(of->f, NULL, 0);
 }
 
-/* SEMANTICS 20 */
+/* item 20 */
 TEST(is_running_inside_run_until_complete) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -1186,7 +1188,7 @@ TEST(is_running_inside_run_until_complete) {
 
 /* ----------------------------------------------------- 21. call_soon_threadsafe */
 
-/* SEMANTICS 21 */
+/* item 21 */
 TEST(call_soon_threadsafe_wakes_a_loop_blocked_on_a_long_timer) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -1239,7 +1241,7 @@ static void *ts_thread(void *p) {
   return NULL;
 }
 
-/* SEMANTICS 21 */
+/* item 21 */
 TEST(call_soon_threadsafe_from_four_threads_runs_each_callback_exactly_once) {
   memset(ts_hits, 0, sizeof ts_hits);
   ts_total = 0;
@@ -1280,7 +1282,7 @@ static void *ts_closed_thread(void *p) {
   return NULL;
 }
 
-/* SEMANTICS 21 */
+/* item 21 */
 TEST(call_soon_threadsafe_after_close_is_eclosed) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -1335,7 +1337,7 @@ static void foreign_release(struct foreign *f) {
   eddy_handle_release(f->hts);
 }
 
-/* SEMANTICS 47 */
+/* item 47 */
 TEST(debug_mode_rejects_non_threadsafe_calls_from_a_foreign_thread_while_running) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -1361,7 +1363,7 @@ TEST(debug_mode_rejects_non_threadsafe_calls_from_a_foreign_thread_while_running
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 47 (no check outside debug mode); SEMANTICS 22 (plain call_soon
+/* item 47 (no check outside debug mode); item 22 (plain call_soon
    from another thread is accepted; eddy is free to wake the loop or not) */
 TEST(non_debug_mode_accepts_non_threadsafe_calls_from_a_foreign_thread) {
   ev_reset();
@@ -1390,7 +1392,7 @@ TEST(non_debug_mode_accepts_non_threadsafe_calls_from_a_foreign_thread) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 47 (no check when the loop is not running) */
+/* item 47 (no check when the loop is not running) */
 TEST(debug_mode_accepts_calls_from_a_foreign_thread_while_not_running) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -1419,7 +1421,7 @@ TEST(debug_mode_accepts_calls_from_a_foreign_thread_while_not_running) {
 
 /* -------------------------------------------------------- 45, 46. debug mode */
 
-/* SEMANTICS 45 */
+/* item 45 */
 TEST(set_debug_and_get_debug) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -1445,7 +1447,7 @@ static void busy_20ms_cb(void *ud) {
   busy_wait(0.02);
 }
 
-/* SEMANTICS 46 */
+/* item 46 */
 TEST(debug_mode_reports_a_slow_callback_to_the_exception_handler) {
   ev_reset();
   handler_reset();
@@ -1464,7 +1466,7 @@ TEST(debug_mode_reports_a_slow_callback_to_the_exception_handler) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 46 */
+/* item 46 */
 TEST(debug_mode_reports_a_slow_timer_callback_too) {
   ev_reset();
   handler_reset();
@@ -1484,7 +1486,7 @@ TEST(debug_mode_reports_a_slow_timer_callback_too) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 46 */
+/* item 46 */
 TEST(slow_callback_is_not_reported_outside_debug_mode) {
   ev_reset();
   handler_reset();
@@ -1500,7 +1502,7 @@ TEST(slow_callback_is_not_reported_outside_debug_mode) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 46 (default threshold 0.1 s; a fast callback is not reported) */
+/* item 46 (default threshold 0.1 s; a fast callback is not reported) */
 TEST(callbacks_under_the_threshold_are_not_reported) {
   ev_reset();
   handler_reset();
@@ -1522,7 +1524,7 @@ TEST(callbacks_under_the_threshold_are_not_reported) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 46 */
+/* item 46 */
 TEST(set_slow_callback_duration_rejects_negative_and_nan) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -1536,7 +1538,7 @@ TEST(set_slow_callback_duration_rejects_negative_and_nan) {
 
 /* -------------------------------------------------------- retain / release */
 
-/* API.md 4: eddy_loop_retain/release; release of the last reference closes */
+/* docs/api.md section 4: eddy_loop_retain/release; release of the last reference closes */
 TEST(loop_release_of_the_last_reference_closes_the_loop) {
   ev_reset();
   int base = count_fds();
@@ -1560,7 +1562,7 @@ TEST(loop_release_of_the_last_reference_closes_the_loop) {
   CHECK_STR_EQ(ev, "a");
 }
 
-/* API.md 4 */
+/* docs/api.md section 4 */
 TEST(loop_retained_extra_reference_observes_close) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -1575,7 +1577,7 @@ TEST(loop_retained_extra_reference_observes_close) {
   eddy_loop_release(extra);
 }
 
-/* API.md 4 */
+/* docs/api.md section 4 */
 TEST(handle_retain_keeps_it_valid_after_it_ran) {
   ev_reset();
   eddy_loop_t *loop = NULL;
@@ -1599,7 +1601,7 @@ TEST(handle_retain_keeps_it_valid_after_it_ran) {
 
 /* ---------------------------------------------------------- NULL arguments */
 
-/* API.md 1: a NULL argument returns EDDY_EINVAL, never crashes */
+/* docs/api.md section 1: a NULL argument returns EDDY_EINVAL, never crashes */
 TEST(null_arguments_to_loop_functions_are_einval) {
   ev_reset();
   CHECK_ERR(eddy_new_event_loop(NULL), EDDY_EINVAL);

@@ -1,6 +1,8 @@
-/* Pipe transports: SEMANTICS.md items 120-123 (section N) and 84 (the write
-   pipe's flow control); API.md sections 6 (connect_read_pipe,
-   connect_write_pipe), 9 (the transport API) and 12 ("Handed-over fds"). */
+/* Pipe transports: docs/semantics.md items 120-123 (section N) and 84 (the write
+   pipe's flow control); docs/api.md sections 6 (connect_read_pipe,
+   connect_write_pipe), 9 (the transport API) and 12 ("Handed-over fds").
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <errno.h>
@@ -26,7 +28,7 @@
 #define KIB 1024u
 
 /* A close-on-exec pipe; both ends blocking (eddy makes its end
-   non-blocking, SEMANTICS 120). */
+   non-blocking, item 120). */
 static void make_pipe(int p[2]) { CHECK_EQ(pipe2(p, O_CLOEXEC), 0); }
 
 static bool fd_nonblocking(int fd) {
@@ -187,7 +189,7 @@ static void fut_done_cb(eddy_future_t *f, void *ud) {
   (void)ud;
 }
 
-/* connect_read_pipe / connect_write_pipe, checking SEMANTICS 120: not
+/* connect_read_pipe / connect_write_pipe, checking item 120: not
    synchronous, connection_made before the future completes, fd made
    non-blocking. */
 static eddy_transport_t *open_pipe(eddy_loop_t *loop, bool write_side, int fd, struct rec *r) {
@@ -217,7 +219,7 @@ static eddy_transport_t *open_pipe(eddy_loop_t *loop, bool write_side, int fd, s
 
 /* ================================================================ read pipes */
 
-/* SEMANTICS 120, 121: connect_read_pipe: connection_made before the future
+/* items 120, 121: connect_read_pipe: connection_made before the future
    completes; data arrives; EOF gives eof_received then connection_lost(0) */
 TEST(read_pipe_delivers_data_then_eof_then_connection_lost) {
   eddy_loop_t *loop = new_loop();
@@ -243,7 +245,7 @@ TEST(read_pipe_delivers_data_then_eof_then_connection_lost) {
   close_loop(loop);
 }
 
-/* SEMANTICS 121: the return value of eof_received is ignored on a read
+/* item 121: the return value of eof_received is ignored on a read
    pipe: the transport closes either way */
 TEST(read_pipe_eof_received_true_is_ignored_and_the_transport_closes) {
   eddy_loop_t *loop = new_loop();
@@ -264,7 +266,7 @@ TEST(read_pipe_eof_received_true_is_ignored_and_the_transport_closes) {
   close_loop(loop);
 }
 
-/* SEMANTICS 121: data written just before the writer closes arrives, then
+/* item 121: data written just before the writer closes arrives, then
    EOF (data and EOF seen together) */
 TEST(read_pipe_data_followed_at_once_by_eof) {
   eddy_loop_t *loop = new_loop();
@@ -281,7 +283,7 @@ TEST(read_pipe_data_followed_at_once_by_eof) {
   close_loop(loop);
 }
 
-/* SEMANTICS 120, 123: can_write_eof is 0 on a read pipe, 1 on a write pipe */
+/* items 120, 123: can_write_eof is 0 on a read pipe, 1 on a write pipe */
 TEST(can_write_eof_is_0_on_read_pipes_and_1_on_write_pipes) {
   eddy_loop_t *loop = new_loop();
   struct rec rr, rw;
@@ -307,7 +309,7 @@ TEST(can_write_eof_is_0_on_read_pipes_and_1_on_write_pipes) {
   close_loop(loop);
 }
 
-/* SEMANTICS 121, 74: pause/resume on a read pipe: idempotent, is_reading
+/* items 121, 74: pause/resume on a read pipe: idempotent, is_reading
    follows, data held back until resume */
 TEST(read_pipe_pause_and_resume_reading) {
   eddy_loop_t *loop = new_loop();
@@ -338,7 +340,7 @@ TEST(read_pipe_pause_and_resume_reading) {
   close_loop(loop);
 }
 
-/* SEMANTICS 120: "pipe" extra info is the fd (an int); ENOBUFS/ENOENT as for
+/* item 120: "pipe" extra info is the fd (an int); ENOBUFS/ENOENT as for
    sockets */
 TEST(read_pipe_extra_info_pipe_is_the_fd) {
   eddy_loop_t *loop = new_loop();
@@ -366,7 +368,7 @@ TEST(read_pipe_extra_info_pipe_is_the_fd) {
   close_loop(loop);
 }
 
-/* SEMANTICS 121, 69: close on a read pipe: connection_lost(0) on the next
+/* items 121, 69: close on a read pipe: connection_lost(0) on the next
    iteration (never inside close), then the fd is closed */
 TEST(read_pipe_close_gives_connection_lost_next_iteration_and_closes_the_fd) {
   eddy_loop_t *loop = new_loop();
@@ -396,7 +398,7 @@ TEST(read_pipe_close_gives_connection_lost_next_iteration_and_closes_the_fd) {
   close_loop(loop);
 }
 
-/* SEMANTICS 120: a socket works as a read pipe */
+/* item 120: a socket works as a read pipe */
 TEST(read_pipe_accepts_a_socket) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -415,7 +417,7 @@ TEST(read_pipe_accepts_a_socket) {
   close_loop(loop);
 }
 
-/* SEMANTICS 121: at most 256 KiB per data_received */
+/* item 121: at most 256 KiB per data_received */
 TEST(read_pipe_chunks_are_at_most_256k) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -442,7 +444,7 @@ static void count_exc(eddy_loop_t *loop, const eddy_error_context_t *ctx, void *
   (*(int *)ud)++;
 }
 
-/* SEMANTICS 120, 121: a pty master (a character device) works as a read
+/* items 120, 121: a pty master (a character device) works as a read
    pipe; the hang-up (EIO once the slave closes) ends it with
    connection_lost(-EIO) and is not reported to the exception handler */
 TEST(read_pipe_on_pty_master_hangup_gives_connection_lost_eio) {
@@ -476,7 +478,7 @@ TEST(read_pipe_on_pty_master_hangup_gives_connection_lost_eio) {
 
 /* ================================================================ write pipes */
 
-/* SEMANTICS 120, 123: writes to a write pipe arrive; writelines too; small
+/* items 120, 123: writes to a write pipe arrive; writelines too; small
    writes are sent at once */
 TEST(write_pipe_writes_arrive) {
   eddy_loop_t *loop = new_loop();
@@ -508,7 +510,7 @@ TEST(write_pipe_writes_arrive) {
   close_loop(loop);
 }
 
-/* SEMANTICS 120: "pipe" is the write fd */
+/* item 120: "pipe" is the write fd */
 TEST(write_pipe_extra_info_pipe_is_the_fd_and_fd_is_closed_after) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -568,14 +570,14 @@ static void check_write_pipe_flush(bool use_write_eof) {
   close_loop(loop);
 }
 
-/* SEMANTICS 123: write_eof on a write pipe flushes, then the pipe closes and
+/* item 123: write_eof on a write pipe flushes, then the pipe closes and
    connection_lost(0) follows */
 TEST(write_pipe_write_eof_flushes_then_connection_lost) { check_write_pipe_flush(true); }
 
-/* SEMANTICS 123: close flushes too */
+/* item 123: close flushes too */
 TEST(write_pipe_close_flushes_then_connection_lost) { check_write_pipe_flush(false); }
 
-/* SEMANTICS 123, 70: abort drops the buffer; connection_lost(0) next
+/* items 123, 70: abort drops the buffer; connection_lost(0) next
    iteration */
 TEST(write_pipe_abort_drops_buffer) {
   eddy_loop_t *loop = new_loop();
@@ -608,7 +610,7 @@ TEST(write_pipe_abort_drops_buffer) {
   close_loop(loop);
 }
 
-/* SEMANTICS 123 with eddy's decision for 67: writes after close/abort are
+/* item 123 with eddy's decision for 67: writes after close/abort are
    EDDY_ECLOSED, after write_eof EDDY_EPIPE; nothing is sent */
 TEST(write_pipe_write_after_close_abort_or_write_eof_fails) {
   eddy_loop_t *loop = new_loop();
@@ -643,7 +645,7 @@ TEST(write_pipe_write_after_close_abort_or_write_eof_fails) {
   close_loop(loop);
 }
 
-/* SEMANTICS 122: the reader goes away with nothing pending:
+/* item 122: the reader goes away with nothing pending:
    connection_lost(0) without any write */
 TEST(write_pipe_reader_gone_with_nothing_pending_gives_connection_lost_0) {
   eddy_loop_t *loop = new_loop();
@@ -664,7 +666,7 @@ TEST(write_pipe_reader_gone_with_nothing_pending_gives_connection_lost_0) {
   close_loop(loop);
 }
 
-/* SEMANTICS 122: the reader goes away while data is buffered:
+/* item 122: the reader goes away while data is buffered:
    connection_lost(EDDY_EPIPE); no SIGPIPE kills us */
 TEST(write_pipe_reader_gone_with_data_pending_gives_epipe) {
   signal(SIGPIPE, SIG_DFL);
@@ -687,7 +689,7 @@ TEST(write_pipe_reader_gone_with_data_pending_gives_epipe) {
   close_loop(loop);
 }
 
-/* SEMANTICS 122: a write straight into a pipe whose reader is gone fails
+/* item 122: a write straight into a pipe whose reader is gone fails
    (EPIPE) without SIGPIPE, and connection_lost follows with the error */
 TEST(write_pipe_direct_write_after_reader_gone_fails_without_sigpipe) {
   signal(SIGPIPE, SIG_DFL);
@@ -710,7 +712,7 @@ TEST(write_pipe_direct_write_after_reader_gone_fails_without_sigpipe) {
   close_loop(loop);
 }
 
-/* SEMANTICS 84, 78, 80, 81: the write pipe uses the same flow control:
+/* items 84, 78, 80, 81: the write pipe uses the same flow control:
    defaults (16384, 65536); pause once above high, resume once at <= low */
 TEST(write_pipe_flow_control_pauses_and_resumes_once) {
   eddy_loop_t *loop = new_loop();
@@ -753,7 +755,7 @@ TEST(write_pipe_flow_control_pauses_and_resumes_once) {
 
 /* ======================================================== handed-over fds */
 
-/* SEMANTICS 120, API 12: a regular file is refused with EDDY_EINVAL for
+/* item 120, API 12: a regular file is refused with EDDY_EINVAL for
    both kinds, and the fd stays the caller's (still open, blocking mode
    untouched) */
 TEST(regular_file_is_einval_and_the_fd_stays_open) {

@@ -1,5 +1,8 @@
-/* Current-loop functions and policies: SEMANTICS items 51-55; plus version
- * and error-code basics (API.md section 1 and 4). */
+/* Current-loop functions and policies: docs/semantics.md items 51-55; plus version
+ * and error-code basics (docs/api.md sections 1 and 4).
+ *
+ * In these tests "item N" is docs/semantics.md item N.
+ */
 #include <eddy.h>
 
 #include <dirent.h>
@@ -52,7 +55,7 @@ static void look_inside_cb(void *ud) {
 
 /* ---- 51: get_running_loop ---------------------------------------------- */
 
-/* SEMANTICS 51 */
+/* item 51 */
 TEST(get_running_loop_is_null_outside_and_the_loop_inside_a_callback) {
   CHECK(eddy_get_running_loop() == NULL);
   eddy_loop_t *loop = new_loop();
@@ -87,7 +90,7 @@ static void fork_inside_cb(void *ud) {
   eddy_loop_stop(in->running);
 }
 
-/* SEMANTICS 51 */
+/* item 51 */
 TEST(get_running_loop_is_null_in_a_child_forked_from_a_callback) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -104,7 +107,7 @@ TEST(get_running_loop_is_null_in_a_child_forked_from_a_callback) {
 
 /* ---- 52, 53: get_event_loop ---------------------------------------------- */
 
-/* SEMANTICS 53 */
+/* item 53 */
 TEST(get_event_loop_is_enoent_when_none_set_and_none_running) {
   eddy_loop_t *sentinel = (eddy_loop_t *)&sentinel;
   eddy_loop_t *got = sentinel;
@@ -117,7 +120,7 @@ TEST(get_event_loop_is_enoent_when_none_set_and_none_running) {
   CHECK_ERR(eddy_get_event_loop(NULL), EDDY_EINVAL);
 }
 
-/* SEMANTICS 52 */
+/* item 52 */
 TEST(get_event_loop_returns_the_set_loop_and_set_null_clears) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -145,7 +148,7 @@ TEST(get_event_loop_returns_the_set_loop_and_set_null_clears) {
   eddy_loop_release(other);
 }
 
-/* SEMANTICS 52 */
+/* item 52 */
 TEST(get_event_loop_inside_callback_returns_running_loop_not_the_set_one) {
   eddy_loop_t *set = new_loop(), *run = new_loop();
   CHECK(set != NULL && run != NULL);
@@ -168,7 +171,7 @@ TEST(get_event_loop_inside_callback_returns_running_loop_not_the_set_one) {
   eddy_loop_release(run);
 }
 
-/* SEMANTICS 52 */
+/* item 52 */
 TEST(get_event_loop_inside_callback_returns_running_loop_when_none_set) {
   eddy_loop_t *run = new_loop();
   CHECK(run != NULL);
@@ -193,7 +196,7 @@ static void stop_cb(void *ud) {
   if (l) eddy_loop_stop(l);
 }
 
-/* SEMANTICS 54 */
+/* item 54 */
 TEST(set_event_loop_keeps_a_reference_until_cleared) {
   int base = count_fds();
   CHECK(base > 0);
@@ -219,7 +222,7 @@ TEST(set_event_loop_keeps_a_reference_until_cleared) {
   CHECK_EQ(count_fds(), base);
 }
 
-/* SEMANTICS 54 */
+/* item 54 */
 TEST(set_event_loop_replacing_the_last_reference_closes_the_old_loop) {
   int base = count_fds();
   eddy_loop_t *a = new_loop();
@@ -242,7 +245,7 @@ TEST(set_event_loop_replacing_the_last_reference_closes_the_old_loop) {
   CHECK_EQ(count_fds(), base);
 }
 
-/* SEMANTICS 54 */
+/* item 54 */
 TEST(new_event_loop_returns_a_fresh_loop_each_call_and_does_not_make_it_current) {
   eddy_loop_t *a = NULL, *b = NULL;
   CHECK_OK(eddy_new_event_loop(&a));
@@ -291,7 +294,7 @@ static int my_new(void *ud, eddy_loop_t **out) {
   return rc;
 }
 
-/* SEMANTICS 55 */
+/* item 55 */
 TEST(custom_policy_is_used_by_new_get_and_set_event_loop) {
   struct counts c;
   memset(&c, 0, sizeof c);
@@ -349,7 +352,7 @@ TEST(custom_policy_is_used_by_new_get_and_set_event_loop) {
   CHECK_OK(eddy_set_event_loop_policy(NULL));
 }
 
-/* SEMANTICS 55 */
+/* item 55 */
 TEST(set_event_loop_policy_null_restores_default) {
   struct counts c;
   memset(&c, 0, sizeof c);
@@ -400,7 +403,7 @@ TEST(set_event_loop_policy_null_restores_default) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 55 */
+/* item 55 */
 TEST(policy_with_a_null_member_is_einval_and_changes_nothing) {
   struct counts c;
   memset(&c, 0, sizeof c);
@@ -454,7 +457,7 @@ static void *thread_main(void *arg) {
   return NULL;
 }
 
-/* SEMANTICS 53 */
+/* item 53 */
 TEST(event_loop_set_in_main_thread_is_not_seen_by_another_thread) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);

@@ -1,8 +1,10 @@
-/* Servers: SEMANTICS.md items 89-100 (section J), 109-111 (section L, Unix
-   servers and create_unix_connection), and the server half of API.md section 6
-   (create_server, create_unix_server, eddy_server_*), plus API.md section 12
+/* Servers: docs/semantics.md items 89-100 (section J), 109-111 (section L, Unix
+   servers and create_unix_connection), and the server half of docs/api.md section 6
+   (create_server, create_unix_server, eddy_server_*), plus docs/api.md section 12
    ("Handed-over fds" for opts.socks, "Serve forever"). create_connection,
-   connect_accepted_socket and loop.sendfile are in test_connection.c. */
+   connect_accepted_socket and loop.sendfile are in test_connection.c.
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <arpa/inet.h>
@@ -295,7 +297,7 @@ static void tmp_path(char *buf, size_t len, const char *name) {
 
 /* ================================================ create_server basics */
 
-/* SEMANTICS 89, 93 (serving when create_server's future completes), 56, 58 */
+/* items 89, 93 (serving when create_server's future completes), 56, 58 */
 TEST(create_server_on_loopback_port0_listens_accepts_and_echoes) {
   eddy_loop_t *loop = new_loop();
   static struct srv s;
@@ -357,7 +359,7 @@ TEST(create_server_on_loopback_port0_listens_accepts_and_echoes) {
   close_loop(loop);
 }
 
-/* SEMANTICS 89: backlog 100 and SO_REUSEADDR by default, no SO_KEEPALIVE or
+/* item 89: backlog 100 and SO_REUSEADDR by default, no SO_KEEPALIVE or
    SO_REUSEPORT; the listen backlog is read back with TCP_INFO (Linux reports
    a listener's backlog in tcpi_sacked) */
 TEST(create_server_defaults_backlog_100_reuse_address_on) {
@@ -391,7 +393,7 @@ TEST(create_server_defaults_backlog_100_reuse_address_on) {
   close_loop(loop);
 }
 
-/* SEMANTICS 89: keep_alive sets SO_KEEPALIVE, reuse_port SO_REUSEPORT,
+/* item 89: keep_alive sets SO_KEEPALIVE, reuse_port SO_REUSEPORT,
    reuse_address false leaves SO_REUSEADDR off, backlog is passed to listen */
 TEST(create_server_options_set_keepalive_reuseport_and_backlog) {
   eddy_loop_t *loop = new_loop();
@@ -417,7 +419,7 @@ TEST(create_server_options_set_keepalive_reuseport_and_backlog) {
   close_loop(loop);
 }
 
-/* SEMANTICS 90: host NULL binds every address getaddrinfo gives (0.0.0.0 and
+/* item 90: host NULL binds every address getaddrinfo gives (0.0.0.0 and
    ::), the IPv6 socket with IPV6_V6ONLY=1, each family with its own
    ephemeral port; both serve */
 TEST(create_server_host_null_binds_every_family_v6only_each_serving) {
@@ -475,7 +477,7 @@ TEST(create_server_host_null_binds_every_family_v6only_each_serving) {
   close_loop(loop);
 }
 
-/* SEMANTICS 91: binding a port someone listens on fails with EADDRINUSE */
+/* item 91: binding a port someone listens on fails with EADDRINUSE */
 TEST(create_server_on_port_in_use_fails_with_eaddrinuse) {
   eddy_loop_t *loop = new_loop();
   int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -501,7 +503,7 @@ TEST(create_server_on_port_in_use_fails_with_eaddrinuse) {
 
 /* ============================================= start_serving and factory */
 
-/* SEMANTICS 93: with start_serving false nothing listens (a connect is
+/* item 93: with start_serving false nothing listens (a connect is
    refused, the factory is not called) until start_serving, which is
    idempotent */
 TEST(start_serving_false_listens_only_after_start_serving) {
@@ -544,7 +546,7 @@ TEST(start_serving_false_listens_only_after_start_serving) {
   close_loop(loop);
 }
 
-/* API.md section 2 (eddy_protocol_factory_fn): a negative return refuses the
+/* docs/api.md section 2 (eddy_protocol_factory_fn): a negative return refuses the
    connection: it is closed (the peer sees EOF or a reset), connection_made
    never runs, and the server goes on serving */
 TEST(factory_returning_error_refuses_connection_and_server_goes_on) {
@@ -581,7 +583,7 @@ TEST(factory_returning_error_refuses_connection_and_server_goes_on) {
   close_loop(loop);
 }
 
-/* SEMANTICS 94: one read-ready event accepts at most `backlog` connections;
+/* item 94: one read-ready event accepts at most `backlog` connections;
    the rest are accepted on a later iteration */
 TEST(accept_batch_is_limited_to_backlog_per_iteration) {
   eddy_loop_t *loop = new_loop();
@@ -613,7 +615,7 @@ TEST(accept_batch_is_limited_to_backlog_per_iteration) {
 
 /* ========================================== close, wait_closed, clients */
 
-/* SEMANTICS 97, 98: close stops listening (new connects refused, sockets
+/* items 97, 98: close stops listening (new connects refused, sockets
    gone) and leaves existing connections working; wait_closed, asked before
    and after close, stays pending until the last client's connection_lost */
 TEST(server_close_keeps_clients_and_wait_closed_waits_for_last_client) {
@@ -680,7 +682,7 @@ TEST(server_close_keeps_clients_and_wait_closed_waits_for_last_client) {
   close_loop(loop);
 }
 
-/* SEMANTICS 98, other order: every client gone first, then close: wait_closed
+/* item 98, other order: every client gone first, then close: wait_closed
    completes only after close */
 TEST(wait_closed_with_clients_gone_completes_after_close) {
   eddy_loop_t *loop = new_loop();
@@ -711,7 +713,7 @@ TEST(wait_closed_with_clients_gone_completes_after_close) {
   close_loop(loop);
 }
 
-/* SEMANTICS 97: close is idempotent; start_serving and serve_forever on a
+/* item 97: close is idempotent; start_serving and serve_forever on a
    closed server fail with EDDY_ECLOSED */
 TEST(server_close_is_idempotent_and_closed_server_cannot_serve) {
   eddy_loop_t *loop = new_loop();
@@ -732,7 +734,7 @@ TEST(server_close_is_idempotent_and_closed_server_cannot_serve) {
   close_loop(loop);
 }
 
-/* SEMANTICS 100: close_clients calls close() on every client: each gets
+/* item 100: close_clients calls close() on every client: each gets
    connection_lost(0) after its buffered data went out; the server keeps
    listening */
 TEST(close_clients_closes_every_client_after_flushing) {
@@ -776,7 +778,7 @@ TEST(close_clients_closes_every_client_after_flushing) {
   close_loop(loop);
 }
 
-/* SEMANTICS 100, 70: abort_clients calls abort() on every client: buffered
+/* items 100, 70: abort_clients calls abort() on every client: buffered
    data is dropped at once and connection_lost(0) follows on the next
    iteration; wait_closed of a closed server then completes */
 TEST(abort_clients_aborts_every_client_dropping_buffers) {
@@ -826,7 +828,7 @@ TEST(abort_clients_aborts_every_client_dropping_buffers) {
 
 /* ======================================================== serve_forever */
 
-/* SEMANTICS 99, API.md 12 "Serve forever": serve_forever starts serving; a
+/* item 99, docs/api.md section 12 "Serve forever": serve_forever starts serving; a
    second one is EDDY_EBUSY; cancelling its future closes the server and the
    future ends cancelled within one iteration */
 TEST(serve_forever_starts_serving_and_cancel_closes_server) {
@@ -872,7 +874,7 @@ TEST(serve_forever_starts_serving_and_cancel_closes_server) {
   close_loop(loop);
 }
 
-/* SEMANTICS 97: close cancels a pending serve_forever */
+/* item 97: close cancels a pending serve_forever */
 TEST(server_close_cancels_pending_serve_forever) {
   eddy_loop_t *loop = new_loop();
   static struct srv s;
@@ -889,7 +891,7 @@ TEST(server_close_cancels_pending_serve_forever) {
   close_loop(loop);
 }
 
-/* API.md 6 (release: "a serving server keeps serving until closed") and 1
+/* docs/api.md section 6 (release: "a serving server keeps serving until closed") and 1
    (ownership): with every reference dropped, the server still accepts; the
    loop's close closes its listening socket (the harness checks the fd) */
 TEST(released_server_keeps_serving_until_loop_closes) {
@@ -938,7 +940,7 @@ static int bound_tcp_socket(void) {
   return fd;
 }
 
-/* API.md 12 "Handed-over fds": a socket in opts.socks is listened on and
+/* docs/api.md section 12 "Handed-over fds": a socket in opts.socks is listened on and
    belongs to eddy: closed when the server closes */
 TEST(server_on_given_socket_uses_and_owns_it) {
   eddy_loop_t *loop = new_loop();
@@ -972,7 +974,7 @@ TEST(server_on_given_socket_uses_and_owns_it) {
   close_loop(loop);
 }
 
-/* SEMANTICS 92 (host together with sock: ValueError), API.md 12: on failure
+/* item 92 (host together with sock: ValueError), docs/api.md section 12: on failure
    the fd stays the caller's, open */
 TEST(server_with_host_and_socks_is_einval_and_fd_stays_open) {
   eddy_loop_t *loop = new_loop();
@@ -991,7 +993,7 @@ TEST(server_with_host_and_socks_is_einval_and_fd_stays_open) {
   close_loop(loop);
 }
 
-/* SEMANTICS 92: a non-stream socket in opts.socks is EDDY_EINVAL; the fd
+/* item 92: a non-stream socket in opts.socks is EDDY_EINVAL; the fd
    stays the caller's */
 TEST(server_with_datagram_sock_is_einval_and_fd_stays_open) {
   eddy_loop_t *loop = new_loop();
@@ -1034,7 +1036,7 @@ static bool under_valgrind(void) {
   return p != NULL && strstr(p, "vgpreload") != NULL;
 }
 
-/* SEMANTICS 95: accept() failing with EMFILE is reported to the exception
+/* item 95: accept() failing with EMFILE is reported to the exception
    handler ("... out of system resource", EDDY_EMFILE), accepting backs off
    (the handler is called a few times, not on every iteration, and timers
    keep running), and once fds are free again the server accepts the queued
@@ -1159,7 +1161,7 @@ static void make_stale_socket(const char *path) {
   CHECK(S_ISSOCK(st.st_mode));
 }
 
-/* SEMANTICS 110, 111, 109: a stale socket file is removed before bind; the
+/* items 110, 111, 109: a stale socket file is removed before bind; the
    server serves (create_unix_connection connects and echoes); with
    cleanup_socket (the default) close unlinks the path */
 TEST(unix_server_replaces_stale_socket_serves_and_unlinks_on_close) {
@@ -1208,7 +1210,7 @@ TEST(unix_server_replaces_stale_socket_serves_and_unlinks_on_close) {
   close_loop(loop);
 }
 
-/* SEMANTICS 110: a path that is not a socket is EDDY_EADDRINUSE (directly or
+/* item 110: a path that is not a socket is EDDY_EADDRINUSE (directly or
    as the future's error), and the file is left alone */
 TEST(unix_server_on_regular_file_is_eaddrinuse_and_file_stays) {
   eddy_loop_t *loop = new_loop();
@@ -1236,7 +1238,7 @@ TEST(unix_server_on_regular_file_is_eaddrinuse_and_file_stays) {
   close_loop(loop);
 }
 
-/* SEMANTICS 111: cleanup_socket false leaves the socket file after close */
+/* item 111: cleanup_socket false leaves the socket file after close */
 TEST(unix_server_cleanup_socket_false_leaves_path) {
   eddy_loop_t *loop = new_loop();
   char path[108];
@@ -1261,7 +1263,7 @@ TEST(unix_server_cleanup_socket_false_leaves_path) {
   close_loop(loop);
 }
 
-/* SEMANTICS 111: cleanup only unlinks the path if it is still the socket
+/* item 111: cleanup only unlinks the path if it is still the socket
    the server bound (same inode) */
 TEST(unix_server_cleanup_leaves_a_path_replaced_since_bind) {
   eddy_loop_t *loop = new_loop();
@@ -1282,7 +1284,7 @@ TEST(unix_server_cleanup_leaves_a_path_replaced_since_bind) {
   close_loop(loop);
 }
 
-/* SEMANTICS 109: create_unix_connection to a path nobody serves fails
+/* item 109: create_unix_connection to a path nobody serves fails
    (ENOENT for a missing file, ECONNREFUSED for a dead socket) and leaves no
    fd open */
 TEST(unix_connection_to_missing_or_dead_path_fails) {
@@ -1310,7 +1312,7 @@ TEST(unix_connection_to_missing_or_dead_path_fails) {
   close_loop(loop);
 }
 
-/* SEMANTICS 109: path and sock together, or neither, are EDDY_EINVAL */
+/* item 109: path and sock together, or neither, are EDDY_EINVAL */
 TEST(unix_connection_argument_errors_are_einval) {
   eddy_loop_t *loop = new_loop();
   static struct conn cc;
@@ -1341,7 +1343,7 @@ TEST(unix_connection_argument_errors_are_einval) {
   close_loop(loop);
 }
 
-/* SEMANTICS 90, 102: a host name is resolved (off the loop) and every
+/* items 90, 102: a host name is resolved (off the loop) and every
    address it gives is bound */
 TEST(create_server_with_host_name_binds_its_addresses) {
   eddy_loop_t *loop = new_loop();
@@ -1373,7 +1375,7 @@ TEST(create_server_with_host_name_binds_its_addresses) {
   close_loop(loop);
 }
 
-/* API.md 10: a server's TLS must be a server configuration: a client one
+/* docs/api.md section 10: a server's TLS must be a server configuration: a client one
    is EDDY_EINVAL, for create_server and create_unix_server, and nothing is
    bound (TLS servers themselves are tested in test_tls.c) */
 TEST(create_server_with_a_client_tls_config_is_einval) {

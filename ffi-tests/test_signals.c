@@ -1,5 +1,7 @@
-/* Unix signals: SEMANTICS.md items 130-132 (section P); API.md section 8
-   (eddy_loop_add_signal_handler / eddy_loop_remove_signal_handler). */
+/* Unix signals: docs/semantics.md items 130-132 (section P); docs/api.md section 8
+   (eddy_loop_add_signal_handler / eddy_loop_remove_signal_handler).
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <dirent.h>
@@ -92,7 +94,7 @@ static void custom_handler(int sig) {
 
 /* --------------------------------------------------------------- delivery */
 
-/* SEMANTICS 131: two kills give two callbacks, run later on the loop as
+/* item 131: two kills give two callbacks, run later on the loop as
    ordinary callbacks (never inside the signal handler) */
 TEST(two_kills_of_sigusr1_give_two_callbacks_on_the_loop) {
   ev_reset();
@@ -118,7 +120,7 @@ TEST(two_kills_of_sigusr1_give_two_callbacks_on_the_loop) {
   close_loop(loop);
 }
 
-/* SEMANTICS 131: each delivered signal gives one callback, also across
+/* item 131: each delivered signal gives one callback, also across
    iterations */
 TEST(each_delivered_signal_gives_one_callback) {
   ev_reset();
@@ -137,7 +139,7 @@ TEST(each_delivered_signal_gives_one_callback) {
   close_loop(loop);
 }
 
-/* SEMANTICS 131: two signals, two callbacks, in delivery order */
+/* item 131: two signals, two callbacks, in delivery order */
 TEST(different_signals_run_their_own_callbacks_in_delivery_order) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
@@ -159,7 +161,7 @@ TEST(different_signals_run_their_own_callbacks_in_delivery_order) {
   close_loop(loop);
 }
 
-/* SEMANTICS 131: a signal wakes a loop blocked in poll with nothing else to
+/* item 131: a signal wakes a loop blocked in poll with nothing else to
    do (the self-pipe) */
 static void *kill_later_thread(void *p) {
   (void)p;
@@ -189,7 +191,7 @@ TEST(a_signal_wakes_a_loop_blocked_in_poll) {
   close_loop(loop);
 }
 
-/* SEMANTICS 131: SA_RESTART is set on the installed handler */
+/* item 131: SA_RESTART is set on the installed handler */
 TEST(installed_handler_has_sa_restart) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -202,7 +204,7 @@ TEST(installed_handler_has_sa_restart) {
   close_loop(loop);
 }
 
-/* SEMANTICS 131: adding a handler for the same signal again replaces it */
+/* item 131: adding a handler for the same signal again replaces it */
 TEST(adding_again_replaces_the_callback) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
@@ -224,7 +226,7 @@ TEST(adding_again_replaces_the_callback) {
   close_loop(loop);
 }
 
-/* SEMANTICS 131: a callback may remove its own handler */
+/* item 131: a callback may remove its own handler */
 static eddy_loop_t *self_remove_loop;
 static int self_remove_calls, self_remove_rc;
 static void self_remove_cb(void *ud) {
@@ -252,7 +254,7 @@ TEST(a_signal_callback_can_remove_its_own_handler) {
 
 /* ------------------------------------------------------ argument errors */
 
-/* SEMANTICS 130: SIGKILL, SIGSTOP and invalid numbers are EDDY_EINVAL */
+/* item 130: SIGKILL, SIGSTOP and invalid numbers are EDDY_EINVAL */
 TEST(add_signal_handler_rejects_sigkill_sigstop_and_invalid_numbers) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -273,7 +275,7 @@ TEST(add_signal_handler_rejects_sigkill_sigstop_and_invalid_numbers) {
   close_loop(loop);
 }
 
-/* SEMANTICS 132: remove_signal_handler of an invalid number is EDDY_EINVAL;
+/* item 132: remove_signal_handler of an invalid number is EDDY_EINVAL;
    NULL loop too */
 TEST(remove_signal_handler_rejects_invalid_numbers) {
   eddy_loop_t *loop = new_loop();
@@ -285,7 +287,7 @@ TEST(remove_signal_handler_rejects_invalid_numbers) {
   close_loop(loop);
 }
 
-/* SEMANTICS 132 (asyncio's _check_signal accepts every valid signal, so
+/* item 132 (asyncio's _check_signal accepts every valid signal, so
    removing SIGKILL, which never has a handler, returns False: 0) */
 TEST(remove_signal_handler_of_sigkill_returns_zero) {
   eddy_loop_t *loop = new_loop();
@@ -295,7 +297,7 @@ TEST(remove_signal_handler_of_sigkill_returns_zero) {
   close_loop(loop);
 }
 
-/* SEMANTICS 130 (check order): an invalid number is EDDY_EINVAL even on a
+/* item 130 (check order): an invalid number is EDDY_EINVAL even on a
    closed loop; a closed loop is EDDY_ECLOSED for a valid signal */
 TEST(add_signal_handler_on_a_closed_loop_is_eclosed) {
   eddy_loop_t *loop = new_loop();
@@ -310,7 +312,7 @@ TEST(add_signal_handler_on_a_closed_loop_is_eclosed) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 130 (check order: the closed-loop check, 4, comes before the
+/* item 130 (check order: the closed-loop check, 4, comes before the
    SIGKILL/SIGSTOP check, 6) */
 TEST(sigkill_on_a_closed_loop_is_eclosed) {
   eddy_loop_t *loop = new_loop();
@@ -323,7 +325,7 @@ TEST(sigkill_on_a_closed_loop_is_eclosed) {
 
 /* --------------------------------------------- removal and dispositions */
 
-/* SEMANTICS 132: remove returns 1 then 0 and restores SIG_DFL */
+/* item 132: remove returns 1 then 0 and restores SIG_DFL */
 TEST(remove_signal_handler_returns_1_then_0_and_restores_the_default) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
@@ -341,7 +343,7 @@ TEST(remove_signal_handler_returns_1_then_0_and_restores_the_default) {
   close_loop(loop);
 }
 
-/* SEMANTICS 132 (eddy: the previous disposition, not just SIG_DFL, comes
+/* item 132 (eddy: the previous disposition, not just SIG_DFL, comes
    back): SIG_IGN before stays SIG_IGN after; a signal after removal is
    ignored and gives no callback */
 TEST(remove_signal_handler_restores_a_previous_sig_ign) {
@@ -362,7 +364,7 @@ TEST(remove_signal_handler_restores_a_previous_sig_ign) {
   close_loop(loop);
 }
 
-/* SEMANTICS 132 (eddy): a custom handler installed before comes back, and
+/* item 132 (eddy): a custom handler installed before comes back, and
    handles the signal again */
 TEST(remove_signal_handler_restores_a_previous_custom_handler) {
   ev_reset();
@@ -384,7 +386,7 @@ TEST(remove_signal_handler_restores_a_previous_custom_handler) {
   close_loop(loop);
 }
 
-/* SEMANTICS 132 (eddy): replacing the callback keeps the disposition saved
+/* item 132 (eddy): replacing the callback keeps the disposition saved
    by the first add (the restored one is the original, not eddy's own) */
 TEST(adding_twice_then_removing_restores_the_original_disposition) {
   eddy_loop_t *loop = new_loop();
@@ -397,7 +399,7 @@ TEST(adding_twice_then_removing_restores_the_original_disposition) {
   close_loop(loop);
 }
 
-/* API.md 8; issue 3: a handler added on a loop that is then closed leaves
+/* docs/api.md section 8; issue 3: a handler added on a loop that is then closed leaves
    the default disposition back (and a previous SIG_IGN back as SIG_IGN) */
 TEST(closing_the_loop_restores_the_previous_dispositions) {
   eddy_loop_t *loop = new_loop();
@@ -416,7 +418,7 @@ TEST(closing_the_loop_restores_the_previous_dispositions) {
   eddy_loop_release(loop);
 }
 
-/* API.md 4 (release of the last reference closes): the same when the loop
+/* docs/api.md section 4 (release of the last reference closes): the same when the loop
    is only released */
 TEST(releasing_the_loop_restores_the_default_disposition) {
   eddy_loop_t *loop = new_loop();
@@ -427,7 +429,7 @@ TEST(releasing_the_loop_restores_the_default_disposition) {
   CHECK(current_handler(SIGUSR1) == SIG_DFL);
 }
 
-/* API.md 4 and 12 (Loop): no fd of the loop (the self-pipe) is left open
+/* docs/api.md sections 4 and 12 (Loop): no fd of the loop (the self-pipe) is left open
    after close */
 TEST(no_fd_is_left_open_after_close) {
   int base = count_fds();
@@ -448,7 +450,7 @@ TEST(no_fd_is_left_open_after_close) {
   CHECK_EQ(count_fds(), base);
 }
 
-/* SEMANTICS 131: a signal delivered before close whose callback never ran is
+/* item 131: a signal delivered before close whose callback never ran is
    dropped with the loop (no callback after close, no crash) */
 TEST(signal_pending_at_close_is_dropped) {
   ev_reset();
@@ -467,7 +469,7 @@ TEST(signal_pending_at_close_is_dropped) {
   eddy_loop_release(loop);
 }
 
-/* API.md 1 (Threads): in debug mode a call from a foreign thread while the
+/* docs/api.md section 1 (Threads): in debug mode a call from a foreign thread while the
    loop runs is EDDY_EWRONGTHREAD */
 struct foreign_sig {
   eddy_loop_t *loop;

@@ -1,6 +1,8 @@
-/* The sock_* methods: SEMANTICS.md items 133-138 (section Q) and 49 (the
-   debug-mode non-blocking check); API.md section 7 (sock_* and the results
-   paragraph) and section 12 ("Results", "sock_sendfile"). */
+/* The sock_* methods: docs/semantics.md items 133-138 (section Q) and 49 (the
+   debug-mode non-blocking check); docs/api.md section 7 (sock_* and the results
+   paragraph) and section 12 ("Results", "sock_sendfile").
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <arpa/inet.h>
@@ -50,7 +52,7 @@ static void delayed_write_cb(void *ud) {
 
 /* ------------------------------------------------------------- sock_recv */
 
-/* SEMANTICS 133, 134 */
+/* items 133, 134 */
 TEST(sock_recv_waits_for_data_then_gives_buffer_and_length) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -80,7 +82,7 @@ TEST(sock_recv_waits_for_data_then_gives_buffer_and_length) {
   close(sv[1]);
 }
 
-/* SEMANTICS 133: the syscall is tried first: data already there completes
+/* item 133: the syscall is tried first: data already there completes
    the future at once, and no watcher is registered */
 TEST(sock_recv_with_data_ready_completes_at_once_without_registering) {
   eddy_loop_t *loop = new_loop();
@@ -113,7 +115,7 @@ TEST(sock_recv_with_data_ready_completes_at_once_without_registering) {
   close(sv[1]);
 }
 
-/* SEMANTICS 134: b'' at EOF: n == 0 (ptr NULL), both when EOF is already
+/* item 134: b'' at EOF: n == 0 (ptr NULL), both when EOF is already
    there and when it arrives while waiting */
 TEST(sock_recv_at_eof_gives_zero_length) {
   eddy_loop_t *loop = new_loop();
@@ -144,7 +146,7 @@ TEST(sock_recv_at_eof_gives_zero_length) {
   close(sv[0]);
 }
 
-/* SEMANTICS 134: sock_recv_into gives the count; the data is in the
+/* item 134: sock_recv_into gives the count; the data is in the
    caller's buffer */
 TEST(sock_recv_into_fills_the_buffer_and_gives_the_count) {
   eddy_loop_t *loop = new_loop();
@@ -186,7 +188,7 @@ TEST(sock_recv_into_fills_the_buffer_and_gives_the_count) {
 
 /* --------------------------------------------------- recvfrom / sendto */
 
-/* SEMANTICS 134: sock_recvfrom gives (bytes, addr) */
+/* item 134: sock_recvfrom gives (bytes, addr) */
 TEST(sock_recvfrom_gives_the_datagram_and_the_sender_address) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -234,7 +236,7 @@ TEST(sock_recvfrom_gives_the_datagram_and_the_sender_address) {
   close(tx);
 }
 
-/* SEMANTICS 134: sock_recvfrom_into fills buffer and address */
+/* item 134: sock_recvfrom_into fills buffer and address */
 TEST(sock_recvfrom_into_fills_buffer_and_sender_address) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -275,7 +277,7 @@ TEST(sock_recvfrom_into_fills_buffer_and_sender_address) {
   close(tx);
 }
 
-/* SEMANTICS 134: sock_sendto returns the number of bytes sent */
+/* item 134: sock_sendto returns the number of bytes sent */
 TEST(sock_sendto_gives_the_byte_count_and_the_datagram_arrives) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -347,7 +349,7 @@ static void timeout_cb(void *ud) {
   eddy_loop_stop((eddy_loop_t *)ud);
 }
 
-/* SEMANTICS 133, 134; issue 3: 8 MiB through sock_sendall to a slow reader
+/* items 133, 134; issue 3: 8 MiB through sock_sendall to a slow reader
    arrive intact; the data is copied (the caller may reuse its buffer) */
 TEST(sock_sendall_8_mib_to_a_slow_reader_arrives_intact) {
   timed_out = 0;
@@ -390,7 +392,7 @@ TEST(sock_sendall_8_mib_to_a_slow_reader_arrives_intact) {
   close(sv[1]);
 }
 
-/* SEMANTICS 134: sendall that fits completes with n 0; an error (peer gone)
+/* item 134: sendall that fits completes with n 0; an error (peer gone)
    becomes the future's error */
 TEST(sock_sendall_small_completes_and_a_closed_peer_is_an_error) {
   eddy_loop_t *loop = new_loop();
@@ -416,7 +418,7 @@ TEST(sock_sendall_small_completes_and_a_closed_peer_is_an_error) {
   close(sv[0]);
 }
 
-/* SEMANTICS 133: cancelling a pending sock_sendall removes its writer */
+/* item 133: cancelling a pending sock_sendall removes its writer */
 TEST(cancelling_a_pending_sock_sendall_removes_the_writer) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -441,7 +443,7 @@ TEST(cancelling_a_pending_sock_sendall_removes_the_writer) {
 
 /* ----------------------------------------------------------- sock_connect */
 
-/* SEMANTICS 136: a refused connection fails with -ECONNREFUSED */
+/* item 136: a refused connection fails with -ECONNREFUSED */
 TEST(sock_connect_to_a_closed_port_fails_with_econnrefused) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -463,7 +465,7 @@ TEST(sock_connect_to_a_closed_port_fails_with_econnrefused) {
   close(s);
 }
 
-/* SEMANTICS 136: connecting to a listening socket succeeds (n 0); the peers
+/* item 136: connecting to a listening socket succeeds (n 0); the peers
    see each other */
 TEST(sock_connect_to_a_listening_socket_succeeds) {
   eddy_loop_t *loop = new_loop();
@@ -500,7 +502,7 @@ TEST(sock_connect_to_a_listening_socket_succeeds) {
   close(l);
 }
 
-/* SEMANTICS 136 over AF_UNIX: a path address */
+/* item 136 over AF_UNIX: a path address */
 TEST(sock_connect_unix_path_and_refused_unix_path) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -531,7 +533,7 @@ TEST(sock_connect_unix_path_and_refused_unix_path) {
 
 /* ------------------------------------------------------------ sock_accept */
 
-/* SEMANTICS 137; issue 3: the accepted fd is non-blocking and close-on-exec */
+/* item 137; issue 3: the accepted fd is non-blocking and close-on-exec */
 TEST(sock_accept_returns_a_non_blocking_close_on_exec_fd) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -585,7 +587,7 @@ TEST(sock_accept_returns_a_non_blocking_close_on_exec_fd) {
 
 /* ---------------------------------------------- cancellation, one waiter */
 
-/* SEMANTICS 133: cancelling a pending sock_recv removes the waiter; data
+/* item 133: cancelling a pending sock_recv removes the waiter; data
    arriving later is not consumed */
 TEST(cancelling_a_pending_sock_recv_removes_the_reader_and_consumes_nothing) {
   eddy_loop_t *loop = new_loop();
@@ -610,7 +612,7 @@ TEST(cancelling_a_pending_sock_recv_removes_the_reader_and_consumes_nothing) {
   close(sv[1]);
 }
 
-/* SEMANTICS 133: the same for sock_recv_into (the caller's buffer is not
+/* item 133: the same for sock_recv_into (the caller's buffer is not
    written after the cancel) and sock_accept */
 TEST(cancelling_pending_recv_into_and_accept_removes_their_readers) {
   eddy_loop_t *loop = new_loop();
@@ -653,7 +655,7 @@ TEST(cancelling_pending_recv_into_and_accept_removes_their_readers) {
   close(sv[1]);
 }
 
-/* SEMANTICS 135: a second concurrent sock_recv replaces the first one's
+/* item 135: a second concurrent sock_recv replaces the first one's
    waiter; the first never completes */
 TEST(second_concurrent_sock_recv_replaces_the_first_waiter) {
   eddy_loop_t *loop = new_loop();
@@ -688,7 +690,7 @@ TEST(second_concurrent_sock_recv_replaces_the_first_waiter) {
   close(sv[1]);
 }
 
-/* SEMANTICS 135 and 133: cancelling the replaced first recv must not remove
+/* items 135 and 133: cancelling the replaced first recv must not remove
    the second one's waiter */
 TEST(cancelling_the_replaced_recv_keeps_the_second_waiter) {
   eddy_loop_t *loop = new_loop();
@@ -717,7 +719,7 @@ TEST(cancelling_the_replaced_recv_keeps_the_second_waiter) {
   close(sv[1]);
 }
 
-/* SEMANTICS 133, 135: a sock_recv replaces a reader added with add_reader
+/* items 133, 135: a sock_recv replaces a reader added with add_reader
    (one reader per fd), and leaves nothing registered when done */
 static int user_reader_calls;
 static void user_reader_cb(void *ud) {
@@ -746,7 +748,7 @@ TEST(sock_recv_replaces_an_add_reader_callback_on_the_same_fd) {
   close(sv[1]);
 }
 
-/* API.md 12 (Results): a pending sock_recv whose future the caller released:
+/* docs/api.md section 12 (Results): a pending sock_recv whose future the caller released:
    when data arrives, the buffer nobody can receive is not leaked (valgrind) */
 TEST(releasing_a_pending_sock_recv_future_leaks_nothing) {
   eddy_loop_t *loop = new_loop();
@@ -765,7 +767,7 @@ TEST(releasing_a_pending_sock_recv_future_leaks_nothing) {
 
 /* -------------------------------------------------- debug: blocking fds */
 
-/* SEMANTICS 49, 133: in debug mode a blocking fd is EDDY_EINVAL for every
+/* items 49, 133: in debug mode a blocking fd is EDDY_EINVAL for every
    sock_* method */
 TEST(debug_mode_rejects_blocking_sockets_with_einval) {
   eddy_loop_t *loop = new_loop();
@@ -870,7 +872,7 @@ static void sink_cb(void *ud) {
   if (s->got >= s->want) eddy_loop_stop(s->loop);
 }
 
-/* SEMANTICS 138: the whole file arrives intact; n is the byte count; the
+/* item 138: the whole file arrives intact; n is the byte count; the
    file position is left at offset + n */
 TEST(sock_sendfile_of_a_1_mib_file_arrives_intact) {
   timed_out = 0;
@@ -905,7 +907,7 @@ TEST(sock_sendfile_of_a_1_mib_file_arrives_intact) {
   close(sv[1]);
 }
 
-/* SEMANTICS 138: offset 10, count 5000: 5000 bytes from offset 10 arrive,
+/* item 138: offset 10, count 5000: 5000 bytes from offset 10 arrive,
    and the file position is 5010 */
 TEST(sock_sendfile_offset_10_count_5000_leaves_the_position_at_5010) {
   eddy_loop_t *loop = new_loop();
@@ -940,7 +942,7 @@ TEST(sock_sendfile_offset_10_count_5000_leaves_the_position_at_5010) {
   close(sv[1]);
 }
 
-/* SEMANTICS 138: count past the end sends what there is; offset at or past
+/* item 138: count past the end sends what there is; offset at or past
    the end sends nothing (n 0) */
 TEST(sock_sendfile_stops_at_end_of_file) {
   eddy_loop_t *loop = new_loop();
@@ -972,7 +974,7 @@ TEST(sock_sendfile_stops_at_end_of_file) {
   close(sv[1]);
 }
 
-/* SEMANTICS 138: a socket that is not SOCK_STREAM is EDDY_EINVAL, with or
+/* item 138: a socket that is not SOCK_STREAM is EDDY_EINVAL, with or
    without fallback; a negative offset is EDDY_EINVAL */
 TEST(sock_sendfile_rejects_non_stream_sockets_and_negative_offsets) {
   eddy_loop_t *loop = new_loop();
@@ -1002,7 +1004,7 @@ TEST(sock_sendfile_rejects_non_stream_sockets_and_negative_offsets) {
 
 /* -------------------------------------------------- NULL, invalid, closed */
 
-/* API.md 1: NULL or invalid arguments are EDDY_EINVAL; outputs untouched */
+/* docs/api.md section 1: NULL or invalid arguments are EDDY_EINVAL; outputs untouched */
 TEST(null_and_invalid_arguments_to_sock_functions_are_einval) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -1059,7 +1061,7 @@ TEST(null_and_invalid_arguments_to_sock_functions_are_einval) {
   close(file);
 }
 
-/* API.md 1: a negative socket fd is an invalid argument for sock_sendfile
+/* docs/api.md section 1: a negative socket fd is an invalid argument for sock_sendfile
    too (EDDY_EINVAL, as for every other sock_* method) */
 TEST(sock_sendfile_with_a_negative_socket_fd_is_einval) {
   eddy_loop_t *loop = new_loop();
@@ -1073,7 +1075,7 @@ TEST(sock_sendfile_with_a_negative_socket_fd_is_einval) {
   close(file);
 }
 
-/* API.md 1 (4): sock_* on a closed loop are EDDY_ECLOSED */
+/* docs/api.md sections 1 and 4: sock_* on a closed loop are EDDY_ECLOSED */
 TEST(sock_calls_on_a_closed_loop_are_eclosed) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -1107,7 +1109,7 @@ TEST(sock_calls_on_a_closed_loop_are_eclosed) {
   close(file);
 }
 
-/* SEMANTICS 133: a pending operation on a loop that is then closed: the
+/* item 133: a pending operation on a loop that is then closed: the
    waiter goes away with the loop; the fd is the caller's and stays open */
 TEST(loop_close_with_a_pending_sock_recv_leaves_the_fd_to_the_caller) {
   eddy_loop_t *loop = new_loop();
@@ -1146,7 +1148,7 @@ TEST(sock_recv_on_a_non_socket_fails_with_its_errno) {
   close(p[1]);
 }
 
-/* SEMANTICS 138 (asyncio's SendfileNotAvailableError): /proc/self/environ
+/* item 138 (asyncio's SendfileNotAvailableError): /proc/self/environ
    is a file sendfile(2) refuses with EINVAL (not /proc/self/cmdline, which
    valgrind replaces with a regular file); with fallback the bytes go by
    read and send, without it the call fails with EDDY_ENOTSUP, nothing sent

@@ -1,7 +1,7 @@
-/* Subprocesses: SEMANTICS.md items 124-129 (section O), eddy's decision on
+/* Subprocesses: docs/semantics.md items 124-129 (section O), eddy's decision on
    item 128 (kill/terminate/send_signal return -ESRCH as soon as the child
    has been reaped), the "next iteration" rule, and the stdin pipe's flow
-   control (items 57, 80, 81 through the pipe transport); API.md sections 2
+   control (items 57, 80, 81 through the pipe transport); docs/api.md sections 2
    (eddy_subprocess_protocol_t), 8 (subprocess_exec/shell and their
    options), 9 (subprocess transports) and 12 ("Handed-over fds": stdio fds
    stay the caller's; "Closed and finished objects").
@@ -9,7 +9,9 @@
    pointers and logged as one character:
      M connection_made  X process_exited  0/1/2 pipe_connection_lost(fd)
      L connection_lost  P pause_writing   R resume_writing
-   (pipe_data_received is counted and its data collected, not logged). */
+   (pipe_data_received is counted and its data collected, not logged).
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <dirent.h>
@@ -255,7 +257,7 @@ static const eddy_subprocess_protocol_t proto = {
 };
 
 /* Waits for the spawn future and returns the process (borrowed). Checks
-   SEMANTICS 125: connection_made ran first, with the pointer the future
+   item 125: connection_made ran first, with the pointer the future
    gives, while the future was still pending. */
 static eddy_process_t *finish_spawn(eddy_loop_t *loop, struct prec *r, eddy_future_t *f) {
   CHECK(f != NULL);
@@ -309,7 +311,7 @@ static int count_char(const char *s, char c) {
   return n;
 }
 
-/* SEMANTICS 125, 126: the full order once connection_lost has run.
+/* items 125, 126: the full order once connection_lost has run.
    `piped` lists the fds that were pipes ("012", "02", ...): each gets
    exactly one pipe_connection_lost (err 0), the others none; connection_made
    first; process_exited once; connection_lost once, last; data only between
@@ -362,7 +364,7 @@ static ssize_t read_to_eof(int fd, char *buf, size_t cap) {
 
 /* ------------------------------------------------------------ data through pipes */
 
-/* SEMANTICS 125, 126, 123: `cat` echoes 1 MiB written to its stdin pipe
+/* items 125, 126, 123: `cat` echoes 1 MiB written to its stdin pipe
    (write, then write_eof) back through stdout, byte for byte, with the full
    callback order */
 TEST(cat_echoes_one_mebibyte_from_stdin_to_stdout) {
@@ -395,7 +397,7 @@ TEST(cat_echoes_one_mebibyte_from_stdin_to_stdout) {
   close_loop(loop);
 }
 
-/* SEMANTICS 123, 126: closing the stdin pipe transport (instead of
+/* items 123, 126: closing the stdin pipe transport (instead of
    write_eof) also flushes it first and gives the child EOF */
 TEST(cat_gets_eof_when_stdin_transport_is_closed) {
   eddy_loop_t *loop = new_loop();
@@ -423,7 +425,7 @@ TEST(cat_gets_eof_when_stdin_transport_is_closed) {
   close_loop(loop);
 }
 
-/* SEMANTICS 57, 80, 81 via the stdin pipe: a 1 MiB write to `cat` goes
+/* items 57, 80, 81 via the stdin pipe: a 1 MiB write to `cat` goes
    above the pipe's 64 KiB high mark: the subprocess protocol's
    pause_writing runs once, inside the write; resume_writing once, when the
    child has drained it */
@@ -458,7 +460,7 @@ TEST(stdin_pipe_flow_control_reaches_the_subprocess_protocol) {
   close_loop(loop);
 }
 
-/* SEMANTICS 125 (Popen makes the pipes; only the parent's ends become
+/* item 125 (Popen makes the pipes; only the parent's ends become
    non-blocking, in the pipe transports): the child's fds 0, 1 and 2 are
    blocking, as every program expects (`cat` with a non-blocking stdin
    fails with EAGAIN). Read from the child's own /proc/self/fdinfo. */
@@ -485,7 +487,7 @@ TEST(child_stdio_pipes_are_blocking) {
   close_loop(loop);
 }
 
-/* SEMANTICS 126: output arrives as pipe_data_received with fd 1 (stdout)
+/* item 126: output arrives as pipe_data_received with fd 1 (stdout)
    and fd 2 (stderr); the whole order is as item 126 says */
 TEST(callback_order_made_first_pipes_once_exited_once_lost_last) {
   eddy_loop_t *loop = new_loop();
@@ -513,7 +515,7 @@ static void spawn_done(eddy_future_t *f, void *ud) {
   made_when_done = ((struct prec *)ud)->made;
 }
 
-/* SEMANTICS 125: the spawn future completes only after connection_made ran
+/* item 125: the spawn future completes only after connection_made ran
    (connection_made sees it pending; its done callback sees made == 1), and
    a child that writes at once still has its data delivered after
    connection_made */
@@ -544,7 +546,7 @@ TEST(spawn_future_completes_only_after_connection_made) {
 
 /* ------------------------------------------------------------ exit status */
 
-/* SEMANTICS 127: `sh -c 'exit 3'`: get_returncode is EDDY_EINVALSTATE
+/* item 127: `sh -c 'exit 3'`: get_returncode is EDDY_EINVALSTATE
    while running (in connection_made), 3 in process_exited and after */
 TEST(exit_status_3_is_the_returncode) {
   eddy_loop_t *loop = new_loop();
@@ -567,7 +569,7 @@ TEST(exit_status_3_is_the_returncode) {
   close_loop(loop);
 }
 
-/* SEMANTICS 127, 126: `sleep 10` killed: returncode -9, process_exited
+/* items 127, 126: `sleep 10` killed: returncode -9, process_exited
    then (after the pipes) connection_lost; well before 10 s */
 TEST(killed_sleep_gives_minus_9_and_connection_lost_follows) {
   eddy_loop_t *loop = new_loop();
@@ -595,7 +597,7 @@ TEST(killed_sleep_gives_minus_9_and_connection_lost_follows) {
   close_loop(loop);
 }
 
-/* SEMANTICS 127, 128: terminate sends SIGTERM (-15); send_signal sends the
+/* items 127, 128: terminate sends SIGTERM (-15); send_signal sends the
    given signal (SIGUSR1 ends `sleep`: -SIGUSR1); send_signal(0) to a running
    child is 0 */
 TEST(terminate_gives_minus_15_and_send_signal_delivers_its_signal) {
@@ -622,7 +624,7 @@ TEST(terminate_gives_minus_15_and_send_signal_delivers_its_signal) {
   close_loop(loop);
 }
 
-/* SEMANTICS 128 (eddy's decision: uvloop's rule): kill, terminate and
+/* item 128 (eddy's decision: uvloop's rule): kill, terminate and
    send_signal return -ESRCH as soon as the child has been reaped (already
    inside process_exited), and after connection_lost; is_closing is 1 then */
 TEST(signals_after_the_child_was_reaped_return_esrch) {
@@ -652,7 +654,7 @@ TEST(signals_after_the_child_was_reaped_return_esrch) {
   close_loop(loop);
 }
 
-/* SEMANTICS 129: close() of a running child closes the pipes and kills it:
+/* item 129: close() of a running child closes the pipes and kills it:
    is_closing 1 at once, nothing called back inside close(), then
    process_exited with -9, every pipe_connection_lost and connection_lost
    last */
@@ -683,7 +685,7 @@ TEST(close_of_a_running_child_kills_it_and_callbacks_follow) {
   close_loop(loop);
 }
 
-/* SEMANTICS 129: close() after the child exited kills nothing (returncode
+/* item 129: close() after the child exited kills nothing (returncode
    stays the exit code) */
 TEST(close_after_exit_keeps_the_exit_code) {
   eddy_loop_t *loop = new_loop();
@@ -705,7 +707,7 @@ TEST(close_after_exit_keeps_the_exit_code) {
   close_loop(loop);
 }
 
-/* SEMANTICS 126, issue 5: 50 concurrent children, all reaped: each gets
+/* item 126, issue 5: 50 concurrent children, all reaped: each gets
    its own callbacks and exit code, and afterwards no child of ours is left
    in /proc (zombie or not) and waitpid says ECHILD for every pid */
 TEST(fifty_concurrent_children_all_reaped_with_no_zombie_left) {
@@ -822,7 +824,7 @@ static void list_child_fds(eddy_loop_t *loop, bool close_fds, bool *present, int
   rec_free(&r);
 }
 
-/* SEMANTICS 124 (Popen's close_fds), issue 5: with close_fds true (the
+/* item 124 (Popen's close_fds), issue 5: with close_fds true (the
    default) no fd of the parent reaches the child, not even one without
    O_CLOEXEC; with close_fds false that one does. fd 100 is used so that
    ls's own directory fd (the lowest free number, 3) cannot be mistaken for
@@ -1109,7 +1111,7 @@ TEST(subprocess_shell_runs_the_command_with_sh) {
 
 /* ------------------------------------------------------------ accessors */
 
-/* SEMANTICS 127: get_pid is the child's pid (as `echo $$` in it says);
+/* item 127: get_pid is the child's pid (as `echo $$` in it says);
    extra info "pid" gives it too; get_pipe_transport gives the pipes of
    fds 0-2 only */
 TEST(get_pid_and_pipe_transports_and_extra_info) {
@@ -1164,7 +1166,7 @@ TEST(get_pid_and_pipe_transports_and_extra_info) {
   close_loop(loop);
 }
 
-/* SEMANTICS 126: the stdin pipe is reported lost when the child closes its
+/* item 126: the stdin pipe is reported lost when the child closes its
    end, while the child still runs */
 TEST(stdin_pipe_lost_is_reported_when_the_child_closes_its_stdin) {
   eddy_loop_t *loop = new_loop();
@@ -1209,7 +1211,7 @@ static void check_spawn_fails(eddy_loop_t *loop, const char *const *argv, const 
   CHECK_EQ(errno, ECHILD);
 }
 
-/* SEMANTICS 124 (a spawn failure is FileNotFoundError), issue 5: a missing
+/* item 124 (a spawn failure is FileNotFoundError), issue 5: a missing
    program fails the future with -ENOENT; no fd, no zombie left */
 TEST(spawn_of_a_missing_program_fails_the_future_with_enoent_and_leaks_nothing) {
   eddy_loop_t *loop = new_loop();
@@ -1255,7 +1257,7 @@ TEST(spawn_of_a_non_executable_file_fails_with_eacces) {
 
 /* ------------------------------------------------------------ arguments */
 
-/* SEMANTICS "Reading them as C", 124 (ValueError -> EDDY_EINVAL): NULL and
+/* docs/semantics.md "Reading them as C", 124 (ValueError -> EDDY_EINVAL): NULL and
    invalid arguments are EDDY_EINVAL and spawn nothing; NULL handles to
    retain/release are no-ops */
 TEST(null_and_invalid_arguments_are_einval) {

@@ -1,7 +1,10 @@
-/* Tasks: SEMANTICS items 34-38 (plus 33 for tasks and 14 for
- * run_until_complete), and API.md's task rules (section 5 and section 12
+/* Tasks: docs/semantics.md items 34-38 (plus 33 for tasks and 14 for
+ * run_until_complete), and docs/api.md's task rules (section 5 and section 12
  * "Tasks"). A task is a future driven by a step function, C's stand-in for a
- * coroutine. */
+ * coroutine.
+ *
+ * In these tests "item N" is docs/semantics.md item N.
+ */
 #include <eddy.h>
 
 #include <errno.h>
@@ -63,7 +66,7 @@ static void step_complete(eddy_future_t *task, void *ud) {
 
 /* ---- 34: tasks start later --------------------------------------------- */
 
-/* SEMANTICS 34 */
+/* item 34 */
 TEST(create_task_step_runs_on_next_iteration_not_synchronously) {
   ev[0] = '\0';
   eddy_loop_t *loop = new_loop();
@@ -96,7 +99,7 @@ TEST(create_task_step_runs_on_next_iteration_not_synchronously) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 34 */
+/* item 34 */
 TEST(task_new_step_runs_on_next_iteration_not_synchronously) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -243,7 +246,7 @@ static void step_await_then_cancel_self(eddy_future_t *task, void *ud) {
   s->rc[i] = eddy_future_cancel(task);
 }
 
-/* SEMANTICS 35 */
+/* item 35 */
 TEST(cancel_task_awaiting_future_cancels_future_and_reruns_step_with_cancelling) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -294,7 +297,7 @@ static void step_ignore_cancel_once(eddy_future_t *task, void *ud) {
     s->rc[i] = eddy_future_cancel(task);
 }
 
-/* SEMANTICS 35 */
+/* item 35 */
 TEST(cancelled_stays_0_until_the_step_cancels_itself) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -339,7 +342,7 @@ static void step_swallow_cancel(eddy_future_t *task, void *ud) {
     s->rc[i] = eddy_future_set_result(task, NULL, 99);
 }
 
-/* SEMANTICS 35 */
+/* item 35 */
 TEST(cancelled_task_whose_step_sets_a_result_ends_with_that_result) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -374,7 +377,7 @@ static void step_cancel_self_if_cancelling(eddy_future_t *task, void *ud) {
     s->rc[i] = eddy_future_set_result(task, NULL, 0);
 }
 
-/* SEMANTICS 35 */
+/* item 35 */
 TEST(task_cancelled_before_first_step_runs_step_once_with_cancelling) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -399,7 +402,7 @@ TEST(task_cancelled_before_first_step_runs_step_once_with_cancelling) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 35 */
+/* item 35 */
 TEST(cancel_on_done_task_returns_0) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -437,7 +440,7 @@ static void step_await_then_fail(eddy_future_t *task, void *ud) {
   s->rc2[i] = eddy_future_set_result(task, NULL, 1);
 }
 
-/* SEMANTICS 36 */
+/* item 36 */
 TEST(set_result_or_error_on_task_outside_step_is_invalid_state_inside_completes) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -585,7 +588,7 @@ static int my_factory(eddy_loop_t *loop, eddy_task_step_fn step, void *step_ud, 
   return rc;
 }
 
-/* SEMANTICS 38 */
+/* item 38 */
 TEST(get_task_factory_returns_null_for_default_and_what_was_set) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -612,7 +615,7 @@ TEST(get_task_factory_returns_null_for_default_and_what_was_set) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 38 */
+/* item 38 */
 TEST(create_task_goes_through_factory_and_task_new_bypasses_it) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -656,7 +659,7 @@ TEST(create_task_goes_through_factory_and_task_new_bypasses_it) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 38 */
+/* item 38 */
 TEST(create_task_returns_the_task_factory_error) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -700,7 +703,7 @@ static void step_await_forever(eddy_future_t *task, void *ud) {
   if (i < MAXSTEPS) s->rc[i] = eddy_task_await(task, s->f);
 }
 
-/* SEMANTICS 37 */
+/* item 37 */
 TEST(task_pending_when_loop_closes_reports_destroyed_but_pending) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -734,7 +737,7 @@ static void step_fail(eddy_future_t *task, void *ud) {
   if (i < MAXSTEPS) s->rc[i] = eddy_future_set_error(task, -EIO, "nobody reads this");
 }
 
-/* SEMANTICS 33 */
+/* item 33 */
 TEST(task_error_never_retrieved_is_reported_as_task_exception) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -761,7 +764,7 @@ TEST(task_error_never_retrieved_is_reported_as_task_exception) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 33 */
+/* item 33 */
 TEST(task_error_read_by_run_until_complete_is_not_reported) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
@@ -783,7 +786,7 @@ TEST(task_error_read_by_run_until_complete_is_not_reported) {
 
 /* ---- 14: run_until_complete(task) --------------------------------------- */
 
-/* SEMANTICS 14 */
+/* item 14 */
 TEST(run_until_complete_task_returns_its_outcome) {
   eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);

@@ -1,12 +1,14 @@
-/* TLS: API.md section 10 and the TLS fields of section 6
+/* TLS: docs/api.md section 10 and the TLS fields of section 6
    (eddy_connection_options_t.tls / server_hostname / tls_handshake_timeout,
-   eddy_server_options_t.tls), SEMANTICS.md section S (items 142-147).
+   eddy_server_options_t.tls), docs/semantics.md section S (items 142-147).
 
    Certificates are made once per test binary with the openssl CLI in a
    temporary directory (removed when the binary exits): a CA, a server leaf
    for DNS:localhost and IP:127.0.0.1, and a client leaf, all signed by that
    CA and none trusted by the system. openssl s_server / s_client run as
-   children of the test on 127.0.0.1 and are killed and reaped by it. */
+   children of the test on 127.0.0.1 and are killed and reaped by it.
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <arpa/inet.h>
@@ -752,7 +754,7 @@ TEST(client_fetches_page_from_openssl_s_server) {
   stop_child(&srv);
 }
 
-/* SEMANTICS 146 */
+/* item 146 */
 TEST(tls_extra_info_gives_version_cipher_peercert_and_socket_keys) {
   struct child srv;
   uint16_t port = start_s_server(&srv);
@@ -897,7 +899,7 @@ TEST(eddy_client_and_eddy_server_exchange_data_in_one_loop) {
   pair_close(&pr);
 }
 
-/* SEMANTICS 147 */
+/* item 147 */
 TEST(tls_transport_write_limits_default_to_128k_512k) {
   struct pair pr;
   pair_open(&pr, M_ECHO);
@@ -911,7 +913,7 @@ TEST(tls_transport_write_limits_default_to_128k_512k) {
   pair_close(&pr);
 }
 
-/* SEMANTICS 147, 57, 80-81 */
+/* items 147, 57, 80-81 */
 TEST(sixteen_mib_each_way_arrive_intact_with_flow_control) {
   uint8_t *big = pattern_buffer(BIG);
   eddy_loop_t *loop = new_loop();
@@ -973,7 +975,7 @@ TEST(sixteen_mib_each_way_arrive_intact_with_flow_control) {
   free(big);
 }
 
-/* SEMANTICS 56, 85, 88: a BufferedProtocol over TLS */
+/* items 56, 85, 88: a BufferedProtocol over TLS */
 TEST(buffered_protocol_receives_tls_data_through_get_buffer) {
   eddy_loop_t *loop = new_loop();
   struct srv s;
@@ -1013,7 +1015,7 @@ TEST(buffered_protocol_receives_tls_data_through_get_buffer) {
   free(data);
 }
 
-/* SEMANTICS 146 */
+/* item 146 */
 TEST(close_sends_close_notify_peer_sees_eof_then_connection_lost) {
   struct pair pr;
   pair_open(&pr, M_RECORD);
@@ -1030,7 +1032,7 @@ TEST(close_sends_close_notify_peer_sees_eof_then_connection_lost) {
   pair_close(&pr);
 }
 
-/* SEMANTICS 146 */
+/* item 146 */
 TEST(server_close_sends_close_notify_client_sees_eof_then_connection_lost) {
   struct pair pr;
   pair_open(&pr, M_RECORD);
@@ -1043,7 +1045,7 @@ TEST(server_close_sends_close_notify_client_sees_eof_then_connection_lost) {
   pair_close(&pr);
 }
 
-/* SEMANTICS 146 */
+/* item 146 */
 TEST(tls_transport_cannot_write_eof) {
   struct pair pr;
   pair_open(&pr, M_ECHO);
@@ -1116,7 +1118,7 @@ TEST(set_alpn_protocols_rejects_an_empty_name) {
   eddy_tls_config_release(c);
 }
 
-/* API.md 10: "changing a config affects only connections made afterwards";
+/* docs/api.md section 10: "changing a config affects only connections made afterwards";
    connections and servers keep their own reference. */
 TEST(connections_keep_their_config_and_see_later_changes_only_when_new) {
   eddy_loop_t *loop = new_loop();
@@ -1194,7 +1196,7 @@ static void check_connect_fails(eddy_tls_config_t *ccfg, const char *server_host
   CHECK(run_until(loop, c_sockets_at_most, &sw, 5.0));
   CHECK_EQ(count_sockets(), base);
   run_for(loop, 0.02);
-  /* SEMANTICS 56: the app protocol saw nothing (asyncio's SSLProtocol calls
+  /* item 56: the app protocol saw nothing (asyncio's SSLProtocol calls
      the app's connection_lost only after its connection_made) */
   CHECK_STR_EQ(c.log, "");
   /* the server never handed the failed handshake to a protocol */
@@ -1204,21 +1206,21 @@ static void check_connect_fails(eddy_tls_config_t *ccfg, const char *server_host
   close_loop(loop);
 }
 
-/* SEMANTICS 56 */
+/* item 56 */
 TEST(wrong_hostname_fails_with_etls_naming_certificate_verification) {
   eddy_tls_config_t *c = client_cfg();
   check_connect_fails(c, "wrong.example", EDDY_ETLS, "certificate");
   eddy_tls_config_release(c);
 }
 
-/* SEMANTICS 56 */
+/* item 56 */
 TEST(untrusted_certificate_fails_with_etls) {
   eddy_tls_config_t *c = untrusting_client_cfg();
   check_connect_fails(c, "localhost", EDDY_ETLS, "certificate");
   eddy_tls_config_release(c);
 }
 
-/* API.md 10: an IP address is checked against the IP SANs: the server
+/* docs/api.md section 10: an IP address is checked against the IP SANs: the server
    certificate has IP:127.0.0.1, so host "127.0.0.1" with no server_hostname
    verifies (pair_open connects that way); "localhost" as the name too. */
 TEST(server_hostname_defaults_to_host_and_names_match_dns_sans) {
@@ -1344,7 +1346,7 @@ TEST(mutual_tls_accepts_a_client_with_certificate) {
 
 /* ============================================ handshake timeout */
 
-/* SEMANTICS 145, 56 */
+/* items 145, 56 */
 TEST(handshake_timeout_fails_future_with_etimedout_and_closes_socket) {
   need_certs();
   eddy_loop_t *loop = new_loop();
@@ -1365,7 +1367,7 @@ TEST(handshake_timeout_fails_future_with_etimedout_and_closes_socket) {
   struct sockwant sw = {base};
   CHECK(run_until(loop, c_sockets_at_most, &sw, 2.0));
   CHECK_EQ(count_sockets(), base);
-  /* SEMANTICS 56: the app protocol saw nothing (asyncio's SSLProtocol calls
+  /* item 56: the app protocol saw nothing (asyncio's SSLProtocol calls
      the app's connection_lost only after its connection_made) */
   CHECK_STR_EQ(c.log, "");
   eddy_tls_config_release(ccfg);
@@ -1387,7 +1389,7 @@ static bool c_both_upgraded(void *a) {
   return true;
 }
 
-/* SEMANTICS 143, 144 */
+/* items 143, 144 */
 TEST(start_tls_after_plaintext_starttls_greeting) {
   eddy_loop_t *loop = new_loop();
   struct srv s;
@@ -1472,7 +1474,7 @@ TEST(start_tls_after_plaintext_starttls_greeting) {
   close_loop(loop);
 }
 
-/* API.md 10: on failure the underlying connection is closed */
+/* docs/api.md section 10: on failure the underlying connection is closed */
 TEST(start_tls_verification_failure_fails_with_etls_and_closes_connection) {
   eddy_loop_t *loop = new_loop();
   int exc = 0;
@@ -1516,7 +1518,7 @@ TEST(start_tls_verification_failure_fails_with_etls_and_closes_connection) {
   close_loop(loop);
 }
 
-/* SEMANTICS 145: a negative handshake timeout is EINVAL; the transport is
+/* item 145: a negative handshake timeout is EINVAL; the transport is
    untouched and still plain. */
 TEST(start_tls_rejects_negative_handshake_timeout) {
   eddy_loop_t *loop = new_loop();
@@ -1550,7 +1552,7 @@ TEST(start_tls_rejects_negative_handshake_timeout) {
   close_loop(loop);
 }
 
-/* SEMANTICS 142: pipes are not start_tls-compatible */
+/* item 142: pipes are not start_tls-compatible */
 TEST(start_tls_on_a_pipe_transport_is_einval) {
   eddy_loop_t *loop = new_loop();
   eddy_tls_config_t *ccfg = client_cfg();
@@ -1655,7 +1657,7 @@ TEST(tls_config_functions_reject_null) {
 
 static bool c_future_done_or_lost(void *a) { return eddy_future_done((eddy_future_t *)a) == 1; }
 
-/* SEMANTICS 139-140: a TLS transport takes loop.sendfile only as asyncio's
+/* items 139-140: a TLS transport takes loop.sendfile only as asyncio's
    FALLBACK mode does: the file goes through the transport's own writes
    (16 KiB pieces), so the peer decrypts exactly the file; fallback=false is
    EDDY_ENOTSUP; writes are refused meanwhile and the file position ends
@@ -1814,7 +1816,7 @@ TEST(connect_accepted_socket_with_a_server_config_is_the_tls_server) {
   close_loop(loop);
 }
 
-/* SEMANTICS 141: during the fallback the protocol sees no pause_writing or
+/* item 141: during the fallback the protocol sees no pause_writing or
    resume_writing of the file's own writes (asyncio swaps in
    _SendfileFallbackProtocol); a protocol paused before the sendfile gets
    its resume_writing when the sendfile ends, not while it runs */

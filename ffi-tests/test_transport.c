@@ -1,7 +1,9 @@
-/* Stream transports and protocols: SEMANTICS.md items 56-88 (sections F, G,
-   H, I); API.md sections 2 (eddy_protocol_t), 6 (connect_accepted_socket,
+/* Stream transports and protocols: docs/semantics.md items 56-88 (sections F, G,
+   H, I); docs/api.md sections 2 (eddy_protocol_t), 6 (connect_accepted_socket,
    create_connection as a way to get transports) and 9 (the transport API).
-   Servers themselves are tested in test_server.c. */
+   Servers themselves are tested in test_server.c.
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <arpa/inet.h>
@@ -382,7 +384,7 @@ static void fut_done_cb(eddy_future_t *f, void *ud) {
 /* Makes a transport of kind `k` for protocol `p`/`r`, and its peer's plain
    socket in *peer. `early`, when not NULL, is sent by the peer before the
    transport can exist (accepted kinds: before connect_accepted_socket;
-   client: as soon as the listener accepts). Checks SEMANTICS 58: not
+   client: as soon as the listener accepts). Checks item 58: not
    synchronous, connection_made before the future completes. */
 static eddy_transport_t *open_kind(eddy_loop_t *loop, enum kind k, const eddy_protocol_t *p, struct rec *r,
                                    int *peer, const char *early) {
@@ -453,7 +455,7 @@ static void fill(eddy_transport_t *t, size_t len) {
   CHECK(eddy_transport_get_write_buffer_size(t) > 0);
 }
 
-/* ============================================== F: start-up (SEMANTICS 58) */
+/* ============================================== F: start-up (item 58) */
 
 static void check_startup(enum kind k) {
   eddy_loop_t *loop = new_loop();
@@ -472,14 +474,14 @@ static void check_startup(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 58: connection_made runs later than the call, and before the
+/* item 58: connection_made runs later than the call, and before the
    future completes */
 TEST(connect_accepted_socket_calls_connection_made_later_and_before_the_future) { check_startup(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 58 */
+/* item 58 */
 TEST(create_connection_completes_only_after_connection_made_ran) { check_startup(K_CLIENT_TCP); }
 
-/* SEMANTICS 58 */
+/* item 58 */
 TEST(unix_accepted_socket_calls_connection_made_later_and_before_the_future) { check_startup(K_UNIX); }
 
 static void check_no_early_data(enum kind k) {
@@ -500,11 +502,11 @@ static void check_no_early_data(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 56, 58: data the peer sent before the transport existed
+/* items 56, 58: data the peer sent before the transport existed
    arrives after connection_made */
 TEST(no_data_received_before_connection_made_server_side) { check_no_early_data(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 56, 58 */
+/* items 56, 58 */
 TEST(no_data_received_before_connection_made_client_side) { check_no_early_data(K_CLIENT_TCP); }
 
 /* =========================================== close paths (56, 69, 70, 61, 71) */
@@ -542,7 +544,7 @@ static void check_close_flushes(enum kind k) {
   CHECK_EQ(r.lost_err, 0);
   CHECK_STR_EQ(r.log, "made,lost(0)");
   CHECK_EQ(r.sync_violations, 0);
-  /* closed but referenced: a state, not a dangling pointer (API 1 (4), SEMANTICS 59) */
+  /* closed but referenced: a state, not a dangling pointer (API 1 (4), item 59) */
   CHECK_ERR(eddy_transport_write(t, "x", 1), EDDY_ECLOSED);
   CHECK_EQ(eddy_transport_is_closing(t), 1);
   int rc = eddy_transport_close(t);
@@ -555,14 +557,14 @@ static void check_close_flushes(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 56, 69: close() flushes the buffer first, then connection_lost(0)
+/* items 56, 69: close() flushes the buffer first, then connection_lost(0)
    exactly once, never inside close() */
 TEST(close_flushes_then_connection_lost_once_server_side) { check_close_flushes(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 56, 69 */
+/* items 56, 69 */
 TEST(close_flushes_then_connection_lost_once_client_side) { check_close_flushes(K_CLIENT_TCP); }
 
-/* SEMANTICS 56, 69 */
+/* items 56, 69 */
 TEST(close_flushes_then_connection_lost_once_unix) { check_close_flushes(K_UNIX); }
 
 static void check_close_empty(enum kind k) {
@@ -587,13 +589,13 @@ static void check_close_empty(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 69, 59: with an empty buffer connection_lost(0) runs in the next
+/* items 69, 59: with an empty buffer connection_lost(0) runs in the next
    iteration and the socket is closed */
 TEST(close_with_empty_buffer_calls_connection_lost_next_iteration_server_side) {
   check_close_empty(K_ACCEPTED_TCP);
 }
 
-/* SEMANTICS 69, 59 */
+/* items 69, 59 */
 TEST(close_with_empty_buffer_calls_connection_lost_next_iteration_client_side) { check_close_empty(K_CLIENT_TCP); }
 
 static void check_abort(enum kind k) {
@@ -632,14 +634,14 @@ static void check_abort(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 56, 70: abort() drops the buffer (size 0 at once), is_closing,
+/* items 56, 70: abort() drops the buffer (size 0 at once), is_closing,
    connection_lost(0) in the next iteration, exactly once */
 TEST(abort_drops_buffer_and_calls_connection_lost_next_iteration_server_side) { check_abort(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 56, 70 */
+/* items 56, 70 */
 TEST(abort_drops_buffer_and_calls_connection_lost_next_iteration_client_side) { check_abort(K_CLIENT_TCP); }
 
-/* SEMANTICS 56, 70 */
+/* items 56, 70 */
 TEST(abort_drops_buffer_and_calls_connection_lost_next_iteration_unix) { check_abort(K_UNIX); }
 
 static void check_peer_reset(enum kind k) {
@@ -660,17 +662,17 @@ static void check_peer_reset(enum kind k) {
   CHECK_STR_EQ(r.log, "made,lost(-104)");
   CHECK_EQ(eddy_transport_is_closing(t), 1);
   CHECK_ERR(eddy_transport_write(t, "x", 1), EDDY_ECLOSED);
-  /* SEMANTICS 44: OS errors only reach connection_lost */
+  /* item 44: OS errors only reach connection_lost */
   CHECK_EQ(e.calls, 0);
   eddy_transport_release(t);
   close_loop(loop);
 }
 
-/* SEMANTICS 56, 71: a peer reset (SO_LINGER 0 close) gives
+/* items 56, 71: a peer reset (SO_LINGER 0 close) gives
    connection_lost(-ECONNRESET) once, no eof_received */
 TEST(peer_reset_gives_connection_lost_econnreset_server_side) { check_peer_reset(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 56, 71 */
+/* items 56, 71 */
 TEST(peer_reset_gives_connection_lost_econnreset_client_side) { check_peer_reset(K_CLIENT_TCP); }
 
 static void check_peer_eof_false(enum kind k) {
@@ -698,14 +700,14 @@ static void check_peer_eof_false(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 56, 61: peer EOF, eof_received returns false: the transport
+/* items 56, 61: peer EOF, eof_received returns false: the transport
    closes and connection_lost(0) follows */
 TEST(peer_eof_with_eof_received_false_closes_server_side) { check_peer_eof_false(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 56, 61 */
+/* items 56, 61 */
 TEST(peer_eof_with_eof_received_false_closes_client_side) { check_peer_eof_false(K_CLIENT_TCP); }
 
-/* SEMANTICS 56, 61 */
+/* items 56, 61 */
 TEST(peer_eof_with_eof_received_false_closes_unix) { check_peer_eof_false(K_UNIX); }
 
 static void check_peer_eof_true(enum kind k) {
@@ -743,17 +745,17 @@ static void check_peer_eof_true(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 61, 62: eof_received true keeps the connection half-open: the
+/* items 61, 62: eof_received true keeps the connection half-open: the
    transport still writes and the peer receives it; is_reading is false */
 TEST(peer_eof_with_eof_received_true_keeps_write_side_open_server_side) { check_peer_eof_true(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 61, 62 */
+/* items 61, 62 */
 TEST(peer_eof_with_eof_received_true_keeps_write_side_open_client_side) { check_peer_eof_true(K_CLIENT_TCP); }
 
-/* SEMANTICS 61, 62 */
+/* items 61, 62 */
 TEST(peer_eof_with_eof_received_true_keeps_write_side_open_unix) { check_peer_eof_true(K_UNIX); }
 
-/* SEMANTICS 63: after close() no data_received or eof_received, even for
+/* item 63: after close() no data_received or eof_received, even for
    data that had already arrived */
 TEST(no_data_received_after_close) {
   eddy_loop_t *loop = new_loop();
@@ -775,7 +777,7 @@ TEST(no_data_received_after_close) {
   close_loop(loop);
 }
 
-/* SEMANTICS 63, 70: abort with data waiting: nothing is delivered */
+/* items 63, 70: abort with data waiting: nothing is delivered */
 TEST(no_data_received_after_abort) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -796,7 +798,7 @@ TEST(no_data_received_after_abort) {
 
 /* ======================================================= G: write (64-73) */
 
-/* SEMANTICS 64, 73: empty write and empty writelines are no-ops */
+/* items 64, 73: empty write and empty writelines are no-ops */
 TEST(empty_write_is_a_noop) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -824,7 +826,7 @@ TEST(empty_write_is_a_noop) {
   close_loop(loop);
 }
 
-/* SEMANTICS 65, 66: a small write goes out directly: nothing buffered, and
+/* items 65, 66: a small write goes out directly: nothing buffered, and
    the peer has it without the loop running */
 TEST(small_write_is_sent_directly) {
   eddy_loop_t *loop = new_loop();
@@ -843,7 +845,7 @@ TEST(small_write_is_sent_directly) {
   close_loop(loop);
 }
 
-/* SEMANTICS 66: get_write_buffer_size counts exactly the user-space bytes:
+/* item 66: get_write_buffer_size counts exactly the user-space bytes:
    a further write while data is buffered adds its full length */
 TEST(write_buffer_size_counts_buffered_bytes) {
   eddy_loop_t *loop = new_loop();
@@ -889,17 +891,17 @@ static void check_write_after(enum kind k, bool use_abort) {
   close_loop(loop);
 }
 
-/* SEMANTICS 67 (eddy's decision): write after close() is EDDY_ECLOSED and
+/* item 67 (eddy's decision): write after close() is EDDY_ECLOSED and
    sends nothing, before and after connection_lost */
 TEST(write_after_close_is_eclosed) { check_write_after(K_ACCEPTED_TCP, false); }
 
-/* SEMANTICS 67 (eddy's decision) */
+/* item 67 (eddy's decision) */
 TEST(write_after_abort_is_eclosed) { check_write_after(K_ACCEPTED_TCP, true); }
 
-/* SEMANTICS 67 (eddy's decision) */
+/* item 67 (eddy's decision) */
 TEST(write_after_close_is_eclosed_client_side) { check_write_after(K_CLIENT_TCP, false); }
 
-/* SEMANTICS 68 (eddy's decision replaces the quirk): a write after close()
+/* item 68 (eddy's decision replaces the quirk): a write after close()
    while data is still buffered is refused; the earlier data still goes out */
 TEST(write_after_close_with_buffered_data_is_eclosed_and_not_sent) {
   eddy_loop_t *loop = new_loop();
@@ -965,17 +967,17 @@ static void check_write_eof_half_close(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 64, 72, 73: write_eof: the peer sees EOF and can still send to
+/* items 64, 72, 73: write_eof: the peer sees EOF and can still send to
    us; write/writelines afterwards give EDDY_EPIPE (eddy's decision) */
 TEST(write_eof_half_closes_and_later_writes_are_epipe_server_side) { check_write_eof_half_close(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 64, 72, 73 */
+/* items 64, 72, 73 */
 TEST(write_eof_half_closes_and_later_writes_are_epipe_client_side) { check_write_eof_half_close(K_CLIENT_TCP); }
 
-/* SEMANTICS 64, 72, 73 */
+/* items 64, 72, 73 */
 TEST(write_eof_half_closes_and_later_writes_are_epipe_unix) { check_write_eof_half_close(K_UNIX); }
 
-/* SEMANTICS 72: with data buffered, EOF goes out after the data */
+/* item 72: with data buffered, EOF goes out after the data */
 TEST(write_eof_with_buffered_data_sends_eof_after_the_data) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -1007,7 +1009,7 @@ TEST(write_eof_with_buffered_data_sends_eof_after_the_data) {
   close_loop(loop);
 }
 
-/* SEMANTICS 73: writelines gathers several buffers into the stream in order,
+/* item 73: writelines gathers several buffers into the stream in order,
    small ones sent at once */
 TEST(writelines_sends_buffers_in_order) {
   eddy_loop_t *loop = new_loop();
@@ -1028,7 +1030,7 @@ TEST(writelines_sends_buffers_in_order) {
   close_loop(loop);
 }
 
-/* SEMANTICS 73, 65: a large writelines keeps the unsent tail of every
+/* items 73, 65: a large writelines keeps the unsent tail of every
    buffer, in order */
 TEST(writelines_with_large_buffers_arrives_intact) {
   eddy_loop_t *loop = new_loop();
@@ -1061,7 +1063,7 @@ TEST(writelines_with_large_buffers_arrives_intact) {
 
 /* ================================================ G: reading (60, 62, 74) */
 
-/* SEMANTICS 74: pause/resume are idempotent, is_reading reflects them, and
+/* item 74: pause/resume are idempotent, is_reading reflects them, and
    data sent while paused arrives after resume */
 TEST(pause_and_resume_reading_are_idempotent_and_hold_data_back) {
   eddy_loop_t *loop = new_loop();
@@ -1098,7 +1100,7 @@ TEST(pause_and_resume_reading_are_idempotent_and_hold_data_back) {
   close_loop(loop);
 }
 
-/* SEMANTICS 74, API 12: pause_reading/resume_reading never fail on a closing
+/* item 74, API 12: pause_reading/resume_reading never fail on a closing
    transport (0), and is_reading is false there */
 TEST(pause_and_resume_reading_return_0_on_a_closing_transport) {
   eddy_loop_t *loop = new_loop();
@@ -1124,7 +1126,7 @@ TEST(pause_and_resume_reading_return_0_on_a_closing_transport) {
   close_loop(loop);
 }
 
-/* SEMANTICS 60: data_received gets non-empty chunks of at most 256 KiB */
+/* item 60: data_received gets non-empty chunks of at most 256 KiB */
 TEST(data_received_chunks_are_nonempty_and_at_most_256k) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -1187,7 +1189,7 @@ static void check_extra_info(enum kind k) {
   CHECK(fd >= 0);
   CHECK_EQ(sock_port(fd), peer_port(peer));
   CHECK_EQ(peer_port(fd), sock_port(peer));
-  /* SEMANTICS 77: TCP_NODELAY is set on TCP transports */
+  /* item 77: TCP_NODELAY is set on TCP transports */
   int nodelay = 0;
   socklen_t ol = sizeof nodelay;
   CHECK_EQ(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &nodelay, &ol), 0);
@@ -1215,14 +1217,14 @@ static void check_extra_info(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 75, 77: peername/sockname as sockaddr bytes, socket as the fd,
+/* items 75, 77: peername/sockname as sockaddr bytes, socket as the fd,
    ENOENT/ENOBUFS; TCP_NODELAY set */
 TEST(extra_info_and_tcp_nodelay_server_side) { check_extra_info(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 75, 77 */
+/* items 75, 77 */
 TEST(extra_info_and_tcp_nodelay_client_side) { check_extra_info(K_CLIENT_TCP); }
 
-/* SEMANTICS 75: a Unix transport's "socket" is its fd */
+/* item 75: a Unix transport's "socket" is its fd */
 TEST(extra_info_socket_on_unix_transport) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -1254,7 +1256,7 @@ TEST(extra_info_socket_on_unix_transport) {
 
 /* ====================================== set_protocol / get_protocol (76, 59) */
 
-/* SEMANTICS 76, 59: get_protocol gives what was set; switching from a plain
+/* items 76, 59: get_protocol gives what was set; switching from a plain
    to a buffered protocol inside data_received takes effect for the next
    event (the read path is chosen again), connection_lost goes to the new
    protocol; after connection_lost get_protocol gives NULL */
@@ -1301,7 +1303,7 @@ TEST(set_protocol_plain_to_buffered_takes_effect_for_the_next_event) {
   close_loop(loop);
 }
 
-/* SEMANTICS 76: buffered to plain, from inside buffer_updated */
+/* item 76: buffered to plain, from inside buffer_updated */
 TEST(set_protocol_buffered_to_plain_takes_effect_for_the_next_event) {
   eddy_loop_t *loop = new_loop();
   struct rec r1, r2;
@@ -1389,15 +1391,15 @@ static void check_buffered_10(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 56, 85, 86: a 10-byte buffer and 16 bytes sent give
+/* items 56, 85, 86: a 10-byte buffer and 16 bytes sent give
    gb,bu(10),gb,bu(6),gb,eof, then connection_lost; sizehint 0 = no hint;
    data_received is never called */
 TEST(buffered_protocol_with_10_byte_buffer_tcp) { check_buffered_10(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 56, 85, 86 */
+/* items 56, 85, 86 */
 TEST(buffered_protocol_with_10_byte_buffer_unix) { check_buffered_10(K_UNIX); }
 
-/* SEMANTICS 86, 61: buffered protocol with eof_received true keeps writing */
+/* items 86, 61: buffered protocol with eof_received true keeps writing */
 TEST(buffered_protocol_eof_received_true_keeps_write_side_open) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -1447,7 +1449,7 @@ static void check_get_buffer_failure(int gb_ret, size_t gbuf_len) {
   char want[64];
   snprintf(want, sizeof want, "made,gb(0),lost(%d)", r.lost_err);
   CHECK_STR_EQ(r.log, want);
-  /* a protocol failure is reported to the exception handler (SEMANTICS 87) */
+  /* a protocol failure is reported to the exception handler (item 87) */
   CHECK_EQ(e.calls, 1);
   CHECK(e.t == t);
   CHECK_EQ(e.err, r.lost_err);
@@ -1457,11 +1459,11 @@ static void check_get_buffer_failure(int gb_ret, size_t gbuf_len) {
   close_loop(loop);
 }
 
-/* SEMANTICS 87: get_buffer returning a negative code is fatal: exception
+/* item 87: get_buffer returning a negative code is fatal: exception
    handler, then connection_lost with that code */
 TEST(buffered_get_buffer_error_is_fatal) { check_get_buffer_failure(EDDY_ENOMEM, 10); }
 
-/* SEMANTICS 87, API 12: a zero-length buffer is fatal too */
+/* item 87, API 12: a zero-length buffer is fatal too */
 TEST(buffered_get_buffer_zero_length_is_fatal) { check_get_buffer_failure(0, 0); }
 
 /* ===================================================== H: flow control (78-84) */
@@ -1482,16 +1484,16 @@ static void check_default_limits(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 78: default limits (low 16384, high 65536) */
+/* item 78: default limits (low 16384, high 65536) */
 TEST(default_write_buffer_limits_server_side) { check_default_limits(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 78 */
+/* item 78 */
 TEST(default_write_buffer_limits_client_side) { check_default_limits(K_CLIENT_TCP); }
 
-/* SEMANTICS 78 */
+/* item 78 */
 TEST(default_write_buffer_limits_unix) { check_default_limits(K_UNIX); }
 
-/* SEMANTICS 79: set_write_buffer_limits derives the missing limit as asyncio
+/* item 79: set_write_buffer_limits derives the missing limit as asyncio
    does and rejects high < low or negative values other than -1 */
 TEST(set_write_buffer_limits_rules) {
   eddy_loop_t *loop = new_loop();
@@ -1591,18 +1593,18 @@ static void check_pause_resume(enum kind k) {
   close_loop(loop);
 }
 
-/* SEMANTICS 57, 80, 81: pause_writing exactly once, inside write(), when the
+/* items 57, 80, 81: pause_writing exactly once, inside write(), when the
    buffer goes above high; resume_writing exactly once when it drains to
    <= low */
 TEST(pause_writing_above_high_and_resume_writing_at_low_server_side) { check_pause_resume(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 57, 80, 81 */
+/* items 57, 80, 81 */
 TEST(pause_writing_above_high_and_resume_writing_at_low_client_side) { check_pause_resume(K_CLIENT_TCP); }
 
-/* SEMANTICS 57, 80, 81 */
+/* items 57, 80, 81 */
 TEST(pause_writing_above_high_and_resume_writing_at_low_unix) { check_pause_resume(K_UNIX); }
 
-/* SEMANTICS 80: "strictly above": a buffer of exactly high bytes does not
+/* item 80: "strictly above": a buffer of exactly high bytes does not
    pause; one more byte does */
 TEST(pause_writing_fires_only_strictly_above_high) {
   eddy_loop_t *loop = new_loop();
@@ -1629,7 +1631,7 @@ TEST(pause_writing_fires_only_strictly_above_high) {
   close_loop(loop);
 }
 
-/* SEMANTICS 82: lowering the limits below the buffered size pauses at once;
+/* item 82: lowering the limits below the buffered size pauses at once;
    raising them never resumes; resume comes from the next drain */
 TEST(set_write_buffer_limits_can_pause_but_never_resumes) {
   eddy_loop_t *loop = new_loop();
@@ -1665,7 +1667,7 @@ TEST(set_write_buffer_limits_can_pause_but_never_resumes) {
   close_loop(loop);
 }
 
-/* SEMANTICS 70: abort while paused: connection_lost, never resume_writing */
+/* item 70: abort while paused: connection_lost, never resume_writing */
 TEST(abort_while_paused_never_resumes_writing) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -1696,7 +1698,7 @@ TEST(abort_while_paused_never_resumes_writing) {
   close_loop(loop);
 }
 
-/* SEMANTICS 69, 81: close while paused: the drain resumes writing (the
+/* items 69, 81: close while paused: the drain resumes writing (the
    buffer falls to low on the way) and connection_lost(0) follows the flush */
 TEST(close_while_paused_flushes_everything) {
   eddy_loop_t *loop = new_loop();
@@ -1745,19 +1747,19 @@ static void check_peer_vanishes(enum kind k) {
   CHECK_EQ(eddy_transport_is_closing(t), 1);
   CHECK_ERR(eddy_transport_write(t, "x", 1), EDDY_ECLOSED);
   CHECK_EQ(eddy_transport_get_write_buffer_size(t), 0);
-  CHECK_EQ(e.calls, 0); /* SEMANTICS 44: OS errors are not reported */
+  CHECK_EQ(e.calls, 0); /* item 44: OS errors are not reported */
   eddy_transport_release(t);
   close_loop(loop);
 }
 
-/* SEMANTICS 71, 44: the peer closes while we have buffered data:
+/* items 71, 44: the peer closes while we have buffered data:
    connection_lost(-EPIPE or -ECONNRESET), once; no SIGPIPE */
 TEST(peer_vanishing_mid_write_gives_connection_lost_error_server_side) { check_peer_vanishes(K_ACCEPTED_TCP); }
 
-/* SEMANTICS 71, 44 */
+/* items 71, 44 */
 TEST(peer_vanishing_mid_write_gives_connection_lost_error_client_side) { check_peer_vanishes(K_CLIENT_TCP); }
 
-/* SEMANTICS 71, 44 */
+/* items 71, 44 */
 TEST(peer_vanishing_mid_write_gives_connection_lost_error_unix) {
   /* AF_UNIX: the peer's close may be seen first as EOF (eof_received returns
      false, the close then fails to flush) or as a reset: either way
@@ -1837,7 +1839,7 @@ static void x_resume(eddy_transport_t *t, void *ud) {
   if (!x->wpaused) x->bad++;
   x->wpaused = 0;
   x->wresumes++;
-  x_pump(x); /* SEMANTICS 81: writing from inside resume_writing */
+  x_pump(x); /* item 81: writing from inside resume_writing */
 }
 static void x_resume_reading(void *ud) {
   struct xfer *x = ud;
@@ -1890,7 +1892,7 @@ static bool c_x_lost(void *p) {
   return xp->a->lost && xp->b->lost;
 }
 
-/* SEMANTICS 60, 74, 80, 81: 64 MiB each way between a client-side and a
+/* items 60, 74, 80, 81: 64 MiB each way between a client-side and a
    server-side transport, each reader pausing for 2 ms after every MiB,
    arrives intact; both ways flow control pauses and resumes the writers */
 TEST(transfer_64mib_both_ways_through_paused_readers_arrives_intact) {
@@ -1950,7 +1952,7 @@ TEST(transfer_64mib_both_ways_through_paused_readers_arrives_intact) {
   close_loop(loop);
 }
 
-/* SEMANTICS 60, 74: 64 MiB one way over a Unix socket through a paused reader */
+/* items 60, 74: 64 MiB one way over a Unix socket through a paused reader */
 TEST(transfer_64mib_over_unix_socket_through_paused_reader_arrives_intact) {
   eddy_loop_t *loop = new_loop();
   struct xfer a, b;

@@ -98,7 +98,7 @@ static inline void log_append_fmt(char *log, size_t cap, const char *fmt, ...) {
 static inline void stop_cb(void *ud) { eddy_loop_stop((eddy_loop_t *)ud); }
 
 /* Runs exactly one iteration (stop requested first: the poll does not block;
-   SEMANTICS 13). */
+   docs/semantics.md item 13). */
 static inline int run_once(eddy_loop_t *loop) {
   int rc = eddy_loop_stop(loop);
   if (rc != 0) return rc;

@@ -1,5 +1,7 @@
-/* fd watchers: SEMANTICS.md item 24, API.md 7 (add_reader/add_writer) and 12
-   (level-triggered watchers, closed-loop rules). */
+/* fd watchers: docs/semantics.md item 24, docs/api.md section 7 (add_reader/add_writer) and 12
+   (level-triggered watchers, closed-loop rules).
+
+   In these tests "item N" is docs/semantics.md item N. */
 #include <eddy.h>
 
 #include <dirent.h>
@@ -102,7 +104,7 @@ static void write_data_cb(void *ud) {
   if (write(j->fd, j->data, strlen(j->data)) < 0) ev_add('E');
 }
 
-/* SEMANTICS 24 */
+/* item 24 */
 TEST(reader_is_called_when_the_pipe_becomes_readable) {
   ev_reset();
   int p[2];
@@ -129,7 +131,7 @@ TEST(reader_is_called_when_the_pipe_becomes_readable) {
   close(p[1]);
 }
 
-/* SEMANTICS 24; API.md 12: watchers are level-triggered */
+/* item 24; docs/api.md section 12: watchers are level-triggered */
 TEST(reader_that_does_not_read_is_called_again_every_iteration) {
   ev_reset();
   int p[2];
@@ -152,7 +154,7 @@ TEST(reader_that_does_not_read_is_called_again_every_iteration) {
   close(p[1]);
 }
 
-/* SEMANTICS 24; API.md 12: level-triggered, and not called once drained */
+/* item 24; docs/api.md section 12: level-triggered, and not called once drained */
 TEST(reader_reading_one_byte_per_call_gets_every_byte) {
   ev_reset();
   int p[2];
@@ -173,7 +175,7 @@ TEST(reader_reading_one_byte_per_call_gets_every_byte) {
   close(p[1]);
 }
 
-/* SEMANTICS 24 */
+/* item 24 */
 TEST(reader_that_removes_itself_is_not_called_again) {
   ev_reset();
   int p[2];
@@ -197,7 +199,7 @@ TEST(reader_that_removes_itself_is_not_called_again) {
   close(p[1]);
 }
 
-/* SEMANTICS 24 */
+/* item 24 */
 TEST(remove_reader_and_remove_writer_return_1_then_0) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
@@ -227,7 +229,7 @@ TEST(remove_reader_and_remove_writer_return_1_then_0) {
   close(p[1]);
 }
 
-/* SEMANTICS 24 */
+/* item 24 */
 TEST(add_reader_again_replaces_the_old_callback) {
   ev_reset();
   int p[2];
@@ -252,7 +254,7 @@ TEST(add_reader_again_replaces_the_old_callback) {
   close(p[1]);
 }
 
-/* SEMANTICS 24 */
+/* item 24 */
 TEST(add_writer_again_replaces_the_old_callback) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
@@ -289,8 +291,8 @@ static void remove_or_replace_cb(void *ud) {
     r->rc = eddy_loop_remove_reader(r->loop, r->fd);
 }
 
-/* SEMANTICS 24 (removing a reader cancels its handle already queued in this
-   iteration; SEMANTICS 9) */
+/* item 24 (removing a reader cancels its handle already queued in this
+   iteration; item 9) */
 TEST(reader_removed_by_an_earlier_callback_of_the_same_iteration_does_not_run) {
   ev_reset();
   int p[2];
@@ -314,7 +316,7 @@ TEST(reader_removed_by_an_earlier_callback_of_the_same_iteration_does_not_run) {
   close(p[1]);
 }
 
-/* SEMANTICS 24 (adding again cancels the old handle) */
+/* item 24 (adding again cancels the old handle) */
 TEST(reader_replaced_by_an_earlier_callback_of_the_same_iteration_does_not_run) {
   ev_reset();
   int p[2];
@@ -341,7 +343,7 @@ TEST(reader_replaced_by_an_earlier_callback_of_the_same_iteration_does_not_run) 
 
 /* ------------------------------------------------------------------- writer */
 
-/* SEMANTICS 24 */
+/* item 24 */
 TEST(writer_is_called_on_a_writable_pipe) {
   ev_reset();
   int p[2];
@@ -373,7 +375,7 @@ static void drain_cb(void *ud) {
   ev_add('d');
 }
 
-/* SEMANTICS 24 */
+/* item 24 */
 TEST(writer_is_not_called_while_the_pipe_is_full) {
   ev_reset();
   int p[2];
@@ -423,7 +425,7 @@ static void rw_writer_cb(void *ud) {
   eddy_loop_remove_writer(s->loop, s->fd);
 }
 
-/* SEMANTICS 3 (phase 4) and 24: for a ready fd, the reader runs before the writer */
+/* item 3 (phase 4) and 24: for a ready fd, the reader runs before the writer */
 TEST(reader_runs_before_writer_for_the_same_fd_in_one_iteration) {
   ev_reset();
   int sv[2];
@@ -444,7 +446,7 @@ TEST(reader_runs_before_writer_for_the_same_fd_in_one_iteration) {
   close(sv[1]);
 }
 
-/* SEMANTICS 24 (one reader and one writer per fd, independent) */
+/* item 24 (one reader and one writer per fd, independent) */
 TEST(removing_the_reader_keeps_the_writer_of_the_same_fd) {
   ev_reset();
   int sv[2];
@@ -479,7 +481,7 @@ TEST(removing_the_reader_keeps_the_writer_of_the_same_fd) {
 
 /* ------------------------------------------------------------- bad fds */
 
-/* SEMANTICS 24 (ValueError -> EDDY_EINVAL) */
+/* item 24 (ValueError -> EDDY_EINVAL) */
 TEST(add_reader_and_add_writer_with_negative_fd_are_einval) {
   eddy_loop_t *loop = NULL;
   CHECK_OK(eddy_new_event_loop(&loop));
@@ -490,7 +492,7 @@ TEST(add_reader_and_add_writer_with_negative_fd_are_einval) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 24 (OSError(EBADF) -> -EBADF) */
+/* item 24 (OSError(EBADF) -> -EBADF) */
 TEST(add_reader_with_a_closed_fd_is_ebadf_and_registers_nothing) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
@@ -515,7 +517,7 @@ TEST(add_reader_with_a_closed_fd_is_ebadf_and_registers_nothing) {
   eddy_loop_release(loop);
 }
 
-/* SEMANTICS 24 (epoll refuses regular files: OSError(EPERM) -> -EPERM) */
+/* item 24 (epoll refuses regular files: OSError(EPERM) -> -EPERM) */
 TEST(add_reader_on_a_regular_file_is_eperm) {
   char path[] = "/tmp/eddy-watchers-XXXXXX";
   int fd = mkstemp(path);
@@ -534,7 +536,7 @@ TEST(add_reader_on_a_regular_file_is_eperm) {
   close(fd);
 }
 
-/* SEMANTICS 24 (selectors ignore the OSError of unregistering a closed fd) */
+/* item 24 (selectors ignore the OSError of unregistering a closed fd) */
 TEST(fd_closed_by_the_user_while_registered_can_still_be_removed) {
   ev_reset();
   int p[2];
@@ -564,7 +566,7 @@ TEST(fd_closed_by_the_user_while_registered_can_still_be_removed) {
 
 /* ----------------------------------------------------------- closed loop */
 
-/* SEMANTICS 19 and 24 */
+/* items 19 and 24 */
 TEST(watchers_on_a_closed_loop) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
@@ -580,7 +582,7 @@ TEST(watchers_on_a_closed_loop) {
   close(p[1]);
 }
 
-/* SEMANTICS 18 and 24: close drops watchers, never calls them, and leaves
+/* items 18 and 24: close drops watchers, never calls them, and leaves
    the user's fds open */
 TEST(close_with_registered_watchers_leaves_the_user_fds_open) {
   ev_reset();
@@ -611,7 +613,7 @@ TEST(close_with_registered_watchers_leaves_the_user_fds_open) {
 
 /* ---------------------------------------------------------- NULL arguments */
 
-/* API.md 1: NULL callback or loop is EDDY_EINVAL */
+/* docs/api.md section 1: NULL callback or loop is EDDY_EINVAL */
 TEST(watcher_functions_reject_null_arguments) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
