@@ -157,8 +157,7 @@ TEST(call_exception_handler_passes_context_fields_through_unchanged) {
 
   eddy_handle_release(h);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 static eddy_error_context_t g_ctx;
@@ -186,8 +185,7 @@ TEST(call_exception_handler_from_a_running_callback_reaches_custom_handler) {
   CHECK_STR_EQ(s.message, "from inside");
   CHECK_EQ(s.error, -EPIPE);
   CHECK_EQ(s.running, 1);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 40: get/set --------------------------------------------------------- */
@@ -227,8 +225,7 @@ TEST(get_exception_handler_returns_null_for_default_and_the_pair_set) {
   CHECK(ud == NULL);
   CHECK_EQ(x, 0);
   CHECK_EQ(s.count, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 40 */
@@ -252,8 +249,7 @@ TEST(handler_set_to_null_restores_default_which_writes_stderr) {
   CHECK_EQ(s.count, 0); /* the old custom handler is not called */
   CHECK(strstr(out, "restored-default-xyzzy") != NULL);
   CHECK(strstr(out, "EDDY_ECONNRESET") != NULL);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 41: the default handler -------------------------------------------- */
@@ -279,8 +275,7 @@ TEST(default_exception_handler_writes_message_and_error_name_to_stderr) {
   CHECK(strstr(out, "default-handler-plugh") != NULL);
   CHECK(strstr(out, "EDDY_ECONNRESET") != NULL);
   CHECK_EQ(s.count, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 41 */
@@ -308,8 +303,7 @@ TEST(call_exception_handler_without_custom_handler_writes_stderr) {
   capture_end(&c, out, sizeof out);
   CHECK_OK(rc);
   CHECK(strstr(out, "no-error-code-here") != NULL);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- argument checks ----------------------------------------------------- */
@@ -352,6 +346,5 @@ TEST(exception_handler_functions_reject_null_ctx_or_message) {
   CHECK_OK(eddy_loop_get_exception_handler(loop, &fn, &ud));
   CHECK(fn == recording_handler);
   CHECK(ud == &s);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }

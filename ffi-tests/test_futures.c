@@ -65,8 +65,7 @@ TEST(done_callbacks_not_run_by_set_result_but_next_iteration_in_order) {
   CHECK_OK(run_one_iteration(loop));
   CHECK_STR_EQ(ev, "XabcY");
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 26 */
@@ -89,8 +88,7 @@ TEST(done_callbacks_not_run_by_set_error_or_cancel) {
   CHECK_EQ(eddy_future_result(fe, NULL, NULL), -EIO); /* retrieve it */
   eddy_future_release(fe);
   eddy_future_release(fc);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 static eddy_future_t *g_fut;
@@ -116,8 +114,7 @@ TEST(done_callbacks_of_future_completed_in_callback_run_next_iteration) {
   CHECK_OK(run_one_iteration(loop));
   CHECK_STR_EQ(ev, "12d");
   eddy_future_release(g_fut);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 27: add_done_callback on a done future ---------------------------- */
@@ -143,8 +140,7 @@ TEST(add_done_callback_on_done_future_is_scheduled_not_called) {
   CHECK(seen_futs[0] == f && seen_futs[1] == fc && seen_futs[2] == f);
   eddy_future_release(f);
   eddy_future_release(fc);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 28: remove_done_callback ------------------------------------------ */
@@ -169,8 +165,7 @@ TEST(remove_done_callback_removes_all_equal_entries_and_returns_count) {
   /* On a done future the list is empty. */
   CHECK_EQ(eddy_future_remove_done_callback(f, done_mark2, ud1), 0);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 29: setting a result twice ---------------------------------------- */
@@ -210,8 +205,7 @@ TEST(set_result_or_set_error_on_done_future_is_invalid_state) {
   eddy_future_release(f);
   eddy_future_release(fe);
   eddy_future_release(fc);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 30: reading a future ---------------------------------------------- */
@@ -232,8 +226,7 @@ TEST(result_on_pending_future_is_invalid_state_and_writes_nothing) {
   CHECK_EQ(n, 99);
   CHECK(eddy_future_error_message(f) == NULL);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 30 */
@@ -260,8 +253,7 @@ TEST(result_returns_pointer_and_count_and_outputs_may_be_null) {
   CHECK_EQ(n, -12345678901LL);
   CHECK(eddy_future_error_message(f) == NULL);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 30 */
@@ -279,8 +271,7 @@ TEST(result_on_cancelled_future_is_ecanceled) {
   CHECK_EQ(n, 3);
   CHECK(eddy_future_error_message(f) == NULL);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 30 */
@@ -315,8 +306,7 @@ TEST(result_on_failed_future_returns_error_and_message_is_a_copy) {
   CHECK(eddy_future_error_message(g) == NULL);
   eddy_future_release(f);
   eddy_future_release(g);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 31: cancel -------------------------------------------------------- */
@@ -348,8 +338,7 @@ TEST(cancel_returns_1_then_0_and_cancelled_implies_done) {
   CHECK_OK(eddy_future_result(r, NULL, NULL));
   eddy_future_release(f);
   eddy_future_release(r);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 32: set_error argument rules -------------------------------------- */
@@ -368,8 +357,7 @@ TEST(set_error_with_non_negative_code_is_einval_and_leaves_future_pending) {
   CHECK_OK(eddy_future_set_error(f, -EIO, NULL));
   CHECK_ERR(eddy_future_result(f, NULL, NULL), -EIO);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 33: unretrieved errors -------------------------------------------- */
@@ -417,8 +405,7 @@ TEST(unretrieved_future_error_is_reported_after_last_release) {
   CHECK_EQ(rep.error, EDDY_ECONNRESET);
   CHECK(rep.loop == loop);
   CHECK(rep.ud == &rep);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 33 */
@@ -444,8 +431,7 @@ TEST(retrieved_error_result_and_cancellation_are_not_reported) {
   CHECK_OK(run_one_iteration(loop));
   CHECK_OK(run_one_iteration(loop));
   CHECK_EQ(rep.count, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- run_until_complete with futures (item 14) -------------------- */
@@ -493,8 +479,7 @@ TEST(run_until_complete_returns_0_for_future_result_from_call_later) {
   CHECK_OK(eddy_future_result(f, NULL, &n));
   CHECK_EQ(n, 77);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 14 */
@@ -507,8 +492,7 @@ TEST(run_until_complete_returns_future_error_from_call_later) {
   CHECK_ERR(eddy_future_result(f, NULL, NULL), -EPIPE);
   CHECK_STR_EQ(eddy_future_error_message(f), "broken");
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 14 */
@@ -520,8 +504,7 @@ TEST(run_until_complete_returns_ecanceled_for_future_cancelled_from_call_later) 
   CHECK_EQ(eddy_loop_is_running(loop), 0);
   CHECK_EQ(eddy_future_cancelled(f), 1);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- get_loop, retain/release ------------------------------------------ */
@@ -539,10 +522,8 @@ TEST(future_get_loop_returns_its_loop) {
   CHECK(eddy_future_get_loop(fa) == a); /* still, once done */
   eddy_future_release(fa);
   eddy_future_release(fb);
-  CHECK_OK(eddy_loop_close(a));
-  eddy_loop_release(a);
-  CHECK_OK(eddy_loop_close(b));
-  eddy_loop_release(b);
+  close_loop(a);
+  close_loop(b);
 }
 
 TEST(future_retain_keeps_it_alive_past_a_release) {
@@ -563,8 +544,7 @@ TEST(future_retain_keeps_it_alive_past_a_release) {
   eddy_future_release(f);
   eddy_future_release(NULL); /* accepted */
   eddy_future_retain(NULL);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 static int64_t seen_n;
@@ -589,8 +569,7 @@ TEST(future_is_valid_in_done_callback_after_caller_released_it) {
   CHECK_STR_EQ(ev, "r");
   CHECK_OK(seen_rc);
   CHECK_EQ(seen_n, 31);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 19: create_future on a closed loop -------------------------------- */
@@ -643,6 +622,5 @@ TEST(future_functions_reject_null_with_einval) {
   CHECK_ERR(eddy_future_remove_done_callback(g, NULL, NULL), EDDY_EINVAL);
   CHECK_EQ(eddy_future_done(g), 0);
   eddy_future_release(g);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }

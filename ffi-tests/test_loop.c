@@ -60,8 +60,7 @@ static void handler_reset(void) {
 /* item 1 */
 TEST(call_soon_runs_in_fifo_order_exactly_once_with_its_user_data) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   const char *tags = "abcdefghij";
   for (const char *p = tags; *p; p++) CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG(*p), NULL));
   CHECK_OK(eddy_loop_call_soon(loop, stop_cb, loop, NULL));
@@ -71,15 +70,13 @@ TEST(call_soon_runs_in_fifo_order_exactly_once_with_its_user_data) {
   CHECK_OK(run_once(loop));
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "abcdefghij");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 1 */
 TEST(call_soon_returns_a_handle_when_asked) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_handle_t *h = NULL;
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('a'), &h));
   CHECK(h != NULL);
@@ -88,8 +85,7 @@ TEST(call_soon_returns_a_handle_when_asked) {
   CHECK_STR_EQ(ev, "a");
   CHECK_EQ(eddy_handle_cancelled(h), 0);
   eddy_handle_release(h);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ------------------------------------------------------ 2. snapshot rule */
@@ -108,8 +104,7 @@ static void chain_cb(void *ud) {
 /* item 2 */
 TEST(callback_scheduled_by_a_running_callback_runs_next_iteration) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct chain a = {loop, 'A', 'B'};
   CHECK_OK(eddy_loop_call_soon(loop, chain_cb, &a, NULL));
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('C'), NULL));
@@ -117,8 +112,7 @@ TEST(callback_scheduled_by_a_running_callback_runs_next_iteration) {
   CHECK_STR_EQ(ev, "AC"); /* B was queued during the run phase: not in this snapshot */
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "ACB");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 struct fut_setter {
@@ -138,8 +132,7 @@ static void done_rec_cb(eddy_future_t *f, void *ud) {
 /* item 2 */
 TEST(done_callback_of_future_completed_in_a_callback_runs_next_iteration) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_OK(eddy_future_add_done_callback(f, done_rec_cb, TAG('D')));
@@ -151,8 +144,7 @@ TEST(done_callback_of_future_completed_in_a_callback_runs_next_iteration) {
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "ACD");
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* -------------------------------------------------- 3. phases of an iteration */
@@ -160,14 +152,12 @@ TEST(done_callback_of_future_completed_in_a_callback_runs_next_iteration) {
 /* item 3 */
 TEST(expired_timer_runs_after_callbacks_already_queued) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_call_later(loop, -5.0, rec_cb, TAG('a'), NULL));
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('b'), NULL));
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "ba");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 struct io_rec {
@@ -187,16 +177,14 @@ TEST(io_callbacks_run_after_queued_callbacks_and_before_expired_timers) {
   int p[2];
   CHECK_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
   CHECK_EQ(write(p[1], "r", 1), 1);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct io_rec r = {loop, p[0]};
   CHECK_OK(eddy_loop_call_later(loop, -1.0, rec_cb, TAG('t'), NULL));
   CHECK_OK(eddy_loop_add_reader(loop, p[0], read_one_and_remove_cb, &r));
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('s'), NULL));
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "srt");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -220,8 +208,7 @@ static void repeat_cb(void *ud) {
 /* item 4 */
 TEST(poll_does_not_block_while_the_ready_queue_is_non_empty) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_call_later(loop, 5.0, rec_cb, TAG('X'), NULL));
   struct repeat r = {loop, 10, 0};
   CHECK_OK(eddy_loop_call_soon(loop, repeat_cb, &r, NULL));
@@ -230,15 +217,13 @@ TEST(poll_does_not_block_while_the_ready_queue_is_non_empty) {
   CHECK(now_s() - t0 < 0.5);
   CHECK_EQ(r.runs, 10);
   CHECK_STR_EQ(ev, "");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 4 */
 TEST(poll_waits_until_the_earliest_timer_is_due) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_call_later(loop, 0.3, rec_cb, TAG('y'), NULL));
   CHECK_OK(eddy_loop_call_later(loop, 0.03, rec_cb, TAG('x'), NULL));
   CHECK_OK(eddy_loop_call_later(loop, 0.03, stop_cb, loop, NULL));
@@ -248,8 +233,7 @@ TEST(poll_waits_until_the_earliest_timer_is_due) {
   CHECK(el >= 0.029);
   CHECK(el < 0.25);
   CHECK_STR_EQ(ev, "x");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 struct waker {
@@ -276,8 +260,7 @@ static void *waker_thread(void *p) {
 /* item 4 */
 TEST(loop_with_nothing_scheduled_blocks_until_woken) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct waker w = {loop, 0.05, 0, 0, 1};
   pthread_t th;
   CHECK_EQ(pthread_create(&th, NULL, waker_thread, &w), 0);
@@ -289,15 +272,13 @@ TEST(loop_with_nothing_scheduled_blocks_until_woken) {
   CHECK_OK(w.rc);
   CHECK(el >= 0.045);
   CHECK_STR_EQ(ev, "w");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 4 (the timeout is capped: a far deadline must not break the poll) */
 TEST(very_far_timer_deadline_does_not_break_polling) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_call_later(loop, 1e9, rec_cb, TAG('X'), NULL));
   CHECK_OK(eddy_loop_call_later(loop, 3 * 24 * 3600.0, rec_cb, TAG('Y'), NULL));
   struct waker w = {loop, 0.03, 0, 0, 1};
@@ -312,8 +293,7 @@ TEST(very_far_timer_deadline_does_not_break_polling) {
   CHECK(el >= 0.025); /* it blocked, it did not spin through */
   CHECK(el < 1.0);
   CHECK_STR_EQ(ev, "w");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ------------------------------------------------------------- 5. timers due */
@@ -321,8 +301,7 @@ TEST(very_far_timer_deadline_does_not_break_polling) {
 /* item 5 */
 TEST(timers_run_in_ascending_deadline_order) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   double t = eddy_loop_time(loop);
   CHECK_OK(eddy_loop_call_later(loop, 0.04, rec_cb, TAG('c'), NULL));
   CHECK_OK(eddy_loop_call_at(loop, t + 0.02, rec_cb, TAG('A'), NULL));
@@ -331,8 +310,7 @@ TEST(timers_run_in_ascending_deadline_order) {
   CHECK_OK(eddy_loop_call_later(loop, 0.03, rec_cb, TAG('b'), NULL));
   CHECK_OK(eddy_loop_run_forever(loop));
   CHECK_STR_EQ(ev, "aAbc");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 struct fire_time {
@@ -348,8 +326,7 @@ static void fire_time_cb(void *ud) {
 
 /* item 5 */
 TEST(timer_never_fires_before_its_deadline) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   double delays[] = {0.001, 0.005, 0.012, 0.02};
   for (size_t i = 0; i < sizeof delays / sizeof delays[0]; i++) {
     struct fire_time f = {loop, 0, -1};
@@ -361,8 +338,7 @@ TEST(timer_never_fires_before_its_deadline) {
     CHECK(f.fired < f.when + 0.2);
     eddy_handle_release(h);
   }
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ------------------------------------------ 6. equal deadlines (eddy: FIFO) */
@@ -370,30 +346,26 @@ TEST(timer_never_fires_before_its_deadline) {
 /* item 6 (eddy's decision: FIFO) */
 TEST(equal_deadlines_fire_in_scheduling_order) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   double when = eddy_loop_time(loop) + 0.01;
   const char *tags = "ABCDEFGHIJKLMNOPQRST";
   for (const char *p = tags; *p; p++) CHECK_OK(eddy_loop_call_at(loop, when, rec_cb, TAG(*p), NULL));
   CHECK_OK(eddy_loop_call_at(loop, when + 0.01, stop_cb, loop, NULL));
   CHECK_OK(eddy_loop_run_forever(loop));
   CHECK_STR_EQ(ev, "ABCDEFGHIJKLMNOPQRST");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 6 (eddy's decision: FIFO; also for already expired equal deadlines) */
 TEST(equal_past_deadlines_fire_in_scheduling_order) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   double when = eddy_loop_time(loop) - 1.0;
   const char *tags = "0123456789abcdefghij";
   for (const char *p = tags; *p; p++) CHECK_OK(eddy_loop_call_at(loop, when, rec_cb, TAG(*p), NULL));
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "0123456789abcdefghij");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ------------------------------------------------------- 7. timer arguments */
@@ -401,8 +373,7 @@ TEST(equal_past_deadlines_fire_in_scheduling_order) {
 /* item 7 */
 TEST(call_later_and_call_at_reject_nan_and_null_callback) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_handle_t *h = NULL;
   CHECK_ERR(eddy_loop_call_later(loop, NAN, rec_cb, TAG('x'), &h), EDDY_EINVAL);
   CHECK(h == NULL);
@@ -415,15 +386,13 @@ TEST(call_later_and_call_at_reject_nan_and_null_callback) {
   CHECK_OK(run_once(loop));
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, ""); /* nothing was scheduled */
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 7 */
 TEST(negative_delay_and_past_when_are_due_now) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_call_later(loop, -5.0, rec_cb, TAG('a'), NULL));
   CHECK_OK(eddy_loop_call_at(loop, eddy_loop_time(loop) - 100.0, rec_cb, TAG('b'), NULL));
   CHECK_OK(eddy_loop_call_later(loop, 0.0, rec_cb, TAG('c'), NULL));
@@ -438,16 +407,14 @@ TEST(negative_delay_and_past_when_are_due_now) {
   CHECK_EQ(ev_count('b'), 1);
   CHECK_EQ(ev_count('c'), 1);
   CHECK_EQ(ev_count('d'), 1);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* --------------------------------------------- 8. handles returned, when() */
 
 /* item 8 */
 TEST(call_later_handle_when_is_loop_time_plus_delay) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_handle_t *h = NULL;
   double t0 = eddy_loop_time(loop);
   CHECK_OK(eddy_loop_call_later(loop, 0.5, rec_cb, TAG('x'), &h));
@@ -461,14 +428,12 @@ TEST(call_later_handle_when_is_loop_time_plus_delay) {
   CHECK(when <= t1 + 0.5 + 0.001);
   CHECK_OK(eddy_handle_cancel(h));
   eddy_handle_release(h);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 8 */
 TEST(call_at_handle_when_is_the_absolute_time_given) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_handle_t *h = NULL;
   double at = eddy_loop_time(loop) + 1.25;
   CHECK_OK(eddy_loop_call_at(loop, at, rec_cb, TAG('x'), &h));
@@ -476,14 +441,12 @@ TEST(call_at_handle_when_is_the_absolute_time_given) {
   CHECK_OK(eddy_handle_when(h, &when));
   CHECK_NEAR(when, at, 1e-9);
   eddy_handle_release(h);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 8 */
 TEST(call_soon_handle_has_no_when) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_handle_t *h = NULL, *ht = NULL;
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('x'), &h));
   CHECK_OK(eddy_loop_call_soon_threadsafe(loop, rec_cb, TAG('y'), &ht));
@@ -494,8 +457,7 @@ TEST(call_soon_handle_has_no_when) {
   CHECK(when == 42.0);
   eddy_handle_release(h);
   eddy_handle_release(ht);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ------------------------------------------------------- 9. cancel handles */
@@ -503,8 +465,7 @@ TEST(call_soon_handle_has_no_when) {
 /* item 9 */
 TEST(cancelled_handle_never_runs_and_cancel_is_idempotent) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_handle_t *h1 = NULL, *h2 = NULL, *h3 = NULL;
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('a'), &h1));
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('b'), &h2));
@@ -525,8 +486,7 @@ TEST(cancelled_handle_never_runs_and_cancel_is_idempotent) {
   eddy_handle_release(h1);
   eddy_handle_release(h2);
   eddy_handle_release(h3);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 static eddy_handle_t *to_cancel;
@@ -538,8 +498,7 @@ static void cancel_other_cb(void *ud) {
 /* item 9 */
 TEST(cancelling_a_later_handle_of_the_current_snapshot_prevents_it) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_call_soon(loop, cancel_other_cb, TAG('a'), NULL));
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('b'), &to_cancel));
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('c'), NULL));
@@ -547,23 +506,20 @@ TEST(cancelling_a_later_handle_of_the_current_snapshot_prevents_it) {
   CHECK_STR_EQ(ev, "ac");
   CHECK_EQ(eddy_handle_cancelled(to_cancel), 1);
   eddy_handle_release(to_cancel);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 9 */
 TEST(cancelling_an_expired_timer_of_the_current_snapshot_prevents_it) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_call_soon(loop, cancel_other_cb, TAG('a'), NULL));
   CHECK_OK(eddy_loop_call_later(loop, -1.0, rec_cb, TAG('t'), &to_cancel));
   CHECK_OK(eddy_loop_call_later(loop, -0.5, rec_cb, TAG('u'), NULL));
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "au");
   eddy_handle_release(to_cancel);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ------------------------------------------- 10. mass-cancelled timers */
@@ -575,8 +531,7 @@ static void timer_hit_cb(void *ud) { timer_hits[(intptr_t)ud]++; }
 TEST(many_cancelled_timers_leave_the_others_intact) {
   memset(timer_hits, 0, sizeof timer_hits);
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   static eddy_handle_t *hs[1000];
   for (int i = 0; i < 1000; i++)
     CHECK_OK(eddy_loop_call_later(loop, 0.001 + (i % 10) * 0.001, timer_hit_cb, TAG(i), &hs[i]));
@@ -605,16 +560,14 @@ TEST(many_cancelled_timers_leave_the_others_intact) {
   CHECK_EQ(wrong, 0);
   CHECK_STR_EQ(ev, "");
   for (int i = 0; i < 1000; i++) eddy_handle_release(hs[i]);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ----------------------------------------------------------- 11. loop.time */
 
 /* item 11 */
 TEST(loop_time_never_decreases) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   double prev = eddy_loop_time(loop);
   int decreased = 0;
   for (int i = 0; i < 20000; i++) {
@@ -623,30 +576,25 @@ TEST(loop_time_never_decreases) {
     prev = t;
   }
   CHECK_EQ(decreased, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 11 */
 TEST(loop_time_advances_with_real_time) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   double t0 = eddy_loop_time(loop);
   sleep_s(0.02);
   double t1 = eddy_loop_time(loop);
   CHECK(t1 - t0 >= 0.019);
   CHECK(t1 - t0 < 0.5);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 11: loop.time() is time.monotonic(), i.e. CLOCK_MONOTONIC */
 TEST(loop_time_is_the_monotonic_clock) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_NEAR(eddy_loop_time(loop), now_s(), 0.05);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 struct time_in_cb {
@@ -662,14 +610,12 @@ static void time_in_cb(void *ud) {
 
 /* item 11 (docs/api.md section 12: time is read on every call, not cached per iteration) */
 TEST(loop_time_is_read_on_every_call_inside_a_callback) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct time_in_cb t = {loop, 0, 0};
   CHECK_OK(eddy_loop_call_soon(loop, time_in_cb, &t, NULL));
   CHECK_OK(run_once(loop));
   CHECK(t.t1 - t.t0 >= 0.0045);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ----------------------------------------------------------------- 12. stop */
@@ -687,8 +633,7 @@ static void stop_and_schedule_cb(void *ud) {
 /* item 12 */
 TEST(stop_lets_the_snapshot_finish_and_keeps_new_callbacks_queued) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct stopper s = {loop};
   CHECK_OK(eddy_loop_call_soon(loop, stop_and_schedule_cb, &s, NULL));
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('B'), NULL));
@@ -703,19 +648,16 @@ TEST(stop_lets_the_snapshot_finish_and_keeps_new_callbacks_queued) {
   CHECK_OK(eddy_loop_run_forever(loop));
   CHECK(now_s() - t0 >= 0.015);
   CHECK_STR_EQ(ev, "ABCD");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 12 */
 TEST(stop_outside_a_running_loop_returns_zero) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_stop(loop));
   CHECK_OK(eddy_loop_stop(loop));
   CHECK_OK(eddy_loop_run_forever(loop));
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ------------------------------------------------- 13. stop before run_forever */
@@ -723,8 +665,7 @@ TEST(stop_outside_a_running_loop_returns_zero) {
 /* item 13 */
 TEST(stop_before_run_forever_runs_exactly_one_iteration) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct chain a = {loop, 'a', 'b'};
   CHECK_OK(eddy_loop_call_soon(loop, chain_cb, &a, NULL));
   CHECK_OK(eddy_loop_call_later(loop, 0.1, rec_cb, TAG('t'), NULL));
@@ -734,20 +675,17 @@ TEST(stop_before_run_forever_runs_exactly_one_iteration) {
   CHECK(now_s() - t0 < 0.08); /* poll timeout 0, not the timer's 100 ms */
   CHECK_STR_EQ(ev, "a");
   CHECK_EQ(eddy_loop_is_running(loop), 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 13 */
 TEST(stop_before_run_forever_with_nothing_scheduled_returns_at_once) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_stop(loop));
   double t0 = now_s();
   CHECK_OK(eddy_loop_run_forever(loop));
   CHECK(now_s() - t0 < 0.1);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ------------------------------------------------------ 14. run_until_complete */
@@ -778,8 +716,7 @@ static void ruc_set_cb(void *ud) {
 /* item 14 */
 TEST(run_until_complete_returns_zero_on_result_and_stops_after_that_iteration) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   struct ruc_setter s = {loop, f, 0, 1};
@@ -799,15 +736,13 @@ TEST(run_until_complete_returns_zero_on_result_and_stops_after_that_iteration) {
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "sxy");
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 14 */
 TEST(run_until_complete_returns_the_future_error) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   struct ruc_setter s = {loop, f, 1, 1};
@@ -816,15 +751,13 @@ TEST(run_until_complete_returns_the_future_error) {
   CHECK_OK(s.rc);
   CHECK_EQ(eddy_loop_is_running(loop), 0);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 14 */
 TEST(run_until_complete_of_a_cancelled_future_returns_ecanceled) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   struct ruc_setter s = {loop, f, 2, 0};
@@ -832,14 +765,12 @@ TEST(run_until_complete_of_a_cancelled_future_returns_ecanceled) {
   CHECK_ERR(eddy_loop_run_until_complete(loop, f), EDDY_ECANCELED);
   CHECK_EQ(s.rc, 1);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 14 */
 TEST(run_until_complete_of_an_already_done_future_returns_its_outcome) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_future_t *f = NULL, *g = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_OK(eddy_loop_create_future(loop, &g));
@@ -852,8 +783,7 @@ TEST(run_until_complete_of_an_already_done_future_returns_its_outcome) {
   CHECK_EQ(eddy_loop_is_running(loop), 0);
   eddy_future_release(f);
   eddy_future_release(g);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 static int step_runs;
@@ -873,8 +803,7 @@ static void step_error(eddy_future_t *task, void *ud) {
 TEST(run_until_complete_drives_a_task_to_its_result) {
   ev_reset();
   step_runs = 0;
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_future_t *t = NULL;
   CHECK_OK(eddy_loop_create_task(loop, step_result, NULL, &t));
   CHECK_EQ(step_runs, 0); /* not run synchronously */
@@ -889,8 +818,7 @@ TEST(run_until_complete_drives_a_task_to_its_result) {
   CHECK_ERR(eddy_loop_run_until_complete(loop, t), EDDY_ENOENT);
   CHECK_EQ(step_runs, 2);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ------------------------------------------- 15. run_until_complete edge cases */
@@ -898,8 +826,7 @@ TEST(run_until_complete_drives_a_task_to_its_result) {
 /* item 15 */
 TEST(run_until_complete_when_loop_stops_first_returns_einvalstate) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_OK(eddy_loop_call_soon(loop, stop_cb, loop, NULL));
@@ -912,16 +839,15 @@ TEST(run_until_complete_when_loop_stops_first_returns_einvalstate) {
   CHECK_OK(eddy_loop_run_until_complete(loop, f));
   CHECK_OK(s.rc);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 15 */
 TEST(run_until_complete_with_a_future_of_another_loop_is_einval) {
   ev_reset();
   eddy_loop_t *loop = NULL, *other = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
-  CHECK_OK(eddy_new_event_loop(&other));
+  loop = new_loop();
+  other = new_loop();
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(other, &f));
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('a'), NULL));
@@ -929,10 +855,8 @@ TEST(run_until_complete_with_a_future_of_another_loop_is_einval) {
   CHECK_EQ(eddy_future_done(f), 0);
   CHECK_EQ(eddy_loop_is_running(loop), 0);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(other));
-  eddy_loop_release(other);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(other);
+  close_loop(loop);
 }
 
 /* ------------------------------------------------------------ 16. re-entrancy */
@@ -957,8 +881,8 @@ static void reenter_cb(void *ud) {
 TEST(running_a_loop_inside_a_callback_is_erunning) {
   ev_reset();
   eddy_loop_t *loop = NULL, *other = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
-  CHECK_OK(eddy_new_event_loop(&other));
+  loop = new_loop();
+  other = new_loop();
   struct reent r = {loop, other, NULL, NULL, 1, 1, 1, 1, NULL};
   CHECK_OK(eddy_loop_create_future(loop, &r.fut));
   CHECK_OK(eddy_loop_create_future(other, &r.ofut));
@@ -983,10 +907,8 @@ TEST(running_a_loop_inside_a_callback_is_erunning) {
   CHECK_OK(eddy_loop_run_until_complete(loop, r.fut));
   eddy_future_release(r.fut);
   eddy_future_release(r.ofut);
-  CHECK_OK(eddy_loop_close(other));
-  eddy_loop_release(other);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(other);
+  close_loop(loop);
 }
 
 /* ------------------------------------------------ 17. close on a running loop */
@@ -1006,8 +928,7 @@ static void close_inside_cb(void *ud) {
 /* item 17 */
 TEST(close_inside_a_callback_is_erunning_and_the_loop_keeps_working) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct closer c = {loop, 1, -1};
   CHECK_OK(eddy_loop_call_soon(loop, close_inside_cb, &c, NULL));
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('a'), NULL));
@@ -1027,8 +948,7 @@ TEST(close_inside_a_callback_is_erunning_and_the_loop_keeps_working) {
 
 /* item 18 */
 TEST(close_is_idempotent) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_close(loop));
   CHECK_EQ(eddy_loop_is_closed(loop), 1);
   CHECK_OK(eddy_loop_close(loop));
@@ -1040,8 +960,7 @@ TEST(close_is_idempotent) {
 /* item 18 */
 TEST(close_drops_pending_callbacks_which_never_run) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_handle_t *h = NULL;
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('s'), NULL));
   CHECK_OK(eddy_loop_call_soon_threadsafe(loop, rec_cb, TAG('t'), NULL));
@@ -1062,8 +981,7 @@ TEST(close_drops_pending_callbacks_which_never_run) {
 TEST(close_leaves_no_fd_of_the_loop_open) {
   int base = count_fds();
   CHECK(base > 0);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   /* exercise the poller, the timer path and the self-pipe */
   CHECK_OK(eddy_loop_call_later(loop, 0.005, stop_cb, loop, NULL));
   CHECK_OK(eddy_loop_call_soon_threadsafe(loop, rec_cb, TAG('t'), NULL));
@@ -1087,8 +1005,7 @@ TEST(closed_loop_refuses_scheduling_with_eclosed) {
   ev_reset();
   int p[2];
   CHECK_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_future_t *pending = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &pending));
   CHECK_OK(eddy_loop_close(loop));
@@ -1140,8 +1057,7 @@ static void observe_cb(void *ud) {
 
 /* item 20 */
 TEST(is_running_and_get_running_loop_only_inside_run_forever) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK(eddy_get_running_loop() == NULL);
   CHECK_EQ(eddy_loop_is_running(loop), 0);
   CHECK_EQ(eddy_loop_is_closed(loop), 0);
@@ -1171,8 +1087,7 @@ static void observe_and_finish_cb(void *ud) {
 
 /* item 20 */
 TEST(is_running_inside_run_until_complete) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct observe_fut of = {{loop, -1, -1, NULL}, NULL};
   CHECK_OK(eddy_loop_create_future(loop, &of.f));
   CHECK_OK(eddy_loop_call_later(loop, 0.005, observe_and_finish_cb, &of, NULL));
@@ -1182,8 +1097,7 @@ TEST(is_running_inside_run_until_complete) {
   CHECK_EQ(eddy_loop_is_running(loop), 0);
   CHECK(eddy_get_running_loop() == NULL);
   eddy_future_release(of.f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ----------------------------------------------------- 21. call_soon_threadsafe */
@@ -1191,8 +1105,7 @@ TEST(is_running_inside_run_until_complete) {
 /* item 21 */
 TEST(call_soon_threadsafe_wakes_a_loop_blocked_on_a_long_timer) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_call_later(loop, 5.0, rec_cb, TAG('X'), NULL));
   struct waker w = {loop, 0.03, 0, 0, 1};
   pthread_t th;
@@ -1206,8 +1119,7 @@ TEST(call_soon_threadsafe_wakes_a_loop_blocked_on_a_long_timer) {
   CHECK_STR_EQ(ev, "w");
   CHECK(w.got - w.sent < 0.25);
   CHECK(el < 1.0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 #define TS_THREADS 4
@@ -1246,8 +1158,7 @@ TEST(call_soon_threadsafe_from_four_threads_runs_each_callback_exactly_once) {
   memset(ts_hits, 0, sizeof ts_hits);
   ts_total = 0;
   ts_timed_out = 0;
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   ts_loop = loop;
   CHECK_OK(eddy_loop_call_later(loop, 3.0, ts_timeout_cb, loop, NULL));
   pthread_t th[TS_THREADS];
@@ -1267,8 +1178,7 @@ TEST(call_soon_threadsafe_from_four_threads_runs_each_callback_exactly_once) {
   int bad = 0;
   for (int i = 0; i < TS_THREADS * TS_PER_THREAD; i++) bad += ts_hits[i] != 1;
   CHECK_EQ(bad, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 struct ts_closed {
@@ -1285,8 +1195,7 @@ static void *ts_closed_thread(void *p) {
 /* item 21 */
 TEST(call_soon_threadsafe_after_close_is_eclosed) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_close(loop));
   eddy_handle_t *h = NULL;
   CHECK_ERR(eddy_loop_call_soon_threadsafe(loop, rec_cb, TAG('y'), &h), EDDY_ECLOSED);
@@ -1340,8 +1249,7 @@ static void foreign_release(struct foreign *f) {
 /* item 47 */
 TEST(debug_mode_rejects_non_threadsafe_calls_from_a_foreign_thread_while_running) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_set_debug(loop, true));
   struct foreign f;
   foreign_init(&f, loop);
@@ -1359,16 +1267,14 @@ TEST(debug_mode_rejects_non_threadsafe_calls_from_a_foreign_thread_while_running
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "t");
   foreign_release(&f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 47 (no check outside debug mode); item 22 (plain call_soon
    from another thread is accepted; eddy is free to wake the loop or not) */
 TEST(non_debug_mode_accepts_non_threadsafe_calls_from_a_foreign_thread) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_EQ(eddy_loop_get_debug(loop), 0);
   struct foreign f;
   foreign_init(&f, loop);
@@ -1388,15 +1294,13 @@ TEST(non_debug_mode_accepts_non_threadsafe_calls_from_a_foreign_thread) {
   /* s and t were queued with call_soon semantics in that order */
   CHECK(strchr(ev, 's') < strchr(ev, 't'));
   foreign_release(&f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 47 (no check when the loop is not running) */
 TEST(debug_mode_accepts_calls_from_a_foreign_thread_while_not_running) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_set_debug(loop, true));
   struct foreign f;
   foreign_init(&f, loop);
@@ -1415,30 +1319,25 @@ TEST(debug_mode_accepts_calls_from_a_foreign_thread_while_not_running) {
   CHECK_EQ(ev_count('a'), 1);
   CHECK_EQ(ev_count('t'), 1);
   foreign_release(&f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* -------------------------------------------------------- 45, 46. debug mode */
 
 /* item 45 */
 TEST(set_debug_and_get_debug) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_EQ(eddy_loop_get_debug(loop), 0);
   CHECK_OK(eddy_loop_set_debug(loop, true));
   CHECK_EQ(eddy_loop_get_debug(loop), 1);
   CHECK_OK(eddy_loop_set_debug(loop, false));
   CHECK_EQ(eddy_loop_get_debug(loop), 0);
   /* debug mode is per loop */
-  eddy_loop_t *other = NULL;
-  CHECK_OK(eddy_new_event_loop(&other));
+  eddy_loop_t *other = new_loop();
   CHECK_OK(eddy_loop_set_debug(loop, true));
   CHECK_EQ(eddy_loop_get_debug(other), 0);
-  CHECK_OK(eddy_loop_close(other));
-  eddy_loop_release(other);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(other);
+  close_loop(loop);
 }
 
 static void busy_20ms_cb(void *ud) {
@@ -1451,8 +1350,7 @@ static void busy_20ms_cb(void *ud) {
 TEST(debug_mode_reports_a_slow_callback_to_the_exception_handler) {
   ev_reset();
   handler_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_set_exception_handler(loop, capture_handler, NULL));
   CHECK_OK(eddy_loop_set_debug(loop, true));
   CHECK_OK(eddy_loop_set_slow_callback_duration(loop, 0.01));
@@ -1462,16 +1360,14 @@ TEST(debug_mode_reports_a_slow_callback_to_the_exception_handler) {
   CHECK_EQ(hcount, 1);
   CHECK(strncmp(hmsg, "Executing", 9) == 0);
   CHECK_EQ(herr, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 46 */
 TEST(debug_mode_reports_a_slow_timer_callback_too) {
   ev_reset();
   handler_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_set_exception_handler(loop, capture_handler, NULL));
   CHECK_OK(eddy_loop_set_debug(loop, true));
   CHECK_OK(eddy_loop_set_slow_callback_duration(loop, 0.01));
@@ -1482,32 +1378,28 @@ TEST(debug_mode_reports_a_slow_timer_callback_too) {
   CHECK_EQ(hcount, 1);
   CHECK(strncmp(hmsg, "Executing", 9) == 0);
   CHECK_EQ(herr, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 46 */
 TEST(slow_callback_is_not_reported_outside_debug_mode) {
   ev_reset();
   handler_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_set_exception_handler(loop, capture_handler, NULL));
   CHECK_OK(eddy_loop_set_slow_callback_duration(loop, 0.01));
   CHECK_OK(eddy_loop_call_soon(loop, busy_20ms_cb, NULL, NULL));
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "b");
   CHECK_EQ(hcount, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 46 (default threshold 0.1 s; a fast callback is not reported) */
 TEST(callbacks_under_the_threshold_are_not_reported) {
   ev_reset();
   handler_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_set_exception_handler(loop, capture_handler, NULL));
   CHECK_OK(eddy_loop_set_debug(loop, true));
   /* default threshold is 0.1 s: 20 ms is not slow */
@@ -1520,20 +1412,17 @@ TEST(callbacks_under_the_threshold_are_not_reported) {
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "bf");
   CHECK_EQ(hcount, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 46 */
 TEST(set_slow_callback_duration_rejects_negative_and_nan) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_ERR(eddy_loop_set_slow_callback_duration(loop, -0.5), EDDY_EINVAL);
   CHECK_ERR(eddy_loop_set_slow_callback_duration(loop, NAN), EDDY_EINVAL);
   CHECK_OK(eddy_loop_set_slow_callback_duration(loop, 0.5));
   CHECK_OK(eddy_loop_set_slow_callback_duration(loop, 0.0));
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* -------------------------------------------------------- retain / release */
@@ -1543,8 +1432,7 @@ TEST(loop_release_of_the_last_reference_closes_the_loop) {
   ev_reset();
   int base = count_fds();
   CHECK(base > 0);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_loop_retain(loop);
   eddy_loop_release(loop);
   /* one reference is left: the loop is still open and works */
@@ -1564,12 +1452,10 @@ TEST(loop_release_of_the_last_reference_closes_the_loop) {
 
 /* docs/api.md section 4 */
 TEST(loop_retained_extra_reference_observes_close) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_loop_t *extra = loop;
   eddy_loop_retain(extra);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   /* the extra reference keeps the object valid, in the closed state */
   CHECK_EQ(eddy_loop_is_closed(extra), 1);
   CHECK_EQ(eddy_loop_is_running(extra), 0);
@@ -1580,8 +1466,7 @@ TEST(loop_retained_extra_reference_observes_close) {
 /* docs/api.md section 4 */
 TEST(handle_retain_keeps_it_valid_after_it_ran) {
   ev_reset();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_handle_t *h = NULL;
   CHECK_OK(eddy_loop_call_later(loop, 0.0, rec_cb, TAG('a'), &h));
   eddy_handle_retain(h);
@@ -1593,8 +1478,7 @@ TEST(handle_retain_keeps_it_valid_after_it_ran) {
   double when = -1;
   CHECK_OK(eddy_handle_when(h, &when));
   CHECK(when > 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   CHECK_EQ(eddy_handle_cancelled(h), 0);
   eddy_handle_release(h);
 }
@@ -1605,8 +1489,7 @@ TEST(handle_retain_keeps_it_valid_after_it_ran) {
 TEST(null_arguments_to_loop_functions_are_einval) {
   ev_reset();
   CHECK_ERR(eddy_new_event_loop(NULL), EDDY_EINVAL);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   eddy_handle_t *h = NULL;
@@ -1657,6 +1540,5 @@ TEST(null_arguments_to_loop_functions_are_einval) {
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "");
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }

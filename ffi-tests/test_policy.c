@@ -17,23 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-static eddy_loop_t *new_loop(void) {
-  eddy_loop_t *loop = NULL;
-  if (eddy_new_event_loop(&loop) != 0) return NULL;
-  return loop;
-}
-
-static int count_fds(void) {
-  DIR *d = opendir("/proc/self/fd");
-  if (!d) return -1;
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (e->d_name[0] != '.') n++;
-  closedir(d);
-  return n;
-}
+#include "test_util.h"
 
 /* What a callback saw while its loop ran. */
 struct inside {
@@ -68,8 +52,7 @@ TEST(get_running_loop_is_null_outside_and_the_loop_inside_a_callback) {
   CHECK_EQ(in.ran, 1);
   CHECK(in.running == loop);
   CHECK(eddy_get_running_loop() == NULL); /* again NULL once it returned */
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 static void fork_inside_cb(void *ud) {
@@ -101,8 +84,7 @@ TEST(get_running_loop_is_null_in_a_child_forked_from_a_callback) {
   CHECK_OK(eddy_loop_run_forever(loop));
   CHECK(in.running == loop);
   CHECK_EQ(in.child_status, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 52, 53: get_event_loop ---------------------------------------------- */
@@ -142,10 +124,8 @@ TEST(get_event_loop_returns_the_set_loop_and_set_null_clears) {
   CHECK(got == NULL);
   CHECK_EQ(eddy_loop_is_closed(loop), 0); /* we still hold our references */
   CHECK_EQ(eddy_loop_is_closed(other), 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-  CHECK_OK(eddy_loop_close(other));
-  eddy_loop_release(other);
+  close_loop(loop);
+  close_loop(other);
 }
 
 /* item 52 */
@@ -165,10 +145,8 @@ TEST(get_event_loop_inside_callback_returns_running_loop_not_the_set_one) {
   CHECK_OK(eddy_get_event_loop(&got));
   CHECK(got == set); /* outside again: the set one */
   CHECK_OK(eddy_set_event_loop(NULL));
-  CHECK_OK(eddy_loop_close(set));
-  eddy_loop_release(set);
-  CHECK_OK(eddy_loop_close(run));
-  eddy_loop_release(run);
+  close_loop(set);
+  close_loop(run);
 }
 
 /* item 52 */
@@ -183,13 +161,12 @@ TEST(get_event_loop_inside_callback_returns_running_loop_when_none_set) {
   CHECK(in.got == run);
   eddy_loop_t *got = NULL;
   CHECK_ERR(eddy_get_event_loop(&got), EDDY_ENOENT);
-  CHECK_OK(eddy_loop_close(run));
-  eddy_loop_release(run);
+  close_loop(run);
 }
 
 /* ---- 54: set_event_loop keeps a reference; new_event_loop ---------------- */
 
-static void stop_cb(void *ud) {
+static void count_and_stop_cb(void *ud) {
   int *ran = ud;
   ++*ran;
   eddy_loop_t *l = eddy_get_running_loop();
@@ -210,7 +187,7 @@ TEST(set_event_loop_keeps_a_reference_until_cleared) {
   CHECK(got == loop);
   CHECK_EQ(eddy_loop_is_closed(got), 0);
   int ran = 0;
-  CHECK_OK(eddy_loop_call_soon(got, stop_cb, &ran, NULL));
+  CHECK_OK(eddy_loop_call_soon(got, count_and_stop_cb, &ran, NULL));
   CHECK_OK(eddy_loop_run_forever(got));
   CHECK_EQ(ran, 1);
   CHECK_EQ(eddy_loop_is_closed(got), 0);
@@ -240,8 +217,7 @@ TEST(set_event_loop_replacing_the_last_reference_closes_the_old_loop) {
   CHECK(got == b);
   CHECK_OK(eddy_set_event_loop(NULL));
   CHECK_EQ(eddy_loop_is_closed(b), 0); /* we still hold b */
-  CHECK_OK(eddy_loop_close(b));
-  eddy_loop_release(b);
+  close_loop(b);
   CHECK_EQ(count_fds(), base);
 }
 
@@ -258,10 +234,8 @@ TEST(new_event_loop_returns_a_fresh_loop_each_call_and_does_not_make_it_current)
   CHECK_ERR(eddy_get_event_loop(&got), EDDY_ENOENT);
   CHECK(eddy_get_running_loop() == NULL);
   CHECK_ERR(eddy_new_event_loop(NULL), EDDY_EINVAL);
-  CHECK_OK(eddy_loop_close(a));
-  eddy_loop_release(a);
-  CHECK_OK(eddy_loop_close(b));
-  eddy_loop_release(b);
+  close_loop(a);
+  close_loop(b);
 }
 
 /* ---- 55: policies ---------------------------------------------------------- */
@@ -313,8 +287,7 @@ TEST(custom_policy_is_used_by_new_get_and_set_event_loop) {
   CHECK(p.new_event_loop == my_new);
   CHECK(p.ud == &c);
 
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_EQ(c.made, 1);
   CHECK(loop != NULL);
   CHECK(loop == c.last_made);
@@ -333,8 +306,7 @@ TEST(custom_policy_is_used_by_new_get_and_set_event_loop) {
   /* Inside a running loop: the running loop. */
   struct inside in;
   memset(&in, 0, sizeof in);
-  eddy_loop_t *run = NULL;
-  CHECK_OK(eddy_new_event_loop(&run));
+  eddy_loop_t *run = new_loop();
   CHECK_EQ(c.made, 2);
   CHECK_OK(eddy_loop_call_soon(run, look_inside_cb, &in, NULL));
   CHECK_OK(eddy_loop_run_forever(run));
@@ -345,10 +317,8 @@ TEST(custom_policy_is_used_by_new_get_and_set_event_loop) {
   CHECK_EQ(c.set, 2);
   CHECK(c.last_set == NULL);
   CHECK_EQ(c.made, 2);
-  CHECK_OK(eddy_loop_close(run));
-  eddy_loop_release(run);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(run);
+  close_loop(loop);
   CHECK_OK(eddy_set_event_loop_policy(NULL));
 }
 
@@ -370,8 +340,7 @@ TEST(set_event_loop_policy_null_restores_default) {
   CHECK(p.new_event_loop != my_new);
 
   /* The module functions no longer reach the custom policy. */
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK(loop != NULL);
   CHECK_OK(eddy_set_event_loop(loop));
   eddy_loop_t *got = NULL;
@@ -397,10 +366,8 @@ TEST(set_event_loop_policy_null_restores_default) {
   CHECK_OK(eddy_set_event_loop(NULL));
   CHECK_EQ(c.made + c.get + c.set, 0);
 
-  CHECK_OK(eddy_loop_close(made));
-  eddy_loop_release(made);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(made);
+  close_loop(loop);
 }
 
 /* item 55 */
@@ -421,12 +388,10 @@ TEST(policy_with_a_null_member_is_einval_and_changes_nothing) {
   CHECK(p.set_event_loop == c.def.set_event_loop);
   CHECK(p.new_event_loop == c.def.new_event_loop);
   CHECK(p.ud == c.def.ud);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_EQ(c.made, 0);
   CHECK_ERR(eddy_get_event_loop_policy(NULL), EDDY_EINVAL);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- the current loop is per thread --------------------------------------- */
@@ -480,8 +445,7 @@ TEST(event_loop_set_in_main_thread_is_not_seen_by_another_thread) {
   CHECK_OK(eddy_get_event_loop(&got));
   CHECK(got == loop);
   CHECK_OK(eddy_set_event_loop(NULL));
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- version and error codes -------------------------------------------- */

@@ -443,7 +443,7 @@ TEST(no_fd_is_left_open_after_close) {
   close_loop(loop);
   CHECK_EQ(count_fds(), base);
   /* a second loop, handler removed before close */
-  CHECK_OK(eddy_new_event_loop(&loop));
+  loop = new_loop();
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR1, rec_cb, TAG('x')));
   CHECK_EQ(eddy_loop_remove_signal_handler(loop, SIGUSR1), 1);
   close_loop(loop);

@@ -1191,6 +1191,5 @@ TEST(sock_sendfile_reads_and_sends_a_file_sendfile_refuses_only_with_fallback) {
   close(file);
   close(sv[0]);
   close(sv[1]);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }

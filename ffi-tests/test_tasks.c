@@ -95,8 +95,7 @@ TEST(create_task_step_runs_on_next_iteration_not_synchronously) {
   CHECK_EQ(n, 5);
   CHECK(eddy_future_get_loop(t) == loop);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 34 */
@@ -113,8 +112,7 @@ TEST(task_new_step_runs_on_next_iteration_not_synchronously) {
   CHECK_EQ(eddy_future_done(t), 1);
   CHECK_OK(eddy_future_result(t, NULL, NULL));
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- awaiting ----------------------------------------------------------- */
@@ -172,8 +170,7 @@ TEST(task_step_reruns_after_awaited_future_completes_and_reads_result) {
   CHECK_EQ(n, 42);
   eddy_future_release(s.f);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* Yields once, then completes. */
@@ -205,8 +202,7 @@ TEST(task_yield_runs_step_again_on_next_iteration) {
   CHECK_OK(eddy_future_result(t, NULL, &n));
   CHECK_EQ(n, 1);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 static void step_do_nothing(eddy_future_t *task, void *ud) { record_step(ud, task); }
@@ -227,8 +223,7 @@ TEST(step_that_neither_completes_nor_awaits_fails_task_with_einvalstate) {
   CHECK_OK(run_one_iteration(loop));
   CHECK_EQ(s.steps, 1);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 35: cancelling tasks ---------------------------------------------- */
@@ -280,8 +275,7 @@ TEST(cancel_task_awaiting_future_cancels_future_and_reruns_step_with_cancelling)
   CHECK_ERR(eddy_future_result(t, NULL, NULL), EDDY_ECANCELED);
   eddy_future_release(s.f);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* Step 0 awaits f; step 1 (cancelled) ignores it and awaits g; step 2 cancels
@@ -328,8 +322,7 @@ TEST(cancelled_stays_0_until_the_step_cancels_itself) {
   eddy_future_release(s.f);
   eddy_future_release(s.g);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* Step 0 awaits f; step 1 completes with a result despite cancellation. */
@@ -363,8 +356,7 @@ TEST(cancelled_task_whose_step_sets_a_result_ends_with_that_result) {
   CHECK_EQ(n, 99);
   eddy_future_release(s.f);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* Cancels itself when cancelling, else completes. */
@@ -398,8 +390,7 @@ TEST(task_cancelled_before_first_step_runs_step_once_with_cancelling) {
   CHECK_OK(run_one_iteration(loop));
   CHECK_EQ(s.steps, 1);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 35 */
@@ -418,8 +409,7 @@ TEST(cancel_on_done_task_returns_0) {
   CHECK_OK(run_one_iteration(loop));
   CHECK_EQ(s.steps, 1); /* cancel did not run the step again */
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 36: manual results ------------------------------------------------- */
@@ -470,8 +460,7 @@ TEST(set_result_or_error_on_task_outside_step_is_invalid_state_inside_completes)
   CHECK_ERR(eddy_future_set_result(t, NULL, 1), EDDY_EINVALSTATE);
   eddy_future_release(s.f);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- is_task, await rules, cancelling ---------------------------------- */
@@ -495,8 +484,7 @@ TEST(future_is_task_distinguishes_tasks_from_plain_futures) {
   eddy_future_release(t);
   eddy_future_release(t2);
   eddy_future_release(f);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* Tries the invalid awaits, then completes. rc[0]: await itself, rc2[0]:
@@ -538,10 +526,8 @@ TEST(task_await_outside_step_on_itself_or_foreign_future_is_rejected) {
   eddy_future_release(s.f);
   eddy_future_release(s.g);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-  CHECK_OK(eddy_loop_close(other));
-  eddy_loop_release(other);
+  close_loop(loop);
+  close_loop(other);
 }
 
 TEST(task_cancelling_on_plain_future_is_einval_and_0_on_fresh_task) {
@@ -560,8 +546,7 @@ TEST(task_cancelling_on_plain_future_is_einval_and_0_on_fresh_task) {
   CHECK_EQ(s.cancelling[0], 0);
   eddy_future_release(f);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 38: task factory -------------------------------------------------- */
@@ -611,8 +596,7 @@ TEST(get_task_factory_returns_null_for_default_and_what_was_set) {
   CHECK_ERR(eddy_loop_set_task_factory(NULL, my_factory, &fc), EDDY_EINVAL);
   CHECK_ERR(eddy_loop_get_task_factory(NULL, &fn, &ud), EDDY_EINVAL);
   CHECK_EQ(fc.calls, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 38 */
@@ -655,8 +639,7 @@ TEST(create_task_goes_through_factory_and_task_new_bypasses_it) {
   CHECK_OK(eddy_loop_run_until_complete(loop, t3));
   CHECK_EQ(s3.steps, 1);
   eddy_future_release(t3);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 38 */
@@ -675,8 +658,7 @@ TEST(create_task_returns_the_task_factory_error) {
   CHECK(t == (eddy_future_t *)&fc); /* not written on failure */
   CHECK_OK(run_one_iteration(loop));
   CHECK_EQ(s.steps, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 37 and 33: reports to the exception handler ----------------------- */
@@ -760,8 +742,7 @@ TEST(task_error_never_retrieved_is_reported_as_task_exception) {
   const char *want = "Task exception was never retrieved";
   CHECK(strncmp(rep.message, want, strlen(want)) == 0);
   CHECK_EQ(rep.error, -EIO);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 33 */
@@ -780,8 +761,7 @@ TEST(task_error_read_by_run_until_complete_is_not_reported) {
   CHECK_OK(run_one_iteration(loop));
   CHECK_OK(run_one_iteration(loop));
   CHECK_EQ(rep.count, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- 14: run_until_complete(task) --------------------------------------- */
@@ -809,8 +789,7 @@ TEST(run_until_complete_task_returns_its_outcome) {
   eddy_future_release(t1);
   eddy_future_release(t2);
   eddy_future_release(t3);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ---- shutdown_asyncgens: cancels pending tasks -------------------------- */
@@ -879,8 +858,7 @@ TEST(shutdown_asyncgens_cancels_pending_tasks_and_completes_when_all_done) {
   eddy_future_release(a.f);
   eddy_future_release(b.f);
   eddy_future_release(b.g);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 TEST(shutdown_asyncgens_completes_immediately_without_pending_tasks) {
@@ -901,8 +879,7 @@ TEST(shutdown_asyncgens_completes_immediately_without_pending_tasks) {
   CHECK_EQ(eddy_future_cancelled(t), 0);
   eddy_future_release(sf);
   eddy_future_release(t);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 TEST(task_functions_reject_null_with_einval) {
@@ -920,6 +897,5 @@ TEST(task_functions_reject_null_with_einval) {
   CHECK_ERR(eddy_loop_shutdown_asyncgens(NULL, &t), EDDY_EINVAL);
   CHECK_OK(run_one_iteration(loop));
   CHECK_EQ(s.steps, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }

@@ -109,8 +109,7 @@ TEST(reader_is_called_when_the_pipe_becomes_readable) {
   ev_reset();
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w r = {loop, p[0], 'r', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], read_remove_stop_cb, &r));
   /* nothing to read: not called */
@@ -125,8 +124,7 @@ TEST(reader_is_called_when_the_pipe_becomes_readable) {
   CHECK_EQ(r.calls, 1);
   CHECK_EQ(r.rm_rc, 1);
   CHECK_EQ(eddy_loop_remove_reader(loop, p[0]), 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -137,8 +135,7 @@ TEST(reader_that_does_not_read_is_called_again_every_iteration) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
   CHECK_EQ(write(p[1], "x", 1), 1);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w r = {loop, p[0], 'r', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], count_cb, &r));
   struct ticker t = {loop, 3};
@@ -148,8 +145,7 @@ TEST(reader_that_does_not_read_is_called_again_every_iteration) {
   CHECK(r.calls >= 3);
   CHECK(strchr(ev, 'T') == NULL);
   CHECK_EQ(eddy_loop_remove_reader(loop, p[0]), 1);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -160,8 +156,7 @@ TEST(reader_reading_one_byte_per_call_gets_every_byte) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
   CHECK_EQ(write(p[1], "abcd", 4), 4);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w r = {loop, p[0], 'r', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], read_one_cb, &r));
   CHECK_OK(eddy_loop_call_later(loop, 0.03, stop_cb, loop, NULL));
@@ -169,8 +164,7 @@ TEST(reader_reading_one_byte_per_call_gets_every_byte) {
   CHECK_STR_EQ(ev, "abcd");
   CHECK_EQ(r.calls, 4); /* never called with the pipe empty */
   CHECK_EQ(eddy_loop_remove_reader(loop, p[0]), 1);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -181,8 +175,7 @@ TEST(reader_that_removes_itself_is_not_called_again) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
   CHECK_EQ(write(p[1], "x", 1), 1);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w r = {loop, p[0], 'r', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], reader_remove_self_cb, &r));
   struct ticker t = {loop, 4};
@@ -193,8 +186,7 @@ TEST(reader_that_removes_itself_is_not_called_again) {
   CHECK_EQ(r.calls, 1);
   CHECK_EQ(r.rm_rc, 1);
   CHECK_EQ(eddy_loop_remove_reader(loop, p[0]), 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -203,8 +195,7 @@ TEST(reader_that_removes_itself_is_not_called_again) {
 TEST(remove_reader_and_remove_writer_return_1_then_0) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w r = {loop, p[0], 'r', 0, 9}, wr = {loop, p[1], 'w', 0, 9};
   CHECK_EQ(eddy_loop_remove_reader(loop, p[0]), 0);
   CHECK_EQ(eddy_loop_remove_writer(loop, p[1]), 0);
@@ -223,8 +214,7 @@ TEST(remove_reader_and_remove_writer_return_1_then_0) {
   CHECK_OK(run_once(loop));
   CHECK_EQ(r.calls, 0);
   CHECK_EQ(wr.calls, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -235,8 +225,7 @@ TEST(add_reader_again_replaces_the_old_callback) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
   CHECK_EQ(write(p[1], "x", 1), 1);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w a = {loop, p[0], 'a', 0, 9}, b = {loop, p[0], 'b', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], count_cb, &a));
   CHECK_OK(eddy_loop_add_reader(loop, p[0], count_cb, &b));
@@ -248,8 +237,7 @@ TEST(add_reader_again_replaces_the_old_callback) {
   /* one registration only */
   CHECK_EQ(eddy_loop_remove_reader(loop, p[0]), 1);
   CHECK_EQ(eddy_loop_remove_reader(loop, p[0]), 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -258,8 +246,7 @@ TEST(add_reader_again_replaces_the_old_callback) {
 TEST(add_writer_again_replaces_the_old_callback) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w a = {loop, p[1], 'a', 0, 9}, b = {loop, p[1], 'b', 0, 9};
   CHECK_OK(eddy_loop_add_writer(loop, p[1], count_cb, &a));
   CHECK_OK(eddy_loop_add_writer(loop, p[1], count_cb, &b));
@@ -270,8 +257,7 @@ TEST(add_writer_again_replaces_the_old_callback) {
   CHECK(b.calls >= 1);
   CHECK_EQ(eddy_loop_remove_writer(loop, p[1]), 1);
   CHECK_EQ(eddy_loop_remove_writer(loop, p[1]), 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -298,8 +284,7 @@ TEST(reader_removed_by_an_earlier_callback_of_the_same_iteration_does_not_run) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
   CHECK_EQ(write(p[1], "x", 1), 1);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w r = {loop, p[0], 'r', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], count_cb, &r));
   struct remover rm = {loop, p[0], NULL, 9};
@@ -310,8 +295,7 @@ TEST(reader_removed_by_an_earlier_callback_of_the_same_iteration_does_not_run) {
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "A");
   CHECK_EQ(r.calls, 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -322,8 +306,7 @@ TEST(reader_replaced_by_an_earlier_callback_of_the_same_iteration_does_not_run) 
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
   CHECK_EQ(write(p[1], "x", 1), 1);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w old = {loop, p[0], 'o', 0, 9}, neu = {loop, p[0], 'n', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], count_cb, &old));
   struct remover rm = {loop, p[0], &neu, 9};
@@ -335,8 +318,7 @@ TEST(reader_replaced_by_an_earlier_callback_of_the_same_iteration_does_not_run) 
   CHECK_STR_EQ(ev, "An");
   CHECK_EQ(old.calls, 0);
   CHECK_EQ(eddy_loop_remove_reader(loop, p[0]), 1);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -348,8 +330,7 @@ TEST(writer_is_called_on_a_writable_pipe) {
   ev_reset();
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w wr = {loop, p[1], 'w', 0, 9};
   CHECK_OK(eddy_loop_add_writer(loop, p[1], writer_remove_stop_cb, &wr));
   CHECK_OK(eddy_loop_call_later(loop, 1.0, timeout_cb, loop, NULL));
@@ -358,8 +339,7 @@ TEST(writer_is_called_on_a_writable_pipe) {
   CHECK_EQ(wr.calls, 1);
   CHECK_EQ(wr.rm_rc, 1);
   CHECK_EQ(eddy_loop_remove_writer(loop, p[1]), 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -385,8 +365,7 @@ TEST(writer_is_not_called_while_the_pipe_is_full) {
   while (write(p[1], buf, sizeof buf) > 0) {
   }
   CHECK_EQ(errno, EAGAIN);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w wr = {loop, p[1], 'w', 0, 9};
   CHECK_OK(eddy_loop_add_writer(loop, p[1], writer_remove_stop_cb, &wr));
   struct drain d = {p[0]};
@@ -395,8 +374,7 @@ TEST(writer_is_not_called_while_the_pipe_is_full) {
   CHECK_OK(eddy_loop_run_forever(loop));
   CHECK_STR_EQ(ev, "dw");
   CHECK_EQ(wr.calls, 1);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
@@ -431,8 +409,7 @@ TEST(reader_runs_before_writer_for_the_same_fd_in_one_iteration) {
   int sv[2];
   CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
   CHECK_EQ(write(sv[1], "x", 1), 1); /* sv[0]: readable and writable */
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct rw s = {loop, sv[0]};
   /* registered writer first, so the order is not registration order */
   CHECK_OK(eddy_loop_add_writer(loop, sv[0], rw_writer_cb, &s));
@@ -440,8 +417,7 @@ TEST(reader_runs_before_writer_for_the_same_fd_in_one_iteration) {
   CHECK_OK(eddy_loop_call_later(loop, 1.0, timeout_cb, loop, NULL));
   CHECK_OK(eddy_loop_run_forever(loop));
   CHECK_STR_EQ(ev, "RWn");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(sv[0]);
   close(sv[1]);
 }
@@ -452,8 +428,7 @@ TEST(removing_the_reader_keeps_the_writer_of_the_same_fd) {
   int sv[2];
   CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
   CHECK_EQ(write(sv[1], "x", 1), 1);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w r = {loop, sv[0], 'r', 0, 9}, wr = {loop, sv[0], 'w', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, sv[0], count_cb, &r));
   CHECK_OK(eddy_loop_add_writer(loop, sv[0], writer_remove_stop_cb, &wr));
@@ -473,8 +448,7 @@ TEST(removing_the_reader_keeps_the_writer_of_the_same_fd) {
   CHECK_STR_EQ(ev, "x");
   CHECK_EQ(wr2.calls, 0);
   CHECK_EQ(r2.rm_rc, 1);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(sv[0]);
   close(sv[1]);
 }
@@ -483,13 +457,11 @@ TEST(removing_the_reader_keeps_the_writer_of_the_same_fd) {
 
 /* item 24 (ValueError -> EDDY_EINVAL) */
 TEST(add_reader_and_add_writer_with_negative_fd_are_einval) {
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_ERR(eddy_loop_add_reader(loop, -1, rec_cb, NULL), EDDY_EINVAL);
   CHECK_ERR(eddy_loop_add_writer(loop, -1, rec_cb, NULL), EDDY_EINVAL);
   CHECK_ERR(eddy_loop_add_reader(loop, -42, rec_cb, NULL), EDDY_EINVAL);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 24 (OSError(EBADF) -> -EBADF) */
@@ -500,8 +472,7 @@ TEST(add_reader_with_a_closed_fd_is_ebadf_and_registers_nothing) {
   close(p[0]);
   close(p[1]);
   CHECK(!fd_is_open(12345));
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   int rc = eddy_loop_add_reader(loop, 12345, rec_cb, NULL);
   CHECK(rc < 0);
   CHECK_ERR(rc, EDDY_EBADF);
@@ -513,8 +484,7 @@ TEST(add_reader_with_a_closed_fd_is_ebadf_and_registers_nothing) {
   CHECK_EQ(eddy_loop_remove_reader(loop, 12345), 0);
   CHECK_EQ(eddy_loop_remove_writer(loop, 12345), 0);
   CHECK_OK(run_once(loop));
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* item 24 (epoll refuses regular files: OSError(EPERM) -> -EPERM) */
@@ -523,15 +493,13 @@ TEST(add_reader_on_a_regular_file_is_eperm) {
   int fd = mkstemp(path);
   CHECK(fd >= 0);
   unlink(path);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_ERR(eddy_loop_add_reader(loop, fd, rec_cb, NULL), EDDY_EPERM);
   CHECK_ERR(eddy_loop_add_writer(loop, fd, rec_cb, NULL), EDDY_EPERM);
   CHECK_EQ(eddy_loop_remove_reader(loop, fd), 0);
   CHECK_EQ(eddy_loop_remove_writer(loop, fd), 0);
   CHECK_OK(run_once(loop));
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   CHECK(fd_is_open(fd)); /* the user's fd is left alone */
   close(fd);
 }
@@ -541,8 +509,7 @@ TEST(fd_closed_by_the_user_while_registered_can_still_be_removed) {
   ev_reset();
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w r = {loop, p[0], 'r', 0, 9}, wr = {loop, p[1], 'w', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], count_cb, &r));
   CHECK_OK(eddy_loop_add_writer(loop, p[1], count_cb, &wr));
@@ -560,8 +527,7 @@ TEST(fd_closed_by_the_user_while_registered_can_still_be_removed) {
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('a'), NULL));
   CHECK_OK(run_once(loop));
   CHECK_STR_EQ(ev, "a");
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
 }
 
 /* ----------------------------------------------------------- closed loop */
@@ -570,8 +536,7 @@ TEST(fd_closed_by_the_user_while_registered_can_still_be_removed) {
 TEST(watchers_on_a_closed_loop) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_close(loop));
   CHECK_ERR(eddy_loop_add_reader(loop, p[0], rec_cb, NULL), EDDY_ECLOSED);
   CHECK_ERR(eddy_loop_add_writer(loop, p[1], rec_cb, NULL), EDDY_ECLOSED);
@@ -590,8 +555,7 @@ TEST(close_with_registered_watchers_leaves_the_user_fds_open) {
   CHECK_EQ(make_pipe(p), 0);
   CHECK_EQ(write(p[1], "x", 1), 1);
   int base = count_fds();
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   struct w r = {loop, p[0], 'r', 0, 9}, wr = {loop, p[1], 'w', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], count_cb, &r));
   CHECK_OK(eddy_loop_add_writer(loop, p[1], count_cb, &wr));
@@ -617,8 +581,7 @@ TEST(close_with_registered_watchers_leaves_the_user_fds_open) {
 TEST(watcher_functions_reject_null_arguments) {
   int p[2];
   CHECK_EQ(make_pipe(p), 0);
-  eddy_loop_t *loop = NULL;
-  CHECK_OK(eddy_new_event_loop(&loop));
+  eddy_loop_t *loop = new_loop();
   CHECK_ERR(eddy_loop_add_reader(loop, p[0], NULL, NULL), EDDY_EINVAL);
   CHECK_ERR(eddy_loop_add_writer(loop, p[1], NULL, NULL), EDDY_EINVAL);
   CHECK_ERR(eddy_loop_add_reader(NULL, p[0], rec_cb, NULL), EDDY_EINVAL);
@@ -628,8 +591,7 @@ TEST(watcher_functions_reject_null_arguments) {
   /* nothing got registered */
   CHECK_EQ(eddy_loop_remove_reader(loop, p[0]), 0);
   CHECK_EQ(eddy_loop_remove_writer(loop, p[1]), 0);
-  CHECK_OK(eddy_loop_close(loop));
-  eddy_loop_release(loop);
+  close_loop(loop);
   close(p[0]);
   close(p[1]);
 }
