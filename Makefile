@@ -179,7 +179,7 @@ test-cargo:
 # The packaging checks of `make test`, without the C tests.
 test-consumers: test-header test-symbols test-pkgconfig test-cmake test-install
 
-$(BUILD)/ffi-tests/%: ffi-tests/%.c ffi-tests/harness.c ffi-tests/harness.h ffi-tests/test_util.h $(STAGE_STAMP)
+$(BUILD)/ffi-tests/%: ffi-tests/%.c ffi-tests/harness.c ffi-tests/harness.h ffi-tests/test_util.h ffi-tests/test_proto.h $(STAGE_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
 	    ffi-tests/harness.c $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB)

@@ -22,6 +22,7 @@
 
 #include "harness.h"
 #include "test_util.h"
+#include "test_proto.h"
 
 /* ------------------------------------------------------------------ helpers */
 
@@ -95,94 +96,6 @@ static void drain_stop(struct drain *d) {
 }
 
 static bool c_drain_eof(void *a) { return ((struct drain *)a)->eof != 0; }
-
-/* ------------------------------------------------------- recording protocol */
-
-static int g_in_api;
-
-struct rec {
-  char log[1024];
-  eddy_transport_t *t;
-  eddy_future_t *fut;
-  int made, lost, lost_err, eofs, datas, pauses, resumes;
-  int made_before_done;
-  int sync_violations;
-  bool eof_ret;
-  uint8_t in[4096];
-  size_t nin, total_in, want, max_chunk;
-};
-
-static void rec_init(struct rec *r) { memset(r, 0, sizeof *r); }
-
-/* Appends an event to r->log ("made,data(3),eof"). */
-#define logev(r, ...) log_append_fmt((r)->log, sizeof (r)->log, __VA_ARGS__)
-
-static void p_made(eddy_transport_t *t, void *ud) {
-  struct rec *r = ud;
-  if (g_in_api) r->sync_violations++;
-  r->made++;
-  r->t = t;
-  if (r->fut && !eddy_future_done(r->fut)) r->made_before_done = 1;
-  logev(r, "made");
-}
-static void p_lost(eddy_transport_t *t, int err, void *ud) {
-  (void)t;
-  struct rec *r = ud;
-  if (g_in_api) r->sync_violations++;
-  r->lost++;
-  r->lost_err = err;
-  logev(r, "lost(%d)", err);
-}
-static void p_pause(eddy_transport_t *t, void *ud) {
-  (void)t;
-  struct rec *r = ud;
-  r->pauses++;
-  logev(r, "pause");
-}
-static void p_resume(eddy_transport_t *t, void *ud) {
-  (void)t;
-  struct rec *r = ud;
-  r->resumes++;
-  logev(r, "resume");
-}
-static void p_data(eddy_transport_t *t, const uint8_t *data, size_t len, void *ud) {
-  (void)t;
-  struct rec *r = ud;
-  if (g_in_api) r->sync_violations++;
-  r->datas++;
-  if (len > r->max_chunk) r->max_chunk = len;
-  if (len == 0) r->sync_violations += 1000; /* never empty */
-  size_t room = sizeof r->in - r->nin;
-  size_t n = len < room ? len : room;
-  memcpy(r->in + r->nin, data, n);
-  r->nin += n;
-  r->total_in += len;
-  logev(r, "data(%zu)", len);
-}
-static bool p_eof(eddy_transport_t *t, void *ud) {
-  (void)t;
-  struct rec *r = ud;
-  if (g_in_api) r->sync_violations++;
-  r->eofs++;
-  logev(r, "eof");
-  return r->eof_ret;
-}
-
-static const eddy_protocol_t PLAIN = {
-    .connection_made = p_made,
-    .connection_lost = p_lost,
-    .pause_writing = p_pause,
-    .resume_writing = p_resume,
-    .data_received = p_data,
-    .eof_received = p_eof,
-};
-
-static bool c_lost(void *a) { return ((struct rec *)a)->lost > 0; }
-static bool c_want(void *a) {
-  struct rec *r = a;
-  return r->total_in >= r->want;
-}
-static bool c_resumed(void *a) { return ((struct rec *)a)->resumes > 0; }
 
 static void fut_done_cb(eddy_future_t *f, void *ud) {
   (void)f;

@@ -31,6 +31,7 @@
 
 #include "harness.h"
 #include "test_util.h"
+#include "test_proto.h"
 
 #define OPENSSL "/usr/bin/openssl"
 #define MIB (1024u * 1024u)
@@ -372,6 +373,9 @@ static uint16_t start_s_server(struct child *c) {
 
 /* ------------------------------------------------------ recording protocol */
 
+/* The peers record through test_proto.h's protocol (PLAIN, BUFFERED) with a
+   brief log: how TLS cuts the stream into reads is not deterministic. A
+   mode adds what a peer does with what arrives. */
 enum mode {
   M_RECORD,         /* just record */
   M_ECHO,           /* write back what arrives */
@@ -381,25 +385,12 @@ enum mode {
 };
 
 struct peer {
+  struct rec r; /* first: the protocol's user data is the peer */
   enum mode mode;
   eddy_loop_t *loop;
-  char log[512];
-  eddy_transport_t *t;      /* given to connection_made */
-  eddy_transport_t *data_t; /* given to the last data callback */
-  int made, lost, lost_err, eofs, datas, pauses, resumes, gbs, bus;
-  int pauses_in_write;
-  bool eof_ret;
   bool pause_on_made;
   const uint8_t *send_on_made; /* written at once from connection_made */
   size_t send_on_made_len;
-  bool in_write;
-  bool check_pattern;
-  size_t bad;
-  uint8_t in[65536];
-  size_t nin, total_in;
-  /* buffered protocol */
-  uint8_t gbuf[1000];
-  size_t max_update;
   /* start_tls */
   eddy_tls_config_t *tls;
   eddy_future_t *tls_fut;
@@ -408,169 +399,62 @@ struct peer {
   bool upgraded;
 };
 
-static void peer_init(struct peer *p, eddy_loop_t *loop, enum mode m) {
-  memset(p, 0, sizeof *p);
-  p->loop = loop;
-  p->mode = m;
-  p->start_tls_rc = 1;
-}
-
-static void logev(struct peer *p, const char *ev) {
-  size_t n = strlen(p->log);
-  /* consecutive data events are logged once */
-  if (n >= strlen(ev) && strcmp(p->log + n - strlen(ev), ev) == 0 &&
-      (strcmp(ev, "data") == 0 || strcmp(ev, "buf") == 0) &&
-      (n == strlen(ev) || p->log[n - strlen(ev) - 1] == ','))
-    return;
-  snprintf(p->log + n, sizeof p->log - n, "%s%s", n ? "," : "", ev);
-}
-
-static void p_write(struct peer *p, eddy_transport_t *t, const void *data, size_t len) {
-  p->in_write = true;
-  int rc = eddy_transport_write(t, data, len);
-  p->in_write = false;
-  if (rc != 0) logev(p, "write-failed");
-}
-
-static void p_made(eddy_transport_t *t, void *ud) {
-  struct peer *p = ud;
-  p->made++;
-  p->t = t;
-  logev(p, "made");
+static void peer_made(struct rec *r, eddy_transport_t *t) {
+  struct peer *p = (struct peer *)r;
   if (p->pause_on_made) eddy_transport_pause_reading(t);
-  if (p->send_on_made) p_write(p, t, p->send_on_made, p->send_on_made_len);
+  if (p->send_on_made) rec_write(r, t, p->send_on_made, p->send_on_made_len);
 }
 
-static void p_lost(eddy_transport_t *t, int err, void *ud) {
-  (void)t;
-  struct peer *p = ud;
-  p->lost++;
-  p->lost_err = err;
-  char ev[32];
-  snprintf(ev, sizeof ev, "lost(%d)", err);
-  logev(p, ev);
-}
-
-static void p_pause(eddy_transport_t *t, void *ud) {
-  (void)t;
-  struct peer *p = ud;
-  p->pauses++;
-  if (p->in_write) p->pauses_in_write++;
-  logev(p, "pause");
-}
-
-static void p_resume(eddy_transport_t *t, void *ud) {
-  (void)t;
-  struct peer *p = ud;
-  p->resumes++;
-  logev(p, "resume");
-}
-
-static bool p_eof(eddy_transport_t *t, void *ud) {
-  (void)t;
-  struct peer *p = ud;
-  p->eofs++;
-  logev(p, "eof");
-  return p->eof_ret;
-}
-
-static const eddy_protocol_t PROTO;
-
-/* What arrived, whichever way (data_received or buffer_updated). */
-static void p_got(struct peer *p, eddy_transport_t *t, const uint8_t *data, size_t len) {
-  p->data_t = t;
-  if (p->check_pattern && !pattern_ok(data, len, p->total_in)) p->bad++;
-  size_t room = sizeof p->in - p->nin;
-  size_t n = len < room ? len : room;
-  memcpy(p->in + p->nin, data, n);
-  p->nin += n;
-  p->total_in += len;
-
+static void peer_data(struct rec *r, eddy_transport_t *t, const uint8_t *data, size_t len) {
+  struct peer *p = (struct peer *)r;
   switch (p->mode) {
   case M_RECORD:
     break;
   case M_ECHO:
-    p_write(p, t, data, len);
+    rec_write(r, t, data, len);
     break;
   case M_REPLY_CLOSE:
-    if (memchr(p->in, '\n', p->nin)) {
+    if (memchr(r->in, '\n', r->nin)) {
       char reply[256];
-      int m = snprintf(reply, sizeof reply, "echo: %.*s", (int)p->nin, (const char *)p->in);
-      p_write(p, t, reply, (size_t)m);
+      int m = snprintf(reply, sizeof reply, "echo: %.*s", (int)r->nin, (const char *)r->in);
+      rec_write(r, t, reply, (size_t)m);
       eddy_transport_close(t);
       p->mode = M_RECORD;
     }
     break;
   case M_STARTTLS_SERVER:
   case M_STARTTLS_CLIENT:
-    if (!p->upgraded && p->nin == 9 && memcmp(p->in, "STARTTLS\n", 9) == 0) {
+    if (!p->upgraded && r->nin == 9 && memcmp(r->in, "STARTTLS\n", 9) == 0) {
       bool server = p->mode == M_STARTTLS_SERVER;
-      if (server) p_write(p, t, "STARTTLS\n", 9);
+      if (server) rec_write(r, t, "STARTTLS\n", 9);
       p->old_t = t;
       eddy_transport_retain(t);
       p->upgraded = true;
-      p->nin = 0;
-      logev(p, "starttls");
+      r->nin = 0;
+      logev(r, "starttls");
       p->start_tls_rc = eddy_loop_start_tls(p->loop, t, p->tls, server, server ? NULL : "localhost", 5.0,
                                             &p->tls_fut);
-    } else if (p->upgraded && memchr(p->in, '\n', p->nin) && p->mode == M_STARTTLS_SERVER) {
+    } else if (p->upgraded && memchr(r->in, '\n', r->nin) && p->mode == M_STARTTLS_SERVER) {
       char reply[256];
-      int m = snprintf(reply, sizeof reply, "tls echo: %.*s", (int)p->nin, (const char *)p->in);
-      p_write(p, t, reply, (size_t)m);
-      p->nin = 0;
+      int m = snprintf(reply, sizeof reply, "tls echo: %.*s", (int)r->nin, (const char *)r->in);
+      rec_write(r, t, reply, (size_t)m);
+      r->nin = 0;
     }
     break;
   }
 }
 
-static void p_data(eddy_transport_t *t, const uint8_t *data, size_t len, void *ud) {
-  struct peer *p = ud;
-  p->datas++;
-  logev(p, "data");
-  p_got(p, t, data, len);
+static void peer_init(struct peer *p, eddy_loop_t *loop, enum mode m) {
+  memset(p, 0, sizeof *p);
+  rec_init(&p->r);
+  p->r.brief_log = true;
+  p->r.gbuf_len = 1000;
+  p->r.on_made = peer_made;
+  p->r.on_data = peer_data;
+  p->loop = loop;
+  p->mode = m;
+  p->start_tls_rc = 1;
 }
-
-static int p_get_buffer(eddy_transport_t *t, size_t hint, void **buf, size_t *len, void *ud) {
-  (void)t;
-  (void)hint;
-  struct peer *p = ud;
-  p->gbs++;
-  *buf = p->gbuf;
-  *len = sizeof p->gbuf;
-  return 0;
-}
-
-static void p_buffer_updated(eddy_transport_t *t, size_t n, void *ud) {
-  struct peer *p = ud;
-  p->bus++;
-  logev(p, "buf");
-  if (n > p->max_update) p->max_update = n;
-  if (n <= sizeof p->gbuf) p_got(p, t, p->gbuf, n);
-}
-
-static const eddy_protocol_t PROTO = {
-    .connection_made = p_made,
-    .connection_lost = p_lost,
-    .pause_writing = p_pause,
-    .resume_writing = p_resume,
-    .data_received = p_data,
-    .eof_received = p_eof,
-};
-
-/* data_received is set too: get_buffer must replace it. */
-static const eddy_protocol_t BUFFERED = {
-    .connection_made = p_made,
-    .connection_lost = p_lost,
-    .pause_writing = p_pause,
-    .resume_writing = p_resume,
-    .data_received = p_data,
-    .eof_received = p_eof,
-    .get_buffer = p_get_buffer,
-    .buffer_updated = p_buffer_updated,
-};
-
-static bool c_lost(void *a) { return ((struct peer *)a)->lost > 0; }
-static bool c_made(void *a) { return ((struct peer *)a)->made > 0; }
 
 struct want {
   struct peer *p;
@@ -578,11 +462,11 @@ struct want {
 };
 static bool c_total(void *a) {
   struct want *w = a;
-  return w->p->total_in >= w->n || w->p->lost > 0;
+  return w->p->r.total_in >= w->n || w->p->r.lost > 0;
 }
 static bool c_line(void *a) {
   struct peer *p = a;
-  return memchr(p->in, '\n', p->nin) != NULL || p->lost > 0;
+  return memchr(p->r.in, '\n', p->r.nin) != NULL || p->r.lost > 0;
 }
 
 /* ------------------------------------------------------------- servers */
@@ -599,7 +483,7 @@ static int factory(void *fud, const eddy_protocol_t **proto, void **ud) {
   if (s->n >= 4) return EDDY_ENOMEM;
   struct peer *p = &s->peers[s->n++];
   memcpy(p, &s->tmpl, sizeof *p);
-  *proto = s->proto ? s->proto : &PROTO;
+  *proto = s->proto ? s->proto : &PLAIN;
   *ud = p;
   return 0;
 }
@@ -654,7 +538,7 @@ static int connect_to_msg(eddy_loop_t *loop, const eddy_protocol_t *proto, struc
   rc = outcome_at(loop, rc, f, &ptr, msg, msglen, __LINE__);
   if (rc == 0) {
     CHECK(ptr != NULL);
-    CHECK(ptr == (void *)p->t); /* the transport connection_made got */
+    CHECK(ptr == (void *)p->r.t); /* the transport connection_made got */
     if (t) *t = ptr;
   }
   return rc;
@@ -662,7 +546,7 @@ static int connect_to_msg(eddy_loop_t *loop, const eddy_protocol_t *proto, struc
 
 static int connect_to(eddy_loop_t *loop, struct peer *p, uint16_t port, eddy_tls_config_t *tls,
                       const char *server_hostname, eddy_transport_t **t) {
-  return connect_to_msg(loop, &PROTO, p, port, tls, server_hostname, 0, t, NULL, 0);
+  return connect_to_msg(loop, &PLAIN, p, port, tls, server_hostname, 0, t, NULL, 0);
 }
 
 /* Extra info as a string: checks NUL termination and that *len counts it. */
@@ -704,11 +588,11 @@ static void pair_open(struct pair *pr, enum mode server_mode) {
   peer_init(&pr->c, pr->loop, M_RECORD);
   CHECK_OK(connect_to(pr->loop, &pr->c, pr->port, pr->ccfg, NULL, &pr->ct));
   CHECK(run_until(pr->loop, c_made, &pr->s.peers[0], 5.0));
-  pr->st = pr->s.peers[0].t;
+  pr->st = pr->s.peers[0].r.t;
 }
 
 static void pair_close(struct pair *pr) {
-  if (pr->c.made && !pr->c.lost) {
+  if (pr->c.r.made && !pr->c.r.lost) {
     eddy_transport_close(pr->ct);
     CHECK(run_until(pr->loop, c_lost, &pr->c, 5.0));
   }
@@ -729,9 +613,9 @@ TEST(client_fetches_page_from_openssl_s_server) {
   peer_init(&c, loop, M_RECORD);
   eddy_transport_t *t = NULL;
   char msg[256];
-  int rc = connect_to_msg(loop, &PROTO, &c, port, cfg, "localhost", 0, &t, msg, sizeof msg);
+  int rc = connect_to_msg(loop, &PLAIN, &c, port, cfg, "localhost", 0, &t, msg, sizeof msg);
   if (rc != 0) HARNESS_FAIL("connect to s_server: %s (%s)", eddy_err_name(rc), msg);
-  CHECK_STR_EQ(c.log, "made");
+  CHECK_STR_EQ(c.r.log, "made");
 
   char v[64];
   CHECK_OK(info_str(t, "tls_version", v, sizeof v));
@@ -743,11 +627,11 @@ TEST(client_fetches_page_from_openssl_s_server) {
   static const char get[] = "GET / HTTP/1.0\r\n\r\n";
   CHECK_OK(eddy_transport_write(t, get, strlen(get)));
   CHECK(run_until(loop, c_lost, &c, 10.0));
-  CHECK(c.nin > 15);
-  CHECK(memcmp(c.in, "HTTP/1.0 200 ok", 15) == 0);
-  CHECK(memmem(c.in, c.nin, "</HTML>", 7) != NULL); /* the whole page */
+  CHECK(c.r.nin > 15);
+  CHECK(memcmp(c.r.in, "HTTP/1.0 200 ok", 15) == 0);
+  CHECK(memmem(c.r.in, c.r.nin, "</HTML>", 7) != NULL); /* the whole page */
   /* s_server ends with close_notify: EOF, then a clean connection_lost */
-  CHECK_STR_EQ(c.log, "made,data,eof,lost(0)");
+  CHECK_STR_EQ(c.r.log, "made,data,eof,lost(0)");
 
   eddy_tls_config_release(cfg);
   close_loop(loop);
@@ -810,7 +694,7 @@ TEST(tls_extra_info_gives_version_cipher_peercert_and_socket_keys) {
 
   CHECK_OK(eddy_transport_close(t));
   CHECK(run_until(loop, c_lost, &c, 5.0));
-  CHECK_EQ(c.lost, 1);
+  CHECK_EQ(c.r.lost, 1);
   eddy_tls_config_release(cfg);
   close_loop(loop);
   stop_child(&srv);
@@ -854,9 +738,9 @@ TEST(openssl_s_client_gets_echo_from_eddy_tls_server) {
   CHECK_EQ(s.n, 1);
   struct peer *p = &s.peers[0];
   CHECK(run_until(loop, c_lost, p, 5.0));
-  CHECK_EQ(p->made, 1);
-  CHECK_EQ(p->lost, 1);
-  CHECK_STR_EQ(p->log, "made,data,lost(0)");
+  CHECK_EQ(p->r.made, 1);
+  CHECK_EQ(p->r.lost, 1);
+  CHECK_STR_EQ(p->r.log, "made,data,lost(0)");
 
   close_server(loop, server);
   eddy_tls_config_release(scfg);
@@ -870,8 +754,8 @@ TEST(eddy_client_and_eddy_server_exchange_data_in_one_loop) {
   pair_open(&pr, M_ECHO);
   struct peer *sp = &pr.s.peers[0];
   CHECK_EQ(pr.s.n, 1);
-  CHECK_STR_EQ(pr.c.log, "made");
-  CHECK_STR_EQ(sp->log, "made");
+  CHECK_STR_EQ(pr.c.r.log, "made");
+  CHECK_STR_EQ(sp->r.log, "made");
 
   char v[16], sv[16];
   CHECK_OK(info_str(pr.ct, "tls_version", v, sizeof v));
@@ -891,11 +775,11 @@ TEST(eddy_client_and_eddy_server_exchange_data_in_one_loop) {
   CHECK_OK(eddy_transport_write(pr.ct, hello, strlen(hello)));
   struct want w = {&pr.c, strlen(hello)};
   CHECK(run_until(pr.loop, c_total, &w, 5.0));
-  CHECK_EQ(pr.c.nin, strlen(hello));
-  CHECK(memcmp(pr.c.in, hello, strlen(hello)) == 0);
-  CHECK_EQ(sp->nin, strlen(hello));
-  CHECK(sp->data_t == pr.st);
-  CHECK(pr.c.data_t == pr.ct);
+  CHECK_EQ(pr.c.r.nin, strlen(hello));
+  CHECK(memcmp(pr.c.r.in, hello, strlen(hello)) == 0);
+  CHECK_EQ(sp->r.nin, strlen(hello));
+  CHECK(sp->r.data_t == pr.st);
+  CHECK(pr.c.r.data_t == pr.ct);
   pair_close(&pr);
 }
 
@@ -919,7 +803,7 @@ TEST(sixteen_mib_each_way_arrive_intact_with_flow_control) {
   eddy_loop_t *loop = new_loop();
   struct srv s;
   srv_init(&s, loop, M_RECORD);
-  s.tmpl.check_pattern = true;
+  s.tmpl.r.check_pattern = true;
   s.tmpl.pause_on_made = true; /* not reading until told */
   s.tmpl.send_on_made = big;   /* and writing 16 MiB at once */
   s.tmpl.send_on_made_len = BIG;
@@ -928,46 +812,46 @@ TEST(sixteen_mib_each_way_arrive_intact_with_flow_control) {
   eddy_server_t *server = start_server(loop, &s, scfg, &port);
   struct peer c;
   peer_init(&c, loop, M_RECORD);
-  c.check_pattern = true;
+  c.r.check_pattern = true;
   eddy_transport_t *t = NULL;
   CHECK_OK(connect_to(loop, &c, port, ccfg, NULL, &t));
   CHECK(run_until(loop, c_made, &s.peers[0], 5.0));
   struct peer *sp = &s.peers[0];
   /* pause_writing ran inside the server's 16 MiB write */
-  CHECK_EQ(sp->pauses, 1);
-  CHECK_EQ(sp->pauses_in_write, 1);
+  CHECK_EQ(sp->r.pauses, 1);
+  CHECK_EQ(sp->r.pauses_in_write, 1);
 
   /* 16 MiB at once to a peer that does not read */
-  c.in_write = true;
+  c.r.in_write = true;
   CHECK_OK(eddy_transport_write(t, big, BIG));
-  c.in_write = false;
-  CHECK_EQ(c.pauses, 1);
-  CHECK_EQ(c.pauses_in_write, 1);
+  c.r.in_write = false;
+  CHECK_EQ(c.r.pauses, 1);
+  CHECK_EQ(c.r.pauses_in_write, 1);
   CHECK(eddy_transport_get_write_buffer_size(t) >= 524288);
   run_for(loop, 0.05);
-  CHECK_EQ(c.resumes, 0);
+  CHECK_EQ(c.r.resumes, 0);
   CHECK(eddy_transport_get_write_buffer_size(t) >= 524288);
-  CHECK_EQ(sp->total_in, 0);
+  CHECK_EQ(sp->r.total_in, 0);
 
-  CHECK_OK(eddy_transport_resume_reading(sp->t));
+  CHECK_OK(eddy_transport_resume_reading(sp->r.t));
   struct want ws = {sp, BIG}, wc = {&c, BIG};
   CHECK(run_until(loop, c_total, &ws, 60.0));
   CHECK(run_until(loop, c_total, &wc, 60.0));
-  CHECK_EQ(sp->total_in, BIG);
-  CHECK_EQ(c.total_in, BIG);
-  CHECK_EQ(sp->bad, 0);
-  CHECK_EQ(c.bad, 0);
-  CHECK_EQ(c.resumes, 1);
-  CHECK_EQ(sp->resumes, 1);
+  CHECK_EQ(sp->r.total_in, BIG);
+  CHECK_EQ(c.r.total_in, BIG);
+  CHECK_EQ(sp->r.bad, 0);
+  CHECK_EQ(c.r.bad, 0);
+  CHECK_EQ(c.r.resumes, 1);
+  CHECK_EQ(sp->r.resumes, 1);
   CHECK_EQ(eddy_transport_get_write_buffer_size(t), 0);
-  CHECK_EQ(sp->lost, 0);
-  CHECK_EQ(c.lost, 0);
+  CHECK_EQ(sp->r.lost, 0);
+  CHECK_EQ(c.r.lost, 0);
 
   CHECK_OK(eddy_transport_close(t));
   CHECK(run_until(loop, c_lost, &c, 10.0));
   CHECK(run_until(loop, c_lost, sp, 10.0));
-  CHECK_EQ(c.lost_err, 0);
-  CHECK_EQ(sp->lost_err, 0);
+  CHECK_EQ(c.r.lost_err, 0);
+  CHECK_EQ(sp->r.lost_err, 0);
   close_server(loop, server);
   eddy_tls_config_release(scfg);
   eddy_tls_config_release(ccfg);
@@ -981,7 +865,7 @@ TEST(buffered_protocol_receives_tls_data_through_get_buffer) {
   struct srv s;
   srv_init(&s, loop, M_RECORD);
   s.proto = &BUFFERED;
-  s.tmpl.check_pattern = true;
+  s.tmpl.r.check_pattern = true;
   eddy_tls_config_t *scfg = server_cfg(), *ccfg = client_cfg();
   uint16_t port = 0;
   eddy_server_t *server = start_server(loop, &s, scfg, &port);
@@ -996,17 +880,17 @@ TEST(buffered_protocol_receives_tls_data_through_get_buffer) {
   struct peer *sp = &s.peers[0];
   struct want w = {sp, n};
   CHECK(run_until(loop, c_total, &w, 10.0));
-  CHECK_EQ(sp->total_in, n);
-  CHECK_EQ(sp->bad, 0);
-  CHECK_EQ(sp->datas, 0); /* get_buffer replaces data_received */
-  CHECK(sp->gbs >= (int)(n / sizeof sp->gbuf));
-  CHECK(sp->bus >= (int)(n / sizeof sp->gbuf));
-  CHECK(sp->max_update <= sizeof sp->gbuf);
-  CHECK(sp->max_update > 0);
+  CHECK_EQ(sp->r.total_in, n);
+  CHECK_EQ(sp->r.bad, 0);
+  CHECK_EQ(sp->r.datas, 0); /* get_buffer replaces data_received */
+  CHECK(sp->r.gbs >= (int)(n / sp->r.gbuf_len));
+  CHECK(sp->r.bus >= (int)(n / sp->r.gbuf_len));
+  CHECK(sp->r.max_update <= sp->r.gbuf_len);
+  CHECK(sp->r.max_update > 0);
 
   CHECK_OK(eddy_transport_close(t));
   CHECK(run_until(loop, c_lost, sp, 5.0));
-  CHECK_STR_EQ(sp->log, "made,buf,eof,lost(0)");
+  CHECK_STR_EQ(sp->r.log, "made,buf,eof,lost(0)");
   CHECK(run_until(loop, c_lost, &c, 5.0));
   close_server(loop, server);
   eddy_tls_config_release(scfg);
@@ -1023,12 +907,12 @@ TEST(close_sends_close_notify_peer_sees_eof_then_connection_lost) {
   CHECK_OK(eddy_transport_write(pr.ct, "bye\n", 4));
   CHECK_OK(eddy_transport_close(pr.ct));
   CHECK_EQ(eddy_transport_is_closing(pr.ct), 1);
-  CHECK_EQ(pr.c.lost, 0); /* never inside close() */
+  CHECK_EQ(pr.c.r.lost, 0); /* never inside close() */
   CHECK(run_until(pr.loop, c_lost, sp, 5.0));
-  CHECK_STR_EQ(sp->log, "made,data,eof,lost(0)");
-  CHECK_EQ(sp->nin, 4);
+  CHECK_STR_EQ(sp->r.log, "made,data,eof,lost(0)");
+  CHECK_EQ(sp->r.nin, 4);
   CHECK(run_until(pr.loop, c_lost, &pr.c, 5.0));
-  CHECK_STR_EQ(pr.c.log, "made,lost(0)");
+  CHECK_STR_EQ(pr.c.r.log, "made,lost(0)");
   pair_close(&pr);
 }
 
@@ -1039,9 +923,9 @@ TEST(server_close_sends_close_notify_client_sees_eof_then_connection_lost) {
   struct peer *sp = &pr.s.peers[0];
   CHECK_OK(eddy_transport_close(pr.st));
   CHECK(run_until(pr.loop, c_lost, &pr.c, 5.0));
-  CHECK_STR_EQ(pr.c.log, "made,eof,lost(0)");
+  CHECK_STR_EQ(pr.c.r.log, "made,eof,lost(0)");
   CHECK(run_until(pr.loop, c_lost, sp, 5.0));
-  CHECK_STR_EQ(sp->log, "made,lost(0)");
+  CHECK_STR_EQ(sp->r.log, "made,lost(0)");
   pair_close(&pr);
 }
 
@@ -1057,8 +941,8 @@ TEST(tls_transport_cannot_write_eof) {
   CHECK_OK(eddy_transport_write(pr.ct, "x\n", 2));
   struct want w = {&pr.c, 2};
   CHECK(run_until(pr.loop, c_total, &w, 5.0));
-  CHECK_EQ(pr.c.nin, 2);
-  CHECK_EQ(pr.s.peers[0].eofs, 0);
+  CHECK_EQ(pr.c.r.nin, 2);
+  CHECK_EQ(pr.s.peers[0].r.eofs, 0);
   pair_close(&pr);
 }
 
@@ -1086,7 +970,7 @@ TEST(alpn_negotiates_the_protocol_both_sides_support) {
   size_t len = sizeof a;
   CHECK_OK(eddy_transport_get_extra_info(t, "alpn_protocol", a, &len));
   CHECK_EQ(len, 9);
-  CHECK_OK(info_str(s.peers[0].t, "alpn_protocol", a, sizeof a));
+  CHECK_OK(info_str(s.peers[0].r.t, "alpn_protocol", a, sizeof a));
   CHECK_STR_EQ(a, "http/1.1");
 
   CHECK_OK(eddy_transport_close(t));
@@ -1147,7 +1031,7 @@ TEST(connections_keep_their_config_and_see_later_changes_only_when_new) {
   eddy_connection_options_init(&o);
   o.tls = ccfg;
   eddy_future_t *f = NULL;
-  CHECK_OK(eddy_loop_create_connection(loop, &PROTO, &c2, "127.0.0.1", port, &o, &f));
+  CHECK_OK(eddy_loop_create_connection(loop, &PLAIN, &c2, "127.0.0.1", port, &o, &f));
   eddy_tls_config_release(ccfg);
   eddy_tls_config_release(ccfg);
   void *ptr = NULL;
@@ -1186,7 +1070,7 @@ static void check_connect_fails(eddy_tls_config_t *ccfg, const char *server_host
   struct peer c;
   peer_init(&c, loop, M_RECORD);
   char msg[512];
-  int rc = connect_to_msg(loop, &PROTO, &c, port, ccfg, server_hostname, 0, NULL, msg, sizeof msg);
+  int rc = connect_to_msg(loop, &PLAIN, &c, port, ccfg, server_hostname, 0, NULL, msg, sizeof msg);
   CHECK_ERR(rc, want);
   if (needle && !strcasestr(msg, needle))
     HARNESS_FAIL("error message \"%s\" does not mention \"%s\"", msg, needle);
@@ -1198,9 +1082,9 @@ static void check_connect_fails(eddy_tls_config_t *ccfg, const char *server_host
   run_for(loop, 0.02);
   /* item 56: the app protocol saw nothing (asyncio's SSLProtocol calls
      the app's connection_lost only after its connection_made) */
-  CHECK_STR_EQ(c.log, "");
+  CHECK_STR_EQ(c.r.log, "");
   /* the server never handed the failed handshake to a protocol */
-  CHECK(s.n == 0 || s.peers[0].made == 0);
+  CHECK(s.n == 0 || s.peers[0].r.made == 0);
   close_server(loop, server);
   eddy_tls_config_release(scfg);
   close_loop(loop);
@@ -1247,13 +1131,13 @@ TEST(set_verify_false_connects_despite_untrusted_certificate) {
   peer_init(&c, loop, M_RECORD);
   eddy_transport_t *t = NULL;
   char msg[256];
-  int rc = connect_to_msg(loop, &PROTO, &c, port, ccfg, "wrong.example", 0, &t, msg, sizeof msg);
+  int rc = connect_to_msg(loop, &PLAIN, &c, port, ccfg, "wrong.example", 0, &t, msg, sizeof msg);
   if (rc != 0) HARNESS_FAIL("connect with verify off: %s (%s)", eddy_err_name(rc), msg);
   CHECK_OK(eddy_transport_write(t, "ping\n", 5));
   struct want w = {&c, 5};
   CHECK(run_until(loop, c_total, &w, 5.0));
-  CHECK_EQ(c.nin, 5);
-  CHECK(memcmp(c.in, "ping\n", 5) == 0);
+  CHECK_EQ(c.r.nin, 5);
+  CHECK(memcmp(c.r.in, "ping\n", 5) == 0);
   CHECK_OK(eddy_transport_close(t));
   CHECK(run_until(loop, c_lost, &c, 5.0));
   close_server(loop, server);
@@ -1285,24 +1169,24 @@ TEST(mutual_tls_refuses_a_client_without_certificate) {
   peer_init(&c, loop, M_RECORD);
   eddy_transport_t *t = NULL;
   char msg[256];
-  int rc = connect_to_msg(loop, &PROTO, &c, port, ccfg, NULL, 0, &t, msg, sizeof msg);
+  int rc = connect_to_msg(loop, &PLAIN, &c, port, ccfg, NULL, 0, &t, msg, sizeof msg);
   if (rc == 0) {
     /* TLS 1.3: the client finishes first and learns of the refusal from
        the server's alert: the connection is lost with an error */
     eddy_transport_write(t, "x\n", 2);
     CHECK(run_until(loop, c_lost, &c, 5.0));
-    CHECK_EQ(c.lost, 1);
-    CHECK_ERR(c.lost_err, EDDY_ETLS);
-    CHECK_EQ(c.nin, 0); /* nothing echoed */
+    CHECK_EQ(c.r.lost, 1);
+    CHECK_ERR(c.r.lost_err, EDDY_ETLS);
+    CHECK_EQ(c.r.nin, 0); /* nothing echoed */
   } else {
     CHECK_ERR(rc, EDDY_ETLS);
     run_for(loop, 0.02);
-    CHECK_STR_EQ(c.log, "");
+    CHECK_STR_EQ(c.r.log, "");
   }
   struct sockwant sw = {base};
   CHECK(run_until(loop, c_sockets_at_most, &sw, 5.0));
   /* the server side never reached its protocol */
-  CHECK(s.n == 0 || s.peers[0].made == 0);
+  CHECK(s.n == 0 || s.peers[0].r.made == 0);
   close_server(loop, server);
   eddy_tls_config_release(scfg);
   eddy_tls_config_release(ccfg);
@@ -1321,18 +1205,18 @@ TEST(mutual_tls_accepts_a_client_with_certificate) {
   peer_init(&c, loop, M_RECORD);
   eddy_transport_t *t = NULL;
   char msg[256];
-  int rc = connect_to_msg(loop, &PROTO, &c, port, ccfg, NULL, 0, &t, msg, sizeof msg);
+  int rc = connect_to_msg(loop, &PLAIN, &c, port, ccfg, NULL, 0, &t, msg, sizeof msg);
   if (rc != 0) HARNESS_FAIL("mutual TLS connect: %s (%s)", eddy_err_name(rc), msg);
   CHECK_OK(eddy_transport_write(t, "x\n", 2));
   struct want w = {&c, 2};
   CHECK(run_until(loop, c_total, &w, 5.0));
-  CHECK_EQ(c.nin, 2);
-  CHECK_EQ(c.lost, 0);
+  CHECK_EQ(c.r.nin, 2);
+  CHECK_EQ(c.r.lost, 0);
   CHECK_EQ(s.n, 1);
   /* the server sees the client's certificate */
   uint8_t der[4096];
   size_t len = sizeof der;
-  CHECK_OK(eddy_transport_get_extra_info(s.peers[0].t, "peercert", der, &len));
+  CHECK_OK(eddy_transport_get_extra_info(s.peers[0].r.t, "peercert", der, &len));
   CHECK_EQ(der[0], 0x30);
   CHECK_EQ(len, g_cli_der_len);
   CHECK(memcmp(der, g_cli_der, len) == 0);
@@ -1359,7 +1243,7 @@ TEST(handshake_timeout_fails_future_with_etimedout_and_closes_socket) {
   peer_init(&c, loop, M_RECORD);
   double t0 = harness_monotonic();
   char msg[256];
-  int rc = connect_to_msg(loop, &PROTO, &c, sock_port(l), ccfg, "localhost", 0.2, NULL, msg, sizeof msg);
+  int rc = connect_to_msg(loop, &PLAIN, &c, sock_port(l), ccfg, "localhost", 0.2, NULL, msg, sizeof msg);
   double took = harness_monotonic() - t0;
   CHECK_ERR(rc, -ETIMEDOUT);
   CHECK(took >= 0.15);
@@ -1369,7 +1253,7 @@ TEST(handshake_timeout_fails_future_with_etimedout_and_closes_socket) {
   CHECK_EQ(count_sockets(), base);
   /* item 56: the app protocol saw nothing (asyncio's SSLProtocol calls
      the app's connection_lost only after its connection_made) */
-  CHECK_STR_EQ(c.log, "");
+  CHECK_STR_EQ(c.r.log, "");
   eddy_tls_config_release(ccfg);
   close_loop(loop);
   close(l);
@@ -1424,21 +1308,21 @@ TEST(start_tls_after_plaintext_starttls_greeting) {
   CHECK(st != sp->old_t);
 
   /* the protocol carried over: no second connection_made */
-  CHECK_EQ(c.made, 1);
-  CHECK_EQ(sp->made, 1);
+  CHECK_EQ(c.r.made, 1);
+  CHECK_EQ(sp->r.made, 1);
   const eddy_protocol_t *proto = NULL;
   void *ud = NULL;
   CHECK_OK(eddy_transport_get_protocol(ct, &proto, &ud));
-  CHECK(proto == &PROTO && ud == &c);
+  CHECK(proto == &PLAIN && ud == &c);
   CHECK_OK(eddy_transport_get_protocol(st, &proto, &ud));
-  CHECK(proto == &PROTO && ud == sp);
+  CHECK(proto == &PLAIN && ud == sp);
   /* the old transports are handed over: not the app's protocol anymore */
   proto = NULL;
   ud = NULL;
   int grc = eddy_transport_get_protocol(c.old_t, &proto, &ud);
-  CHECK(grc != 0 || (proto != &PROTO && ud != (void *)&c));
+  CHECK(grc != 0 || (proto != &PLAIN && ud != (void *)&c));
   grc = eddy_transport_get_protocol(sp->old_t, &proto, &ud);
-  CHECK(grc != 0 || (proto != &PROTO && ud != (void *)sp));
+  CHECK(grc != 0 || (proto != &PLAIN && ud != (void *)sp));
 
   char v[16];
   CHECK_OK(info_str(ct, "tls_version", v, sizeof v));
@@ -1452,16 +1336,16 @@ TEST(start_tls_after_plaintext_starttls_greeting) {
   /* data over TLS, through the same protocols */
   CHECK_OK(eddy_transport_write(ct, "secret\n", 7));
   CHECK(run_until(loop, c_line, &c, 5.0));
-  CHECK_EQ(c.nin, 17);
-  CHECK(memcmp(c.in, "tls echo: secret\n", 17) == 0);
-  CHECK(c.data_t == ct);
-  CHECK(sp->data_t == st);
+  CHECK_EQ(c.r.nin, 17);
+  CHECK(memcmp(c.r.in, "tls echo: secret\n", 17) == 0);
+  CHECK(c.r.data_t == ct);
+  CHECK(sp->r.data_t == st);
 
   CHECK_OK(eddy_transport_close(ct));
   CHECK(run_until(loop, c_lost, &c, 5.0));
   CHECK(run_until(loop, c_lost, sp, 5.0));
-  CHECK_STR_EQ(c.log, "made,data,starttls,data,lost(0)");
-  CHECK_STR_EQ(sp->log, "made,data,starttls,data,eof,lost(0)");
+  CHECK_STR_EQ(c.r.log, "made,data,starttls,data,lost(0)");
+  CHECK_STR_EQ(sp->r.log, "made,data,starttls,data,eof,lost(0)");
   /* closing the app transport closed the old one */
   CHECK_EQ(eddy_transport_is_closing(c.old_t), 1);
   CHECK_EQ(eddy_transport_is_closing(sp->old_t), 1);
@@ -1509,7 +1393,7 @@ TEST(start_tls_verification_failure_fails_with_etls_and_closes_connection) {
   CHECK_EQ(eddy_transport_is_closing(plain), 1);
   struct sockwant sw = {base};
   CHECK(run_until(loop, c_sockets_at_most, &sw, 5.0));
-  CHECK_EQ(c.made, 1);
+  CHECK_EQ(c.r.made, 1);
   eddy_transport_release(c.old_t);
   eddy_transport_release(sp->old_t);
   close_server(loop, server);
@@ -1538,13 +1422,13 @@ TEST(start_tls_rejects_negative_handshake_timeout) {
   const eddy_protocol_t *proto = NULL;
   void *ud = NULL;
   CHECK_OK(eddy_transport_get_protocol(t, &proto, &ud));
-  CHECK(proto == &PROTO && ud == &c);
+  CHECK(proto == &PLAIN && ud == &c);
   CHECK_EQ(eddy_transport_is_closing(t), 0);
   CHECK_OK(eddy_transport_write(t, "plain\n", 6));
   CHECK(run_until(loop, c_made, &s.peers[0], 5.0));
   CHECK(run_until(loop, c_line, &s.peers[0], 5.0));
-  CHECK_EQ(s.peers[0].nin, 6);
-  CHECK(memcmp(s.peers[0].in, "plain\n", 6) == 0);
+  CHECK_EQ(s.peers[0].r.nin, 6);
+  CHECK(memcmp(s.peers[0].r.in, "plain\n", 6) == 0);
   CHECK_OK(eddy_transport_close(t));
   CHECK(run_until(loop, c_lost, &c, 5.0));
   close_server(loop, server);
@@ -1562,7 +1446,7 @@ TEST(start_tls_on_a_pipe_transport_is_einval) {
   peer_init(&c, loop, M_RECORD);
   eddy_future_t *f = NULL;
   void *ptr = NULL;
-  int prc = eddy_loop_connect_read_pipe(loop, &PROTO, &c, fds[0], &f);
+  int prc = eddy_loop_connect_read_pipe(loop, &PLAIN, &c, fds[0], &f);
   CHECK_OK(outcome(loop, prc, f, &ptr));
   eddy_transport_t *t = ptr;
   CHECK(t != NULL);
@@ -1572,7 +1456,7 @@ TEST(start_tls_on_a_pipe_transport_is_einval) {
   CHECK_EQ(eddy_transport_is_closing(t), 0);
   CHECK_EQ(write(fds[1], "p\n", 2), 2);
   CHECK(run_until(loop, c_line, &c, 5.0));
-  CHECK_EQ(c.nin, 2);
+  CHECK_EQ(c.r.nin, 2);
   close(fds[1]);
   CHECK(run_until(loop, c_lost, &c, 5.0));
   eddy_tls_config_release(ccfg);
@@ -1613,9 +1497,9 @@ TEST(server_hostname_without_tls_is_einval) {
   int l = tcp_listener(true);
   struct peer c;
   peer_init(&c, loop, M_RECORD);
-  int rc = connect_to_msg(loop, &PROTO, &c, sock_port(l), NULL, "localhost", 0, NULL, NULL, 0);
+  int rc = connect_to_msg(loop, &PLAIN, &c, sock_port(l), NULL, "localhost", 0, NULL, NULL, 0);
   CHECK_ERR(rc, EDDY_EINVAL);
-  CHECK_STR_EQ(c.log, "");
+  CHECK_STR_EQ(c.r.log, "");
   /* refused before connecting (asyncio raises before any connect) */
   int s = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (s >= 0) close(s);
@@ -1630,9 +1514,9 @@ TEST(server_config_as_client_tls_is_einval) {
   eddy_tls_config_t *scfg = server_cfg();
   struct peer c;
   peer_init(&c, loop, M_RECORD);
-  int rc = connect_to_msg(loop, &PROTO, &c, sock_port(l), scfg, "localhost", 0, NULL, NULL, 0);
+  int rc = connect_to_msg(loop, &PLAIN, &c, sock_port(l), scfg, "localhost", 0, NULL, NULL, 0);
   CHECK_ERR(rc, EDDY_EINVAL);
-  CHECK_EQ(c.made, 0);
+  CHECK_EQ(c.r.made, 0);
   int s = accept4(l, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (s >= 0) close(s);
   eddy_tls_config_release(scfg);
@@ -1671,7 +1555,7 @@ TEST(sendfile_over_tls_goes_through_the_tls_writes) {
   struct pair pr;
   pair_open(&pr, M_RECORD);
   struct peer *sp = &pr.s.peers[0];
-  sp->check_pattern = true;
+  sp->r.check_pattern = true;
 
   eddy_future_t *sf = NULL;
   CHECK_ERR(eddy_loop_sendfile(pr.loop, pr.ct, file, 0, 0, false, &sf), EDDY_ENOTSUP);
@@ -1688,15 +1572,15 @@ TEST(sendfile_over_tls_goes_through_the_tls_writes) {
 
   struct want w = {sp, size};
   CHECK(run_until(pr.loop, c_total, &w, 30.0));
-  CHECK_EQ(sp->total_in, size);
-  CHECK_EQ(sp->bad, 0);
+  CHECK_EQ(sp->r.total_in, size);
+  CHECK_EQ(sp->r.bad, 0);
   /* writing works again afterwards, behind the file */
   CHECK_OK(eddy_transport_write(pr.ct, data + size, 0));
   CHECK_OK(eddy_transport_write(pr.ct, data, 1000));
   w.n = size + 1000;
   CHECK(run_until(pr.loop, c_total, &w, 10.0));
-  CHECK_EQ(sp->total_in, size + 1000);
-  CHECK_EQ(sp->lost, 0);
+  CHECK_EQ(sp->r.total_in, size + 1000);
+  CHECK_EQ(sp->r.lost, 0);
   pair_close(&pr);
   close(file);
   free(data);
@@ -1722,8 +1606,8 @@ TEST(sendfile_over_tls_with_offset_and_count_sends_that_slice) {
   CHECK_EQ(lseek(file, 0, SEEK_CUR), 51000);
   struct want w = {sp, 50000};
   CHECK(run_until(pr.loop, c_total, &w, 10.0));
-  CHECK_EQ(sp->total_in, 50000);
-  CHECK(memcmp(sp->in, data + 1000, 50000) == 0);
+  CHECK_EQ(sp->r.total_in, 50000);
+  CHECK(memcmp(sp->r.in, data + 1000, 50000) == 0);
   pair_close(&pr);
   close(file);
   free(data);
@@ -1739,7 +1623,7 @@ TEST(sendfile_over_tls_fails_when_the_transport_is_aborted) {
   struct pair pr;
   pair_open(&pr, M_RECORD);
   struct peer *sp = &pr.s.peers[0];
-  CHECK_OK(eddy_transport_pause_reading(sp->t)); /* the file backs up */
+  CHECK_OK(eddy_transport_pause_reading(sp->r.t)); /* the file backs up */
   eddy_future_t *sf = NULL;
   CHECK_OK(eddy_loop_sendfile(pr.loop, pr.ct, file, 0, 0, true, &sf));
   run_for(pr.loop, 0.1);
@@ -1773,13 +1657,13 @@ TEST(connect_accepted_socket_with_a_server_config_is_the_tls_server) {
   eddy_connection_options_init(&so);
   eddy_future_t *sf = NULL;
   so.tls = ccfg;
-  CHECK_ERR(eddy_loop_connect_accepted_socket(loop, &PROTO, &s, sv[0], &so, &sf), EDDY_EINVAL);
+  CHECK_ERR(eddy_loop_connect_accepted_socket(loop, &PLAIN, &s, sv[0], &so, &sf), EDDY_EINVAL);
   so.tls = scfg;
   so.server_hostname = "localhost";
-  CHECK_ERR(eddy_loop_connect_accepted_socket(loop, &PROTO, &s, sv[0], &so, &sf), EDDY_EINVAL);
+  CHECK_ERR(eddy_loop_connect_accepted_socket(loop, &PLAIN, &s, sv[0], &so, &sf), EDDY_EINVAL);
   CHECK(sf == NULL);
   so.server_hostname = NULL;
-  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &PROTO, &s, sv[0], &so, &sf));
+  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &PLAIN, &s, sv[0], &so, &sf));
 
   eddy_connection_options_t co;
   eddy_connection_options_init(&co);
@@ -1787,30 +1671,30 @@ TEST(connect_accepted_socket_with_a_server_config_is_the_tls_server) {
   co.server_hostname = "localhost";
   co.sock = sv[1];
   eddy_future_t *cf = NULL;
-  CHECK_OK(eddy_loop_create_connection(loop, &PROTO, &c, NULL, 0, &co, &cf));
+  CHECK_OK(eddy_loop_create_connection(loop, &PLAIN, &c, NULL, 0, &co, &cf));
   void *ct = NULL, *st = NULL;
   CHECK_OK(outcome(loop, 0, cf, &ct));
   CHECK_OK(outcome(loop, 0, sf, &st));
-  CHECK(st != NULL && st == (void *)s.t);
-  CHECK(ct != NULL && ct == (void *)c.t);
-  CHECK_STR_EQ(s.log, "made");
+  CHECK(st != NULL && st == (void *)s.r.t);
+  CHECK(ct != NULL && ct == (void *)c.r.t);
+  CHECK_STR_EQ(s.r.log, "made");
   char v[16];
-  CHECK_OK(info_str(s.t, "tls_version", v, sizeof v));
+  CHECK_OK(info_str(s.r.t, "tls_version", v, sizeof v));
   CHECK(strcmp(v, "TLSv1.2") == 0 || strcmp(v, "TLSv1.3") == 0);
 
   static const char hello[] = "hello, accepted socket\n";
-  CHECK_OK(eddy_transport_write(c.t, hello, strlen(hello)));
+  CHECK_OK(eddy_transport_write(c.r.t, hello, strlen(hello)));
   struct want w = {&c, strlen(hello)};
   CHECK(run_until(loop, c_total, &w, 5.0));
-  CHECK_EQ(c.nin, strlen(hello));
-  CHECK(memcmp(c.in, hello, strlen(hello)) == 0);
-  CHECK_EQ(s.nin, strlen(hello));
+  CHECK_EQ(c.r.nin, strlen(hello));
+  CHECK(memcmp(c.r.in, hello, strlen(hello)) == 0);
+  CHECK_EQ(s.r.nin, strlen(hello));
 
-  CHECK_OK(eddy_transport_close(c.t));
+  CHECK_OK(eddy_transport_close(c.r.t));
   CHECK(run_until(loop, c_lost, &c, 5.0));
   CHECK(run_until(loop, c_lost, &s, 5.0));
-  CHECK_EQ(c.lost_err, 0);
-  CHECK_EQ(s.lost_err, 0);
+  CHECK_EQ(c.r.lost_err, 0);
+  CHECK_EQ(s.r.lost_err, 0);
   eddy_tls_config_release(scfg);
   eddy_tls_config_release(ccfg);
   close_loop(loop);
@@ -1829,32 +1713,32 @@ TEST(sendfile_over_tls_resumes_a_paused_protocol_when_it_ends) {
   struct pair pr;
   pair_open(&pr, M_RECORD);
   struct peer *sp = &pr.s.peers[0];
-  CHECK_OK(eddy_transport_pause_reading(sp->t));
+  CHECK_OK(eddy_transport_pause_reading(sp->r.t));
   CHECK_OK(eddy_transport_write(pr.ct, data, pre));
-  CHECK_EQ(pr.c.pauses, 1);
+  CHECK_EQ(pr.c.r.pauses, 1);
 
   eddy_future_t *sf = NULL;
   CHECK_OK(eddy_loop_sendfile(pr.loop, pr.ct, file, 0, 0, true, &sf));
   run_for(pr.loop, 0.05);
   CHECK_EQ(eddy_future_done(sf), 0);
-  CHECK_OK(eddy_transport_resume_reading(sp->t));
+  CHECK_OK(eddy_transport_resume_reading(sp->r.t));
   /* the earlier writes have drained and the file is on its way */
   struct want w = {sp, pre + MIB};
   CHECK(run_until(pr.loop, c_total, &w, 30.0));
   CHECK_EQ(eddy_future_done(sf), 0);
-  CHECK_EQ(pr.c.resumes, 0);
+  CHECK_EQ(pr.c.r.resumes, 0);
   CHECK(run_until(pr.loop, c_future_done_or_lost, sf, 60.0));
   int64_t n = 0;
   CHECK_OK(eddy_future_result(sf, NULL, &n));
   CHECK_EQ(n, (long long)size);
   eddy_future_release(sf);
-  CHECK_EQ(pr.c.pauses, 1);
-  CHECK_EQ(pr.c.resumes, 1);
+  CHECK_EQ(pr.c.r.pauses, 1);
+  CHECK_EQ(pr.c.r.resumes, 1);
   w.n = pre + size;
   CHECK(run_until(pr.loop, c_total, &w, 30.0));
-  CHECK_EQ(sp->total_in, pre + size);
-  CHECK_EQ(pr.c.pauses, 1);
-  CHECK_EQ(pr.c.resumes, 1);
+  CHECK_EQ(sp->r.total_in, pre + size);
+  CHECK_EQ(pr.c.r.pauses, 1);
+  CHECK_EQ(pr.c.r.resumes, 1);
   pair_close(&pr);
   close(file);
   free(data);
