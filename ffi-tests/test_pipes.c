@@ -97,11 +97,6 @@ static void drain_stop(struct drain *d) {
 
 static bool c_drain_eof(void *a) { return ((struct drain *)a)->eof != 0; }
 
-static void fut_done_cb(eddy_future_t *f, void *ud) {
-  (void)f;
-  (void)ud;
-}
-
 /* connect_read_pipe / connect_write_pipe, checking item 120: not
    synchronous, connection_made before the future completes, fd made
    non-blocking. */
@@ -112,22 +107,9 @@ static eddy_transport_t *open_pipe(eddy_loop_t *loop, bool write_side, int fd, s
                       : eddy_loop_connect_read_pipe(loop, &PLAIN, r, fd, &f);
   g_in_api = 0;
   CHECK_OK(rc);
-  CHECK(f != NULL);
-  CHECK_EQ(r->made, 0);
-  r->fut = f;
-  CHECK_OK(eddy_future_add_done_callback(f, fut_done_cb, r));
-  CHECK_OK(eddy_loop_run_until_complete(loop, f));
-  void *ptr = NULL;
-  CHECK_OK(eddy_future_result(f, &ptr, NULL));
-  CHECK(ptr != NULL);
-  CHECK(ptr == (void *)r->t);
-  CHECK_EQ(r->made, 1);
-  CHECK_EQ(r->made_before_done, 1);
-  r->fut = NULL;
-  eddy_future_release(f);
+  eddy_transport_t *t = rec_await_made(loop, r, f);
   CHECK(fd_nonblocking(fd));
-  CHECK_EQ(r->sync_violations, 0);
-  return (eddy_transport_t *)ptr;
+  return t;
 }
 
 /* ================================================================ read pipes */

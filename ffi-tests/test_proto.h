@@ -208,6 +208,36 @@ static const eddy_protocol_t BUFFERED __attribute__((unused)) = {
     .buffer_updated = p_buffer_updated,
 };
 
+static inline void rec_done_cb(eddy_future_t *f, void *ud) {
+  (void)f;
+  struct rec *r = ud;
+  r->made_at_done = r->made + 1; /* +1: 0 means "never ran" */
+}
+
+/* Awaits the future `f` of a call that makes a transport for `r` and checks
+   the start-up order (items 58, 120): connection_made ran neither inside
+   the call nor later than the future's completion and its done callbacks,
+   and the future's value is the transport connection_made got. Releases
+   `f`; returns the transport. */
+static inline eddy_transport_t *rec_await_made(eddy_loop_t *loop, struct rec *r, eddy_future_t *f) {
+  CHECK(f != NULL);
+  CHECK_EQ(r->made, 0);
+  r->fut = f;
+  CHECK_OK(eddy_future_add_done_callback(f, rec_done_cb, r));
+  CHECK_OK(eddy_loop_run_until_complete(loop, f));
+  void *ptr = NULL;
+  CHECK_OK(eddy_future_result(f, &ptr, NULL));
+  CHECK(ptr != NULL);
+  CHECK(ptr == (void *)r->t);
+  CHECK_EQ(r->made, 1);
+  CHECK_EQ(r->made_before_done, 1);
+  CHECK_EQ(r->made_at_done, 2);
+  CHECK_EQ(r->sync_violations, 0);
+  r->fut = NULL;
+  eddy_future_release(f);
+  return ptr;
+}
+
 /* Conditions for run_until. */
 static inline bool c_made(void *a) { return ((struct rec *)a)->made > 0; }
 static inline bool c_lost(void *a) { return ((struct rec *)a)->lost > 0; }

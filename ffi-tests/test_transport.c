@@ -215,12 +215,6 @@ static void acceptor_cb(void *ud) {
 
 static bool c_accepted(void *p) { return ((struct acceptor *)p)->fd >= 0; }
 
-static void fut_done_cb(eddy_future_t *f, void *ud) {
-  (void)f;
-  struct rec *r = ud;
-  r->made_at_done = r->made + 1; /* +1: 0 means "never ran" */
-}
-
 /* Makes a transport of kind `k` for protocol `p`/`r`, and its peer's plain
    socket in *peer. `early`, when not NULL, is sent by the peer before the
    transport can exist (accepted kinds: before connect_accepted_socket;
@@ -251,27 +245,13 @@ static eddy_transport_t *open_kind(eddy_loop_t *loop, enum kind k, const eddy_pr
     g_in_api = 0;
     CHECK_OK(rc);
   }
-  CHECK(f != NULL);
-  CHECK_EQ(r->made, 0);
-  r->fut = f;
-  CHECK_OK(eddy_future_add_done_callback(f, fut_done_cb, r));
-  CHECK_OK(eddy_loop_run_until_complete(loop, f));
-  void *ptr = NULL;
-  CHECK_OK(eddy_future_result(f, &ptr, NULL));
-  CHECK(ptr != NULL);
-  CHECK(ptr == (void *)r->t);
-  CHECK_EQ(r->made, 1);
-  CHECK_EQ(r->made_before_done, 1);
-  CHECK_EQ(r->made_at_done, 2); /* connection_made had run when the done callback ran */
-  CHECK_EQ(r->sync_violations, 0);
-  r->fut = NULL;
-  eddy_future_release(f);
+  eddy_transport_t *t = rec_await_made(loop, r, f);
   if (k == K_CLIENT_TCP) {
     CHECK(run_until(loop, c_accepted, &acc, 5.0));
     close(acc.l);
     *peer = acc.fd;
   }
-  return (eddy_transport_t *)ptr;
+  return t;
 }
 
 static int api_close(eddy_transport_t *t) {
