@@ -263,7 +263,6 @@ static void sendto_ok(struct drec *r, eddy_datagram_t *d, const void *data, size
    future completes); a datagram arrives with its sender's address */
 TEST(local_addr_binds_the_socket_and_receives_with_sender_address) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
   eddy_datagram_options_t o;
@@ -328,7 +327,6 @@ TEST(local_addr_binds_the_socket_and_receives_with_sender_address) {
    any other address is EDDY_EINVAL (nothing sent) */
 TEST(remote_addr_connects_and_sendto_enforces_the_peer_address) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int peer = udp_socket();
   int other = udp_socket();
   struct drec r;
@@ -393,7 +391,6 @@ TEST(remote_addr_connects_and_sendto_enforces_the_peer_address) {
    remote one */
 TEST(local_and_remote_addr_bind_then_connect) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int peer = udp_socket();
   struct drec r;
   rec_init(&r, loop);
@@ -425,7 +422,6 @@ TEST(local_and_remote_addr_bind_then_connect) {
    family AF_INET gives 127.0.0.1 */
 TEST(remote_host_name_is_resolved) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int peer = udp_socket();
   struct drec r;
   rec_init(&r, loop);
@@ -452,7 +448,6 @@ TEST(remote_host_name_is_resolved) {
    address: NULL goes there, another address is EDDY_EINVAL */
 TEST(allow_broadcast_sets_so_broadcast_and_leaves_socket_unconnected) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int peer = udp_socket();
   int other = udp_socket();
   struct drec r;
@@ -495,7 +490,6 @@ TEST(allow_broadcast_sets_so_broadcast_and_leaves_socket_unconnected) {
 /* item 114: reuse_port sets SO_REUSEPORT (and it is off by default) */
 TEST(reuse_port_sets_so_reuseport) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   for (int want = 0; want <= 1; want++) {
     struct drec r;
     rec_init(&r, loop);
@@ -522,7 +516,6 @@ TEST(reuse_port_sets_so_reuseport) {
    TypeError) and works with one */
 TEST(family_only_creates_an_unbound_socket) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
   eddy_datagram_options_t o;
@@ -558,7 +551,6 @@ TEST(family_only_creates_an_unbound_socket) {
    (also with NULL options, which mean all defaults) */
 TEST(no_address_and_no_family_is_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
   eddy_datagram_options_t o;
@@ -581,7 +573,6 @@ TEST(no_address_and_no_family_is_einval) {
    endpoint closes it */
 TEST(sock_option_uses_the_given_socket_and_eddy_owns_it) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* blocking */
   CHECK(s >= 0);
   struct sockaddr_in a = loopback_addr(0);
@@ -612,7 +603,6 @@ TEST(sock_option_uses_the_given_socket_and_eddy_owns_it) {
    ("peername" from the socket; sendto NULL goes to the peer) */
 TEST(sock_option_with_connected_socket_reports_peername) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int peer = udp_socket();
   int s = udp_socket();
   struct sockaddr_in to = loopback_addr(local_port(peer));
@@ -638,7 +628,6 @@ TEST(sock_option_with_connected_socket_reports_peername) {
    fd stays the caller's (open, untouched) */
 TEST(sock_option_with_any_other_option_is_einval_and_fd_stays_open) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int s = udp_socket();
   struct drec r;
   rec_init(&r, loop);
@@ -679,7 +668,6 @@ TEST(sock_option_with_any_other_option_is_einval_and_fd_stays_open) {
 /* item 112: a SOCK_STREAM sock is EDDY_EINVAL; the fd stays open */
 TEST(sock_option_with_stream_socket_is_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   CHECK(s >= 0);
   struct drec r;
@@ -701,7 +689,6 @@ TEST(sock_option_with_stream_socket_is_einval) {
    socket file at the local path is replaced, as asyncio does */
 TEST(unix_datagram_endpoints_bind_local_path_and_connect_remote_path) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct tmpdir td;
   tmpdir_make(&td);
   char srv[128], cli[128];
@@ -822,7 +809,6 @@ static void flood_error(eddy_datagram_t *d, int err, void *ud) { on_error(d, err
    64 in flight: every one comes back exactly once */
 TEST(thousand_datagrams_through_an_echo_endpoint_all_accounted_for) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct drec echo;
   rec_init(&echo, loop);
   echo.echo = true;
@@ -874,7 +860,6 @@ TEST(thousand_datagrams_through_an_echo_endpoint_all_accounted_for) {
    datagram) and one received arrives as datagram_received with len 0 */
 TEST(empty_datagram_is_sent_and_received_with_len_0) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int peer = udp_socket();
   struct drec r;
   rec_init(&r, loop);
@@ -920,7 +905,6 @@ static void big_received(eddy_datagram_t *d, const uint8_t *data, size_t len, co
    datagram arrives whole */
 TEST(large_datagram_arrives_whole) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
   eddy_datagram_protocol_t pr = proto;
@@ -960,7 +944,6 @@ TEST(large_datagram_arrives_whole) {
    and sendto keeps working */
 TEST(error_received_econnrefused_on_connected_endpoint_to_closed_port) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
   eddy_datagram_options_t o;
@@ -998,7 +981,6 @@ TEST(error_received_econnrefused_on_connected_endpoint_to_closed_port) {
    the endpoint stays open and the next datagram goes out */
 TEST(oversized_datagram_gives_error_received_emsgsize_and_endpoint_stays_open) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int peer = udp_socket();
   struct drec r;
   rec_init(&r, loop);
@@ -1105,7 +1087,6 @@ static int fill_until_queued(struct drec *r, eddy_datagram_t *d) {
    in order */
 TEST(write_buffer_size_counts_len_plus_8_per_queued_datagram) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct unix_sink s;
   sink_open(&s);
   struct drec r;
@@ -1187,7 +1168,6 @@ static int fill_until_paused(struct drec *r, eddy_datagram_t *d) {
    <= 16384 while draining; every datagram delivered */
 TEST(pause_writing_and_resume_writing_around_the_default_limits) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct unix_sink s;
   sink_open(&s);
   struct drec r;
@@ -1217,7 +1197,6 @@ TEST(pause_writing_and_resume_writing_around_the_default_limits) {
    idempotent */
 TEST(close_with_queued_datagrams_flushes_them_before_connection_lost) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct unix_sink s;
   sink_open(&s);
   struct drec r;
@@ -1258,7 +1237,6 @@ TEST(close_with_queued_datagrams_flushes_them_before_connection_lost) {
    _call_connection_lost) */
 TEST(close_while_paused_gives_resume_writing_before_connection_lost) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct unix_sink s;
   sink_open(&s);
   struct drec r;
@@ -1284,7 +1262,6 @@ TEST(close_while_paused_gives_resume_writing_before_connection_lost) {
    datagrams never reach the peer */
 TEST(abort_drops_queued_datagrams_and_connection_lost_follows_next_iteration) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct unix_sink s;
   sink_open(&s);
   struct drec r;
@@ -1330,7 +1307,6 @@ TEST(abort_drops_queued_datagrams_and_connection_lost_follows_next_iteration) {
    retained endpoint stays a valid object */
 TEST(close_gives_connection_lost_next_iteration_then_sendto_is_eclosed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int peer = udp_socket();
   struct drec r;
   rec_init(&r, loop);
@@ -1376,7 +1352,6 @@ TEST(close_gives_connection_lost_next_iteration_then_sendto_is_eclosed) {
 /* item 119: a datagram that arrives after close() is not delivered */
 TEST(no_datagram_received_after_close) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int peer = udp_socket();
   struct drec r;
   rec_init(&r, loop);
@@ -1408,7 +1383,6 @@ static void b_datagram(eddy_datagram_t *d, const uint8_t *data, size_t len, cons
    connection_lost; set_protocol then is EDDY_ECLOSED */
 TEST(set_protocol_switches_callbacks_and_get_protocol_reports_them) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int peer = udp_socket();
   struct drec a, b;
   rec_init(&a, loop);
@@ -1466,7 +1440,6 @@ static void retain_in_made(eddy_datagram_t *d, void *ud) {
    checks the accesses) */
 TEST(retained_endpoint_outlives_connection_lost_and_loop_close) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   static const eddy_datagram_protocol_t p = {.connection_made = retain_in_made};
   eddy_datagram_options_t o;
   eddy_datagram_options_init(&o);
@@ -1496,7 +1469,6 @@ TEST(retained_endpoint_outlives_connection_lost_and_loop_close) {
    without calling back, and its socket is closed (harness fd check) */
 TEST(loop_close_closes_open_endpoint_without_calling_back) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
   eddy_datagram_options_t o;
@@ -1513,7 +1485,6 @@ TEST(loop_close_closes_open_endpoint_without_calling_back) {
    EDDY_EINVAL, never a crash; NULL handles to retain/release are no-ops */
 TEST(null_arguments_are_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
   eddy_datagram_options_t o;
@@ -1568,7 +1539,6 @@ TEST(null_arguments_are_einval) {
 /* API 1 (errors): create_datagram_endpoint on a closed loop: EDDY_ECLOSED */
 TEST(create_on_closed_loop_is_eclosed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_close(loop));
   struct drec r;
   rec_init(&r, loop);

@@ -60,7 +60,6 @@ static int block_fn(void *ud, void **p, int64_t *n) {
 /* docs/api.md section 4: getaddrinfo's value is a struct addrinfo list (eddy_freeaddrinfo) */
 TEST(getaddrinfo_numeric_ipv4_gives_a_sockaddr_in_list) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct addrinfo hints = inet_stream_hints();
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_getaddrinfo(loop, "127.0.0.1", "80", &hints, &f));
@@ -92,7 +91,6 @@ TEST(getaddrinfo_numeric_ipv4_gives_a_sockaddr_in_list) {
 /* docs/api.md section 4: a host name resolves (localhost is a loopback address) */
 TEST(getaddrinfo_resolves_localhost_to_loopback) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct addrinfo hints;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
@@ -130,7 +128,6 @@ TEST(getaddrinfo_resolves_localhost_to_loopback) {
 /* docs/api.md section 4: a service name is looked up too; NULL hints mean all families */
 TEST(getaddrinfo_service_name_and_null_hints) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct addrinfo hints = inet_stream_hints();
   eddy_future_t *f = NULL, *g = NULL;
   CHECK_OK(eddy_loop_getaddrinfo(loop, "127.0.0.1", "http", &hints, &f));
@@ -164,7 +161,6 @@ TEST(getaddrinfo_service_name_and_null_hints) {
 /* docs/api.md section 4: numeric IPv6 with a NULL host gives the passive/loopback form */
 TEST(getaddrinfo_numeric_ipv6_and_null_host) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct addrinfo hints;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_INET6;
@@ -205,7 +201,6 @@ TEST(getaddrinfo_numeric_ipv6_and_null_host) {
 /* docs/api.md sections 1, 12: getaddrinfo failures are EDDY_EAI_* codes with a text */
 TEST(getaddrinfo_numerichost_with_a_name_fails_with_eai_noname) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct addrinfo hints = inet_stream_hints();
   hints.ai_flags = AI_NUMERICHOST;
   eddy_future_t *f = NULL;
@@ -231,7 +226,6 @@ TEST(getaddrinfo_numerichost_with_a_name_fails_with_eai_noname) {
 /* docs/api.md sections 1, 12: an invalid service with AI_NUMERICSERV is an EDDY_EAI code */
 TEST(getaddrinfo_non_numeric_service_with_numericserv_fails_with_an_eai_code) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct addrinfo hints = inet_stream_hints();
   hints.ai_flags = AI_NUMERICSERV;
   eddy_future_t *f = NULL;
@@ -257,7 +251,6 @@ TEST(getaddrinfo_non_numeric_service_with_numericserv_fails_with_an_eai_code) {
    (asyncio: socket.gaierror EAI_NONAME) */
 TEST(getaddrinfo_with_neither_host_nor_port_fails_with_eai_noname) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_getaddrinfo(loop, NULL, NULL, NULL, &f));
   CHECK_ERR(eddy_loop_run_until_complete(loop, f), EDDY_EAI_NONAME);
@@ -296,7 +289,6 @@ TEST(every_eai_code_has_a_name_and_a_text) {
 TEST(getaddrinfo_does_not_block_the_loop) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   CHECK_OK(eddy_loop_set_default_executor(loop, ex));
@@ -343,7 +335,6 @@ TEST(getaddrinfo_does_not_block_the_loop) {
 TEST(getaddrinfo_result_arrives_after_callbacks_scheduled_behind_it) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct addrinfo hints = inet_stream_hints();
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_getaddrinfo(loop, "127.0.0.1", "80", &hints, &f));
@@ -364,7 +355,6 @@ TEST(getaddrinfo_result_arrives_after_callbacks_scheduled_behind_it) {
    a result nobody receives is freed by the library (no leak under valgrind) */
 TEST(releasing_a_pending_getaddrinfo_future_leaks_nothing) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   CHECK_OK(eddy_loop_set_default_executor(loop, ex));
@@ -393,7 +383,6 @@ TEST(releasing_a_pending_getaddrinfo_future_leaks_nothing) {
    result has nowhere to go and is freed (valgrind) */
 TEST(getaddrinfo_pending_at_loop_close_leaks_nothing) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   CHECK_OK(eddy_loop_set_default_executor(loop, ex));
@@ -429,7 +418,6 @@ TEST(getaddrinfo_pending_at_loop_close_leaks_nothing) {
 /* docs/api.md section 4: getnameinfo's value is an eddy_nameinfo_t (eddy_free) */
 TEST(getnameinfo_numeric_ipv4_gives_host_and_service) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct sockaddr_in sin;
   memset(&sin, 0, sizeof sin);
   sin.sin_family = AF_INET;
@@ -455,7 +443,6 @@ TEST(getnameinfo_numeric_ipv4_gives_host_and_service) {
 /* docs/api.md section 4: IPv6, and a service name from NI flags without NUMERICSERV */
 TEST(getnameinfo_ipv6_numeric_and_service_name) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct sockaddr_in6 sin6;
   memset(&sin6, 0, sizeof sin6);
   sin6.sin6_family = AF_INET6;
@@ -493,7 +480,6 @@ TEST(getnameinfo_ipv6_numeric_and_service_name) {
 /* docs/api.md section 1: a bad address length is EDDY_EINVAL, nothing is scheduled */
 TEST(getnameinfo_bad_addrlen_or_null_address_is_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -514,7 +500,6 @@ TEST(getnameinfo_bad_addrlen_or_null_address_is_einval) {
    argument too (EDDY_EINVAL at the call, as the zero and oversized lengths) */
 TEST(getnameinfo_addrlen_too_short_for_the_family_is_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct sockaddr_in sin;
   memset(&sin, 0, sizeof sin);
   sin.sin_family = AF_INET;
@@ -531,7 +516,6 @@ TEST(getnameinfo_addrlen_too_short_for_the_family_is_einval) {
 /* docs/api.md section 12 (Results): an unreceived getnameinfo result is freed (valgrind) */
 TEST(releasing_a_pending_getnameinfo_future_leaks_nothing) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   CHECK_OK(eddy_loop_set_default_executor(loop, ex));
@@ -558,7 +542,6 @@ TEST(releasing_a_pending_getnameinfo_future_leaks_nothing) {
 /* docs/api.md section 1: NULL arguments are EDDY_EINVAL; free functions accept NULL */
 TEST(null_arguments_to_dns_functions_are_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct addrinfo hints = inet_stream_hints();
   eddy_future_t *f = NULL;
   CHECK_ERR(eddy_loop_getaddrinfo(NULL, "127.0.0.1", "80", &hints, &f), EDDY_EINVAL);
@@ -575,7 +558,6 @@ TEST(null_arguments_to_dns_functions_are_einval) {
 /* docs/api.md sections 1 and 4: DNS calls on a closed loop are EDDY_ECLOSED */
 TEST(dns_calls_on_a_closed_loop_are_eclosed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_close(loop));
   struct addrinfo hints = inet_stream_hints();
   eddy_future_t *f = NULL;
@@ -593,7 +575,6 @@ TEST(dns_calls_on_a_closed_loop_are_eclosed) {
    shutdown_default_executor they are refused with EDDY_ECLOSED */
 TEST(dns_after_shutdown_default_executor_is_eclosed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *fs = NULL;
   CHECK_OK(eddy_loop_shutdown_default_executor(loop, &fs));
   CHECK_OK(eddy_loop_run_until_complete(loop, fs));

@@ -113,7 +113,6 @@ static int capture_end(struct capture *c, char *buf, size_t cap) {
 /* item 39 */
 TEST(call_exception_handler_passes_context_fields_through_unchanged) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct seen s;
   memset(&s, 0, sizeof s);
   CHECK_OK(eddy_loop_set_exception_handler(loop, recording_handler, &s));
@@ -171,7 +170,6 @@ static void call_handler_cb(void *ud) {
 /* item 39 */
 TEST(call_exception_handler_from_a_running_callback_reaches_custom_handler) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct seen s;
   memset(&s, 0, sizeof s);
   CHECK_OK(eddy_loop_set_exception_handler(loop, recording_handler, &s));
@@ -193,7 +191,6 @@ TEST(call_exception_handler_from_a_running_callback_reaches_custom_handler) {
 /* item 40 */
 TEST(get_exception_handler_returns_null_for_default_and_the_pair_set) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int x = 0;
   eddy_exception_handler_fn fn = other_handler;
   void *ud = &x;
@@ -231,7 +228,6 @@ TEST(get_exception_handler_returns_null_for_default_and_the_pair_set) {
 /* item 40 */
 TEST(handler_set_to_null_restores_default_which_writes_stderr) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct seen s;
   memset(&s, 0, sizeof s);
   CHECK_OK(eddy_loop_set_exception_handler(loop, recording_handler, &s));
@@ -257,7 +253,6 @@ TEST(handler_set_to_null_restores_default_which_writes_stderr) {
 /* item 41 */
 TEST(default_exception_handler_writes_message_and_error_name_to_stderr) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct seen s;
   memset(&s, 0, sizeof s);
   /* Even with a custom handler set, the default one logs. */
@@ -281,7 +276,6 @@ TEST(default_exception_handler_writes_message_and_error_name_to_stderr) {
 /* item 41 */
 TEST(call_exception_handler_without_custom_handler_writes_stderr) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_error_context_t ctx;
   memset(&ctx, 0, sizeof ctx);
   ctx.message = "no-handler-path-frobozz";
@@ -310,7 +304,6 @@ TEST(call_exception_handler_without_custom_handler_writes_stderr) {
 
 TEST(exception_handler_functions_reject_null_ctx_or_message) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct seen s;
   memset(&s, 0, sizeof s);
   CHECK_OK(eddy_loop_set_exception_handler(loop, recording_handler, &s));

@@ -75,7 +75,6 @@ static int static_value = 1234; /* a pointer result nobody frees */
    future on the loop's thread */
 TEST(run_in_executor_default_runs_work_on_a_worker_and_delivers_on_the_loop_thread) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct job j;
   job_init(&j, &static_value, 42, 0);
   eddy_future_t *f = NULL;
@@ -108,7 +107,6 @@ TEST(run_in_executor_default_runs_work_on_a_worker_and_delivers_on_the_loop_thre
 /* docs/api.md section 4: an explicit pool from eddy_executor_new_thread_pool */
 TEST(run_in_executor_with_a_thread_pool_runs_on_its_worker) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(2, &ex));
   CHECK(ex != NULL);
@@ -145,7 +143,6 @@ TEST(run_in_executor_with_a_thread_pool_runs_on_its_worker) {
    future's error */
 TEST(negative_return_of_the_work_becomes_the_future_error) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   struct job j1, j2;
@@ -173,7 +170,6 @@ TEST(negative_return_of_the_work_becomes_the_future_error) {
 /* A positive return is success (only negative values are errors). */
 TEST(positive_return_of_the_work_is_success) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct job j;
   job_init(&j, NULL, 9, 3);
   eddy_future_t *f = NULL;
@@ -191,7 +187,6 @@ TEST(positive_return_of_the_work_is_success) {
 /* docs/api.md section 4: cancelling the future of queued work keeps it from running */
 TEST(cancelling_the_future_of_queued_work_keeps_it_from_running) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   sem_t started, release;
@@ -232,7 +227,6 @@ TEST(cancelling_the_future_of_queued_work_keeps_it_from_running) {
 /* docs/api.md section 4: work already running finishes and its result is dropped */
 TEST(cancelling_running_work_lets_it_finish_and_drops_its_result) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   sem_t started, release, finished;
@@ -274,7 +268,6 @@ TEST(cancelling_running_work_lets_it_finish_and_drops_its_result) {
    nothing leaks. */
 TEST(releasing_the_future_of_pending_work_is_safe) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   struct job j;
@@ -293,7 +286,6 @@ TEST(releasing_the_future_of_pending_work_is_safe) {
    nowhere to go, and nothing crashes or leaks. */
 TEST(closing_the_loop_while_work_runs_is_safe) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   sem_t started, release;
@@ -325,7 +317,6 @@ TEST(closing_the_loop_while_work_runs_is_safe) {
 /* docs/api.md section 12 (Codes): work submitted to a shut-down executor: EDDY_ECLOSED */
 TEST(work_submitted_after_executor_shutdown_is_eclosed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(2, &ex));
   CHECK_OK(eddy_executor_shutdown(ex, false));
@@ -347,7 +338,6 @@ TEST(work_submitted_after_executor_shutdown_is_eclosed) {
 /* docs/api.md section 4: shutdown(wait=true) returns after the queued work has finished */
 TEST(executor_shutdown_wait_returns_after_queued_work_finished) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(2, &ex));
   enum { N = 6 };
@@ -375,7 +365,6 @@ TEST(executor_shutdown_wait_returns_after_queued_work_finished) {
 /* docs/api.md section 4: shutdown without waiting returns at once; queued work still runs */
 TEST(executor_shutdown_without_wait_returns_at_once_and_queued_work_still_runs) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   sem_t started, release;
@@ -414,7 +403,6 @@ TEST(executor_shutdown_without_wait_returns_at_once_and_queued_work_still_runs) 
 /* docs/api.md section 4: eddy_loop_set_default_executor is what a NULL executor means */
 TEST(set_default_executor_is_used_for_a_null_executor) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex)); /* one worker: one thread */
   CHECK_OK(eddy_loop_set_default_executor(loop, ex));
@@ -442,7 +430,6 @@ TEST(set_default_executor_is_used_for_a_null_executor) {
 /* docs/api.md section 4: the loop keeps a reference to its default executor */
 TEST(set_default_executor_keeps_a_reference) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   CHECK_OK(eddy_loop_set_default_executor(loop, ex));
@@ -463,7 +450,6 @@ TEST(set_default_executor_keeps_a_reference) {
    executor's work finished; later default-executor work is EDDY_ECLOSED */
 TEST(shutdown_default_executor_completes_after_its_work_and_refuses_later_work) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct job j;
   job_init(&j, &static_value, 1, 0);
   j.sleep_s = 0.03;
@@ -502,7 +488,6 @@ TEST(shutdown_default_executor_completes_after_its_work_and_refuses_later_work) 
    out may be NULL */
 TEST(shutdown_default_executor_without_one_completes_and_accepts_null_out) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *fs = NULL;
   CHECK_OK(eddy_loop_shutdown_default_executor(loop, &fs));
   CHECK_OK(eddy_loop_run_until_complete(loop, fs));
@@ -514,7 +499,6 @@ TEST(shutdown_default_executor_without_one_completes_and_accepts_null_out) {
   CHECK(fk == NULL);
 
   eddy_loop_t *loop2 = new_loop();
-  CHECK(loop2 != NULL);
   CHECK_OK(eddy_loop_run_in_executor(loop2, NULL, job_fn, &k, &fk));
   CHECK_OK(eddy_loop_run_until_complete(loop2, fk));
   eddy_future_release(fk);
@@ -532,7 +516,6 @@ TEST(shutdown_default_executor_without_one_completes_and_accepts_null_out) {
    set_default_executor too (asyncio calls its shutdown(wait=True)) */
 TEST(shutdown_default_executor_shuts_down_the_set_default_executor) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(2, &ex));
   CHECK_OK(eddy_loop_set_default_executor(loop, ex));
@@ -552,13 +535,11 @@ TEST(shutdown_default_executor_shuts_down_the_set_default_executor) {
 /* docs/api.md section 4: eddy_loop_close shuts the default executor down */
 TEST(loop_close_shuts_the_default_executor_down) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   CHECK_OK(eddy_loop_set_default_executor(loop, ex));
   close_loop(loop);
   eddy_loop_t *other = new_loop();
-  CHECK(other != NULL);
   struct job k;
   job_init(&k, NULL, 1, 0);
   eddy_future_t *fk = NULL;
@@ -574,7 +555,6 @@ TEST(loop_close_shuts_the_default_executor_down) {
    without waiting, and work already queued still completes */
 TEST(executor_retain_release_and_last_release_lets_queued_work_finish) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   eddy_executor_retain(ex);
@@ -631,7 +611,6 @@ static void *foreign_shutdown_thread(void *p) {
 }
 TEST(executor_functions_work_from_any_thread) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_set_debug(loop, true));
   struct foreign_pool fp = {NULL, 1, 1};
   pthread_t th;
@@ -669,7 +648,6 @@ TEST(thread_pool_runs_at_most_max_workers_jobs_at_once) {
   atomic_store(&conc_now, 0);
   atomic_store(&conc_max, 0);
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(2, &ex));
   enum { N = 8 };
@@ -716,7 +694,6 @@ TEST(thread_pool_runs_at_most_max_workers_jobs_at_once) {
 /* docs/api.md section 1: NULL or invalid arguments are EDDY_EINVAL, outputs untouched */
 TEST(null_arguments_to_executor_functions_are_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_ERR(eddy_executor_new_thread_pool(2, NULL), EDDY_EINVAL);
   CHECK_ERR(eddy_executor_shutdown(NULL, true), EDDY_EINVAL);
@@ -746,7 +723,6 @@ TEST(null_arguments_to_executor_functions_are_einval) {
 /* docs/api.md sections 1 and 4: calls on a closed loop are EDDY_ECLOSED */
 TEST(executor_calls_on_a_closed_loop_are_eclosed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(1, &ex));
   CHECK_OK(eddy_loop_close(loop));
@@ -785,7 +761,6 @@ static void spawn_submit_cb(void *ud) {
 }
 TEST(debug_mode_run_in_executor_from_a_foreign_thread_is_ewrongthread) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_set_debug(loop, true));
   struct job j;
   job_init(&j, NULL, 1, 0);
@@ -849,7 +824,6 @@ TEST(stress_10000_jobs_on_4_threads_each_result_delivered_exactly_once) {
   stress_timed_out = 0;
   stress_loop_thread = pthread_self();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   stress_loop = loop;
   eddy_executor_t *ex = NULL;
   CHECK_OK(eddy_executor_new_thread_pool(STRESS_WORKERS, &ex));

@@ -43,7 +43,6 @@ static void reset_all(void) {
 TEST(done_callbacks_not_run_by_set_result_but_next_iteration_in_order) {
   reset_all();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK(f != NULL);
@@ -72,7 +71,6 @@ TEST(done_callbacks_not_run_by_set_result_but_next_iteration_in_order) {
 TEST(done_callbacks_not_run_by_set_error_or_cancel) {
   reset_all();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *fe = NULL, *fc = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &fe));
   CHECK_OK(eddy_loop_create_future(loop, &fc));
@@ -102,7 +100,6 @@ static void complete_g_fut_cb(void *ud) {
 TEST(done_callbacks_of_future_completed_in_callback_run_next_iteration) {
   reset_all();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_create_future(loop, &g_fut));
   CHECK_OK(eddy_future_add_done_callback(g_fut, done_mark, "d"));
   CHECK_OK(eddy_loop_call_soon(loop, complete_g_fut_cb, "1", NULL));
@@ -123,7 +120,6 @@ TEST(done_callbacks_of_future_completed_in_callback_run_next_iteration) {
 TEST(add_done_callback_on_done_future_is_scheduled_not_called) {
   reset_all();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL, *fc = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_OK(eddy_loop_create_future(loop, &fc));
@@ -149,7 +145,6 @@ TEST(add_done_callback_on_done_future_is_scheduled_not_called) {
 TEST(remove_done_callback_removes_all_equal_entries_and_returns_count) {
   reset_all();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   static char ud1[] = "1", ud2[] = "2";
@@ -174,7 +169,6 @@ TEST(remove_done_callback_removes_all_equal_entries_and_returns_count) {
 TEST(set_result_or_set_error_on_done_future_is_invalid_state) {
   reset_all();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL, *fe = NULL, *fc = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_OK(eddy_loop_create_future(loop, &fe));
@@ -213,7 +207,6 @@ TEST(set_result_or_set_error_on_done_future_is_invalid_state) {
 /* item 30 */
 TEST(result_on_pending_future_is_invalid_state_and_writes_nothing) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_EQ(eddy_future_done(f), 0);
@@ -232,7 +225,6 @@ TEST(result_on_pending_future_is_invalid_state_and_writes_nothing) {
 /* item 30 */
 TEST(result_returns_pointer_and_count_and_outputs_may_be_null) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   int x = 0;
@@ -259,7 +251,6 @@ TEST(result_returns_pointer_and_count_and_outputs_may_be_null) {
 /* item 30 */
 TEST(result_on_cancelled_future_is_ecanceled) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_EQ(eddy_future_cancel(f), 1);
@@ -277,7 +268,6 @@ TEST(result_on_cancelled_future_is_ecanceled) {
 /* item 30 */
 TEST(result_on_failed_future_returns_error_and_message_is_a_copy) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL, *g = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_OK(eddy_loop_create_future(loop, &g));
@@ -315,7 +305,6 @@ TEST(result_on_failed_future_returns_error_and_message_is_a_copy) {
 TEST(cancel_returns_1_then_0_and_cancelled_implies_done) {
   reset_all();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL, *r = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_OK(eddy_loop_create_future(loop, &r));
@@ -346,7 +335,6 @@ TEST(cancel_returns_1_then_0_and_cancelled_implies_done) {
 /* item 32 */
 TEST(set_error_with_non_negative_code_is_einval_and_leaves_future_pending) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_ERR(eddy_future_set_error(f, 0, "zero"), EDDY_EINVAL);
@@ -384,7 +372,6 @@ static void record_handler(eddy_loop_t *loop, const eddy_error_context_t *ctx, v
 /* item 33 */
 TEST(unretrieved_future_error_is_reported_after_last_release) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct report rep;
   memset(&rep, 0, sizeof rep);
   CHECK_OK(eddy_loop_set_exception_handler(loop, record_handler, &rep));
@@ -411,7 +398,6 @@ TEST(unretrieved_future_error_is_reported_after_last_release) {
 /* item 33 */
 TEST(retrieved_error_result_and_cancellation_are_not_reported) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct report rep;
   memset(&rep, 0, sizeof rep);
   CHECK_OK(eddy_loop_set_exception_handler(loop, record_handler, &rep));
@@ -468,7 +454,6 @@ static int run_with_completion(int mode, eddy_future_t **fout, eddy_loop_t *loop
 /* item 14 */
 TEST(run_until_complete_returns_0_for_future_result_from_call_later) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   double t0 = harness_monotonic();
   CHECK_OK(run_with_completion(0, &f, loop));
@@ -485,7 +470,6 @@ TEST(run_until_complete_returns_0_for_future_result_from_call_later) {
 /* item 14 */
 TEST(run_until_complete_returns_future_error_from_call_later) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_ERR(run_with_completion(1, &f, loop), -EPIPE);
   CHECK_EQ(eddy_loop_is_running(loop), 0);
@@ -498,7 +482,6 @@ TEST(run_until_complete_returns_future_error_from_call_later) {
 /* item 14 */
 TEST(run_until_complete_returns_ecanceled_for_future_cancelled_from_call_later) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_ERR(run_with_completion(2, &f, loop), EDDY_ECANCELED);
   CHECK_EQ(eddy_loop_is_running(loop), 0);
@@ -528,7 +511,6 @@ TEST(future_get_loop_returns_its_loop) {
 
 TEST(future_retain_keeps_it_alive_past_a_release) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   eddy_future_retain(f);
@@ -559,7 +541,6 @@ static void read_result_cb(eddy_future_t *f, void *ud) {
 TEST(future_is_valid_in_done_callback_after_caller_released_it) {
   reset_all();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(loop, &f));
   CHECK_OK(eddy_future_add_done_callback(f, read_result_cb, NULL));
@@ -577,7 +558,6 @@ TEST(future_is_valid_in_done_callback_after_caller_released_it) {
 /* item 19 */
 TEST(create_future_on_closed_loop_succeeds) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_close(loop));
   CHECK_EQ(eddy_loop_is_closed(loop), 1);
   eddy_future_t *f = NULL;
@@ -597,7 +577,6 @@ TEST(create_future_on_closed_loop_succeeds) {
 
 TEST(future_functions_reject_null_with_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_future_t *f = (eddy_future_t *)&f; /* sentinel: must stay untouched */
   eddy_future_t *const sentinel = f;
   CHECK_ERR(eddy_loop_create_future(NULL, &f), EDDY_EINVAL);

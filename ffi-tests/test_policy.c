@@ -43,7 +43,6 @@ static void look_inside_cb(void *ud) {
 TEST(get_running_loop_is_null_outside_and_the_loop_inside_a_callback) {
   CHECK(eddy_get_running_loop() == NULL);
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK(eddy_get_running_loop() == NULL); /* created, not running */
   struct inside in;
   memset(&in, 0, sizeof in);
@@ -76,7 +75,6 @@ static void fork_inside_cb(void *ud) {
 /* item 51 */
 TEST(get_running_loop_is_null_in_a_child_forked_from_a_callback) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct inside in;
   memset(&in, 0, sizeof in);
   in.child_status = -1;
@@ -105,7 +103,6 @@ TEST(get_event_loop_is_enoent_when_none_set_and_none_running) {
 /* item 52 */
 TEST(get_event_loop_returns_the_set_loop_and_set_null_clears) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_set_event_loop(loop));
   eddy_loop_t *got = NULL;
   CHECK_OK(eddy_get_event_loop(&got));
@@ -113,7 +110,6 @@ TEST(get_event_loop_returns_the_set_loop_and_set_null_clears) {
   CHECK(eddy_get_running_loop() == NULL); /* set is not running */
 
   eddy_loop_t *other = new_loop();
-  CHECK(other != NULL);
   CHECK_OK(eddy_set_event_loop(other)); /* replaces */
   CHECK_OK(eddy_get_event_loop(&got));
   CHECK(got == other);
@@ -152,7 +148,6 @@ TEST(get_event_loop_inside_callback_returns_running_loop_not_the_set_one) {
 /* item 52 */
 TEST(get_event_loop_inside_callback_returns_running_loop_when_none_set) {
   eddy_loop_t *run = new_loop();
-  CHECK(run != NULL);
   struct inside in;
   memset(&in, 0, sizeof in);
   CHECK_OK(eddy_loop_call_soon(run, look_inside_cb, &in, NULL));
@@ -178,7 +173,6 @@ TEST(set_event_loop_keeps_a_reference_until_cleared) {
   int base = count_fds();
   CHECK(base > 0);
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_set_event_loop(loop));
   eddy_loop_release(loop); /* our reference ends; the policy's remains */
 
@@ -203,12 +197,10 @@ TEST(set_event_loop_keeps_a_reference_until_cleared) {
 TEST(set_event_loop_replacing_the_last_reference_closes_the_old_loop) {
   int base = count_fds();
   eddy_loop_t *a = new_loop();
-  CHECK(a != NULL);
   CHECK_OK(eddy_set_event_loop(a));
   eddy_loop_release(a); /* the policy holds the only reference */
   int with_a = count_fds();
   eddy_loop_t *b = new_loop();
-  CHECK(b != NULL);
   int with_ab = count_fds();
   CHECK_OK(eddy_set_event_loop(b)); /* a's last reference goes: a closes */
   CHECK_EQ(count_fds(), base + (with_ab - with_a));
@@ -341,7 +333,6 @@ TEST(set_event_loop_policy_null_restores_default) {
 
   /* The module functions no longer reach the custom policy. */
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_set_event_loop(loop));
   eddy_loop_t *got = NULL;
   CHECK_OK(eddy_get_event_loop(&got));
@@ -425,7 +416,6 @@ static void *thread_main(void *arg) {
 /* item 53 */
 TEST(event_loop_set_in_main_thread_is_not_seen_by_another_thread) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_set_event_loop(loop));
   struct thread_result r;
   memset(&r, 0, sizeof r);

@@ -99,7 +99,6 @@ static void custom_handler(int sig) {
 TEST(two_kills_of_sigusr1_give_two_callbacks_on_the_loop) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct sig_rec r;
   sig_rec_init(&r, loop, 'u');
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR1, sig_rec_cb, &r));
@@ -125,7 +124,6 @@ TEST(two_kills_of_sigusr1_give_two_callbacks_on_the_loop) {
 TEST(each_delivered_signal_gives_one_callback) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct sig_rec r;
   sig_rec_init(&r, loop, 'u');
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR1, sig_rec_cb, &r));
@@ -143,7 +141,6 @@ TEST(each_delivered_signal_gives_one_callback) {
 TEST(different_signals_run_their_own_callbacks_in_delivery_order) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct sig_rec a, b;
   sig_rec_init(&a, loop, 'a');
   sig_rec_init(&b, loop, 'b');
@@ -176,7 +173,6 @@ static void stop_on_signal_cb(void *ud) {
 TEST(a_signal_wakes_a_loop_blocked_in_poll) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR1, stop_on_signal_cb, loop));
   CHECK_OK(eddy_loop_call_later(loop, 5.0, stop_cb, loop, NULL)); /* safety */
   pthread_t th;
@@ -194,7 +190,6 @@ TEST(a_signal_wakes_a_loop_blocked_in_poll) {
 /* item 131: SA_RESTART is set on the installed handler */
 TEST(installed_handler_has_sa_restart) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR1, rec_cb, TAG('x')));
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -208,7 +203,6 @@ TEST(installed_handler_has_sa_restart) {
 TEST(adding_again_replaces_the_callback) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct sig_rec a, b;
   sig_rec_init(&a, loop, 'a');
   sig_rec_init(&b, loop, 'b');
@@ -236,7 +230,6 @@ static void self_remove_cb(void *ud) {
 }
 TEST(a_signal_callback_can_remove_its_own_handler) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   set_handler(SIGUSR2, SIG_IGN, 0); /* so a later SIGUSR2 is harmless */
   self_remove_loop = loop;
   self_remove_calls = 0;
@@ -257,7 +250,6 @@ TEST(a_signal_callback_can_remove_its_own_handler) {
 /* item 130: SIGKILL, SIGSTOP and invalid numbers are EDDY_EINVAL */
 TEST(add_signal_handler_rejects_sigkill_sigstop_and_invalid_numbers) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int bad[] = {SIGKILL, SIGSTOP, 0, -1, 1000, SIGRTMAX + 1, 65536};
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     CHECK_ERR(eddy_loop_add_signal_handler(loop, bad[i], rec_cb, TAG('x')), EDDY_EINVAL);
@@ -279,7 +271,6 @@ TEST(add_signal_handler_rejects_sigkill_sigstop_and_invalid_numbers) {
    NULL loop too */
 TEST(remove_signal_handler_rejects_invalid_numbers) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_ERR(eddy_loop_remove_signal_handler(loop, 0), EDDY_EINVAL);
   CHECK_ERR(eddy_loop_remove_signal_handler(loop, -1), EDDY_EINVAL);
   CHECK_ERR(eddy_loop_remove_signal_handler(loop, 1000), EDDY_EINVAL);
@@ -291,7 +282,6 @@ TEST(remove_signal_handler_rejects_invalid_numbers) {
    removing SIGKILL, which never has a handler, returns False: 0) */
 TEST(remove_signal_handler_of_sigkill_returns_zero) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_EQ(eddy_loop_remove_signal_handler(loop, SIGKILL), 0);
   CHECK_EQ(eddy_loop_remove_signal_handler(loop, SIGSTOP), 0);
   close_loop(loop);
@@ -301,7 +291,6 @@ TEST(remove_signal_handler_of_sigkill_returns_zero) {
    closed loop; a closed loop is EDDY_ECLOSED for a valid signal */
 TEST(add_signal_handler_on_a_closed_loop_is_eclosed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_close(loop));
   CHECK_ERR(eddy_loop_add_signal_handler(loop, SIGUSR1, rec_cb, TAG('x')), EDDY_ECLOSED);
   CHECK_ERR(eddy_loop_add_signal_handler(loop, 0, rec_cb, TAG('x')), EDDY_EINVAL);
@@ -316,7 +305,6 @@ TEST(add_signal_handler_on_a_closed_loop_is_eclosed) {
    SIGKILL/SIGSTOP check, 6) */
 TEST(sigkill_on_a_closed_loop_is_eclosed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_close(loop));
   CHECK_ERR(eddy_loop_add_signal_handler(loop, SIGKILL, rec_cb, TAG('x')), EDDY_ECLOSED);
   CHECK_ERR(eddy_loop_add_signal_handler(loop, SIGSTOP, rec_cb, TAG('x')), EDDY_ECLOSED);
@@ -329,7 +317,6 @@ TEST(sigkill_on_a_closed_loop_is_eclosed) {
 TEST(remove_signal_handler_returns_1_then_0_and_restores_the_default) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK(current_handler(SIGUSR1) == SIG_DFL);
   CHECK_EQ(eddy_loop_remove_signal_handler(loop, SIGUSR1), 0);
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR1, rec_cb, TAG('x')));
@@ -349,7 +336,6 @@ TEST(remove_signal_handler_returns_1_then_0_and_restores_the_default) {
 TEST(remove_signal_handler_restores_a_previous_sig_ign) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   set_handler(SIGUSR2, SIG_IGN, 0);
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR2, rec_cb, TAG('x')));
   CHECK(current_handler(SIGUSR2) != SIG_IGN);
@@ -370,7 +356,6 @@ TEST(remove_signal_handler_restores_a_previous_custom_handler) {
   ev_reset();
   custom_hits = 0;
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   set_handler(SIGUSR1, custom_handler, SA_RESTART);
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR1, rec_cb, TAG('x')));
   CHECK_EQ(kill(getpid(), SIGUSR1), 0);
@@ -390,7 +375,6 @@ TEST(remove_signal_handler_restores_a_previous_custom_handler) {
    by the first add (the restored one is the original, not eddy's own) */
 TEST(adding_twice_then_removing_restores_the_original_disposition) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   set_handler(SIGUSR2, SIG_IGN, 0);
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR2, rec_cb, TAG('a')));
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR2, rec_cb, TAG('b')));
@@ -403,7 +387,6 @@ TEST(adding_twice_then_removing_restores_the_original_disposition) {
    the default disposition back (and a previous SIG_IGN back as SIG_IGN) */
 TEST(closing_the_loop_restores_the_previous_dispositions) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   set_handler(SIGUSR2, SIG_IGN, 0);
   CHECK(current_handler(SIGUSR1) == SIG_DFL);
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR1, rec_cb, TAG('x')));
@@ -422,7 +405,6 @@ TEST(closing_the_loop_restores_the_previous_dispositions) {
    is only released */
 TEST(releasing_the_loop_restores_the_default_disposition) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR1, rec_cb, TAG('x')));
   CHECK(current_handler(SIGUSR1) != SIG_DFL);
   eddy_loop_release(loop);
@@ -435,7 +417,6 @@ TEST(no_fd_is_left_open_after_close) {
   int base = count_fds();
   CHECK(base > 0);
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR1, rec_cb, TAG('x')));
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR2, rec_cb, TAG('y')));
   CHECK(count_fds() > base);
@@ -455,14 +436,12 @@ TEST(no_fd_is_left_open_after_close) {
 TEST(signal_pending_at_close_is_dropped) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   set_handler(SIGUSR2, SIG_IGN, 0);
   CHECK_OK(eddy_loop_add_signal_handler(loop, SIGUSR2, rec_cb, TAG('x')));
   CHECK_EQ(kill(getpid(), SIGUSR2), 0);
   CHECK_OK(eddy_loop_close(loop));
   CHECK_EQ(kill(getpid(), SIGUSR2), 0); /* ignored again */
   eddy_loop_t *other = new_loop();
-  CHECK(other != NULL);
   CHECK_OK(run_for(other, 0.01));
   CHECK_STR_EQ(ev, "");
   close_loop(other);
@@ -487,7 +466,6 @@ static void spawn_foreign_sig_cb(void *ud) {
 }
 TEST(debug_mode_signal_calls_from_a_foreign_thread_are_ewrongthread) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_set_debug(loop, true));
   struct foreign_sig s = {loop, 1, 1};
   CHECK_OK(eddy_loop_call_soon(loop, spawn_foreign_sig_cb, &s, NULL));

@@ -55,7 +55,6 @@ static void delayed_write_cb(void *ud) {
 /* items 133, 134 */
 TEST(sock_recv_waits_for_data_then_gives_buffer_and_length) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   eddy_future_t *f = NULL;
@@ -86,7 +85,6 @@ TEST(sock_recv_waits_for_data_then_gives_buffer_and_length) {
    the future at once, and no watcher is registered */
 TEST(sock_recv_with_data_ready_completes_at_once_without_registering) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   CHECK_EQ(write(sv[1], "hello", 5), 5);
@@ -119,7 +117,6 @@ TEST(sock_recv_with_data_ready_completes_at_once_without_registering) {
    there and when it arrives while waiting */
 TEST(sock_recv_at_eof_gives_zero_length) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   eddy_future_t *f = NULL;
@@ -150,7 +147,6 @@ TEST(sock_recv_at_eof_gives_zero_length) {
    caller's buffer */
 TEST(sock_recv_into_fills_the_buffer_and_gives_the_count) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   char buf[16];
@@ -191,7 +187,6 @@ TEST(sock_recv_into_fills_the_buffer_and_gives_the_count) {
 /* item 134: sock_recvfrom gives (bytes, addr) */
 TEST(sock_recvfrom_gives_the_datagram_and_the_sender_address) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int rx = udp_socket(), tx = udp_socket();
   struct sockaddr_in to = loopback_addr(local_port(rx));
   eddy_future_t *f = NULL;
@@ -239,7 +234,6 @@ TEST(sock_recvfrom_gives_the_datagram_and_the_sender_address) {
 /* item 134: sock_recvfrom_into fills buffer and address */
 TEST(sock_recvfrom_into_fills_buffer_and_sender_address) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int rx = udp_socket(), tx = udp_socket();
   struct sockaddr_in to = loopback_addr(local_port(rx));
   char buf[32];
@@ -280,7 +274,6 @@ TEST(sock_recvfrom_into_fills_buffer_and_sender_address) {
 /* item 134: sock_sendto returns the number of bytes sent */
 TEST(sock_sendto_gives_the_byte_count_and_the_datagram_arrives) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int rx = udp_socket(), tx = udp_socket();
   struct sockaddr_in to = loopback_addr(local_port(rx));
   eddy_future_t *f = NULL;
@@ -354,7 +347,6 @@ static void timeout_cb(void *ud) {
 TEST(sock_sendall_8_mib_to_a_slow_reader_arrives_intact) {
   timed_out = 0;
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   tcp_pair(sv);
   uint8_t *data = malloc(BIG);
@@ -396,7 +388,6 @@ TEST(sock_sendall_8_mib_to_a_slow_reader_arrives_intact) {
    becomes the future's error */
 TEST(sock_sendall_small_completes_and_a_closed_peer_is_an_error) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   eddy_future_t *f = NULL;
@@ -421,7 +412,6 @@ TEST(sock_sendall_small_completes_and_a_closed_peer_is_an_error) {
 /* item 133: cancelling a pending sock_sendall removes its writer */
 TEST(cancelling_a_pending_sock_sendall_removes_the_writer) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   size_t len = 4u * 1024u * 1024u;
@@ -446,7 +436,6 @@ TEST(cancelling_a_pending_sock_sendall_removes_the_writer) {
 /* item 136: a refused connection fails with -ECONNREFUSED */
 TEST(sock_connect_to_a_closed_port_fails_with_econnrefused) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int tmp = tcp_socket();
   struct sockaddr_in a = loopback_addr(0);
   CHECK_EQ(bind(tmp, (struct sockaddr *)&a, sizeof a), 0);
@@ -469,7 +458,6 @@ TEST(sock_connect_to_a_closed_port_fails_with_econnrefused) {
    see each other */
 TEST(sock_connect_to_a_listening_socket_succeeds) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int l = tcp_listener(true);
   struct sockaddr_in a = loopback_addr(local_port(l));
   int s = tcp_socket();
@@ -505,7 +493,6 @@ TEST(sock_connect_to_a_listening_socket_succeeds) {
 /* item 136 over AF_UNIX: a path address */
 TEST(sock_connect_unix_path_and_refused_unix_path) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct sockaddr_un un;
   memset(&un, 0, sizeof un);
   un.sun_family = AF_UNIX;
@@ -536,7 +523,6 @@ TEST(sock_connect_unix_path_and_refused_unix_path) {
 /* item 137; issue 3: the accepted fd is non-blocking and close-on-exec */
 TEST(sock_accept_returns_a_non_blocking_close_on_exec_fd) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int l = tcp_listener(false);
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_sock_accept(loop, l, &f));
@@ -591,7 +577,6 @@ TEST(sock_accept_returns_a_non_blocking_close_on_exec_fd) {
    arriving later is not consumed */
 TEST(cancelling_a_pending_sock_recv_removes_the_reader_and_consumes_nothing) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   eddy_future_t *f = NULL;
@@ -616,7 +601,6 @@ TEST(cancelling_a_pending_sock_recv_removes_the_reader_and_consumes_nothing) {
    written after the cancel) and sock_accept */
 TEST(cancelling_pending_recv_into_and_accept_removes_their_readers) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   char buf[8];
@@ -659,7 +643,6 @@ TEST(cancelling_pending_recv_into_and_accept_removes_their_readers) {
    waiter; the first never completes */
 TEST(second_concurrent_sock_recv_replaces_the_first_waiter) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   eddy_future_t *f1 = NULL, *f2 = NULL;
@@ -694,7 +677,6 @@ TEST(second_concurrent_sock_recv_replaces_the_first_waiter) {
    the second one's waiter */
 TEST(cancelling_the_replaced_recv_keeps_the_second_waiter) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   eddy_future_t *f1 = NULL, *f2 = NULL;
@@ -729,7 +711,6 @@ static void user_reader_cb(void *ud) {
 TEST(sock_recv_replaces_an_add_reader_callback_on_the_same_fd) {
   user_reader_calls = 0;
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   CHECK_OK(eddy_loop_add_reader(loop, sv[0], user_reader_cb, NULL));
@@ -752,7 +733,6 @@ TEST(sock_recv_replaces_an_add_reader_callback_on_the_same_fd) {
    when data arrives, the buffer nobody can receive is not leaked (valgrind) */
 TEST(releasing_a_pending_sock_recv_future_leaks_nothing) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   eddy_future_t *f = NULL;
@@ -771,7 +751,6 @@ TEST(releasing_a_pending_sock_recv_future_leaks_nothing) {
    sock_* method */
 TEST(debug_mode_rejects_blocking_sockets_with_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_set_debug(loop, true));
   int sv[2];
   CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -877,7 +856,6 @@ static void sink_cb(void *ud) {
 TEST(sock_sendfile_of_a_1_mib_file_arrives_intact) {
   timed_out = 0;
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   tcp_pair(sv);
   int file = pattern_file(FILE_SIZE);
@@ -911,7 +889,6 @@ TEST(sock_sendfile_of_a_1_mib_file_arrives_intact) {
    and the file position is 5010 */
 TEST(sock_sendfile_offset_10_count_5000_leaves_the_position_at_5010) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   int file = pattern_file(FILE_SIZE);
@@ -946,7 +923,6 @@ TEST(sock_sendfile_offset_10_count_5000_leaves_the_position_at_5010) {
    the end sends nothing (n 0) */
 TEST(sock_sendfile_stops_at_end_of_file) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   int file = pattern_file(1000);
@@ -978,7 +954,6 @@ TEST(sock_sendfile_stops_at_end_of_file) {
    without fallback; a negative offset is EDDY_EINVAL */
 TEST(sock_sendfile_rejects_non_stream_sockets_and_negative_offsets) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int u = udp_socket();
   struct sockaddr_in self = loopback_addr(local_port(u));
   CHECK_EQ(connect(u, (struct sockaddr *)&self, sizeof self), 0);
@@ -1007,7 +982,6 @@ TEST(sock_sendfile_rejects_non_stream_sockets_and_negative_offsets) {
 /* docs/api.md section 1: NULL or invalid arguments are EDDY_EINVAL; outputs untouched */
 TEST(null_and_invalid_arguments_to_sock_functions_are_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   int u = udp_socket();
@@ -1065,7 +1039,6 @@ TEST(null_and_invalid_arguments_to_sock_functions_are_einval) {
    too (EDDY_EINVAL, as for every other sock_* method) */
 TEST(sock_sendfile_with_a_negative_socket_fd_is_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int file = pattern_file(10);
   eddy_future_t *f = NULL;
   CHECK_ERR(eddy_loop_sock_sendfile(loop, -1, file, 0, 0, true, &f), EDDY_EINVAL);
@@ -1078,7 +1051,6 @@ TEST(sock_sendfile_with_a_negative_socket_fd_is_einval) {
 /* docs/api.md sections 1 and 4: sock_* on a closed loop are EDDY_ECLOSED */
 TEST(sock_calls_on_a_closed_loop_are_eclosed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_close(loop));
   int sv[2];
   unix_pair(sv);
@@ -1113,7 +1085,6 @@ TEST(sock_calls_on_a_closed_loop_are_eclosed) {
    waiter goes away with the loop; the fd is the caller's and stays open */
 TEST(loop_close_with_a_pending_sock_recv_leaves_the_fd_to_the_caller) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   unix_pair(sv);
   eddy_future_t *f = NULL;
@@ -1134,7 +1105,6 @@ TEST(loop_close_with_a_pending_sock_recv_leaves_the_fd_to_the_caller) {
    not a socket: -ENOTSOCK) */
 TEST(sock_recv_on_a_non_socket_fails_with_its_errno) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int p[2];
   CHECK_EQ(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
   CHECK_EQ(write(p[1], "z", 1), 1);
@@ -1155,7 +1125,6 @@ TEST(sock_recv_on_a_non_socket_fails_with_its_errno) {
    and the file position untouched */
 TEST(sock_sendfile_reads_and_sends_a_file_sendfile_refuses_only_with_fallback) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int sv[2];
   tcp_pair(sv);
   int file = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);

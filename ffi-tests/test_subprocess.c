@@ -369,7 +369,6 @@ static ssize_t read_to_eof(int fd, char *buf, size_t cap) {
    callback order */
 TEST(cat_echoes_one_mebibyte_from_stdin_to_stdout) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   const char *argv[] = {"cat", NULL};
@@ -401,7 +400,6 @@ TEST(cat_echoes_one_mebibyte_from_stdin_to_stdout) {
    write_eof) also flushes it first and gives the child EOF */
 TEST(cat_gets_eof_when_stdin_transport_is_closed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   const char *argv[] = {"cat", NULL};
@@ -431,7 +429,6 @@ TEST(cat_gets_eof_when_stdin_transport_is_closed) {
    child has drained it */
 TEST(stdin_pipe_flow_control_reaches_the_subprocess_protocol) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   const char *argv[] = {"cat", NULL};
@@ -466,7 +463,6 @@ TEST(stdin_pipe_flow_control_reaches_the_subprocess_protocol) {
    fails with EAGAIN). Read from the child's own /proc/self/fdinfo. */
 TEST(child_stdio_pipes_are_blocking) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   const char *argv[] = {"sh", "-c",
@@ -491,7 +487,6 @@ TEST(child_stdio_pipes_are_blocking) {
    and fd 2 (stderr); the whole order is as item 126 says */
 TEST(callback_order_made_first_pipes_once_exited_once_lost_last) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   const char *argv[] = {"sh", "-c", "echo out; echo err >&2", NULL};
@@ -521,7 +516,6 @@ static void spawn_done(eddy_future_t *f, void *ud) {
    connection_made */
 TEST(spawn_future_completes_only_after_connection_made) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   const char *argv[] = {"echo", "early", NULL};
@@ -550,7 +544,6 @@ TEST(spawn_future_completes_only_after_connection_made) {
    while running (in connection_made), 3 in process_exited and after */
 TEST(exit_status_3_is_the_returncode) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   r.retain = true;
@@ -573,7 +566,6 @@ TEST(exit_status_3_is_the_returncode) {
    then (after the pipes) connection_lost; well before 10 s */
 TEST(killed_sleep_gives_minus_9_and_connection_lost_follows) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   double t0 = harness_monotonic();
   struct prec r;
   rec_init(&r, loop);
@@ -602,7 +594,6 @@ TEST(killed_sleep_gives_minus_9_and_connection_lost_follows) {
    child is 0 */
 TEST(terminate_gives_minus_15_and_send_signal_delivers_its_signal) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   const char *argv[] = {"sleep", "10", NULL};
@@ -629,7 +620,6 @@ TEST(terminate_gives_minus_15_and_send_signal_delivers_its_signal) {
    inside process_exited), and after connection_lost; is_closing is 1 then */
 TEST(signals_after_the_child_was_reaped_return_esrch) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   r.retain = true;
@@ -660,7 +650,6 @@ TEST(signals_after_the_child_was_reaped_return_esrch) {
    last */
 TEST(close_of_a_running_child_kills_it_and_callbacks_follow) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   r.retain = true;
@@ -689,7 +678,6 @@ TEST(close_of_a_running_child_kills_it_and_callbacks_follow) {
    stays the exit code) */
 TEST(close_after_exit_keeps_the_exit_code) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   r.retain = true;
@@ -712,7 +700,6 @@ TEST(close_after_exit_keeps_the_exit_code) {
    in /proc (zombie or not) and waitpid says ECHILD for every pid */
 TEST(fifty_concurrent_children_all_reaped_with_no_zombie_left) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   enum { N = 50 };
   struct prec *r = calloc(N, sizeof *r);
   eddy_future_t **f = calloc(N, sizeof *f);
@@ -771,7 +758,6 @@ TEST(fifty_concurrent_children_all_reaped_with_no_zombie_left) {
    and reaped (no zombie), without calling back */
 TEST(loop_close_kills_and_reaps_a_running_child_without_calling_back) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   const char *argv[] = {"sleep", "10", NULL};
@@ -831,7 +817,6 @@ static void list_child_fds(eddy_loop_t *loop, bool close_fds, bool *present, int
    it. */
 TEST(no_parent_fd_leaks_into_the_child_unless_close_fds_is_false) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   eddy_subprocess_options_t o;
   eddy_subprocess_options_init(&o);
   CHECK(o.close_fds);
@@ -861,7 +846,6 @@ TEST(no_parent_fd_leaks_into_the_child_unless_close_fds_is_false) {
    fd-1 data, pipe_connection_lost only for 0 and 2 */
 TEST(stdout_devnull_discards_output_and_has_no_pipe) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   eddy_subprocess_options_t o;
@@ -884,7 +868,6 @@ TEST(stdout_devnull_discards_output_and_has_no_pipe) {
 /* API 8: stdin DEVNULL: the child reads EOF at once; no stdin pipe */
 TEST(stdin_devnull_gives_the_child_eof) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   eddy_subprocess_options_t o;
@@ -904,7 +887,6 @@ TEST(stdin_devnull_gives_the_child_eof) {
    pipe of the test's, put on fd 1 while spawning) */
 TEST(stdout_inherit_writes_to_the_parents_stdout) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int pfd[2];
   CHECK_EQ(pipe2(pfd, O_CLOEXEC), 0);
   fflush(stdout);
@@ -943,7 +925,6 @@ TEST(stdout_inherit_writes_to_the_parents_stdout) {
    write end and the child is gone) */
 TEST(stdout_to_a_caller_fd_writes_into_it_and_the_fd_stays_the_callers) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int pfd[2];
   CHECK_EQ(pipe2(pfd, O_CLOEXEC), 0);
   struct prec r;
@@ -972,7 +953,6 @@ TEST(stdout_to_a_caller_fd_writes_into_it_and_the_fd_stays_the_callers) {
    fd 1, nothing on fd 2, no fd-2 pipe */
 TEST(stderr_stdout_merges_stderr_into_the_stdout_pipe) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   eddy_subprocess_options_t o;
@@ -993,7 +973,6 @@ TEST(stderr_stdout_merges_stderr_into_the_stdout_pipe) {
 /* API 8: cwd: the child runs in that directory */
 TEST(cwd_runs_the_child_in_that_directory) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   eddy_subprocess_options_t o;
@@ -1013,7 +992,6 @@ TEST(cwd_runs_the_child_in_that_directory) {
    FOO=bar); NULL inherits the parent's */
 TEST(env_replaces_the_environment_and_null_inherits) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   const char *env[] = {"FOO=bar", NULL};
   eddy_subprocess_options_t o;
   eddy_subprocess_options_init(&o);
@@ -1070,7 +1048,6 @@ static void child_session(eddy_loop_t *loop, bool new_session, int *pid, long *s
    unlike ours); without it, it shares our session */
 TEST(start_new_session_gives_the_child_its_own_session) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   int pid = 0;
   long sid = 0, pgrp = 0;
   child_session(loop, true, &pid, &sid, &pgrp);
@@ -1086,7 +1063,6 @@ TEST(start_new_session_gives_the_child_its_own_session) {
 /* API 8: subprocess_shell runs the command with /bin/sh -c */
 TEST(subprocess_shell_runs_the_command_with_sh) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   spawn_shell(loop, &r, "echo $((6*7)); echo abc | tr a-z A-Z; exit 5", NULL);
@@ -1116,7 +1092,6 @@ TEST(subprocess_shell_runs_the_command_with_sh) {
    fds 0-2 only */
 TEST(get_pid_and_pipe_transports_and_extra_info) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   r.retain = true;
@@ -1170,7 +1145,6 @@ TEST(get_pid_and_pipe_transports_and_extra_info) {
    end, while the child still runs */
 TEST(stdin_pipe_lost_is_reported_when_the_child_closes_its_stdin) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   const char *argv[] = {"sh", "-c", "exec 0<&-; sleep 0.5", NULL};
@@ -1215,7 +1189,6 @@ static void check_spawn_fails(eddy_loop_t *loop, const char *const *argv, const 
    program fails the future with -ENOENT; no fd, no zombie left */
 TEST(spawn_of_a_missing_program_fails_the_future_with_enoent_and_leaks_nothing) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   const char *a1[] = {"eddy-no-such-program-xyz", NULL};
   check_spawn_fails(loop, a1, NULL, -ENOENT);
   const char *a2[] = {"/nonexistent-dir/eddy-prog", "arg", NULL};
@@ -1234,7 +1207,6 @@ TEST(spawn_of_a_missing_program_fails_the_future_with_enoent_and_leaks_nothing) 
    no zombie left */
 TEST(spawn_with_a_missing_cwd_fails_the_future_with_enoent) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   const char *argv[] = {"pwd", NULL};
   check_spawn_fails(loop, argv, "/nonexistent-dir-eddy-test", -ENOENT);
   close_loop(loop);
@@ -1243,7 +1215,6 @@ TEST(spawn_with_a_missing_cwd_fails_the_future_with_enoent) {
 /* A program that is not executable: -EACCES (the errno of execve) */
 TEST(spawn_of_a_non_executable_file_fails_with_eacces) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   char path[] = "/tmp/eddy-noexec-XXXXXX";
   int fd = mkstemp(path);
   CHECK(fd >= 0);
@@ -1262,7 +1233,6 @@ TEST(spawn_of_a_non_executable_file_fails_with_eacces) {
    retain/release are no-ops */
 TEST(null_and_invalid_arguments_are_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   const char *argv[] = {"true", NULL};
@@ -1332,7 +1302,6 @@ TEST(null_and_invalid_arguments_are_einval) {
    nothing */
 TEST(spawn_on_a_closed_loop_is_eclosed) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   CHECK_OK(eddy_loop_close(loop));
   struct prec r;
   rec_init(&r, loop);
@@ -1349,7 +1318,6 @@ TEST(spawn_on_a_closed_loop_is_eclosed) {
    released (valgrind checks the accesses) */
 TEST(retained_process_outlives_connection_lost_and_loop_close) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct prec r;
   rec_init(&r, loop);
   r.retain = true;

@@ -70,7 +70,6 @@ static void step_complete(eddy_future_t *task, void *ud) {
 TEST(create_task_step_runs_on_next_iteration_not_synchronously) {
   ev[0] = '\0';
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   s.tag = "S";
@@ -101,7 +100,6 @@ TEST(create_task_step_runs_on_next_iteration_not_synchronously) {
 /* item 34 */
 TEST(task_new_step_runs_on_next_iteration_not_synchronously) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   eddy_future_t *t = NULL;
@@ -142,7 +140,6 @@ static void complete_g_cb(void *ud) {
 
 TEST(task_step_reruns_after_awaited_future_completes_and_reads_result) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   CHECK_OK(eddy_loop_create_future(loop, &s.f));
@@ -185,7 +182,6 @@ static void step_yield_once(eddy_future_t *task, void *ud) {
 
 TEST(task_yield_runs_step_again_on_next_iteration) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   eddy_future_t *t = NULL;
@@ -209,7 +205,6 @@ static void step_do_nothing(eddy_future_t *task, void *ud) { record_step(ud, tas
 
 TEST(step_that_neither_completes_nor_awaits_fails_task_with_einvalstate) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   eddy_future_t *t = NULL;
@@ -244,7 +239,6 @@ static void step_await_then_cancel_self(eddy_future_t *task, void *ud) {
 /* item 35 */
 TEST(cancel_task_awaiting_future_cancels_future_and_reruns_step_with_cancelling) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   CHECK_OK(eddy_loop_create_future(loop, &s.f));
@@ -294,7 +288,6 @@ static void step_ignore_cancel_once(eddy_future_t *task, void *ud) {
 /* item 35 */
 TEST(cancelled_stays_0_until_the_step_cancels_itself) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   CHECK_OK(eddy_loop_create_future(loop, &s.f));
@@ -338,7 +331,6 @@ static void step_swallow_cancel(eddy_future_t *task, void *ud) {
 /* item 35 */
 TEST(cancelled_task_whose_step_sets_a_result_ends_with_that_result) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   CHECK_OK(eddy_loop_create_future(loop, &s.f));
@@ -372,7 +364,6 @@ static void step_cancel_self_if_cancelling(eddy_future_t *task, void *ud) {
 /* item 35 */
 TEST(task_cancelled_before_first_step_runs_step_once_with_cancelling) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   eddy_future_t *t = NULL;
@@ -396,7 +387,6 @@ TEST(task_cancelled_before_first_step_runs_step_once_with_cancelling) {
 /* item 35 */
 TEST(cancel_on_done_task_returns_0) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   eddy_future_t *t = NULL;
@@ -433,7 +423,6 @@ static void step_await_then_fail(eddy_future_t *task, void *ud) {
 /* item 36 */
 TEST(set_result_or_error_on_task_outside_step_is_invalid_state_inside_completes) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   CHECK_OK(eddy_loop_create_future(loop, &s.f));
@@ -467,7 +456,6 @@ TEST(set_result_or_error_on_task_outside_step_is_invalid_state_inside_completes)
 
 TEST(future_is_task_distinguishes_tasks_from_plain_futures) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   eddy_future_t *t = NULL, *t2 = NULL, *f = NULL;
@@ -532,7 +520,6 @@ TEST(task_await_outside_step_on_itself_or_foreign_future_is_rejected) {
 
 TEST(task_cancelling_on_plain_future_is_einval_and_0_on_fresh_task) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   eddy_future_t *t = NULL, *f = NULL;
@@ -576,7 +563,6 @@ static int my_factory(eddy_loop_t *loop, eddy_task_step_fn step, void *step_ud, 
 /* item 38 */
 TEST(get_task_factory_returns_null_for_default_and_what_was_set) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct fac fc;
   memset(&fc, 0, sizeof fc);
   eddy_task_factory_fn fn = my_factory;
@@ -602,7 +588,6 @@ TEST(get_task_factory_returns_null_for_default_and_what_was_set) {
 /* item 38 */
 TEST(create_task_goes_through_factory_and_task_new_bypasses_it) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct fac fc;
   memset(&fc, 0, sizeof fc);
   struct st s1, s2;
@@ -645,7 +630,6 @@ TEST(create_task_goes_through_factory_and_task_new_bypasses_it) {
 /* item 38 */
 TEST(create_task_returns_the_task_factory_error) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct fac fc;
   memset(&fc, 0, sizeof fc);
   fc.fail = -EPERM;
@@ -688,7 +672,6 @@ static void step_await_forever(eddy_future_t *task, void *ud) {
 /* item 37 */
 TEST(task_pending_when_loop_closes_reports_destroyed_but_pending) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct report rep;
   memset(&rep, 0, sizeof rep);
   CHECK_OK(eddy_loop_set_exception_handler(loop, record_handler, &rep));
@@ -722,7 +705,6 @@ static void step_fail(eddy_future_t *task, void *ud) {
 /* item 33 */
 TEST(task_error_never_retrieved_is_reported_as_task_exception) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct report rep;
   memset(&rep, 0, sizeof rep);
   CHECK_OK(eddy_loop_set_exception_handler(loop, record_handler, &rep));
@@ -748,7 +730,6 @@ TEST(task_error_never_retrieved_is_reported_as_task_exception) {
 /* item 33 */
 TEST(task_error_read_by_run_until_complete_is_not_reported) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct report rep;
   memset(&rep, 0, sizeof rep);
   CHECK_OK(eddy_loop_set_exception_handler(loop, record_handler, &rep));
@@ -769,7 +750,6 @@ TEST(task_error_read_by_run_until_complete_is_not_reported) {
 /* item 14 */
 TEST(run_until_complete_task_returns_its_outcome) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s1, s2, s3;
   st_init(&s1);
   st_init(&s2);
@@ -819,7 +799,6 @@ static void step_slow_cleanup(eddy_future_t *task, void *ud) {
 
 TEST(shutdown_asyncgens_cancels_pending_tasks_and_completes_when_all_done) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st a, b;
   st_init(&a);
   st_init(&b);
@@ -863,7 +842,6 @@ TEST(shutdown_asyncgens_cancels_pending_tasks_and_completes_when_all_done) {
 
 TEST(shutdown_asyncgens_completes_immediately_without_pending_tasks) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   eddy_future_t *t = NULL;
@@ -884,7 +862,6 @@ TEST(shutdown_asyncgens_completes_immediately_without_pending_tasks) {
 
 TEST(task_functions_reject_null_with_einval) {
   eddy_loop_t *loop = new_loop();
-  CHECK(loop != NULL);
   struct st s;
   st_init(&s);
   eddy_future_t *t = NULL;
