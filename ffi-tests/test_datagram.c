@@ -568,7 +568,7 @@ TEST(no_address_and_no_family_is_einval) {
   close_loop(loop);
 }
 
-/* item 112, API 12 "Handed-over fds": a pre-made UDP socket is used
+/* item 112, docs/api.md section 12 "Handed-over fds": a pre-made UDP socket is used
    as is (made non-blocking) and belongs to eddy after success: closing the
    endpoint closes it */
 TEST(sock_option_uses_the_given_socket_and_eddy_owns_it) {
@@ -624,7 +624,7 @@ TEST(sock_option_with_connected_socket_reports_peername) {
   close_loop(loop);
 }
 
-/* item 112, API 12: sock with any other option is EDDY_EINVAL and the
+/* item 112, docs/api.md section 12: sock with any other option is EDDY_EINVAL and the
    fd stays the caller's (open, untouched) */
 TEST(sock_option_with_any_other_option_is_einval_and_fd_stays_open) {
   eddy_loop_t *loop = new_loop();
@@ -1300,7 +1300,7 @@ TEST(abort_drops_queued_datagrams_and_connection_lost_follows_next_iteration) {
 
 /* ------------------------------------------------------------ lifecycle */
 
-/* item 119 and eddy's "next iteration" rule; API 12 "Closed and
+/* item 119 and eddy's "next iteration" rule; docs/api.md section 12 "Closed and
    finished objects": close() with an empty queue: is_closing at once,
    connection_lost(0) in the next iteration, never inside close(); after
    it, sendto is EDDY_ECLOSED, the protocol is gone, the socket closed; a
@@ -1434,7 +1434,7 @@ static void retain_in_made(eddy_datagram_t *d, void *ud) {
   retained = d;
 }
 
-/* API 1 (ownership 2, 3): an endpoint retained in connection_made stays a
+/* docs/api.md section 1 (ownership 2, 3): an endpoint retained in connection_made stays a
    valid (closed) object after connection_lost and the loop's close until
    released; calls on it return EDDY_ECLOSED or neutral values (valgrind
    checks the accesses) */
@@ -1536,7 +1536,7 @@ TEST(null_arguments_are_einval) {
   close_loop(loop);
 }
 
-/* API 1 (errors): create_datagram_endpoint on a closed loop: EDDY_ECLOSED */
+/* docs/api.md section 1 (errors): create_datagram_endpoint on a closed loop: EDDY_ECLOSED */
 TEST(create_on_closed_loop_is_eclosed) {
   eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_close(loop));

@@ -845,9 +845,7 @@ TEST(run_until_complete_when_loop_stops_first_returns_einvalstate) {
 /* item 15 */
 TEST(run_until_complete_with_a_future_of_another_loop_is_einval) {
   ev_reset();
-  eddy_loop_t *loop = NULL, *other = NULL;
-  loop = new_loop();
-  other = new_loop();
+  eddy_loop_t *loop = new_loop(), *other = new_loop();
   eddy_future_t *f = NULL;
   CHECK_OK(eddy_loop_create_future(other, &f));
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('a'), NULL));
@@ -880,9 +878,7 @@ static void reenter_cb(void *ud) {
 /* item 16 */
 TEST(running_a_loop_inside_a_callback_is_erunning) {
   ev_reset();
-  eddy_loop_t *loop = NULL, *other = NULL;
-  loop = new_loop();
-  other = new_loop();
+  eddy_loop_t *loop = new_loop(), *other = new_loop();
   struct reent r = {loop, other, NULL, NULL, 1, 1, 1, 1, NULL};
   CHECK_OK(eddy_loop_create_future(loop, &r.fut));
   CHECK_OK(eddy_loop_create_future(other, &r.ofut));

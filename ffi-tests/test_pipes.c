@@ -650,7 +650,7 @@ TEST(write_pipe_flow_control_pauses_and_resumes_once) {
 
 /* ======================================================== handed-over fds */
 
-/* item 120, API 12: a regular file is refused with EDDY_EINVAL for
+/* item 120, docs/api.md section 12: a regular file is refused with EDDY_EINVAL for
    both kinds, and the fd stays the caller's (still open, blocking mode
    untouched) */
 TEST(regular_file_is_einval_and_the_fd_stays_open) {
@@ -676,7 +676,7 @@ TEST(regular_file_is_einval_and_the_fd_stays_open) {
   close_loop(loop);
 }
 
-/* API 1, 12: argument errors leave the fd open */
+/* docs/api.md sections 1, 12: argument errors leave the fd open */
 TEST(pipe_argument_errors_leave_the_fd_open) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -697,7 +697,7 @@ TEST(pipe_argument_errors_leave_the_fd_open) {
   close_loop(loop);
 }
 
-/* API 4 (close), 12: a pipe transport still open when the loop closes is
+/* docs/api.md section 4 (close), 12: a pipe transport still open when the loop closes is
    closed without callbacks, and its fd too */
 TEST(loop_close_closes_open_pipe_transports_without_callbacks) {
   eddy_loop_t *loop = new_loop();
@@ -716,7 +716,7 @@ TEST(loop_close_closes_open_pipe_transports_without_callbacks) {
 
 __attribute__((constructor)) static void pipes_tests_init(void) { out_pattern_init(); }
 
-/* API 1: `out` of connect_read_pipe/connect_write_pipe is not marked "may be
+/* docs/api.md section 1: `out` of connect_read_pipe/connect_write_pipe is not marked "may be
    NULL", so NULL is an argument error and the fd stays the caller's */
 TEST(connect_pipe_with_null_out_is_einval) {
   eddy_loop_t *loop = new_loop();

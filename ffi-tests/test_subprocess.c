@@ -842,7 +842,7 @@ TEST(no_parent_fd_leaks_into_the_child_unless_close_fds_is_false) {
   close_loop(loop);
 }
 
-/* API 8: stdout DEVNULL: no pipe for fd 1 (get_pipe_transport NULL), no
+/* docs/api.md section 8: stdout DEVNULL: no pipe for fd 1 (get_pipe_transport NULL), no
    fd-1 data, pipe_connection_lost only for 0 and 2 */
 TEST(stdout_devnull_discards_output_and_has_no_pipe) {
   eddy_loop_t *loop = new_loop();
@@ -865,7 +865,7 @@ TEST(stdout_devnull_discards_output_and_has_no_pipe) {
   close_loop(loop);
 }
 
-/* API 8: stdin DEVNULL: the child reads EOF at once; no stdin pipe */
+/* docs/api.md section 8: stdin DEVNULL: the child reads EOF at once; no stdin pipe */
 TEST(stdin_devnull_gives_the_child_eof) {
   eddy_loop_t *loop = new_loop();
   struct prec r;
@@ -883,7 +883,7 @@ TEST(stdin_devnull_gives_the_child_eof) {
   close_loop(loop);
 }
 
-/* API 8: stdout INHERIT: the child writes to the parent's own fd 1 (here a
+/* docs/api.md section 8: stdout INHERIT: the child writes to the parent's own fd 1 (here a
    pipe of the test's, put on fd 1 while spawning) */
 TEST(stdout_inherit_writes_to_the_parents_stdout) {
   eddy_loop_t *loop = new_loop();
@@ -919,7 +919,7 @@ TEST(stdout_inherit_writes_to_the_parents_stdout) {
   close_loop(loop);
 }
 
-/* API 8, API 12 ("Subprocess stdio fds stay the caller's"): stdout to an fd
+/* docs/api.md sections 8 and 12 ("Subprocess stdio fds stay the caller's"): stdout to an fd
    of the caller's (a pipe): the child's output lands there; the fd stays
    open and the caller's; eddy keeps no copy (EOF once the caller closes its
    write end and the child is gone) */
@@ -949,7 +949,7 @@ TEST(stdout_to_a_caller_fd_writes_into_it_and_the_fd_stays_the_callers) {
   close_loop(loop);
 }
 
-/* API 8: stderr STDOUT merges stderr into the stdout pipe: both lines on
+/* docs/api.md section 8: stderr STDOUT merges stderr into the stdout pipe: both lines on
    fd 1, nothing on fd 2, no fd-2 pipe */
 TEST(stderr_stdout_merges_stderr_into_the_stdout_pipe) {
   eddy_loop_t *loop = new_loop();
@@ -970,7 +970,7 @@ TEST(stderr_stdout_merges_stderr_into_the_stdout_pipe) {
   close_loop(loop);
 }
 
-/* API 8: cwd: the child runs in that directory */
+/* docs/api.md section 8: cwd: the child runs in that directory */
 TEST(cwd_runs_the_child_in_that_directory) {
   eddy_loop_t *loop = new_loop();
   struct prec r;
@@ -988,7 +988,7 @@ TEST(cwd_runs_the_child_in_that_directory) {
   close_loop(loop);
 }
 
-/* API 8: env replaces the whole environment (the child sees exactly
+/* docs/api.md section 8: env replaces the whole environment (the child sees exactly
    FOO=bar); NULL inherits the parent's */
 TEST(env_replaces_the_environment_and_null_inherits) {
   eddy_loop_t *loop = new_loop();
@@ -1044,7 +1044,7 @@ static void child_session(eddy_loop_t *loop, bool new_session, int *pid, long *s
   rec_free(&r);
 }
 
-/* API 8: start_new_session: the child leads a new session (sid == its pid,
+/* docs/api.md section 8: start_new_session: the child leads a new session (sid == its pid,
    unlike ours); without it, it shares our session */
 TEST(start_new_session_gives_the_child_its_own_session) {
   eddy_loop_t *loop = new_loop();
@@ -1060,7 +1060,7 @@ TEST(start_new_session_gives_the_child_its_own_session) {
   close_loop(loop);
 }
 
-/* API 8: subprocess_shell runs the command with /bin/sh -c */
+/* docs/api.md section 8: subprocess_shell runs the command with /bin/sh -c */
 TEST(subprocess_shell_runs_the_command_with_sh) {
   eddy_loop_t *loop = new_loop();
   struct prec r;
@@ -1298,7 +1298,7 @@ TEST(null_and_invalid_arguments_are_einval) {
   close_loop(loop);
 }
 
-/* API 8/12: subprocess_exec on a closed loop is EDDY_ECLOSED and spawns
+/* docs/api.md sections 8/12: subprocess_exec on a closed loop is EDDY_ECLOSED and spawns
    nothing */
 TEST(spawn_on_a_closed_loop_is_eclosed) {
   eddy_loop_t *loop = new_loop();
@@ -1313,7 +1313,7 @@ TEST(spawn_on_a_closed_loop_is_eclosed) {
   eddy_loop_release(loop);
 }
 
-/* API 1 (ownership 2, 3): a process retained in connection_made stays a
+/* docs/api.md section 1 (ownership 2, 3): a process retained in connection_made stays a
    valid object after connection_lost and after the loop is closed, until
    released (valgrind checks the accesses) */
 TEST(retained_process_outlives_connection_lost_and_loop_close) {

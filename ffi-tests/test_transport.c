@@ -364,7 +364,7 @@ static void check_close_flushes(enum kind k) {
   CHECK_EQ(r.lost_err, 0);
   CHECK_STR_EQ(r.log, "made,lost(0)");
   CHECK_EQ(r.sync_violations, 0);
-  /* closed but referenced: a state, not a dangling pointer (API 1 (4), item 59) */
+  /* closed but referenced: a state, not a dangling pointer (docs/api.md section 1 (4), item 59) */
   CHECK_ERR(eddy_transport_write(t, "x", 1), EDDY_ECLOSED);
   CHECK_EQ(eddy_transport_is_closing(t), 1);
   int rc = eddy_transport_close(t);
@@ -632,7 +632,7 @@ TEST(empty_write_is_a_noop) {
   CHECK_EQ(eddy_transport_get_write_buffer_size(t), 0);
   run_for(loop, 0.02);
   CHECK(nothing_to_read(peer));
-  /* NULL data with a length is an argument error (API 1) */
+  /* NULL data with a length is an argument error (docs/api.md section 1) */
   CHECK_ERR(eddy_transport_write(t, NULL, 3), EDDY_EINVAL);
   CHECK_ERR(eddy_transport_writelines(t, NULL, 2), EDDY_EINVAL);
   CHECK_OK(eddy_transport_write(t, "z", 1));
@@ -778,7 +778,7 @@ static void check_write_eof_half_close(enum kind k) {
   CHECK_EQ(shutdown(peer, SHUT_WR), 0);
   CHECK(run_until(loop, c_lost, &r, 2.0));
   CHECK_STR_EQ(r.log, "made,data(3),eof,lost(0)");
-  /* after write_eof and connection loss both codes describe it (API 9) */
+  /* after write_eof and connection loss both codes describe it (docs/api.md section 9) */
   int rc = eddy_transport_write(t, "x", 1);
   CHECK(rc == EDDY_EPIPE || rc == EDDY_ECLOSED);
   CHECK_EQ(r.sync_violations, 0);
@@ -920,7 +920,7 @@ TEST(pause_and_resume_reading_are_idempotent_and_hold_data_back) {
   close_loop(loop);
 }
 
-/* item 74, API 12: pause_reading/resume_reading never fail on a closing
+/* item 74, docs/api.md section 12: pause_reading/resume_reading never fail on a closing
    transport (0), and is_reading is false there */
 TEST(pause_and_resume_reading_return_0_on_a_closing_transport) {
   eddy_loop_t *loop = new_loop();
@@ -1156,7 +1156,7 @@ TEST(set_protocol_buffered_to_plain_takes_effect_for_the_next_event) {
   close_loop(loop);
 }
 
-/* API 1: set_protocol/get_protocol argument checks; either output may be NULL */
+/* docs/api.md section 1: set_protocol/get_protocol argument checks; either output may be NULL */
 TEST(set_protocol_rejects_null_and_get_protocol_outputs_are_optional) {
   eddy_loop_t *loop = new_loop();
   struct rec r;
@@ -1283,7 +1283,7 @@ static void check_get_buffer_failure(int gb_ret, size_t gbuf_len) {
    handler, then connection_lost with that code */
 TEST(buffered_get_buffer_error_is_fatal) { check_get_buffer_failure(EDDY_ENOMEM, 10); }
 
-/* item 87, API 12: a zero-length buffer is fatal too */
+/* item 87, docs/api.md section 12: a zero-length buffer is fatal too */
 TEST(buffered_get_buffer_zero_length_is_fatal) { check_get_buffer_failure(0, 0); }
 
 /* ===================================================== H: flow control (78-84) */
@@ -1816,7 +1816,7 @@ TEST(transfer_64mib_over_unix_socket_through_paused_reader_arrives_intact) {
 
 /* ========================================== retain/release, NULL arguments */
 
-/* API 1 (2)-(4): a retained transport outlives connection_lost as a closed
+/* docs/api.md section 1 (2)-(4): a retained transport outlives connection_lost as a closed
    object; NULL transports are argument errors, never crashes */
 TEST(retained_transport_is_closed_after_connection_lost_and_null_is_einval) {
   eddy_loop_t *loop = new_loop();
@@ -1854,7 +1854,7 @@ TEST(retained_transport_is_closed_after_connection_lost_and_null_is_einval) {
   close_loop(loop);
 }
 
-/* API 6/12: connect_accepted_socket argument errors leave the fd with the
+/* docs/api.md sections 6/12: connect_accepted_socket argument errors leave the fd with the
    caller */
 TEST(connect_accepted_socket_failure_leaves_the_fd_open) {
   eddy_loop_t *loop = new_loop();
