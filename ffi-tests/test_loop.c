@@ -302,12 +302,15 @@ TEST(very_far_timer_deadline_does_not_break_polling) {
 TEST(timers_run_in_ascending_deadline_order) {
   ev_reset();
   eddy_loop_t *loop = new_loop();
-  double t = eddy_loop_time(loop);
-  CHECK_OK(eddy_loop_call_later(loop, 0.04, rec_cb, TAG('c'), NULL));
-  CHECK_OK(eddy_loop_call_at(loop, t + 0.02, rec_cb, TAG('A'), NULL));
+  /* The deadlines are ordered however slowly this runs (valgrind): the
+     call_later before t is read fires before t + 0.02, the one after all
+     of them after t + 0.04; c is scheduled before A and b. */
   CHECK_OK(eddy_loop_call_later(loop, 0.01, rec_cb, TAG('a'), NULL));
+  double t = eddy_loop_time(loop);
+  CHECK_OK(eddy_loop_call_at(loop, t + 0.04, rec_cb, TAG('c'), NULL));
+  CHECK_OK(eddy_loop_call_at(loop, t + 0.02, rec_cb, TAG('A'), NULL));
+  CHECK_OK(eddy_loop_call_at(loop, t + 0.03, rec_cb, TAG('b'), NULL));
   CHECK_OK(eddy_loop_call_later(loop, 0.05, stop_cb, loop, NULL));
-  CHECK_OK(eddy_loop_call_later(loop, 0.03, rec_cb, TAG('b'), NULL));
   CHECK_OK(eddy_loop_run_forever(loop));
   CHECK_STR_EQ(ev, "aAbc");
   close_loop(loop);
