@@ -93,6 +93,8 @@ static void tick_cb(void *ud) {
 
 static int make_pipe(int p[2]) { return pipe2(p, O_CLOEXEC | O_NONBLOCK); }
 
+static bool c_four_calls(void *a) { return ((struct w *)a)->calls >= 4; }
+
 /* ------------------------------------------------------------ basic reader */
 
 struct writer_job {
@@ -159,9 +161,13 @@ TEST(reader_reading_one_byte_per_call_gets_every_byte) {
   eddy_loop_t *loop = new_loop();
   struct w r = {loop, p[0], 'r', 0, 9};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], read_one_cb, &r));
-  CHECK_OK(eddy_loop_call_later(loop, 0.03, stop_cb, loop, NULL));
-  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK(run_until(loop, c_four_calls, &r, 5.0));
   CHECK_STR_EQ(ev, "abcd");
+  /* three more iterations with the pipe empty */
+  struct ticker t = {loop, 3};
+  CHECK_OK(eddy_loop_call_soon(loop, tick_cb, &t, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_EQ(t.left, 0);
   CHECK_EQ(r.calls, 4); /* never called with the pipe empty */
   CHECK_EQ(eddy_loop_remove_reader(loop, p[0]), 1);
   close_loop(loop);
