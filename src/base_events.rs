@@ -701,7 +701,7 @@ impl EventLoop {
         let mut after = None;
         {
             let mut guard = self.poller.borrow_mut();
-            let Some(p) = guard.as_mut() else { return None };
+            let p = guard.as_mut()?;
             let t0 = (timeout != Some(Duration::ZERO)).then(|| before.unwrap_or_else(|| self.time()));
             let polled = p.poll.poll(&mut p.events, timeout);
             if let Some(t0) = t0 {
