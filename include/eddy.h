@@ -1081,7 +1081,7 @@ int eddy_loop_stop(struct eddy_loop_t *loop);
 int eddy_loop_close(struct eddy_loop_t *loop);
 
 /**
- * 1 while run_forever (or run_until_complete) executes, else 0.
+ * 1 while run_forever, run_until_complete or run_once executes, else 0.
  */
 int eddy_loop_is_running(const struct eddy_loop_t *loop);
 

@@ -180,7 +180,7 @@ pub extern "C" fn eddy_loop_close(r#loop: *mut EventLoop) -> c_int {
     })
 }
 
-/// 1 while run_forever (or run_until_complete) executes, else 0.
+/// 1 while run_forever, run_until_complete or run_once executes, else 0.
 #[no_mangle]
 pub extern "C" fn eddy_loop_is_running(r#loop: *const EventLoop) -> c_int {
     guard(|| Ok(arg(r#loop)?.is_running() as c_int))
