@@ -297,7 +297,9 @@ $(BUILD)/benches/echo_load: benches/echo_load.c
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $<
 
 # The examples run end to end: hello, and the echo client against the echo
-# server (small and multi-megabyte messages), curl against the HTTP server.
+# server (small and multi-megabyte messages) and against the same server
+# driven by a poll() loop (embed_poll), the metrics server under load for
+# three reports, curl against the HTTP server.
 test-examples: examples-bins $(BUILD)/benches/echo_load
 	@set -e; b=$(BUILD)/examples; port=$$((20000 + RANDOM % 20000)); \
 	$$b/hello >/dev/null; \
@@ -310,6 +312,20 @@ test-examples: examples-bins $(BUILD)/benches/echo_load
 	$$b/echo_client $$port 5 3000000; \
 	$(BUILD)/benches/echo_load $$port 100 1024 2 >/dev/null; \
 	kill -INT $$srv; wait $$srv; trap - EXIT; \
+	$$b/embed_poll $$((port + 4)) >/dev/null & srv=$$!; \
+	trap 'kill $$srv 2>/dev/null || true' EXIT; \
+	for i in $$(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$$((port + 4))) 2>/dev/null && break; sleep 0.1; done; \
+	$$b/echo_client $$((port + 4)) 2000 1024; \
+	$(BUILD)/benches/echo_load $$((port + 4)) 100 1024 1 >/dev/null; \
+	kill -INT $$srv; wait $$srv; trap - EXIT; \
+	$$b/metrics $$((port + 5)) 3 >$(BUILD)/metrics.out & srv=$$!; \
+	trap 'kill $$srv 2>/dev/null || true' EXIT; \
+	for i in $$(seq 50); do grep -q "echo server" $(BUILD)/metrics.out && break; sleep 0.1; done; \
+	$(BUILD)/benches/echo_load $$((port + 5)) 10 1024 1.5 >/dev/null; \
+	wait $$srv; trap - EXIT; \
+	awk '/^utilisation=[0-9.]+%/ { n++; split($$3, c, "="); if (c[2] >= 1000) busy++ } \
+	     END { if (n != 3 || !busy) { print "metrics: want 3 utilisation reports of a busy loop"; exit 1 } \
+	           print "metrics: 3 utilisation reports" }' $(BUILD)/metrics.out; \
 	$$b/multi_loop $$((port + 3)) 2 >$(BUILD)/multi_loop.out & srv=$$!; \
 	trap 'kill $$srv 2>/dev/null || true' EXIT; \
 	for i in $$(seq 50); do grep -q "with 2 loops" $(BUILD)/multi_loop.out && break; sleep 0.1; done; \

@@ -656,6 +656,51 @@ typedef int (*eddy_task_factory_fn)(struct eddy_loop_t *loop,
                                     void *factory_ud);
 
 /**
+ * What the loop reports about itself (`eddy_loop_get_metrics`), counted
+ * since the loop was made. Set `size` to `sizeof` the struct before the
+ * call: later versions add fields at the end, and the library fills only
+ * those that fit in `size`.
+ *
+ * eddy's addition (libuv's `uv_metrics_t` and `uv_metrics_idle_time`).
+ */
+typedef struct eddy_loop_metrics_t {
+  /**
+   * Set by the caller: the size of the struct it passes.
+   */
+  size_t size;
+  /**
+   * Loop iterations (passes of run_forever's loop, or run_once calls that
+   * ran).
+   */
+  uint64_t iterations;
+  /**
+   * I/O readiness events the poll delivered (one per ready fd per poll,
+   * the loop's own wake-up and signal fds included).
+   */
+  uint64_t events;
+  /**
+   * Callbacks run: call_soon and timer callbacks, I/O handling (transport
+   * and server events), task steps, done callbacks. Cancelled handles are
+   * not counted.
+   */
+  uint64_t callbacks;
+  /**
+   * Seconds spent blocked in the poll (libuv's `uv_metrics_idle_time`);
+   * event-loop utilisation over an interval is 1 - idle / elapsed.
+   */
+  double idle_time;
+  /**
+   * Timers scheduled: call_later, call_at and the library's own.
+   */
+  uint64_t timers_scheduled;
+  /**
+   * fds in the loop's poller now: transports, servers, datagram
+   * endpoints, subprocess pipes.
+   */
+  uint64_t io_handles;
+} eddy_loop_metrics_t;
+
+/**
  * Work for an executor: runs on a worker thread; stores its value in
  * `*result_ptr` / `*result_n` and returns 0, or returns a negative code
  * that becomes the future's error.
@@ -1036,7 +1081,7 @@ int eddy_loop_stop(struct eddy_loop_t *loop);
 int eddy_loop_close(struct eddy_loop_t *loop);
 
 /**
- * 1 while run_forever (or run_until_complete) executes, else 0.
+ * 1 while run_forever, run_until_complete or run_once executes, else 0.
  */
 int eddy_loop_is_running(const struct eddy_loop_t *loop);
 
@@ -1218,6 +1263,65 @@ int eddy_loop_add_signal_handler(struct eddy_loop_t *loop,
  * 1 if a handler of `signum` was removed, 0 if there was none.
  */
 int eddy_loop_remove_signal_handler(struct eddy_loop_t *loop, int signum);
+
+/**
+ * Runs one iteration of the loop, as one pass of `eddy_loop_run_forever`
+ * (asyncio's `_run_once`): polls for I/O for at most `timeout` seconds (0:
+ * does not block; negative: as long as the loop would, until the next timer
+ * or forever when nothing is scheduled), then runs the callbacks that were
+ * due when the iteration began; callbacks they schedule wait for the next
+ * iteration. `eddy_loop_stop` during the iteration only ends it, as for
+ * run_forever.
+ *
+ * Returns 1 while the loop still has work that could make progress (ready
+ * callbacks, live timers, transports, servers, datagram endpoints, fd
+ * watchers, signal handlers, executor work in flight), 0 when nothing is
+ * left. Errors: `EDDY_EINVAL` for NULL or a NaN timeout, `EDDY_ECLOSED`
+ * after close, `EDDY_ERUNNING` when this loop (run_forever, or run_once
+ * from one of its callbacks) or another loop is running in this thread,
+ * `EDDY_EWRONGTHREAD` from the wrong thread: the first run_once binds the
+ * loop to its calling thread, and run_once from any other thread (or while
+ * the loop runs in another thread) is refused.
+ *
+ * eddy's addition for embedding (libuv's `uv_run` with `UV_RUN_ONCE` or
+ * `UV_RUN_NOWAIT`); asyncio has no public equivalent.
+ */
+int eddy_loop_run_once(struct eddy_loop_t *loop, double timeout);
+
+/**
+ * An fd that is readable while the loop has I/O events to process: a
+ * foreign loop polls it (for reading) and calls `eddy_loop_run_once` when
+ * it is. It is the same for the loop's life, close-on-exec, and belongs to
+ * the loop: do not read, close or change it. Ready callbacks and due timers
+ * do not make it readable: wait at most `eddy_loop_backend_timeout`.
+ * `EDDY_EINVAL` for NULL, `EDDY_ECLOSED` after close. From the loop's
+ * thread.
+ *
+ * eddy's addition for embedding (libuv's `uv_backend_fd`).
+ */
+int eddy_loop_backend_fd(const struct eddy_loop_t *loop);
+
+/**
+ * How long a foreign loop may wait on `eddy_loop_backend_fd` before it
+ * calls `eddy_loop_run_once`: 0 when callbacks are ready or a timer is due,
+ * the seconds until the next timer otherwise, -1 when nothing is scheduled
+ * (wait for the fd alone). NaN for NULL or a closed loop. From the loop's
+ * thread; the value holds until something is scheduled.
+ *
+ * eddy's addition for embedding (libuv's `uv_backend_timeout`).
+ */
+double eddy_loop_backend_timeout(const struct eddy_loop_t *loop);
+
+/**
+ * Fills `*out` with the loop's counters, up to `out->size` bytes: only the
+ * fields that fit entirely are written (`size` itself is left as is).
+ * `EDDY_EINVAL` for a NULL loop or `out`, or an `out->size` smaller than
+ * `sizeof(size_t)`. Cheap (no syscall); from the loop's thread, callbacks
+ * included. Works on a closed loop (the counters stay readable).
+ *
+ * eddy's addition (libuv's `uv_metrics_info`).
+ */
+int eddy_loop_get_metrics(const struct eddy_loop_t *loop, struct eddy_loop_metrics_t *out);
 
 /**
  * A thread pool of at most `max_workers` threads (0: min(32, cpus + 4)),

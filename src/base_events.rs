@@ -225,6 +225,39 @@ struct Poller {
     events: Events,
 }
 
+/// The loop's own counters (behind `metrics`). Plain cells: only the loop's
+/// thread updates or reads them, so the hot path pays an add, no atomic.
+#[derive(Default)]
+struct Counters {
+    iterations: Cell<u64>,
+    events: Cell<u64>,
+    callbacks: Cell<u64>,
+    idle_time: Cell<f64>,
+    timers_scheduled: Cell<u64>,
+}
+
+fn bump(c: &Cell<u64>, n: u64) {
+    c.set(c.get().wrapping_add(n));
+}
+
+/// What the loop reports about itself (libuv's `uv_metrics_info` and
+/// `uv_metrics_idle_time`), counted since the loop was made.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Metrics {
+    /// Iterations (asyncio's `_run_once` passes).
+    pub iterations: u64,
+    /// Readiness events the poll returned.
+    pub events: u64,
+    /// Callbacks run: handles, timers, I/O handling, task steps.
+    pub callbacks: u64,
+    /// Seconds spent blocked in the poll.
+    pub idle_time: f64,
+    /// Timers scheduled (call_later, call_at and the library's own).
+    pub timers_scheduled: u64,
+    /// fds in the poller now: transports, servers, datagram endpoints.
+    pub io_handles: u64,
+}
+
 pub struct EventLoop {
     core: RefCell<Core>,
     poller: RefCell<Option<Poller>>,
@@ -247,6 +280,9 @@ pub struct EventLoop {
     /// The shared read buffer (asyncio's max_size, 256 KiB), allocated on
     /// the first read; taken out for a read (see `take_read_buffer`).
     read_buffer: Cell<Option<sys::ReadBuf>>,
+    counters: Counters,
+    /// The thread `run_iteration` is bound to (0 until its first call).
+    driver_thread: AtomicUsize,
 }
 
 impl EventLoop {
@@ -285,6 +321,8 @@ impl EventLoop {
             signals: RefCell::new(Signals::default()),
             io: RefCell::new(IoRegistry::default()),
             read_buffer: Cell::new(None),
+            counters: Counters::default(),
+            driver_thread: AtomicUsize::new(0),
         });
         Ok(LoopRef(lp))
     }
@@ -407,6 +445,7 @@ impl EventLoop {
     }
 
     fn push_timer(&self, when: f64, target: TimerTarget) {
+        bump(&self.counters.timers_scheduled, 1);
         let mut core = self.core.borrow_mut();
         core.timer_seq += 1;
         let seq = core.timer_seq;
@@ -439,17 +478,110 @@ impl EventLoop {
         {
             let _running = RunGuard::enter(&me);
             loop {
-                me.run_once();
+                me.run_once(None);
                 if me.core.borrow().stopping {
                     break;
                 }
             }
         }
-        if me.external_refs.load(Ordering::Acquire) == 0 {
-            // The last external reference went while the loop ran.
-            let _ = me.close();
-        }
+        me.close_if_released();
         Ok(())
+    }
+
+    fn close_if_released(self: &Arc<Self>) {
+        if self.external_refs.load(Ordering::Acquire) == 0 {
+            // The last external reference went while the loop ran.
+            let _ = self.close();
+        }
+    }
+
+    /// One iteration for a loop driven from outside (libuv's `uv_run` with
+    /// `UV_RUN_ONCE`/`UV_RUN_NOWAIT`): the poll waits at most `timeout`
+    /// seconds (negative: as long as the loop would). Returns whether the
+    /// loop still has work that could make progress (`has_work`).
+    pub fn run_iteration(self: &Arc<Self>, timeout: f64) -> Result<bool, i32> {
+        if timeout.is_nan() {
+            return Err(EDDY_EINVAL);
+        }
+        self.check_closed()?;
+        self.check_driver_thread()?;
+        self.check_running()?;
+        let max_wait = (timeout >= 0.0).then(|| Duration::from_secs_f64(timeout.min(MAXIMUM_SELECT_TIMEOUT)));
+        // Callbacks may release the caller's last reference while we run.
+        let me = Arc::clone(self);
+        {
+            let _running = RunGuard::enter(&me);
+            me.run_once(max_wait);
+        }
+        me.close_if_released();
+        Ok(me.has_work())
+    }
+
+    /// A loop driven by `run_iteration` belongs to the first thread that
+    /// called it: the core's state is not thread-safe, and a foreign loop
+    /// embedding eddy stays on its own thread. A loop running in another
+    /// thread is refused the same way.
+    fn check_driver_thread(&self) -> Result<(), i32> {
+        let me = events::thread_id();
+        let running = self.running_thread.load(Ordering::Acquire);
+        if running != 0 && running != me {
+            return Err(EDDY_EWRONGTHREAD);
+        }
+        match self.driver_thread.compare_exchange(0, me, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => Ok(()),
+            Err(owner) if owner == me => Ok(()),
+            Err(_) => Err(EDDY_EWRONGTHREAD),
+        }
+    }
+
+    /// Whether an iteration could still make progress: ready callbacks,
+    /// live timers, fds in the poller (transports, servers, datagram
+    /// endpoints, pipes), fd watchers, signal handlers, executor work in
+    /// flight, or work queued from another thread.
+    pub fn has_work(&self) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        let core = self.core.borrow();
+        let io = self.io.borrow();
+        !core.ready.is_empty()
+            || core.timers.len() > self.timer_cancels.load(Ordering::Relaxed)
+            || !io.slots.is_empty()
+            || !io.again.is_empty()
+            || !self.watchers.borrow().is_empty()
+            || !self.signals.borrow().is_empty()
+            || !self.executor_waiters.borrow().is_empty()
+            || self.remote.pending.load(Ordering::Acquire)
+    }
+
+    /// The poller's fd, readable while it holds I/O events: a foreign loop
+    /// polls it to learn when to run an iteration. The loop keeps it.
+    pub fn backend_fd(&self) -> Result<std::os::fd::RawFd, i32> {
+        use std::os::fd::AsRawFd;
+        let guard = self.poller.borrow();
+        Ok(guard.as_ref().ok_or(EDDY_ECLOSED)?.poll.as_raw_fd())
+    }
+
+    /// How long a foreign loop may wait on `backend_fd` before the next
+    /// iteration: 0 when work is ready or a timer is due, the seconds until
+    /// the next timer, or `None` when nothing is scheduled. Ready work and
+    /// timers do not make the fd readable, hence this.
+    pub fn backend_timeout(&self) -> Result<Option<f64>, i32> {
+        self.check_closed()?;
+        Ok(self.prepare_poll().0.map(|d| d.as_secs_f64()))
+    }
+
+    /// The loop's counters now; from the loop's thread (callbacks included).
+    pub fn metrics(&self) -> Metrics {
+        let c = &self.counters;
+        Metrics {
+            iterations: c.iterations.get(),
+            events: c.events.get(),
+            callbacks: c.callbacks.get(),
+            idle_time: c.idle_time.get(),
+            timers_scheduled: c.timers_scheduled.get(),
+            io_handles: self.io.borrow().slots.len() as u64,
+        }
     }
 
     /// Runs until `fut` is done; returns its outcome as a code (0 for a
@@ -472,11 +604,17 @@ impl EventLoop {
         Ok(fut.outcome_code())
     }
 
-    /// One iteration, in asyncio's `_run_once` order.
-    fn run_once(self: &Arc<Self>) {
-        let timeout = self.prepare_poll();
-        self.poll(timeout);
-        self.collect_due_timers();
+    /// One iteration, in asyncio's `_run_once` order; the poll waits at most
+    /// `max_wait` (None: as long as the loop would).
+    fn run_once(self: &Arc<Self>, max_wait: Option<Duration>) {
+        bump(&self.counters.iterations, 1);
+        let (timeout, now) = self.prepare_poll();
+        let timeout = match (timeout, max_wait) {
+            (Some(t), Some(m)) => Some(t.min(m)),
+            (t, m) => t.or(m),
+        };
+        let now = self.poll(timeout, now);
+        self.collect_due_timers(now);
         let mut left = self.core.borrow().ready.len();
         let debug = self.get_debug();
         // A panic inside the library's own part of a callback must not take
@@ -504,8 +642,9 @@ impl EventLoop {
         }
     }
 
-    /// Drops cancelled timers and computes the poll timeout.
-    fn prepare_poll(&self) -> Option<Duration> {
+    /// Drops cancelled timers and computes the poll timeout, with the clock
+    /// reading it was computed from (when it read the clock).
+    fn prepare_poll(&self) -> (Option<Duration>, Option<f64>) {
         let mut core = self.core.borrow_mut();
         let cancelled = self.timer_cancels.load(Ordering::Relaxed);
         if core.timers.len() > MIN_SCHEDULED_TIMER_HANDLES && cancelled * 2 > core.timers.len() {
@@ -530,12 +669,16 @@ impl EventLoop {
             || self.watchers.borrow().pending()
             || !self.io.borrow().again.is_empty()
         {
-            return Some(Duration::ZERO);
+            return (Some(Duration::ZERO), None);
         }
-        core.timers.peek().map(|t| {
-            let secs = (t.when - self.time()).clamp(0.0, MAXIMUM_SELECT_TIMEOUT);
-            Duration::from_secs_f64(secs)
-        })
+        match core.timers.peek() {
+            Some(t) => {
+                let now = self.time();
+                let secs = (t.when - now).clamp(0.0, MAXIMUM_SELECT_TIMEOUT);
+                (Some(Duration::from_secs_f64(secs)), Some(now))
+            }
+            None => (None, None),
+        }
     }
 
     fn uncount_cancelled(&self, n: usize) {
@@ -546,18 +689,32 @@ impl EventLoop {
         }
     }
 
-    fn poll(self: &Arc<Self>, timeout: Option<Duration>) {
+    /// Polls and queues what became ready. Idle time is the span around a
+    /// poll that may block, read with the clock `prepare_poll` already read
+    /// (`before`) when there are timers; the reading after the poll is
+    /// returned for `collect_due_timers`, so a loop with timers reads the
+    /// clock no more often than it did before idle time was measured.
+    fn poll(self: &Arc<Self>, timeout: Option<Duration>, before: Option<f64>) -> Option<f64> {
         let mut watchers_ready = false;
         let mut remote_ready = false;
         let mut signals_ready = false;
+        let mut after = None;
         {
             let mut guard = self.poller.borrow_mut();
-            let Some(p) = guard.as_mut() else { return };
-            if let Err(e) = p.poll.poll(&mut p.events, timeout) {
+            let p = guard.as_mut()?;
+            let t0 = (timeout != Some(Duration::ZERO)).then(|| before.unwrap_or_else(|| self.time()));
+            let polled = p.poll.poll(&mut p.events, timeout);
+            if let Some(t0) = t0 {
+                let t1 = self.time();
+                let idle = &self.counters.idle_time;
+                idle.set(idle.get() + (t1 - t0).max(0.0));
+                after = Some(t1);
+            }
+            if let Err(e) = polled {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     drop(guard);
                     self.report(ErrorContext::new(format!("poll failed: {e}"), from_io(&e)));
-                    return;
+                    return after;
                 }
             }
             let mut core = self.core.borrow_mut();
@@ -565,7 +722,9 @@ impl EventLoop {
             for (h, ev) in io.again.drain(..) {
                 core.ready.push_back(Ready::Io(h, ev));
             }
+            let mut n = 0;
             for ev in p.events.iter() {
+                n += 1;
                 match ev.token() {
                     WAKER => remote_ready = true,
                     WATCHERS => watchers_ready = true,
@@ -582,6 +741,7 @@ impl EventLoop {
                     }
                 }
             }
+            bump(&self.counters.events, n);
         }
         if remote_ready || self.remote.pending.load(Ordering::Acquire) {
             let mut core = self.core.borrow_mut();
@@ -594,15 +754,17 @@ impl EventLoop {
         if watchers_ready || watchers.pending() {
             watchers.collect(&mut self.core.borrow_mut().ready);
         }
+        after
     }
 
-    fn collect_due_timers(&self) {
+    /// `now`: a clock reading taken since the poll returned, if any.
+    fn collect_due_timers(&self, now: Option<f64>) {
         let mut core = self.core.borrow_mut();
         // No clock read when there is no timer (a callback-only loop).
         if core.timers.is_empty() {
             return;
         }
-        let end = self.time() + CLOCK_RESOLUTION;
+        let end = now.unwrap_or_else(|| self.time()) + CLOCK_RESOLUTION;
         while core.timers.peek().is_some_and(|t| t.when < end) {
             let t = core.timers.pop().expect("peeked");
             self.uncount_cancelled(usize::from(t.unschedule()));
@@ -612,13 +774,13 @@ impl EventLoop {
 
     #[inline]
     fn run_item(self: &Arc<Self>, item: Ready) {
+        if matches!(&item, Ready::Handle(h) if h.cancelled()) {
+            return;
+        }
+        bump(&self.counters.callbacks, 1);
         match item {
             Ready::Call(cb) => cb.call(),
-            Ready::Handle(h) => {
-                if !h.cancelled() {
-                    h.run()
-                }
-            }
+            Ready::Handle(h) => h.run(),
             Ready::Done(fut, cb) => fut.run_done_callback(cb),
             Ready::Step(task) => tasks::step(&task),
             Ready::Job(f) => f(self),

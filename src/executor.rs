@@ -253,6 +253,10 @@ impl Waiters {
     pub(crate) fn remove(&mut self, id: u64) -> Option<Arc<Future>> {
         self.map.remove(&id)
     }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
 }
 
 /// asyncio's `shutdown_default_executor`: the future completes once the

@@ -72,6 +72,11 @@ impl Watchers {
         self.pending
     }
 
+    /// No fd is watched.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.fds.is_empty()
+    }
+
     /// Queues the callbacks of ready fds: for each fd the reader, then the
     /// writer (asyncio's `_process_events`).
     pub(crate) fn collect(&mut self, ready: &mut std::collections::VecDeque<Ready>) {

@@ -43,6 +43,10 @@ impl<T> Slab<T> {
         self.free.len() == self.slots.len()
     }
 
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
         self.slots.iter().flatten()
     }

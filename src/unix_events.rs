@@ -32,6 +32,13 @@ pub(crate) struct Signals {
     children: Vec<Weak<Process>>,
 }
 
+impl Signals {
+    /// No signal handler and no child watched through SIGCHLD.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.handlers.is_empty() && self.children.is_empty()
+    }
+}
+
 /// asyncio's `_check_signal`: a valid signal number.
 fn check_signal(sig: i32) -> Result<(), i32> {
     if sig < 1 || sig > sys::max_signal() {

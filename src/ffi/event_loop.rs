@@ -180,7 +180,7 @@ pub extern "C" fn eddy_loop_close(r#loop: *mut EventLoop) -> c_int {
     })
 }
 
-/// 1 while run_forever (or run_until_complete) executes, else 0.
+/// 1 while run_forever, run_until_complete or run_once executes, else 0.
 #[no_mangle]
 pub extern "C" fn eddy_loop_is_running(r#loop: *const EventLoop) -> c_int {
     guard(|| Ok(arg(r#loop)?.is_running() as c_int))
@@ -500,4 +500,152 @@ pub extern "C" fn eddy_loop_add_signal_handler(r#loop: *mut EventLoop, signum: c
 #[no_mangle]
 pub extern "C" fn eddy_loop_remove_signal_handler(r#loop: *mut EventLoop, signum: c_int) -> c_int {
     guard(|| Ok(loop_arg(r#loop)?.remove_signal_handler(signum)? as c_int))
+}
+
+/// Runs one iteration of the loop, as one pass of `eddy_loop_run_forever`
+/// (asyncio's `_run_once`): polls for I/O for at most `timeout` seconds (0:
+/// does not block; negative: as long as the loop would, until the next timer
+/// or forever when nothing is scheduled), then runs the callbacks that were
+/// due when the iteration began; callbacks they schedule wait for the next
+/// iteration. `eddy_loop_stop` during the iteration only ends it, as for
+/// run_forever.
+///
+/// Returns 1 while the loop still has work that could make progress (ready
+/// callbacks, live timers, transports, servers, datagram endpoints, fd
+/// watchers, signal handlers, executor work in flight), 0 when nothing is
+/// left. Errors: `EDDY_EINVAL` for NULL or a NaN timeout, `EDDY_ECLOSED`
+/// after close, `EDDY_ERUNNING` when this loop (run_forever, or run_once
+/// from one of its callbacks) or another loop is running in this thread,
+/// `EDDY_EWRONGTHREAD` from the wrong thread: the first run_once binds the
+/// loop to its calling thread, and run_once from any other thread (or while
+/// the loop runs in another thread) is refused.
+///
+/// eddy's addition for embedding (libuv's `uv_run` with `UV_RUN_ONCE` or
+/// `UV_RUN_NOWAIT`); asyncio has no public equivalent.
+#[no_mangle]
+pub extern "C" fn eddy_loop_run_once(r#loop: *mut EventLoop, timeout: f64) -> c_int {
+    guard(|| Ok(loop_arg(r#loop)?.run_iteration(timeout)? as c_int))
+}
+
+/// An fd that is readable while the loop has I/O events to process: a
+/// foreign loop polls it (for reading) and calls `eddy_loop_run_once` when
+/// it is. It is the same for the loop's life, close-on-exec, and belongs to
+/// the loop: do not read, close or change it. Ready callbacks and due timers
+/// do not make it readable: wait at most `eddy_loop_backend_timeout`.
+/// `EDDY_EINVAL` for NULL, `EDDY_ECLOSED` after close. From the loop's
+/// thread.
+///
+/// eddy's addition for embedding (libuv's `uv_backend_fd`).
+#[no_mangle]
+pub extern "C" fn eddy_loop_backend_fd(r#loop: *const EventLoop) -> c_int {
+    guard(|| arg(r#loop)?.backend_fd())
+}
+
+/// How long a foreign loop may wait on `eddy_loop_backend_fd` before it
+/// calls `eddy_loop_run_once`: 0 when callbacks are ready or a timer is due,
+/// the seconds until the next timer otherwise, -1 when nothing is scheduled
+/// (wait for the fd alone). NaN for NULL or a closed loop. From the loop's
+/// thread; the value holds until something is scheduled.
+///
+/// eddy's addition for embedding (libuv's `uv_backend_timeout`).
+#[no_mangle]
+pub extern "C" fn eddy_loop_backend_timeout(r#loop: *const EventLoop) -> f64 {
+    guard_or(f64::NAN, || match arg(r#loop).and_then(|lp| lp.backend_timeout()) {
+        Ok(Some(secs)) => secs,
+        Ok(None) => -1.0,
+        Err(_) => f64::NAN,
+    })
+}
+
+/// What the loop reports about itself (`eddy_loop_get_metrics`), counted
+/// since the loop was made. Set `size` to `sizeof` the struct before the
+/// call: later versions add fields at the end, and the library fills only
+/// those that fit in `size`.
+///
+/// eddy's addition (libuv's `uv_metrics_t` and `uv_metrics_idle_time`).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct eddy_loop_metrics_t {
+    /// Set by the caller: the size of the struct it passes.
+    pub size: usize,
+    /// Loop iterations (passes of run_forever's loop, or run_once calls that
+    /// ran).
+    pub iterations: u64,
+    /// I/O readiness events the poll delivered (one per ready fd per poll,
+    /// the loop's own wake-up and signal fds included).
+    pub events: u64,
+    /// Callbacks run: call_soon and timer callbacks, I/O handling (transport
+    /// and server events), task steps, done callbacks. Cancelled handles are
+    /// not counted.
+    pub callbacks: u64,
+    /// Seconds spent blocked in the poll (libuv's `uv_metrics_idle_time`);
+    /// event-loop utilisation over an interval is 1 - idle / elapsed.
+    pub idle_time: f64,
+    /// Timers scheduled: call_later, call_at and the library's own.
+    pub timers_scheduled: u64,
+    /// fds in the loop's poller now: transports, servers, datagram
+    /// endpoints, subprocess pipes.
+    pub io_handles: u64,
+}
+
+/// Fills `*out` with the loop's counters, up to `out->size` bytes: only the
+/// fields that fit entirely are written (`size` itself is left as is).
+/// `EDDY_EINVAL` for a NULL loop or `out`, or an `out->size` smaller than
+/// `sizeof(size_t)`. Cheap (no syscall); from the loop's thread, callbacks
+/// included. Works on a closed loop (the counters stay readable).
+///
+/// eddy's addition (libuv's `uv_metrics_info`).
+#[no_mangle]
+pub extern "C" fn eddy_loop_get_metrics(r#loop: *const EventLoop, out: *mut eddy_loop_metrics_t) -> c_int {
+    guard(|| {
+        let lp = arg(r#loop)?;
+        if out.is_null() {
+            return Err(EDDY_EINVAL);
+        }
+        // SAFETY: a non-null `out` points to a struct the caller owns whose
+        // first field, `size`, it has set; reading that field needs no more.
+        let size = unsafe { std::ptr::addr_of!((*out).size).read() };
+        if size < std::mem::size_of::<usize>() {
+            return Err(EDDY_EINVAL);
+        }
+        let m = lp.metrics();
+        let full = eddy_loop_metrics_t {
+            size,
+            iterations: m.iterations,
+            events: m.events,
+            callbacks: m.callbacks,
+            idle_time: m.idle_time,
+            timers_scheduled: m.timers_scheduled,
+            io_handles: m.io_handles,
+        };
+        // Every field after `size` is 8 bytes wide.
+        macro_rules! end {
+            ($field:ident) => {
+                std::mem::offset_of!(eddy_loop_metrics_t, $field) + 8
+            };
+        }
+        let ends = [
+            end!(iterations),
+            end!(events),
+            end!(callbacks),
+            end!(idle_time),
+            end!(timers_scheduled),
+            end!(io_handles),
+        ];
+        let len = ends.iter().copied().filter(|&end| end <= size).max().unwrap_or(0);
+        let skip = std::mem::size_of::<usize>();
+        if len > skip {
+            // SAFETY: the caller's struct is writable for `size` bytes (its
+            // contract), and `len <= size`; `full` is a local of the same
+            // layout, and bytes [skip, len) end at a field boundary.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    std::ptr::addr_of!(full).cast::<u8>().add(skip),
+                    out.cast::<u8>().add(skip),
+                    len - skip,
+                )
+            };
+        }
+        Ok(0)
+    })
 }
