@@ -6,6 +6,11 @@
 #   ffi-tests/run.sh BINARY...       just those
 #   VALGRIND=1 ffi-tests/run.sh      each binary (and its forked test children)
 #                                    under valgrind memcheck
+#   ASAN=1 ffi-tests/run.sh BINARY...
+#                                    binaries built with -fsanitize=address,
+#                                    undefined (`make test-asan`): sets the
+#                                    sanitizers' options; a report fails the
+#                                    test it happened in
 #
 # Exits non-zero when a test failed or a binary died outside any test.
 set -uo pipefail
@@ -37,6 +42,17 @@ if [ "${VALGRIND:-0}" = 1 ]; then
         runner+=(--suppressions=ffi-tests/valgrind.supp)
     fi
     export EDDY_TEST_TIMEOUT=${EDDY_TEST_TIMEOUT:-120}
+fi
+
+if [ "${ASAN:-0}" = 1 ]; then
+    # A report ends the process that made it with exit code 1: the forked
+    # test child, so that test FAILs. LeakSanitizer stays on (it checks each
+    # test child as it exits); ffi-tests/lsan.supp lists the third-party
+    # leaks it must not count. abort_on_error=0 keeps the exit code, not a
+    # core-dumping SIGABRT.
+    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
+    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/ffi-tests/lsan.supp:print_suppressions=0}
 fi
 
 out=$(mktemp)
