@@ -241,6 +241,10 @@ static bool run_forked(const struct harness_test *t, double timeout, char *why, 
         snprintf(why, whylen, "exit code 1: valgrind reported errors");
         return false;
       }
+#ifdef __SANITIZE_ADDRESS__
+      snprintf(why, whylen, "exit code 1: a sanitizer reported errors");
+      return false;
+#endif
       /* fall through */
     default:
       snprintf(why, whylen, "exit code %d", WEXITSTATUS(status));
