@@ -4,6 +4,7 @@
 #   make example       build, stage-install, compile and run examples-c/hello.c
 #   make test          everything CI runs (see the `test` target)
 #   make test-asan     the C tests built with -fsanitize=address,undefined
+#   make fuzz SEEDS=N  the seeded fuzzer of API sequences (fuzz/api_seq.c)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make uninstall PREFIX=/usr/local DESTDIR=
 #   make header        regenerate include/eddy.h with cbindgen
@@ -71,7 +72,7 @@ EXAMPLE_BINS := $(patsubst examples-c/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 SUBFLAGS = --no-print-directory EDDY_SKIP_BUILD=1
 phase = printf '\n==== %s ====\n' $(1)
 
-.PHONY: all build header install uninstall list-installed-files stage test test-cargo test-c test-valgrind test-asan asan-bins asan-bins-built test-examples test-syscalls \
+.PHONY: all build header install uninstall list-installed-files stage test test-cargo test-c test-valgrind test-asan asan-bins asan-bins-built fuzz test-examples test-syscalls \
         test-header test-symbols test-consumers test-pkgconfig test-cmake test-install \
         ffi-tests ffi-tests-bins examples examples-bins example clean print-version
 
@@ -175,6 +176,8 @@ test:
 	fi
 	@$(call phase,'C tests under AddressSanitizer + UBSan (and LeakSanitizer)')
 	@$(MAKE) $(SUBFLAGS) test-asan
+	@$(call phase,'fuzzer of API sequences under ASan + UBSan ($(TEST_FUZZ_SEEDS) seeds)')
+	@$(MAKE) $(SUBFLAGS) fuzz SEEDS=$(TEST_FUZZ_SEEDS)
 	@if command -v $(VALGRIND_BIN) >/dev/null 2>&1; then \
 	    $(call phase,'C tests under valgrind'); \
 	    $(MAKE) $(SUBFLAGS) test-valgrind; \
@@ -217,6 +220,23 @@ asan-bins-built: $(ASAN_TEST_BINS)
 
 test-asan: asan-bins
 	ASAN=1 ffi-tests/run.sh $(ASAN_TEST_BINS)
+
+# The seeded fuzzer of API sequences (fuzz/api_seq.c), under ASan+UBSan.
+#   make fuzz SEEDS=1000 [FIRST_SEED=1]
+SEEDS ?= 200
+FIRST_SEED ?= 1
+# The few seeds `make test` runs (about 10 s).
+TEST_FUZZ_SEEDS := 40
+FUZZ_BIN := $(ASAN_DIR)/fuzz/api_seq
+
+$(FUZZ_BIN): fuzz/api_seq.c $(STAGE_STAMP)
+	@mkdir -p $(@D)
+	@$(CC) $(ASAN_CFLAGS) $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
+	    $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB)
+
+fuzz: stage
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	. ffi-tests/asan.env; $(FUZZ_BIN) $(FIRST_SEED) $(SEEDS)
 
 test-valgrind: ffi-tests
 	VALGRIND=1 ffi-tests/run.sh $(FFI_TEST_BINS)

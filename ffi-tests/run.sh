@@ -45,13 +45,7 @@ if [ "${VALGRIND:-0}" = 1 ]; then
 fi
 
 if [ "${ASAN:-0}" = 1 ]; then
-    # A report ends the process that made it with exit code 1: the forked
-    # test child, so that test FAILs. LeakSanitizer stays on (it checks each
-    # test child as it exits) and needs no suppressions: all 490 tests run
-    # clean with it. abort_on_error=0 keeps the exit code, not a
-    # core-dumping SIGABRT.
-    export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:exitcode=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1}
-    export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+    . ffi-tests/asan.env
 fi
 
 out=$(mktemp)
