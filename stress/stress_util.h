@@ -1,0 +1,170 @@
+/*
+ * Helpers of the stress programs (stress/, `make stress`): process
+ * figures (RSS, open fds, the fd limit), a loopback listener made before
+ * fork(), and a blocking loopback connect. Programs, not tests: each prints
+ * its figures and exits non-zero when a figure breaks its rule.
+ */
+#ifndef EDDY_STRESS_UTIL_H
+#define EDDY_STRESS_UTIL_H
+
+#include <eddy.h>
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DIE(...)                                                                                   \
+  do {                                                                                             \
+    fprintf(stderr, __VA_ARGS__);                                                                  \
+    fputc('\n', stderr);                                                                           \
+    exit(2);                                                                                       \
+  } while (0)
+#define MUST(e)                                                                                    \
+  do {                                                                                             \
+    int rc_ = (e);                                                                                 \
+    if (rc_ != 0) DIE("%s:%d: %s returned %d %s", __FILE__, __LINE__, #e, rc_, eddy_err_name(rc_)); \
+  } while (0)
+
+static inline double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* This process's resident set, in kB. */
+static inline long rss_kb(void) {
+  FILE *f = fopen("/proc/self/status", "r");
+  char line[256];
+  long kb = -1;
+  while (f && fgets(line, sizeof line, f))
+    if (sscanf(line, "VmRSS: %ld kB", &kb) == 1) break;
+  if (f) fclose(f);
+  return kb;
+}
+
+/* How many fds this process has open. */
+static inline int open_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  int n = 0;
+  struct dirent *e;
+  while (d && (e = readdir(d)) != NULL) n += e->d_name[0] != '.';
+  if (d) closedir(d);
+  return n - 1; /* the directory's own fd */
+}
+
+/* Raises the soft fd limit to the hard one; returns the new soft limit. */
+static inline long raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return -1;
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  getrlimit(RLIMIT_NOFILE, &rl);
+  return (long)rl.rlim_cur;
+}
+
+static inline void set_nofile(long n) {
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = (rlim_t)n;
+  if (setrlimit(RLIMIT_NOFILE, &rl) != 0) DIE("setrlimit(%ld): %s", n, strerror(errno));
+}
+
+/* A listening socket on 127.0.0.1, any port; stores the port. */
+static inline int listen_loopback(int backlog, uint16_t *port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t sl = sizeof sin;
+  if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof sin) != 0 || listen(fd, backlog) != 0 ||
+      getsockname(fd, (struct sockaddr *)&sin, &sl) != 0)
+    DIE("listen on 127.0.0.1: %s", strerror(errno));
+  *port = ntohs(sin.sin_port);
+  return fd;
+}
+
+/* A blocking connect to 127.0.0.1:port; returns the fd or -errno. */
+static inline int connect_loopback(uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+/* The byte at offset `pos` of stream `id`. */
+static inline uint8_t stream_byte(uint32_t id, uint64_t pos) {
+  return (uint8_t)((pos ^ (pos >> 8) ^ (id * 2654435761u)) * 31u + 7u);
+}
+
+static void stop_loop_cb(void *ud) { eddy_loop_stop(ud); }
+
+/* Runs `loop` until *done becomes true or `seconds` pass (checked every
+   10 ms); returns *done. */
+static inline bool run_until_flag(eddy_loop_t *loop, const volatile bool *done, double seconds) {
+  double end = now_s() + seconds;
+  while (!*done && now_s() < end) {
+    eddy_handle_t *h = NULL;
+    MUST(eddy_loop_call_later(loop, 0.01, stop_loop_cb, loop, &h));
+    MUST(eddy_loop_run_forever(loop));
+    eddy_handle_cancel(h);
+    eddy_handle_release(h);
+  }
+  return *done;
+}
+
+/* --- the parent's watch over its forked peer --- */
+
+struct child_watch {
+  int fds[2];
+  eddy_loop_t *loop;
+  volatile bool *flag; /* set 1 s after the child has gone */
+};
+
+static void child_watch_grace(void *ud) { *((struct child_watch *)ud)->flag = true; }
+
+static void child_watch_readable(void *ud) {
+  struct child_watch *w = ud;
+  char c;
+  if (read(w->fds[0], &c, 1) > 0) return;
+  eddy_loop_remove_reader(w->loop, w->fds[0]);
+  /* A moment for the connections the child closed as it exited. */
+  MUST(eddy_loop_call_later(w->loop, 1.0, child_watch_grace, w, NULL));
+}
+
+/* Before fork(). */
+static inline void child_watch_init(struct child_watch *w) {
+  if (pipe(w->fds) != 0) DIE("pipe: %s", strerror(errno));
+}
+
+/* In the child: the write end stays open until it exits. */
+static inline void child_watch_child(struct child_watch *w) { close(w->fds[0]); }
+
+/* In the parent: sets *flag once the child has exited (its end of the pipe
+   closed) and a second has passed. */
+static inline void child_watch_start(struct child_watch *w, eddy_loop_t *loop, volatile bool *flag) {
+  close(w->fds[1]);
+  w->loop = loop;
+  w->flag = flag;
+  MUST(eddy_loop_add_reader(loop, w->fds[0], child_watch_readable, w));
+}
+
+static inline void child_watch_end(struct child_watch *w) {
+  eddy_loop_remove_reader(w->loop, w->fds[0]);
+  close(w->fds[0]);
+}
+
+#endif /* EDDY_STRESS_UTIL_H */
