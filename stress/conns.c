@@ -172,6 +172,7 @@ int main(int argc, char **argv) {
   long rss0 = rss_kb();
   eddy_server_options_t o;
   eddy_server_options_init(&o);
+  o.backlog = 4096;
   o.socks = &lfd;
   o.nsocks = 1;
   eddy_future_t *sf = NULL;
