@@ -23,34 +23,10 @@ static uint32_t fnv(uint32_t h, const uint8_t *p, size_t n) {
   return h;
 }
 
-/* ------------------------------------------------------------- server */
-
-static int srv_made, srv_lost, srv_target;
 static long srv_rss_peak;
-static bool srv_all_lost;
 
-static void srv_made_cb(eddy_transport_t *t, void *ud) {
-  (void)t;
-  (void)ud;
-  if (++srv_made == srv_target) srv_rss_peak = rss_kb();
-}
-static void srv_data_cb(eddy_transport_t *t, const uint8_t *d, size_t n, void *ud) {
-  (void)ud;
-  MUST(eddy_transport_write(t, d, n));
-}
-static void srv_lost_cb(eddy_transport_t *t, int err, void *ud) {
-  (void)t;
-  (void)err;
-  (void)ud;
-  if (++srv_lost == srv_target) srv_all_lost = true;
-}
-static const eddy_protocol_t srv_proto = {
-    .connection_made = srv_made_cb, .connection_lost = srv_lost_cb, .data_received = srv_data_cb};
-static int srv_factory(void *fud, const eddy_protocol_t **p, void **ud) {
-  (void)fud;
-  *p = &srv_proto;
-  *ud = NULL;
-  return 0;
+static void srv_made(long made) {
+  if (made == echo.target) srv_rss_peak = rss_kb();
 }
 
 /* ------------------------------------------------------------- client */
@@ -152,7 +128,8 @@ int main(int argc, char **argv) {
            n_conns, lim - 64);
     n_conns = (int)(lim - 64);
   }
-  srv_target = n_conns;
+  echo.target = n_conns;
+  echo.on_made = srv_made;
   int fds_before = open_fds();
   uint16_t port;
   int lfd = listen_loopback(4096, &port);
@@ -168,36 +145,23 @@ int main(int argc, char **argv) {
 
   eddy_loop_t *loop = NULL;
   MUST(eddy_new_event_loop(&loop));
-  child_watch_start(&cw, loop, &srv_all_lost);
+  child_watch_start(&cw, loop, &echo.done);
   long rss0 = rss_kb();
-  eddy_server_options_t o;
-  eddy_server_options_init(&o);
-  o.backlog = 4096;
-  o.socks = &lfd;
-  o.nsocks = 1;
   eddy_future_t *sf = NULL;
-  MUST(eddy_loop_create_server(loop, srv_factory, NULL, NULL, 0, &o, &sf));
-  MUST(eddy_loop_run_until_complete(loop, sf));
-  void *srv = NULL;
-  MUST(eddy_future_result(sf, &srv, NULL));
-  run_until_flag(loop, &srv_all_lost, 180);
-  bool all = srv_lost == n_conns;
+  eddy_server_t *srv = echo_serve(loop, lfd, 4096, &sf);
+  run_until_flag(loop, &echo.done, 180);
+  bool all = echo.lost == n_conns;
   child_watch_end(&cw);
-  MUST(eddy_server_close(srv));
-  eddy_future_t *wf = NULL;
-  MUST(eddy_server_wait_closed(srv, &wf));
-  MUST(eddy_loop_run_until_complete(loop, wf));
-  eddy_future_release(wf);
-  eddy_future_release(sf);
+  server_shutdown(loop, srv, sf);
   long rss_end = rss_kb();
   MUST(eddy_loop_close(loop));
   eddy_loop_release(loop);
   int status = 0;
   waitpid(pid, &status, 0);
   int fds_after = open_fds();
-  printf("server: %d connections served, %d lost; RSS %ld kB before, %ld kB with all open "
+  printf("server: %ld connections served, %ld lost; RSS %ld kB before, %ld kB with all open "
          "(%.2f kB per connection), %ld kB after they closed; fds open at the end %d (before %d)\n",
-         srv_made, srv_lost, rss0, srv_rss_peak, (double)(srv_rss_peak - rss0) / n_conns, rss_end,
+         echo.made, echo.lost, rss0, srv_rss_peak, (double)(srv_rss_peak - rss0) / n_conns, rss_end,
          fds_after, fds_before);
   bool ok = all && WIFEXITED(status) && WEXITSTATUS(status) == 0 && fds_after == fds_before;
   printf("conns: %s\n", ok ? "OK" : "FAILED");

@@ -126,6 +126,68 @@ static inline bool run_until_flag(eddy_loop_t *loop, const volatile bool *done, 
   return *done;
 }
 
+/* --- an echo server (the parent's side of conns, churn and emfile) --- */
+
+struct echo_stats {
+  long made, lost, lost_with_error;
+  long target;            /* `done` is set when this many connections were lost */
+  volatile bool done;
+  void (*on_made)(long made);
+  void (*on_lost)(long lost);
+};
+static struct echo_stats echo;
+
+static void echo_made(eddy_transport_t *t, void *ud) {
+  (void)t;
+  (void)ud;
+  echo.made++;
+  if (echo.on_made) echo.on_made(echo.made);
+}
+static void echo_data(eddy_transport_t *t, const uint8_t *d, size_t n, void *ud) {
+  (void)ud;
+  MUST(eddy_transport_write(t, d, n));
+}
+static void echo_lost(eddy_transport_t *t, int err, void *ud) {
+  (void)t;
+  (void)ud;
+  echo.lost++;
+  echo.lost_with_error += err != 0;
+  if (echo.on_lost) echo.on_lost(echo.lost);
+  if (echo.lost == echo.target) echo.done = true;
+}
+static const eddy_protocol_t echo_proto = {
+    .connection_made = echo_made, .connection_lost = echo_lost, .data_received = echo_data};
+static int echo_factory(void *fud, const eddy_protocol_t **p, void **ud) {
+  (void)fud;
+  *p = &echo_proto;
+  *ud = NULL;
+  return 0;
+}
+
+/* Serves echo_proto on the listening socket `lfd` (eddy takes it over). */
+static inline eddy_server_t *echo_serve(eddy_loop_t *loop, int lfd, int backlog, eddy_future_t **sf) {
+  eddy_server_options_t o;
+  eddy_server_options_init(&o);
+  o.backlog = backlog; /* create_server listens again, with this backlog */
+  o.socks = &lfd;
+  o.nsocks = 1;
+  MUST(eddy_loop_create_server(loop, echo_factory, NULL, NULL, 0, &o, sf));
+  MUST(eddy_loop_run_until_complete(loop, *sf));
+  void *srv = NULL;
+  MUST(eddy_future_result(*sf, &srv, NULL));
+  return srv;
+}
+
+/* Closes the server and waits until it is closed. */
+static inline void server_shutdown(eddy_loop_t *loop, eddy_server_t *srv, eddy_future_t *sf) {
+  MUST(eddy_server_close(srv));
+  eddy_future_t *wf = NULL;
+  MUST(eddy_server_wait_closed(srv, &wf));
+  MUST(eddy_loop_run_until_complete(loop, wf));
+  eddy_future_release(wf);
+  eddy_future_release(sf);
+}
+
 /* --- the parent's watch over its forked peer --- */
 
 struct child_watch {
