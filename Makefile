@@ -398,6 +398,34 @@ clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
 
+# --- stress programs (issue 14) ----------------------------------------------
+#
+#   make stress    build stress/*.c (-O2, against the staged library) and run
+#                  each: 10,000 concurrent connections, 100,000 connections
+#                  of churn, a peer resetting with megabytes buffered, an
+#                  EMFILE storm. Each prints its figures and fails when one
+#                  breaks its rule. See docs/reliability.md.
+STRESS_SRCS := $(sort $(wildcard stress/*.c))
+STRESS_BINS := $(patsubst stress/%.c,$(BUILD)/stress/%,$(STRESS_SRCS))
+
+.PHONY: stress stress-bins
+
+$(BUILD)/stress/%: stress/%.c stress/stress_util.h $(STAGE_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(EXAMPLE_CFLAGS) -O2 $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
+	    $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB)
+
+stress-bins: $(STRESS_BINS)
+	@:
+
+stress: stage
+	@$(MAKE) --no-print-directory stress-bins
+	@failed=0; for b in $(STRESS_BINS); do \
+	    $(call phase,"$$b"); \
+	    $$b || failed=$$((failed + 1)); \
+	done; \
+	echo; echo "stress: $(words $(STRESS_BINS)) programs, $$failed failed"; [ $$failed -eq 0 ]
+
 # --- benchmarks (issue 7) ----------------------------------------------------
 #
 #   make bench     build the library, the eddy and libuv benchmark programs,
