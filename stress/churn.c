@@ -11,8 +11,6 @@
  */
 #include "stress_util.h"
 
-#include <sys/wait.h>
-
 #define MSG 64
 
 static long cycles, rss_at[3];
@@ -32,6 +30,7 @@ struct cyc {
 };
 static eddy_loop_t *cloop;
 static uint16_t port;
+static int in_flight;
 static long started, finished, failed_connects, bad_echoes;
 static bool cli_done;
 
@@ -84,7 +83,8 @@ static void cli_lost(eddy_transport_t *t, int err, void *ud) {
 static const eddy_protocol_t cli_proto = {
     .connection_made = cli_made, .connection_lost = cli_lost, .data_received = cli_data};
 
-static int client(int in_flight) {
+static int client(uint16_t server_port) {
+  port = server_port;
   int fds0 = open_fds();
   MUST(eddy_new_event_loop(&cloop));
   double t0 = now_s();
@@ -104,34 +104,14 @@ static int client(int in_flight) {
 
 int main(int argc, char **argv) {
   cycles = argc > 1 ? atol(argv[1]) : 100000;
-  int in_flight = argc > 2 ? atoi(argv[2]) : 32;
+  in_flight = argc > 2 ? atoi(argv[2]) : 32;
   int fds_before = open_fds();
-  int lfd = listen_loopback(1024, &port);
-  struct child_watch cw;
-  child_watch_init(&cw);
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    child_watch_child(&cw);
-    close(lfd);
-    _exit(client(in_flight));
-  }
-
-  eddy_loop_t *loop = NULL;
-  MUST(eddy_new_event_loop(&loop));
-  child_watch_start(&cw, loop, &echo.done);
-  echo.target = cycles;
+  struct echo_run run;
+  echo_run_start(&run, 1024, cycles, client);
   echo.on_lost = srv_lost;
   long rss0 = rss_kb();
-  eddy_future_t *sf = NULL;
-  eddy_server_t *srv = echo_serve(loop, lfd, 1024, &sf);
-  run_until_flag(loop, &echo.done, 300);
-  child_watch_end(&cw);
-  server_shutdown(loop, srv, sf);
-  MUST(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  run_until_flag(run.loop, &echo.done, 300);
+  bool client_ok = echo_run_finish(&run);
   int fds_after = open_fds();
   printf("server: %ld connections served; RSS %ld kB at start, %ld / %ld / %ld kB after "
          "%ld / %ld / %ld cycles; fds open at the end %d (before %d)\n",
@@ -139,8 +119,7 @@ int main(int argc, char **argv) {
          fds_after, fds_before);
   /* Flat: the last sample within 10% (and 256 kB) of the first. */
   bool flat = rss_at[2] <= rss_at[0] + rss_at[0] / 10 + 256;
-  bool ok = echo.lost == cycles && flat && fds_after == fds_before && WIFEXITED(status) &&
-            WEXITSTATUS(status) == 0;
+  bool ok = echo.lost == cycles && flat && fds_after == fds_before && client_ok;
   printf("churn: %s%s\n", ok ? "OK" : "FAILED", flat ? "" : " (RSS grew)");
   return ok ? 0 : 1;
 }

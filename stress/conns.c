@@ -16,8 +16,6 @@
  */
 #include "stress_util.h"
 
-#include <sys/wait.h>
-
 static uint32_t fnv(uint32_t h, const uint8_t *p, size_t n) {
   for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 16777619u;
   return h;
@@ -128,42 +126,20 @@ int main(int argc, char **argv) {
            n_conns, lim - 64);
     n_conns = (int)(lim - 64);
   }
-  echo.target = n_conns;
   echo.on_made = srv_made;
   int fds_before = open_fds();
-  uint16_t port;
-  int lfd = listen_loopback(4096, &port);
-  struct child_watch cw;
-  child_watch_init(&cw);
-  fflush(stdout);
-  pid_t pid = fork();
-  if (pid == 0) {
-    child_watch_child(&cw);
-    close(lfd);
-    _exit(client(port));
-  }
-
-  eddy_loop_t *loop = NULL;
-  MUST(eddy_new_event_loop(&loop));
-  child_watch_start(&cw, loop, &echo.done);
+  struct echo_run run;
+  echo_run_start(&run, 4096, n_conns, client);
   long rss0 = rss_kb();
-  eddy_future_t *sf = NULL;
-  eddy_server_t *srv = echo_serve(loop, lfd, 4096, &sf);
-  run_until_flag(loop, &echo.done, 180);
-  bool all = echo.lost == n_conns;
-  child_watch_end(&cw);
-  server_shutdown(loop, srv, sf);
+  run_until_flag(run.loop, &echo.done, 180);
+  bool client_ok = echo_run_finish(&run);
   long rss_end = rss_kb();
-  MUST(eddy_loop_close(loop));
-  eddy_loop_release(loop);
-  int status = 0;
-  waitpid(pid, &status, 0);
   int fds_after = open_fds();
   printf("server: %ld connections served, %ld lost; RSS %ld kB before, %ld kB with all open "
          "(%.2f kB per connection), %ld kB after they closed; fds open at the end %d (before %d)\n",
          echo.made, echo.lost, rss0, srv_rss_peak, (double)(srv_rss_peak - rss0) / n_conns, rss_end,
          fds_after, fds_before);
-  bool ok = all && WIFEXITED(status) && WEXITSTATUS(status) == 0 && fds_after == fds_before;
+  bool ok = echo.lost == n_conns && client_ok && fds_after == fds_before;
   printf("conns: %s\n", ok ? "OK" : "FAILED");
   return ok ? 0 : 1;
 }

@@ -86,15 +86,8 @@ int main(int argc, char **argv) {
   MUST(eddy_loop_set_exception_handler(loop, handler, NULL));
   uint16_t port;
   int lfd = listen_loopback(16, &port);
-  eddy_server_options_t o;
-  eddy_server_options_init(&o);
-  o.socks = &lfd;
-  o.nsocks = 1;
   eddy_future_t *sf = NULL;
-  MUST(eddy_loop_create_server(loop, s_factory, NULL, NULL, 0, &o, &sf));
-  MUST(eddy_loop_run_until_complete(loop, sf));
-  void *srv = NULL;
-  MUST(eddy_future_result(sf, &srv, NULL));
+  eddy_server_t *srv = serve_on(loop, lfd, 16, s_factory, &sf);
   long rss0 = rss_kb(), rss_peak = 0, rss_after_max = 0;
   int bad = 0, with_error = 0;
   char errs[256] = "";
@@ -126,12 +119,7 @@ int main(int argc, char **argv) {
     rss = rss_kb();
     if (rss > rss_after_max) rss_after_max = rss;
   }
-  MUST(eddy_server_close(srv));
-  eddy_future_t *wf = NULL;
-  MUST(eddy_server_wait_closed(srv, &wf));
-  MUST(eddy_loop_run_until_complete(loop, wf));
-  eddy_future_release(wf);
-  eddy_future_release(sf);
+  server_shutdown(loop, srv, sf);
   MUST(eddy_loop_close(loop));
   eddy_loop_release(loop);
   free(chunk);

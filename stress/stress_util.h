@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -164,14 +165,16 @@ static int echo_factory(void *fud, const eddy_protocol_t **p, void **ud) {
   return 0;
 }
 
-/* Serves echo_proto on the listening socket `lfd` (eddy takes it over). */
-static inline eddy_server_t *echo_serve(eddy_loop_t *loop, int lfd, int backlog, eddy_future_t **sf) {
+/* Serves `factory`'s protocol on the listening socket `lfd` (eddy takes it
+   over). */
+static inline eddy_server_t *serve_on(eddy_loop_t *loop, int lfd, int backlog,
+                                      eddy_protocol_factory_fn factory, eddy_future_t **sf) {
   eddy_server_options_t o;
   eddy_server_options_init(&o);
   o.backlog = backlog; /* create_server listens again, with this backlog */
   o.socks = &lfd;
   o.nsocks = 1;
-  MUST(eddy_loop_create_server(loop, echo_factory, NULL, NULL, 0, &o, sf));
+  MUST(eddy_loop_create_server(loop, factory, NULL, NULL, 0, &o, sf));
   MUST(eddy_loop_run_until_complete(loop, *sf));
   void *srv = NULL;
   MUST(eddy_future_result(*sf, &srv, NULL));
@@ -227,6 +230,50 @@ static inline void child_watch_start(struct child_watch *w, eddy_loop_t *loop, v
 static inline void child_watch_end(struct child_watch *w) {
   eddy_loop_remove_reader(w->loop, w->fds[0]);
   close(w->fds[0]);
+}
+
+/* --- the parent's echo server and its forked client --- */
+
+struct echo_run {
+  eddy_loop_t *loop;
+  eddy_server_t *srv;
+  eddy_future_t *sf;
+  struct child_watch cw;
+  pid_t pid;
+};
+
+/* Listens on 127.0.0.1, forks a child that exits with client(port), and
+   serves echo_proto on a new loop of the parent's. echo.done is set once
+   `target` connections were lost, or a second after the child exited. */
+static inline void echo_run_start(struct echo_run *r, int backlog, long target,
+                                  int (*client)(uint16_t port)) {
+  uint16_t port;
+  int lfd = listen_loopback(backlog, &port);
+  child_watch_init(&r->cw);
+  fflush(stdout);
+  r->pid = fork();
+  if (r->pid < 0) DIE("fork: %s", strerror(errno));
+  if (r->pid == 0) {
+    child_watch_child(&r->cw);
+    close(lfd);
+    _exit(client(port));
+  }
+  MUST(eddy_new_event_loop(&r->loop));
+  child_watch_start(&r->cw, r->loop, &echo.done);
+  echo.target = target;
+  r->srv = serve_on(r->loop, lfd, backlog, echo_factory, &r->sf);
+}
+
+/* Closes the server and the loop and waits for the child; true when the
+   child exited with 0. */
+static inline bool echo_run_finish(struct echo_run *r) {
+  child_watch_end(&r->cw);
+  server_shutdown(r->loop, r->srv, r->sf);
+  MUST(eddy_loop_close(r->loop));
+  eddy_loop_release(r->loop);
+  int status = 0;
+  waitpid(r->pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 #endif /* EDDY_STRESS_UTIL_H */
