@@ -3,6 +3,8 @@
 #   make               build target/release/libeddy.{so,a}
 #   make example       build, stage-install, compile and run examples-c/hello.c
 #   make test          everything CI runs (see the `test` target)
+#   make test-asan     the C tests built with -fsanitize=address,undefined
+#   make fuzz SEEDS=N  the seeded fuzzer of API sequences (fuzz/api_seq.c)
 #   make install PREFIX=/usr/local DESTDIR=
 #   make uninstall PREFIX=/usr/local DESTDIR=
 #   make header        regenerate include/eddy.h with cbindgen
@@ -56,6 +58,13 @@ TEST_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread
 EXAMPLE_CFLAGS := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -g -pthread
 FFI_TEST_SRCS := $(sort $(wildcard ffi-tests/test_*.c))
 FFI_TEST_BINS := $(patsubst ffi-tests/%.c,$(BUILD)/ffi-tests/%,$(FFI_TEST_SRCS))
+# The C tests again with AddressSanitizer and UBSan, in their own directory.
+# The Rust library is not instrumented: ASan's interceptors check the buffers
+# it hands to send/recv/read/write, and its malloc checks what C frees.
+ASAN_DIR := $(BUILD)/asan
+ASAN_CFLAGS := $(TEST_CFLAGS) -O1 -fsanitize=address,undefined -fno-omit-frame-pointer \
+               -fno-sanitize-recover=undefined
+ASAN_TEST_BINS := $(patsubst ffi-tests/%.c,$(ASAN_DIR)/ffi-tests/%,$(FFI_TEST_SRCS))
 EXAMPLE_SRCS := $(sort $(wildcard examples-c/*.c))
 EXAMPLE_BINS := $(patsubst examples-c/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 
@@ -63,7 +72,7 @@ EXAMPLE_BINS := $(patsubst examples-c/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 SUBFLAGS = --no-print-directory EDDY_SKIP_BUILD=1
 phase = printf '\n==== %s ====\n' $(1)
 
-.PHONY: all build header install uninstall list-installed-files stage test test-cargo test-c test-valgrind test-examples test-syscalls \
+.PHONY: all build header install uninstall list-installed-files stage test test-cargo test-c test-valgrind test-asan asan-bins asan-bins-built fuzz test-examples test-syscalls \
         test-header test-symbols test-consumers test-pkgconfig test-cmake test-install \
         ffi-tests ffi-tests-bins examples examples-bins example clean print-version
 
@@ -165,6 +174,10 @@ test:
 	else \
 	    $(call phase,'strace not installed: skipping the syscall budget'); \
 	fi
+	@$(call phase,'C tests under AddressSanitizer + UBSan (and LeakSanitizer)')
+	@$(MAKE) $(SUBFLAGS) test-asan
+	@$(call phase,'fuzzer of API sequences under ASan + UBSan ($(TEST_FUZZ_SEEDS) seeds)')
+	@$(MAKE) $(SUBFLAGS) fuzz SEEDS=$(TEST_FUZZ_SEEDS)
 	@if command -v $(VALGRIND_BIN) >/dev/null 2>&1; then \
 	    $(call phase,'C tests under valgrind'); \
 	    $(MAKE) $(SUBFLAGS) test-valgrind; \
@@ -193,6 +206,37 @@ ffi-tests-bins: $(FFI_TEST_BINS)
 # The binaries of the sources that exist now, not whatever build/ holds.
 test-c: ffi-tests
 	ffi-tests/run.sh $(FFI_TEST_BINS)
+
+$(ASAN_DIR)/ffi-tests/%: ffi-tests/%.c ffi-tests/harness.c ffi-tests/harness.h ffi-tests/test_util.h $(STAGE_STAMP)
+	@mkdir -p $(@D)
+	@$(CC) $(ASAN_CFLAGS) $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
+	    ffi-tests/harness.c $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB)
+
+asan-bins: stage
+	@$(MAKE) --no-print-directory asan-bins-built
+
+asan-bins-built: $(ASAN_TEST_BINS)
+	@:
+
+test-asan: asan-bins
+	ASAN=1 ffi-tests/run.sh $(ASAN_TEST_BINS)
+
+# The seeded fuzzer of API sequences (fuzz/api_seq.c), under ASan+UBSan.
+#   make fuzz SEEDS=1000 [FIRST_SEED=1]
+SEEDS ?= 200
+FIRST_SEED ?= 1
+# The few seeds `make test` runs (about 10 s).
+TEST_FUZZ_SEEDS := 40
+FUZZ_BIN := $(ASAN_DIR)/fuzz/api_seq
+
+$(FUZZ_BIN): fuzz/api_seq.c $(STAGE_STAMP)
+	@mkdir -p $(@D)
+	@$(CC) $(ASAN_CFLAGS) $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
+	    $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB)
+
+fuzz: stage
+	@$(MAKE) --no-print-directory $(FUZZ_BIN)
+	. ffi-tests/asan.env; $(FUZZ_BIN) $(FIRST_SEED) $(SEEDS)
 
 test-valgrind: ffi-tests
 	VALGRIND=1 ffi-tests/run.sh $(FFI_TEST_BINS)
@@ -369,6 +413,34 @@ example: stage
 clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
+
+# --- stress programs (issue 14) ----------------------------------------------
+#
+#   make stress    build stress/*.c (-O2, against the staged library) and run
+#                  each: 10,000 concurrent connections, 100,000 connections
+#                  of churn, a peer resetting with megabytes buffered, an
+#                  EMFILE storm. Each prints its figures and fails when one
+#                  breaks its rule. See docs/reliability.md.
+STRESS_SRCS := $(sort $(wildcard stress/*.c))
+STRESS_BINS := $(patsubst stress/%.c,$(BUILD)/stress/%,$(STRESS_SRCS))
+
+.PHONY: stress stress-bins
+
+$(BUILD)/stress/%: stress/%.c stress/stress_util.h $(STAGE_STAMP)
+	@mkdir -p $(@D)
+	$(CC) $(EXAMPLE_CFLAGS) -O2 $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
+	    $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB)
+
+stress-bins: $(STRESS_BINS)
+	@:
+
+stress: stage
+	@$(MAKE) --no-print-directory stress-bins
+	@failed=0; for b in $(STRESS_BINS); do \
+	    $(call phase,"$$b"); \
+	    $$b || failed=$$((failed + 1)); \
+	done; \
+	echo; echo "stress: $(words $(STRESS_BINS)) programs, $$failed failed"; [ $$failed -eq 0 ]
 
 # --- benchmarks (issue 7) ----------------------------------------------------
 #

@@ -12,10 +12,15 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/lsan_interface.h>
+#endif
+
 #define HARNESS_MAX_TESTS 4096
 /* Child exit statuses the parent recognises. */
 #define HARNESS_EXIT_CHECK 86 /* a CHECK failed */
 #define HARNESS_EXIT_FDS 87   /* the test leaked fds */
+#define HARNESS_EXIT_LEAK 88  /* LeakSanitizer found a leak */
 /* Only fds below this are compared: valgrind keeps its own at ~1024+. */
 #define HARNESS_FD_LIMIT 1000
 
@@ -176,6 +181,11 @@ static bool run_forked(const struct harness_test *t, double timeout, char *why, 
     signal(SIGHUP, SIG_DFL);
     int rc = run_body(t);
     fflush(NULL);
+#ifdef __SANITIZE_ADDRESS__
+    /* _exit skips the leak check LeakSanitizer runs at exit. */
+    if (rc == 0 && __lsan_do_recoverable_leak_check())
+      rc = HARNESS_EXIT_LEAK;
+#endif
     _exit(rc);
   }
   setpgid(pid, pid); /* both sides, to win the race */
@@ -223,11 +233,18 @@ static bool run_forked(const struct harness_test *t, double timeout, char *why, 
     case HARNESS_EXIT_FDS:
       snprintf(why, whylen, "leaked fds");
       return false;
+    case HARNESS_EXIT_LEAK:
+      snprintf(why, whylen, "leaked memory (LeakSanitizer report above)");
+      return false;
     case 1:
       if (under_valgrind()) {
         snprintf(why, whylen, "exit code 1: valgrind reported errors");
         return false;
       }
+#ifdef __SANITIZE_ADDRESS__
+      snprintf(why, whylen, "exit code 1: a sanitizer reported errors");
+      return false;
+#endif
       /* fall through */
     default:
       snprintf(why, whylen, "exit code %d", WEXITSTATUS(status));

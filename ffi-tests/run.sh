@@ -6,6 +6,11 @@
 #   ffi-tests/run.sh BINARY...       just those
 #   VALGRIND=1 ffi-tests/run.sh      each binary (and its forked test children)
 #                                    under valgrind memcheck
+#   ASAN=1 ffi-tests/run.sh BINARY...
+#                                    binaries built with -fsanitize=address,
+#                                    undefined (`make test-asan`): sets the
+#                                    sanitizers' options; a report fails the
+#                                    test it happened in
 #
 # Exits non-zero when a test failed or a binary died outside any test.
 set -uo pipefail
@@ -37,6 +42,10 @@ if [ "${VALGRIND:-0}" = 1 ]; then
         runner+=(--suppressions=ffi-tests/valgrind.supp)
     fi
     export EDDY_TEST_TIMEOUT=${EDDY_TEST_TIMEOUT:-120}
+fi
+
+if [ "${ASAN:-0}" = 1 ]; then
+    . ffi-tests/asan.env
 fi
 
 out=$(mktemp)
