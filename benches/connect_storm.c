@@ -9,7 +9,9 @@
  *
  * Prints: connections=<n> seconds=<elapsed> conns_per_sec=<rate>
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -8,7 +8,9 @@
  *
  * Prints: requests=<n> seconds=<elapsed> requests_per_sec=<rate>
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>

@@ -8,7 +8,9 @@
  *
  * Prints: datagrams=<echoes received> seconds=<elapsed> dgrams_per_sec=<rate> resent=<n>
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
