@@ -46,6 +46,9 @@ pub struct DatagramProtocol {
     pub error_received: Option<extern "C" fn(d: *mut Datagram, err: c_int, ud: *mut c_void)>,
 }
 
+/// A datagram waiting to be sent, and where to (None: the remote address).
+type Queued = (Vec<u8>, Option<SockAddr>);
+
 #[derive(Clone, Copy)]
 struct Slot {
     table: DatagramProtocol,
@@ -61,7 +64,12 @@ struct State {
     conn_lost: bool,
     started: bool,
     readable: bool,
-    buffer: VecDeque<(Vec<u8>, Option<SockAddr>)>,
+    buffer: VecDeque<Queued>,
+    /// Set while a received batch is delivered: sendto then keeps what
+    /// it would have sent at once in `outbox`, and the batch's replies
+    /// leave together in one sendmmsg after the last datagram_received.
+    batching: bool,
+    outbox: Vec<Queued>,
     flow: FlowControl,
 }
 
@@ -118,6 +126,8 @@ impl Datagram {
                 started: false,
                 readable: false,
                 buffer: VecDeque::new(),
+                batching: false,
+                outbox: Vec::new(),
                 flow: FlowControl::new(DEFAULT_HIGH),
             }),
         });
@@ -189,6 +199,7 @@ impl Datagram {
                 if more {
                     self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
                 }
+                self.st.borrow_mut().batching = true;
                 for i in 0..n {
                     // asyncio stops reading at close(): the rest of the
                     // batch goes the way of what close leaves unread.
@@ -202,6 +213,8 @@ impl Datagram {
                         }
                     }
                 }
+                self.st.borrow_mut().batching = false;
+                self.flush_outbox();
             }
             Err(e) if e == EDDY_EAGAIN => self.st.borrow_mut().readable = false,
             Err(e) => {
@@ -242,6 +255,13 @@ impl Datagram {
             (None, Some(a)) => Some(a),
             (None, None) => return Err(EDDY_EINVAL),
         };
+        {
+            let mut st = self.st.borrow_mut();
+            if st.batching && st.flow.size() == 0 {
+                st.outbox.push((data.to_vec(), addr));
+                return Ok(());
+            }
+        }
         if self.st.borrow().flow.size() == 0 {
             match self.send_one(data, addr.as_ref()) {
                 Ok(_) => return Ok(()),
@@ -259,6 +279,61 @@ impl Datagram {
         }
         self.maybe_pause();
         Ok(())
+    }
+
+    /// One sendmmsg of the datagrams at the front of `q`.
+    fn send_batch<'a>(&self, q: impl Iterator<Item = &'a Queued>) -> Result<usize, i32> {
+        let connected = self.connected;
+        sys::sendmmsg(self.raw_fd, q.map(|(d, a)| (&d[..], a.as_ref().filter(|_| !connected))))
+    }
+
+    /// Sends what sendto kept back during a batch, as sendto would have
+    /// sent it: an error goes to error_received on the next iteration,
+    /// and from the first EAGAIN on the datagrams join the queue. They
+    /// were sent as far as the protocol knows, so an abort in the batch
+    /// does not drop them; close() waits for them.
+    fn flush_outbox(self: &Arc<Self>) {
+        let mut out = {
+            let mut st = self.st.borrow_mut();
+            if st.outbox.is_empty() {
+                return;
+            }
+            if st.fd.is_none() {
+                st.outbox.clear();
+                return;
+            }
+            std::mem::take(&mut st.outbox)
+        };
+        let mut next = 0;
+        while next < out.len() {
+            match self.send_batch(out[next..].iter()) {
+                Ok(n) => next += n,
+                Err(e) if e == EDDY_EAGAIN => break,
+                Err(e) => {
+                    self.schedule_error(e);
+                    next += 1;
+                }
+            }
+        }
+        let (queued, lost_now) = {
+            let mut st = self.st.borrow_mut();
+            let queued = next < out.len() && !st.conn_lost;
+            if queued {
+                for q in out.drain(next..) {
+                    st.flow.grow(q.0.len() + DATAGRAM_OVERHEAD);
+                    st.buffer.push_back(q);
+                }
+            }
+            out.clear();
+            st.outbox = out;
+            (queued, st.closing && !st.conn_lost && st.buffer.is_empty())
+        };
+        if queued {
+            self.maybe_pause();
+        }
+        if lost_now {
+            self.schedule_connection_lost(0);
+        }
     }
 
     fn schedule_error(self: &Arc<Self>, err: i32) {
@@ -286,8 +361,7 @@ impl Datagram {
                 if st.conn_lost || st.buffer.is_empty() {
                     break;
                 }
-                let connected = self.connected;
-                sys::sendmmsg(self.raw_fd, st.buffer.iter().map(|(d, a)| (&d[..], a.as_ref().filter(|_| !connected))))
+                self.send_batch(st.buffer.iter())
             };
             let (sent, err) = match r {
                 Err(e) if e == EDDY_EAGAIN => return,
@@ -336,7 +410,7 @@ impl Datagram {
                 return;
             }
             st.closing = true;
-            st.buffer.is_empty()
+            st.buffer.is_empty() && st.outbox.is_empty()
         };
         if empty {
             self.schedule_connection_lost(0);
