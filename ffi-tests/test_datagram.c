@@ -1822,3 +1822,51 @@ TEST(a_refused_datagram_in_a_flushed_queue_gives_error_received_and_the_rest_sti
   sink_close(&b);
   close_loop(loop);
 }
+
+/* Echoes each datagram; closes the endpoint in the 10th datagram_received. */
+static void echo_then_close_at_10(eddy_datagram_t *d, const uint8_t *data, size_t len, const struct sockaddr *addr,
+                                  socklen_t addrlen, void *ud) {
+  struct drec *r = ud;
+  on_datagram(d, data, len, addr, addrlen, ud);
+  int rc = eddy_datagram_sendto(d, data, len, addr, addrlen);
+  if (rc != 0) r->echo_rc = rc;
+  if (r->nrecv == 10) CHECK_OK(eddy_datagram_close(d));
+}
+
+/* SEMANTICS 115, 117, 119: replies sent from datagram_received while a
+   burst is delivered all go out, in order, byte-exact, also the ones sent
+   just before close() in the same burst; after close() no datagram is
+   delivered, and connection_lost comes after the replies left */
+TEST(replies_sent_during_a_burst_arrive_in_order_even_when_close_follows) {
+  static size_t lens[20];
+  for (int i = 0; i < 20; i++) lens[i] = (size_t)(i * 13 % 200);
+  burst_lens = lens;
+  burst_count = 20;
+  eddy_loop_t *loop = new_loop();
+  CHECK(loop != NULL);
+  struct drec r;
+  rec_init(&r, loop);
+  eddy_datagram_protocol_t pr = proto;
+  pr.datagram_received = echo_then_close_at_10;
+  eddy_datagram_options_t o;
+  eddy_datagram_options_init(&o);
+  o.local_host = "127.0.0.1";
+  eddy_datagram_t *d = open_endpoint_with(loop, &r, &o, &pr);
+  struct sockaddr_storage sn = extra_addr(d, "sockname", NULL);
+  int peer = udp_socket();
+  send_burst(peer, (struct sockaddr *)&sn, sizeof(struct sockaddr_in));
+  WAIT_UNTIL(loop, r.lost == 1, 5.0);
+  CHECK_EQ(r.nrecv, 10);
+  CHECK_EQ(r.echo_rc, 0);
+  uint8_t buf[256];
+  for (int i = 0; i < 10; i++) {
+    ssize_t n = recv_wait(peer, buf, sizeof buf, NULL);
+    CHECK_EQ(n, (ssize_t)lens[i]);
+    for (size_t j = 0; j < lens[i]; j++) CHECK_EQ(buf[j], burst_byte(i, j));
+  }
+  CHECK(nothing_to_read(peer, 20));
+  CHECK_EQ(r.log[r.nlog - 1], 'L');
+  CHECK_EQ(r.nerr, 0);
+  close(peer);
+  close_loop(loop);
+}
