@@ -420,6 +420,6 @@ $(BENCH_DIR)/%_uv: benches/%_uv.c benches/bench_util.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $$($(PKG_CONFIG) --cflags --libs libuv)
 
-$(addprefix $(BENCH_DIR)/,$(BENCH_PLAIN_LOADS)): $(BENCH_DIR)/%: benches/%.c
+$(addprefix $(BENCH_DIR)/,$(BENCH_PLAIN_LOADS)): $(BENCH_DIR)/%: benches/%.c benches/bench_util.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<

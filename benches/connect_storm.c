@@ -9,9 +9,8 @@
  *
  * Prints: connections=<n> seconds=<elapsed> conns_per_sec=<rate>
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#include "bench_util.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,12 +20,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv) {
     if (argc < 3) {
@@ -39,7 +32,7 @@ int main(int argc, char **argv) {
     inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
     int ep = epoll_create1(0);
     long opened = 0, done = 0, inflight = 0;
-    double t0 = now();
+    double t0 = bench_now();
     struct epoll_event evs[256];
     while (done < total) {
         while (inflight < window && opened < total) {
@@ -84,7 +77,7 @@ int main(int argc, char **argv) {
             done++;
         }
     }
-    double el = now() - t0;
+    double el = bench_now() - t0;
     printf("connections=%ld seconds=%.3f conns_per_sec=%.0f\n", done, el, done / el);
     return 0;
 }

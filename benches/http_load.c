@@ -8,9 +8,8 @@
  *
  * Prints: requests=<n> seconds=<elapsed> requests_per_sec=<rate>
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#include "bench_util.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,12 +28,6 @@ struct conn {
     size_t got;
     char buf[4096];
 };
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 /* The length of the complete response at the start of c->buf, or 0. */
 static size_t response_len(const struct conn *c) {
@@ -68,7 +61,7 @@ int main(int argc, char **argv) {
         struct epoll_event ev = {.events = EPOLLIN, .data.ptr = &conns[i]};
         epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
     }
-    double t0 = now();
+    double t0 = bench_now();
     for (int i = 0; i < n && sent < total; i++, sent++)
         if (write(conns[i].fd, request, sizeof request - 1) < 0) {
             perror("write");
@@ -104,7 +97,7 @@ int main(int argc, char **argv) {
             }
         }
     }
-    double el = now() - t0;
+    double el = bench_now() - t0;
     printf("requests=%ld seconds=%.3f requests_per_sec=%.0f\n", done, el, done / el);
     for (int i = 0; i < n; i++)
         close(conns[i].fd);

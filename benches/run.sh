@@ -134,6 +134,21 @@ uv_server() {
     esac
 }
 server_of() { if [ "$1" = eddy ]; then eddy_server "$2"; else uv_server "$2"; fi; }
+# serve LIB KIND CLIENT ARGS...: starts LIB's KIND server on SERVER_CPU and
+# runs CLIENT PORT ARGS... on CLIENT_CPU against it; sets LINE to the
+# client's output and US_PER to the server's CPU µs per unit, the unit
+# being the client's count named by UNIT (returns 1 on failure).
+serve() {
+    local lib=$1 kind=$2 client=$3 c0
+    shift 3
+    LINE= US_PER=
+    start_server "$SCPU" "$(server_of "$lib" "$kind")" || return 1
+    c0=$(cpu_ns "$SPID")
+    LINE=$(taskset -c "$CCPU" "$client" "$PORT" "$@") || LINE=
+    US_PER=$(awk -v c=$(($(cpu_ns "$SPID") - c0)) -v m="$(kv "$UNIT" "$LINE")" 'BEGIN { if (m > 0) printf "%.2f", c / 1e3 / m }')
+    stop_server
+    [ -n "$LINE" ] || { log "${client##*/} failed against $lib"; return 1; }
+}
 
 # ---- timers -------------------------------------------------------------------
 if want timers; then
@@ -338,17 +353,10 @@ if want udp; then
     log "== udp: udp_load 64 sockets, one 64-byte datagram in flight each, ${ECHO_SECS}s ($UDP_RUNS runs each)"
     for i in $(seq "$UDP_RUNS"); do
         for lib in $(order "$i"); do
-            start_server "$SCPU" "$(server_of "$lib" udp)" || continue
-            c0=$(cpu_ns "$SPID")
-            line=$(taskset -c "$CCPU" "$B/udp_load" "$PORT" 64 64 "$ECHO_SECS") || line=
-            c1=$(cpu_ns "$SPID")
-            stop_server
-            [ -n "$line" ] || { log "udp_load failed against $lib"; continue; }
-            n=$(kv datagrams "$line")
-            us=$(awk -v c=$((c1 - c0)) -v m="$n" 'BEGIN { printf "%.2f", c / 1e3 / m }')
-            log "  $lib: $line server_cpu_us_per_dgram=$us"
-            rec udp dgrams_per_sec "$lib" "$(kv dgrams_per_sec "$line")"
-            rec udp server_cpu_us_per_dgram "$lib" "$us"
+            UNIT=datagrams serve "$lib" udp "$B/udp_load" 64 64 "$ECHO_SECS" || continue
+            log "  $lib: $LINE server_cpu_us_per_dgram=$US_PER"
+            rec udp dgrams_per_sec "$lib" "$(kv dgrams_per_sec "$LINE")"
+            rec udp server_cpu_us_per_dgram "$lib" "$US_PER"
         done
     done
     if command -v strace >/dev/null 2>&1; then
@@ -379,17 +387,10 @@ if want storm; then
     log "== storm: connect_storm 10,000 connections (1-byte echo, close), 256 in flight ($STORM_RUNS runs each)"
     for i in $(seq "$STORM_RUNS"); do
         for lib in $(order "$i"); do
-            start_server "$SCPU" "$(server_of "$lib" echo)" || continue
-            c0=$(cpu_ns "$SPID")
-            line=$(taskset -c "$CCPU" "$B/connect_storm" "$PORT" 10000) || line=
-            c1=$(cpu_ns "$SPID")
-            stop_server
-            [ -n "$line" ] || { log "connect_storm failed against $lib"; continue; }
-            n=$(kv connections "$line")
-            us=$(awk -v c=$((c1 - c0)) -v m="$n" 'BEGIN { printf "%.2f", c / 1e3 / m }')
-            log "  $lib: $line server_cpu_us_per_conn=$us"
-            rec storm conns_per_sec "$lib" "$(kv conns_per_sec "$line")"
-            rec storm server_cpu_us_per_conn "$lib" "$us"
+            UNIT=connections serve "$lib" echo "$B/connect_storm" 10000 || continue
+            log "  $lib: $LINE server_cpu_us_per_conn=$US_PER"
+            rec storm conns_per_sec "$lib" "$(kv conns_per_sec "$LINE")"
+            rec storm server_cpu_us_per_conn "$lib" "$US_PER"
         done
     done
 fi

@@ -8,9 +8,8 @@
  *
  * Prints: datagrams=<echoes received> seconds=<elapsed> dgrams_per_sec=<rate> resent=<n>
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
+#include "bench_util.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -21,12 +20,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv) {
     if (argc < 5) {
@@ -54,14 +47,14 @@ int main(int argc, char **argv) {
         epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev);
     }
     long total = 0, resent = 0, refused = 0;
-    double t0 = now(), deadline = t0 + seconds;
+    double t0 = bench_now(), deadline = t0 + seconds;
     for (int i = 0; i < n; i++) {
         send(fds[i], msg, size, 0);
         sent_at[i] = t0;
     }
     struct epoll_event evs[256];
     while (max < 0 || total < max) {
-        double t = now();
+        double t = bench_now();
         if (t >= deadline)
             break;
         int k = epoll_wait(ep, evs, 256, 10);
@@ -78,11 +71,11 @@ int main(int argc, char **argv) {
                 }
                 total++;
                 send(fds[i], msg, size, 0);
-                sent_at[i] = now();
+                sent_at[i] = bench_now();
             }
         }
         if (k == 0) {
-            t = now();
+            t = bench_now();
             for (int i = 0; i < n; i++)
                 if (t - sent_at[i] > 0.05) {
                     send(fds[i], msg, size, 0);
@@ -91,7 +84,7 @@ int main(int argc, char **argv) {
                 }
         }
     }
-    double el = now() - t0;
+    double el = bench_now() - t0;
     printf("datagrams=%ld seconds=%.3f dgrams_per_sec=%.0f resent=%ld\n", total, el, total / el, resent);
     for (int i = 0; i < n; i++)
         close(fds[i]);

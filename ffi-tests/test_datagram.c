@@ -1610,6 +1610,19 @@ static void burst_received(eddy_datagram_t *d, const uint8_t *data, size_t len, 
   if (!ok && r->echo_rc == 0) r->echo_rc = -(1 + i);
 }
 
+/* An endpoint on 127.0.0.1 (any port) with the recorder's protocol but
+   `received` as its datagram_received. */
+static eddy_datagram_t *open_udp_receiving_with(eddy_loop_t *loop, struct drec *r,
+                                                void (*received)(eddy_datagram_t *, const uint8_t *, size_t,
+                                                                 const struct sockaddr *, socklen_t, void *)) {
+  eddy_datagram_protocol_t pr = proto;
+  pr.datagram_received = received;
+  eddy_datagram_options_t o;
+  eddy_datagram_options_init(&o);
+  o.local_host = "127.0.0.1";
+  return open_endpoint_with(loop, r, &o, &pr);
+}
+
 /* Sends burst_lens' datagrams with the burst pattern from fd (blocking
    sends on a plain socket). */
 static void send_burst(int fd, const struct sockaddr *to, socklen_t tolen) {
@@ -1637,12 +1650,7 @@ TEST(burst_of_100_queued_udp_datagrams_arrives_in_order_whole_one_callback_each)
   CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
-  eddy_datagram_protocol_t pr = proto;
-  pr.datagram_received = burst_received;
-  eddy_datagram_options_t o;
-  eddy_datagram_options_init(&o);
-  o.local_host = "127.0.0.1";
-  eddy_datagram_t *d = open_endpoint_with(loop, &r, &o, &pr);
+  eddy_datagram_t *d = open_udp_receiving_with(loop, &r, burst_received);
   int rcv = 4 << 20; /* room for the whole burst in the kernel */
   CHECK_EQ(setsockopt(socket_fd_of(d), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv), 0);
   struct sockaddr_storage sn = extra_addr(d, "sockname", NULL);
@@ -1846,12 +1854,7 @@ TEST(replies_sent_during_a_burst_arrive_in_order_even_when_close_follows) {
   CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
-  eddy_datagram_protocol_t pr = proto;
-  pr.datagram_received = echo_then_close_at_10;
-  eddy_datagram_options_t o;
-  eddy_datagram_options_init(&o);
-  o.local_host = "127.0.0.1";
-  eddy_datagram_t *d = open_endpoint_with(loop, &r, &o, &pr);
+  eddy_datagram_t *d = open_udp_receiving_with(loop, &r, echo_then_close_at_10);
   struct sockaddr_storage sn = extra_addr(d, "sockname", NULL);
   int peer = udp_socket();
   send_burst(peer, (struct sockaddr *)&sn, sizeof(struct sockaddr_in));
