@@ -1610,16 +1610,18 @@ static void burst_received(eddy_datagram_t *d, const uint8_t *data, size_t len, 
   if (!ok && r->echo_rc == 0) r->echo_rc = -(1 + i);
 }
 
-/* An endpoint on 127.0.0.1 (any port) with the recorder's protocol but
-   `received` as its datagram_received. */
-static eddy_datagram_t *open_udp_receiving_with(eddy_loop_t *loop, struct drec *r,
-                                                void (*received)(eddy_datagram_t *, const uint8_t *, size_t,
-                                                                 const struct sockaddr *, socklen_t, void *)) {
+/* An endpoint bound to `local` (family 0: 127.0.0.1, any port; AF_UNIX: a
+   path) with the recorder's protocol but `received` as its
+   datagram_received. */
+static eddy_datagram_t *open_receiving_with(eddy_loop_t *loop, struct drec *r, int family, const char *local,
+                                            void (*received)(eddy_datagram_t *, const uint8_t *, size_t,
+                                                             const struct sockaddr *, socklen_t, void *)) {
   eddy_datagram_protocol_t pr = proto;
   pr.datagram_received = received;
   eddy_datagram_options_t o;
   eddy_datagram_options_init(&o);
-  o.local_host = "127.0.0.1";
+  o.family = family;
+  o.local_host = local;
   return open_endpoint_with(loop, r, &o, &pr);
 }
 
@@ -1650,7 +1652,7 @@ TEST(burst_of_100_queued_udp_datagrams_arrives_in_order_whole_one_callback_each)
   CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
-  eddy_datagram_t *d = open_udp_receiving_with(loop, &r, burst_received);
+  eddy_datagram_t *d = open_receiving_with(loop, &r, 0, "127.0.0.1", burst_received);
   int rcv = 4 << 20; /* room for the whole burst in the kernel */
   CHECK_EQ(setsockopt(socket_fd_of(d), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv), 0);
   struct sockaddr_storage sn = extra_addr(d, "sockname", NULL);
@@ -1685,13 +1687,7 @@ TEST(burst_of_unix_datagrams_larger_than_64_kib_arrives_whole_and_in_order) {
   tmpdir_path(&td, "ep", path, sizeof path);
   struct drec r;
   rec_init(&r, loop);
-  eddy_datagram_protocol_t pr = proto;
-  pr.datagram_received = burst_received;
-  eddy_datagram_options_t o;
-  eddy_datagram_options_init(&o);
-  o.family = AF_UNIX;
-  o.local_host = path;
-  eddy_datagram_t *d = open_endpoint_with(loop, &r, &o, &pr);
+  eddy_datagram_t *d = open_receiving_with(loop, &r, AF_UNIX, path, burst_received);
   int peer = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   CHECK(peer >= 0);
   int snd = 2 << 20; /* the whole burst charged to the sender at once */
@@ -1854,7 +1850,7 @@ TEST(replies_sent_during_a_burst_arrive_in_order_even_when_close_follows) {
   CHECK(loop != NULL);
   struct drec r;
   rec_init(&r, loop);
-  eddy_datagram_t *d = open_udp_receiving_with(loop, &r, echo_then_close_at_10);
+  eddy_datagram_t *d = open_receiving_with(loop, &r, 0, "127.0.0.1", echo_then_close_at_10);
   struct sockaddr_storage sn = extra_addr(d, "sockname", NULL);
   int peer = udp_socket();
   send_burst(peer, (struct sockaddr *)&sn, sizeof(struct sockaddr_in));
@@ -1871,5 +1867,78 @@ TEST(replies_sent_during_a_burst_arrive_in_order_even_when_close_follows) {
   CHECK_EQ(r.log[r.nlog - 1], 'L');
   CHECK_EQ(r.nerr, 0);
   close(peer);
+  close_loop(loop);
+}
+
+/* A plain socket's datagrams as they are read: their lengths, in order. */
+struct peer_reader {
+  int fd, n;
+  size_t lens[64];
+};
+
+static void peer_read_all(struct peer_reader *p) {
+  uint8_t buf[256];
+  ssize_t n;
+  while ((n = recv(p->fd, buf, sizeof buf, MSG_DONTWAIT)) >= 0) {
+    if (p->n < 64) p->lens[p->n] = (size_t)n;
+    p->n++;
+  }
+}
+
+/* Echoes each datagram; closes the endpoint in the 4th datagram_received. */
+static void echo_then_close_at_4(eddy_datagram_t *d, const uint8_t *data, size_t len, const struct sockaddr *addr,
+                                 socklen_t addrlen, void *ud) {
+  struct drec *r = ud;
+  on_datagram(d, data, len, addr, addrlen, ud);
+  int rc = eddy_datagram_sendto(d, data, len, addr, addrlen);
+  if (rc != 0) r->echo_rc = rc;
+  if (r->nrecv == 4) CHECK_OK(eddy_datagram_close(d));
+}
+
+/* SEMANTICS 117, 119: replies sent during a burst that find the peer full
+   (EAGAIN) are queued, and a close() in the same burst waits for them:
+   they arrive once the peer reads, then connection_lost */
+TEST(replies_of_a_burst_that_meet_eagain_are_queued_and_close_waits_for_them) {
+  static const size_t lens[] = {3, 0, 40, 7};
+  burst_lens = lens;
+  burst_count = 4;
+  FILE *f = fopen("/proc/sys/net/unix/max_dgram_qlen", "r");
+  CHECK(f != NULL);
+  int qlen = 0;
+  CHECK_EQ(fscanf(f, "%d", &qlen), 1);
+  fclose(f);
+  eddy_loop_t *loop = new_loop();
+  CHECK(loop != NULL);
+  struct tmpdir td;
+  tmpdir_make(&td);
+  char ep_path[128], peer_path[128];
+  tmpdir_path(&td, "ep", ep_path, sizeof ep_path);
+  tmpdir_path(&td, "peer", peer_path, sizeof peer_path);
+  struct drec r;
+  rec_init(&r, loop);
+  eddy_datagram_t *d = open_receiving_with(loop, &r, AF_UNIX, ep_path, echo_then_close_at_4);
+  int peer = unix_dgram_bound(peer_path);
+  struct sockaddr_un pa = unix_addr(peer_path), ea = unix_addr(ep_path);
+  /* the peer's queue full of the endpoint's own datagrams (so that the
+     peer reading them makes the endpoint writable again) */
+  char fill[100];
+  memset(fill, 'f', sizeof fill);
+  for (int i = 0; i <= qlen; i++) sendto_ok(&r, d, fill, sizeof fill, (struct sockaddr *)&pa, sizeof pa);
+  CHECK_EQ(eddy_datagram_get_write_buffer_size(d), 0);
+  send_burst(peer, (struct sockaddr *)&ea, sizeof ea);
+  WAIT_UNTIL(loop, r.nrecv == 4, 5.0);
+  CHECK_EQ(r.echo_rc, 0);
+  CHECK_EQ(eddy_datagram_get_write_buffer_size(d), 3 + 0 + 40 + 7 + 4 * 8);
+  CHECK_EQ(r.lost, 0); /* close() waits for the queued replies */
+  struct peer_reader rd = {.fd = peer};
+  WAIT_UNTIL(loop, (peer_read_all(&rd), r.lost == 1), 5.0);
+  peer_read_all(&rd);
+  CHECK_EQ(rd.n, qlen + 1 + 4);
+  for (int i = 0; i < 4; i++) CHECK_EQ(rd.lens[qlen + 1 + i], lens[i]);
+  CHECK_EQ(r.nerr, 0);
+  CHECK_EQ(r.log[r.nlog - 1], 'L');
+  close(peer);
+  const char *names[] = {"ep", "peer", NULL};
+  tmpdir_remove(&td, names);
   close_loop(loop);
 }
