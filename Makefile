@@ -458,9 +458,10 @@ BENCH_LIB := $(abspath $(BUILD)/benchlib)
 BENCH_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -pthread
 BENCH_EDDY_FLAGS := -Iinclude -L$(BENCH_LIB) -l:$(SONAME) -Wl,-rpath,$(BENCH_LIB)
 BENCH_EDDY_BINS := $(addprefix $(BENCH_DIR)/,timers_eddy wakeup_eddy callbacks_eddy bulk_eddy \
-                   echo_server_eddy http_hello_eddy multi_loop)
-BENCH_UV_BINS := $(addprefix $(BENCH_DIR)/,timers_uv wakeup_uv callbacks_uv bulk_uv echo_uv http_uv)
-BENCH_PLAIN_BINS := $(addprefix $(BENCH_DIR)/,echo_load bulk_peer idle_client)
+                   echo_server_eddy http_hello_eddy udp_echo_eddy multi_loop)
+BENCH_UV_BINS := $(addprefix $(BENCH_DIR)/,timers_uv wakeup_uv callbacks_uv bulk_uv echo_uv http_uv udp_echo_uv)
+BENCH_PLAIN_LOADS := bulk_peer idle_client udp_load connect_storm http_load
+BENCH_PLAIN_BINS := $(addprefix $(BENCH_DIR)/,echo_load $(BENCH_PLAIN_LOADS))
 
 .PHONY: bench bench-bins bench-lib
 
@@ -495,6 +496,10 @@ $(BENCH_DIR)/http_hello_eddy: examples-c/http_hello.c $(HEADER) $(BENCH_LIB)/$(S
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_EDDY_FLAGS)
 
+$(BENCH_DIR)/udp_echo_eddy: examples-c/udp_echo.c $(HEADER) $(BENCH_LIB)/$(SONAME)
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_EDDY_FLAGS)
+
 $(BENCH_DIR)/multi_loop: examples-c/multi_loop.c $(HEADER) $(BENCH_LIB)/$(SONAME)
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $(BENCH_EDDY_FLAGS)
@@ -503,6 +508,6 @@ $(BENCH_DIR)/%_uv: benches/%_uv.c benches/bench_util.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $$($(PKG_CONFIG) --cflags --libs libuv)
 
-$(BENCH_DIR)/bulk_peer $(BENCH_DIR)/idle_client: $(BENCH_DIR)/%: benches/%.c
+$(addprefix $(BENCH_DIR)/,$(BENCH_PLAIN_LOADS)): $(BENCH_DIR)/%: benches/%.c benches/bench_util.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<

@@ -14,8 +14,14 @@
 #   WRK_DURATION [10s]
 #   WAKEUP_ROUND_TRIPS [50000]   see docs/performance.md for why not 1,000,000
 #   IDLE_CONNECTIONS [10000]
+#   UDP_RUNS [5]     runs per program for the UDP echo pair
+#   STORM_RUNS [5]   runs per program for the connection storm
+#   CG_SMALL [10000] CG_BIG [30000]   the two run lengths (messages,
+#                    requests) of the callgrind column: instructions per
+#                    message are (Ir(big) - Ir(small)) / (big - small)
 #   ONLY [all]       a space-separated subset of: timers wakeup callbacks
-#                    callgrind echo bulk http idle multiloop
+#                    callgrind echo bulk http udp storm idle multiloop
+#                    (ONLY=callgrind: just the instruction counts, ~2 min)
 #   SERVER_CPU [1] CLIENT_CPU [0]
 #
 # Raw results: $OUT/results.tsv; the table: $OUT/table.md (OUT defaults
@@ -28,6 +34,10 @@ RUNS=${RUNS:-5}
 LONG_RUNS=${LONG_RUNS:-3}
 ECHO_RUNS=${ECHO_RUNS:-9}
 HTTP_RUNS=${HTTP_RUNS:-5}
+UDP_RUNS=${UDP_RUNS:-5}
+STORM_RUNS=${STORM_RUNS:-5}
+CG_SMALL=${CG_SMALL:-10000}
+CG_BIG=${CG_BIG:-30000}
 ECHO_SECS=${ECHO_SECS:-2}
 WRK_DURATION=${WRK_DURATION:-10s}
 WAKEUP_ROUND_TRIPS=${WAKEUP_ROUND_TRIPS:-50000}
@@ -110,6 +120,7 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 eddy_server() { # name of the eddy program of a server pair
     case $1 in
     echo) echo "$B/echo_server_eddy" ;;
+    udp) echo "$B/udp_echo_eddy" ;;
     http) echo "$B/http_hello_eddy" ;;
     bulk) echo "$B/bulk_eddy" ;;
     esac
@@ -117,11 +128,27 @@ eddy_server() { # name of the eddy program of a server pair
 uv_server() {
     case $1 in
     echo) echo "$B/echo_uv" ;;
+    udp) echo "$B/udp_echo_uv" ;;
     http) echo "$B/http_uv" ;;
     bulk) echo "$B/bulk_uv" ;;
     esac
 }
 server_of() { if [ "$1" = eddy ]; then eddy_server "$2"; else uv_server "$2"; fi; }
+# serve LIB KIND CLIENT ARGS...: starts LIB's KIND server on SERVER_CPU and
+# runs CLIENT PORT ARGS... on CLIENT_CPU against it; sets LINE to the
+# client's output and US_PER to the server's CPU µs per unit, the unit
+# being the client's count named by UNIT (returns 1 on failure).
+serve() {
+    local lib=$1 kind=$2 client=$3 c0
+    shift 3
+    LINE= US_PER=
+    start_server "$SCPU" "$(server_of "$lib" "$kind")" || return 1
+    c0=$(cpu_ns "$SPID")
+    LINE=$(taskset -c "$CCPU" "$client" "$PORT" "$@") || LINE=
+    US_PER=$(awk -v c=$(($(cpu_ns "$SPID") - c0)) -v m="$(kv "$UNIT" "$LINE")" 'BEGIN { if (m > 0) printf "%.2f", c / 1e3 / m }')
+    stop_server
+    [ -n "$LINE" ] || { log "${client##*/} failed against $lib"; return 1; }
+}
 
 # ---- timers -------------------------------------------------------------------
 if want timers; then
@@ -178,6 +205,64 @@ if want callbacks || want callgrind; then
                 log "  $lib: Ir(1M)=$big Ir(1)=$small per callback=$per"
                 rec callbacks instructions_per_callback "$lib" "$per"
             fi
+        done
+    else
+        log "valgrind not installed: no instruction counts"
+    fi
+fi
+
+# ---- instructions per message on the server paths (callgrind) -------------------
+# User-space instructions of the server (callgrind does not see the
+# kernel) for CG_SMALL and CG_BIG messages (requests) in two runs of the
+# server; the difference divided by the difference in messages drops
+# start-up and shutdown. Deterministic up to how the kernel splits a
+# message into reads, unlike every timed figure here.
+if want callgrind; then
+    if command -v valgrind >/dev/null 2>&1; then
+        log "== instructions per message or request on the servers: (Ir($CG_BIG) - Ir($CG_SMALL)) / $((CG_BIG - CG_SMALL)), callgrind"
+        # cg_ir SERVER CLIENT ARGS...: sets IR to the server's instruction
+        # count for one run of CLIENT PORT ARGS... against it.
+        cg_ir() {
+            local server=$1
+            shift
+            IR=
+            next_port
+            : >"$TMP/server.out"
+            valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.out" "$server" "$PORT" >"$TMP/server.out" 2>&1 &
+            SPID=$!
+            PIDS+=("$SPID")
+            for _ in $(seq 1000); do
+                grep -q "127.0.0.1:$PORT" "$TMP/server.out" && break
+                kill -0 "$SPID" 2>/dev/null || break
+                sleep 0.02
+            done
+            local client=$1
+            shift
+            "$client" "$PORT" "$@" >/dev/null || log "$client failed against $server under callgrind"
+            stop_server
+            IR=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$TMP/server.out")
+        }
+        i=1
+        for cfg in "echo_1x1k echo 1 1024" "echo_100x1k echo 100 1024" "echo_1x64k echo 1 65536" "http http 100 0"; do
+            set -- $cfg
+            name=$1 kind=$2 conns=$3 size=$4
+            for lib in eddy uv; do
+                server=$(server_of "$lib" "$kind")
+                small= big=
+                for count in "$CG_SMALL" "$CG_BIG"; do
+                    if [ "$kind" = http ]; then
+                        cg_ir "$server" "$B/http_load" "$conns" "$count"
+                    else
+                        cg_ir "$server" "$B/echo_load" "$conns" "$size" 120 "$count"
+                    fi
+                    if [ "$count" = "$CG_SMALL" ]; then small=$IR; else big=$IR; fi
+                done
+                if [ -n "$small" ] && [ -n "$big" ]; then
+                    per=$(awk -v b="$big" -v s="$small" -v n=$((CG_BIG - CG_SMALL)) 'BEGIN { printf "%.1f", (b - s) / n }')
+                    log "  $name $lib: Ir($CG_BIG)=$big Ir($CG_SMALL)=$small per message=$per"
+                    rec "$name" instructions_per_msg "$lib" "$per"
+                fi
+            done
         done
     else
         log "valgrind not installed: no instruction counts"
@@ -261,6 +346,53 @@ if want http; then
     else
         log "wrk not installed: no HTTP figures"
     fi
+fi
+
+# ---- UDP echo ---------------------------------------------------------------------------
+if want udp; then
+    log "== udp: udp_load 64 sockets, one 64-byte datagram in flight each, ${ECHO_SECS}s ($UDP_RUNS runs each)"
+    for i in $(seq "$UDP_RUNS"); do
+        for lib in $(order "$i"); do
+            UNIT=datagrams serve "$lib" udp "$B/udp_load" 64 64 "$ECHO_SECS" || continue
+            log "  $lib: $LINE server_cpu_us_per_dgram=$US_PER"
+            rec udp dgrams_per_sec "$lib" "$(kv dgrams_per_sec "$LINE")"
+            rec udp server_cpu_us_per_dgram "$lib" "$US_PER"
+        done
+    done
+    if command -v strace >/dev/null 2>&1; then
+        log "== udp syscalls: strace -c -f on the server, 20,000 datagrams"
+        i=1
+        for lib in eddy uv; do
+            next_port
+            strace -c -f -o "$TMP/strace.out" "$(server_of "$lib" udp)" "$PORT" >"$TMP/server.out" 2>&1 &
+            tracer=$!
+            PIDS+=("$tracer")
+            for _ in $(seq 500); do grep -q "127.0.0.1:$PORT" "$TMP/server.out" && break; sleep 0.02; done
+            line=$("$B/udp_load" "$PORT" 64 64 60 20000) || line=
+            kill -INT "$(pgrep -P "$tracer")" 2>/dev/null
+            wait "$tracer" 2>/dev/null
+            [ -n "$line" ] || { log "udp_load failed against $lib under strace"; continue; }
+            n=$(kv datagrams "$line")
+            calls=$(awk '$NF ~ /^(recv|recvfrom|recvmsg|recvmmsg|send|sendto|sendmsg|sendmmsg|epoll_wait)$/ { n += $4 } END { print n + 0 }' "$TMP/strace.out")
+            detail=$(awk '$NF ~ /^(recvfrom|recvmsg|recvmmsg|sendto|sendmsg|sendmmsg|epoll_wait)$/ { printf "%s=%s ", $NF, $4 }' "$TMP/strace.out")
+            per=$(awk -v c="$calls" -v m="$n" 'BEGIN { printf "%.3f", c / m }')
+            log "  $lib: datagrams=$n $detail-> $per I/O syscalls per datagram"
+            rec udp syscalls_per_dgram "$lib" "$per"
+        done
+    fi
+fi
+
+# ---- connection storm -------------------------------------------------------------------
+if want storm; then
+    log "== storm: connect_storm 10,000 connections (1-byte echo, close), 256 in flight ($STORM_RUNS runs each)"
+    for i in $(seq "$STORM_RUNS"); do
+        for lib in $(order "$i"); do
+            UNIT=connections serve "$lib" echo "$B/connect_storm" 10000 || continue
+            log "  $lib: $LINE server_cpu_us_per_conn=$US_PER"
+            rec storm conns_per_sec "$lib" "$(kv conns_per_sec "$LINE")"
+            rec storm server_cpu_us_per_conn "$lib" "$US_PER"
+        done
+    done
 fi
 
 # ---- idle connections ----------------------------------------------------------------
@@ -373,6 +505,12 @@ BEGIN {
     label["server_cpu_ms_per_gib"] = "server CPU ms per GiB"; dir["server_cpu_ms_per_gib"] = "lower"
     label["requests_per_sec"] = "requests/s"; dir["requests_per_sec"] = "higher"
     label["server_cpu_us_per_request"] = "server CPU µs per request"; dir["server_cpu_us_per_request"] = "lower"
+    label["instructions_per_msg"] = "server instructions per message (callgrind)"; dir["instructions_per_msg"] = "lower"
+    label["dgrams_per_sec"] = "datagrams/s"; dir["dgrams_per_sec"] = "higher"
+    label["server_cpu_us_per_dgram"] = "server CPU µs per datagram"; dir["server_cpu_us_per_dgram"] = "lower"
+    label["syscalls_per_dgram"] = "server I/O syscalls per datagram (strace)"; dir["syscalls_per_dgram"] = "lower"
+    label["conns_per_sec"] = "connections/s"; dir["conns_per_sec"] = "higher"
+    label["server_cpu_us_per_conn"] = "server CPU µs per connection"; dir["server_cpu_us_per_conn"] = "lower"
     label["rss_bytes_per_connection"] = "server RSS bytes per connection"; dir["rss_bytes_per_connection"] = "lower"
     title["timers"] = "timers (1M, 1..1000 ms)"
     title["wakeup"] = "cross-thread wake-ups"
@@ -383,7 +521,9 @@ BEGIN {
     title["echo_100x64k"] = "TCP echo, 100 conns, 64 KiB"
     title["bulk_server_source"] = "bulk 1 GiB, server sends"
     title["bulk_server_sink"] = "bulk 1 GiB, server receives"
-    title["http"] = "HTTP hello, wrk -c100"
+    title["http"] = "HTTP hello, wrk -c100 (instructions: http_load -c100)"
+    title["udp"] = "UDP echo, 64 sockets, 64 B"
+    title["storm"] = "connect storm, 10k connections"
     title["idle"] = "idle connections (10k)"
 }
 {

@@ -216,9 +216,10 @@ static const eddy_datagram_protocol_t proto = {
 /* Creates an endpoint, runs the loop until it is made and returns it
    (borrowed). Checks the start-up order: connection_made ran first, with
    the same pointer the future gives, while the future was still pending. */
-static eddy_datagram_t *open_endpoint(eddy_loop_t *loop, struct drec *r, const eddy_datagram_options_t *o) {
+static eddy_datagram_t *open_endpoint_with(eddy_loop_t *loop, struct drec *r, const eddy_datagram_options_t *o,
+                                           const eddy_datagram_protocol_t *pr) {
   eddy_future_t *f = NULL;
-  CHECK_OK(eddy_loop_create_datagram_endpoint(loop, &proto, r, o, &f));
+  CHECK_OK(eddy_loop_create_datagram_endpoint(loop, pr, r, o, &f));
   CHECK(f != NULL);
   r->fut = f;
   CHECK_EQ(r->made, 0); /* never inside the call */
@@ -240,6 +241,10 @@ static eddy_datagram_t *open_endpoint(eddy_loop_t *loop, struct drec *r, const e
   r->fut = NULL;
   eddy_future_release(f);
   return (eddy_datagram_t *)p;
+}
+
+static eddy_datagram_t *open_endpoint(eddy_loop_t *loop, struct drec *r, const eddy_datagram_options_t *o) {
+  return open_endpoint_with(loop, r, o, &proto);
 }
 
 /* Closes an endpoint and waits for its connection_lost. */
@@ -1548,4 +1553,364 @@ TEST(create_on_closed_loop_is_eclosed) {
   eddy_future_t *f = NULL;
   CHECK_ERR(eddy_loop_create_datagram_endpoint(loop, &proto, &r, &o, &f), EDDY_ECLOSED);
   eddy_loop_release(loop);
+}
+
+/* ------------------------------------------- batched receiving and sending
+
+   eddy reads a burst of datagrams with one recvmmsg and flushes its queue
+   with sendmmsg; what the protocol sees must not change: one
+   datagram_received per datagram, in order, each whole; queued datagrams
+   leave in order; a datagram the kernel refuses is reported and the rest
+   still go. */
+
+static char payload_scratch[64];
+static const size_t *burst_lens;
+static int burst_count;
+
+static uint8_t burst_byte(int i, size_t j) { return (uint8_t)(i * 31 + j * 7 + 1); }
+
+/* Checks datagram number nrecv against burst_lens and its byte pattern;
+   the first mismatch goes to echo_rc as -(1 + its index). */
+static void burst_received(eddy_datagram_t *d, const uint8_t *data, size_t len, const struct sockaddr *addr,
+                           socklen_t addrlen, void *ud) {
+  struct drec *r = ud;
+  int i = r->nrecv;
+  bool ok = i < burst_count && len == burst_lens[i];
+  for (size_t j = 0; ok && j < len; j++)
+    if (data[j] != burst_byte(i, j)) ok = false;
+  on_datagram(d, data, len, addr, addrlen, ud);
+  if (!ok && r->echo_rc == 0) r->echo_rc = -(1 + i);
+}
+
+/* An endpoint bound to `local` (family 0: 127.0.0.1, any port; AF_UNIX: a
+   path) with the recorder's protocol but `received` as its
+   datagram_received. */
+static eddy_datagram_t *open_receiving_with(eddy_loop_t *loop, struct drec *r, int family, const char *local,
+                                            void (*received)(eddy_datagram_t *, const uint8_t *, size_t,
+                                                             const struct sockaddr *, socklen_t, void *)) {
+  eddy_datagram_protocol_t pr = proto;
+  pr.datagram_received = received;
+  eddy_datagram_options_t o;
+  eddy_datagram_options_init(&o);
+  o.family = family;
+  o.local_host = local;
+  return open_endpoint_with(loop, r, &o, &pr);
+}
+
+/* Sends burst_lens' datagrams with the burst pattern from fd (blocking
+   sends on a plain socket). */
+static void send_burst(int fd, const struct sockaddr *to, socklen_t tolen) {
+  static uint8_t buf[200000];
+  for (int i = 0; i < burst_count; i++) {
+    for (size_t j = 0; j < burst_lens[i]; j++) buf[j] = burst_byte(i, j);
+    CHECK_EQ(sendto(fd, buf, burst_lens[i], 0, to, tolen), (ssize_t)burst_lens[i]);
+  }
+}
+
+/* SEMANTICS 115, 117: 100 datagrams of mixed sizes (0 bytes, MTU-sized, a
+   65,507-byte one: the largest IPv4 UDP payload) queued before the loop
+   reads: one datagram_received each, in order, byte-exact, all from the
+   sender's address; and more than one arrives in the first iteration (one
+   recvmmsg where asyncio makes one recvfrom per iteration) */
+TEST(burst_of_100_queued_udp_datagrams_arrives_in_order_whole_one_callback_each) {
+  static size_t lens[100];
+  static const size_t cycle[] = {0, 1, 17, 512, 1472, 0, 3000, 9000};
+  for (int i = 0; i < 100; i++) lens[i] = cycle[i % 8];
+  lens[40] = 65507;
+  lens[73] = 32768;
+  burst_lens = lens;
+  burst_count = 100;
+  eddy_loop_t *loop = new_loop();
+  CHECK(loop != NULL);
+  struct drec r;
+  rec_init(&r, loop);
+  eddy_datagram_t *d = open_receiving_with(loop, &r, 0, "127.0.0.1", burst_received);
+  int rcv = 4 << 20; /* room for the whole burst in the kernel */
+  CHECK_EQ(setsockopt(socket_fd_of(d), SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv), 0);
+  struct sockaddr_storage sn = extra_addr(d, "sockname", NULL);
+  int peer = udp_socket();
+  send_burst(peer, (struct sockaddr *)&sn, sizeof(struct sockaddr_in));
+  run_once(loop);
+  CHECK(r.nrecv > 1);
+  WAIT_UNTIL(loop, r.nrecv >= 100, 5.0);
+  CHECK_EQ(r.echo_rc, 0);
+  CHECK_EQ(r.nrecv, 100);
+  CHECK_EQ(ntohs(((struct sockaddr_in *)&r.from)->sin_port), local_port(peer));
+  CHECK_EQ(r.nerr, 0);
+  run_once(loop);
+  CHECK_EQ(r.nrecv, 100); /* nothing twice */
+  close_endpoint(loop, &r, d);
+  close(peer);
+  close_loop(loop);
+}
+
+/* SEMANTICS 115: AF_UNIX datagrams may exceed a UDP receive slot (64 KiB):
+   a burst with 200,000-, 100,000- and 70,000-byte datagrams among small
+   and empty ones arrives whole and in order */
+TEST(burst_of_unix_datagrams_larger_than_64_kib_arrives_whole_and_in_order) {
+  static const size_t lens[] = {0, 200000, 5, 100000, 1, 70000, 0, 3};
+  burst_lens = lens;
+  burst_count = 8;
+  eddy_loop_t *loop = new_loop();
+  CHECK(loop != NULL);
+  struct tmpdir td;
+  tmpdir_make(&td);
+  char path[128];
+  tmpdir_path(&td, "ep", path, sizeof path);
+  struct drec r;
+  rec_init(&r, loop);
+  eddy_datagram_t *d = open_receiving_with(loop, &r, AF_UNIX, path, burst_received);
+  int peer = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  CHECK(peer >= 0);
+  int snd = 2 << 20; /* the whole burst charged to the sender at once */
+  CHECK_EQ(setsockopt(peer, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd), 0);
+  struct sockaddr_un to = unix_addr(path);
+  send_burst(peer, (struct sockaddr *)&to, sizeof to);
+  run_once(loop);
+  CHECK(r.nrecv > 1);
+  WAIT_UNTIL(loop, r.nrecv >= 8, 5.0);
+  CHECK_EQ(r.echo_rc, 0);
+  CHECK_EQ(r.nrecv, 8);
+  CHECK_EQ(r.nerr, 0);
+  close_endpoint(loop, &r, d);
+  close(peer);
+  const char *names[] = {"ep", NULL};
+  tmpdir_remove(&td, names);
+  close_loop(loop);
+}
+
+/* An unbound AF_UNIX endpoint that sends to any path. */
+static eddy_datagram_t *open_unix_unconnected(eddy_loop_t *loop, struct drec *r) {
+  eddy_datagram_options_t o;
+  eddy_datagram_options_init(&o);
+  o.family = AF_UNIX;
+  return open_endpoint(loop, r, &o);
+}
+
+/* Sends 100-byte datagrams to `to` until one is queued; returns how many
+   went to the kernel directly. */
+static int fill_to_until_queued(struct drec *r, eddy_datagram_t *d, const struct sockaddr_un *to) {
+  char msg[100];
+  memset(msg, 'q', sizeof msg);
+  for (int i = 0; i < 10000; i++) {
+    sendto_ok(r, d, msg, sizeof msg, (const struct sockaddr *)to, sizeof *to);
+    if (eddy_datagram_get_write_buffer_size(d) > 0) return i;
+  }
+  HARNESS_FAIL("sendto never queued (10000 datagrams went straight out)");
+}
+
+/* SEMANTICS 117, 118: once one sendto meets EAGAIN (sink A full), the
+   datagrams to B, C and A behind it are queued, none reaches the kernel
+   early, and when A drains the queue leaves in order: each sink gets its
+   datagrams in the order they were sent; the size falls back to 0 */
+TEST(queued_datagrams_to_several_addresses_are_flushed_in_order) {
+  eddy_loop_t *loop = new_loop();
+  CHECK(loop != NULL);
+  struct unix_sink a, b, c;
+  sink_open(&a);
+  sink_open(&b);
+  sink_open(&c);
+  struct sockaddr_un aa = unix_addr(a.path), ba = unix_addr(b.path), ca = unix_addr(c.path);
+  struct drec r;
+  rec_init(&r, loop);
+  eddy_datagram_t *d = open_unix_unconnected(loop, &r);
+  int direct = fill_to_until_queued(&r, d, &aa);
+  CHECK(direct > 0);
+  size_t expect = 100 + 8;
+  char payload[64];
+  memset(payload, 'p', sizeof payload);
+  for (size_t k = 0; k < 8; k++) {
+    sendto_ok(&r, d, payload, 10 + k, (struct sockaddr *)&ba, sizeof ba);
+    sendto_ok(&r, d, payload, 20 + k, (struct sockaddr *)&ca, sizeof ca);
+    sendto_ok(&r, d, payload, 30 + k, (struct sockaddr *)&aa, sizeof aa);
+    expect += 10 + k + 20 + k + 30 + k + 3 * 8;
+  }
+  CHECK_EQ(eddy_datagram_get_write_buffer_size(d), expect);
+  CHECK_EQ(sink_drain(&b), 0);
+  CHECK_EQ(sink_drain(&c), 0);
+  WAIT_UNTIL(loop, (sink_drain(&a), eddy_datagram_get_write_buffer_size(d) == 0), 5.0);
+  harness_sleep(0.01);
+  sink_drain(&a);
+  sink_drain(&b);
+  sink_drain(&c);
+  CHECK_EQ(b.n, 8);
+  CHECK_EQ(c.n, 8);
+  CHECK_EQ(a.n, direct + 1 + 8);
+  CHECK_EQ(a.lens[direct], 100);
+  for (int k = 0; k < 8; k++) {
+    CHECK_EQ(b.lens[k], (size_t)(10 + k));
+    CHECK_EQ(c.lens[k], (size_t)(20 + k));
+    CHECK_EQ(a.lens[direct + 1 + k], (size_t)(30 + k));
+  }
+  CHECK_EQ(r.nerr, 0);
+  close_endpoint(loop, &r, d);
+  CHECK_STR_EQ(r.log, "ML");
+  sink_close(&a);
+  sink_close(&b);
+  sink_close(&c);
+  close_loop(loop);
+}
+
+/* SEMANTICS 116: in a flushed queue, a datagram larger than the socket's
+   send buffer (EMSGSIZE) gives one error_received(EMSGSIZE) and is
+   dropped; the datagrams before and after it still arrive, in order, and
+   the endpoint stays open */
+TEST(a_refused_datagram_in_a_flushed_queue_gives_error_received_and_the_rest_still_go) {
+  eddy_loop_t *loop = new_loop();
+  CHECK(loop != NULL);
+  struct unix_sink a, b;
+  sink_open(&a);
+  sink_open(&b);
+  struct sockaddr_un aa = unix_addr(a.path), ba = unix_addr(b.path);
+  struct drec r;
+  rec_init(&r, loop);
+  eddy_datagram_t *d = open_unix_unconnected(loop, &r);
+  int snd = 65536; /* the kernel doubles it: 128 KiB */
+  CHECK_EQ(setsockopt(socket_fd_of(d), SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd), 0);
+  int direct = fill_to_until_queued(&r, d, &aa);
+  size_t big_len = 300000;
+  char *big = calloc(1, big_len);
+  CHECK(big != NULL);
+  sendto_ok(&r, d, "x", 1, (struct sockaddr *)&ba, sizeof ba);
+  sendto_ok(&r, d, big, big_len, (struct sockaddr *)&ba, sizeof ba);
+  sendto_ok(&r, d, "yy", 2, (struct sockaddr *)&ba, sizeof ba);
+  sendto_ok(&r, d, "zzz", 3, (struct sockaddr *)&aa, sizeof aa);
+  free(big);
+  CHECK_EQ(r.nerr, 0);
+  WAIT_UNTIL(loop, (sink_drain(&a), eddy_datagram_get_write_buffer_size(d) == 0), 5.0);
+  harness_sleep(0.01);
+  sink_drain(&a);
+  sink_drain(&b);
+  CHECK_EQ(r.nerr, 1);
+  CHECK_ERR(r.errs[0], EDDY_EMSGSIZE);
+  CHECK_EQ(b.n, 2);
+  CHECK_EQ(b.lens[0], 1);
+  CHECK_EQ(b.lens[1], 2);
+  CHECK_EQ(a.n, direct + 2);
+  CHECK_EQ(a.lens[direct + 1], 3);
+  CHECK_EQ(eddy_datagram_is_closing(d), 0);
+  CHECK_EQ(r.lost, 0);
+  sendto_ok(&r, d, "again", 5, (struct sockaddr *)&ba, sizeof ba);
+  CHECK_EQ(recv_wait(b.rx, payload_scratch, sizeof payload_scratch, NULL), 5);
+  CHECK_EQ(r.sync_cbs, 0);
+  close_endpoint(loop, &r, d);
+  sink_close(&a);
+  sink_close(&b);
+  close_loop(loop);
+}
+
+/* Echoes each datagram; closes the endpoint in the 10th datagram_received. */
+static void echo_then_close_at_10(eddy_datagram_t *d, const uint8_t *data, size_t len, const struct sockaddr *addr,
+                                  socklen_t addrlen, void *ud) {
+  struct drec *r = ud;
+  on_datagram(d, data, len, addr, addrlen, ud);
+  int rc = eddy_datagram_sendto(d, data, len, addr, addrlen);
+  if (rc != 0) r->echo_rc = rc;
+  if (r->nrecv == 10) CHECK_OK(eddy_datagram_close(d));
+}
+
+/* SEMANTICS 115, 117, 119: replies sent from datagram_received while a
+   burst is delivered all go out, in order, byte-exact, also the ones sent
+   just before close() in the same burst; after close() no datagram is
+   delivered, and connection_lost comes after the replies left */
+TEST(replies_sent_during_a_burst_arrive_in_order_even_when_close_follows) {
+  static size_t lens[20];
+  for (int i = 0; i < 20; i++) lens[i] = (size_t)(i * 13 % 200);
+  burst_lens = lens;
+  burst_count = 20;
+  eddy_loop_t *loop = new_loop();
+  CHECK(loop != NULL);
+  struct drec r;
+  rec_init(&r, loop);
+  eddy_datagram_t *d = open_receiving_with(loop, &r, 0, "127.0.0.1", echo_then_close_at_10);
+  struct sockaddr_storage sn = extra_addr(d, "sockname", NULL);
+  int peer = udp_socket();
+  send_burst(peer, (struct sockaddr *)&sn, sizeof(struct sockaddr_in));
+  WAIT_UNTIL(loop, r.lost == 1, 5.0);
+  CHECK_EQ(r.nrecv, 10);
+  CHECK_EQ(r.echo_rc, 0);
+  uint8_t buf[256];
+  for (int i = 0; i < 10; i++) {
+    ssize_t n = recv_wait(peer, buf, sizeof buf, NULL);
+    CHECK_EQ(n, (ssize_t)lens[i]);
+    for (size_t j = 0; j < lens[i]; j++) CHECK_EQ(buf[j], burst_byte(i, j));
+  }
+  CHECK(nothing_to_read(peer, 20));
+  CHECK_EQ(r.log[r.nlog - 1], 'L');
+  CHECK_EQ(r.nerr, 0);
+  close(peer);
+  close_loop(loop);
+}
+
+/* A plain socket's datagrams as they are read: their lengths, in order. */
+struct peer_reader {
+  int fd, n;
+  size_t lens[64];
+};
+
+static void peer_read_all(struct peer_reader *p) {
+  uint8_t buf[256];
+  ssize_t n;
+  while ((n = recv(p->fd, buf, sizeof buf, MSG_DONTWAIT)) >= 0) {
+    if (p->n < 64) p->lens[p->n] = (size_t)n;
+    p->n++;
+  }
+}
+
+/* Echoes each datagram; closes the endpoint in the 4th datagram_received. */
+static void echo_then_close_at_4(eddy_datagram_t *d, const uint8_t *data, size_t len, const struct sockaddr *addr,
+                                 socklen_t addrlen, void *ud) {
+  struct drec *r = ud;
+  on_datagram(d, data, len, addr, addrlen, ud);
+  int rc = eddy_datagram_sendto(d, data, len, addr, addrlen);
+  if (rc != 0) r->echo_rc = rc;
+  if (r->nrecv == 4) CHECK_OK(eddy_datagram_close(d));
+}
+
+/* SEMANTICS 117, 119: replies sent during a burst that find the peer full
+   (EAGAIN) are queued, and a close() in the same burst waits for them:
+   they arrive once the peer reads, then connection_lost */
+TEST(replies_of_a_burst_that_meet_eagain_are_queued_and_close_waits_for_them) {
+  static const size_t lens[] = {3, 0, 40, 7};
+  burst_lens = lens;
+  burst_count = 4;
+  FILE *f = fopen("/proc/sys/net/unix/max_dgram_qlen", "r");
+  CHECK(f != NULL);
+  int qlen = 0;
+  CHECK_EQ(fscanf(f, "%d", &qlen), 1);
+  fclose(f);
+  eddy_loop_t *loop = new_loop();
+  CHECK(loop != NULL);
+  struct tmpdir td;
+  tmpdir_make(&td);
+  char ep_path[128], peer_path[128];
+  tmpdir_path(&td, "ep", ep_path, sizeof ep_path);
+  tmpdir_path(&td, "peer", peer_path, sizeof peer_path);
+  struct drec r;
+  rec_init(&r, loop);
+  eddy_datagram_t *d = open_receiving_with(loop, &r, AF_UNIX, ep_path, echo_then_close_at_4);
+  int peer = unix_dgram_bound(peer_path);
+  struct sockaddr_un pa = unix_addr(peer_path), ea = unix_addr(ep_path);
+  /* the peer's queue full of the endpoint's own datagrams (so that the
+     peer reading them makes the endpoint writable again) */
+  char fill[100];
+  memset(fill, 'f', sizeof fill);
+  for (int i = 0; i <= qlen; i++) sendto_ok(&r, d, fill, sizeof fill, (struct sockaddr *)&pa, sizeof pa);
+  CHECK_EQ(eddy_datagram_get_write_buffer_size(d), 0);
+  send_burst(peer, (struct sockaddr *)&ea, sizeof ea);
+  WAIT_UNTIL(loop, r.nrecv == 4, 5.0);
+  CHECK_EQ(r.echo_rc, 0);
+  CHECK_EQ(eddy_datagram_get_write_buffer_size(d), 3 + 0 + 40 + 7 + 4 * 8);
+  CHECK_EQ(r.lost, 0); /* close() waits for the queued replies */
+  struct peer_reader rd = {.fd = peer};
+  WAIT_UNTIL(loop, (peer_read_all(&rd), r.lost == 1), 5.0);
+  peer_read_all(&rd);
+  CHECK_EQ(rd.n, qlen + 1 + 4);
+  for (int i = 0; i < 4; i++) CHECK_EQ(rd.lens[qlen + 1 + i], lens[i]);
+  CHECK_EQ(r.nerr, 0);
+  CHECK_EQ(r.log[r.nlog - 1], 'L');
+  close(peer);
+  const char *names[] = {"ep", "peer", NULL};
+  tmpdir_remove(&td, names);
+  close_loop(loop);
 }

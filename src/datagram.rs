@@ -46,6 +46,9 @@ pub struct DatagramProtocol {
     pub error_received: Option<extern "C" fn(d: *mut Datagram, err: c_int, ud: *mut c_void)>,
 }
 
+/// A datagram waiting to be sent, and where to (None: the remote address).
+type Queued = (Vec<u8>, Option<SockAddr>);
+
 #[derive(Clone, Copy)]
 struct Slot {
     table: DatagramProtocol,
@@ -61,7 +64,12 @@ struct State {
     conn_lost: bool,
     started: bool,
     readable: bool,
-    buffer: VecDeque<(Vec<u8>, Option<SockAddr>)>,
+    buffer: VecDeque<Queued>,
+    /// Set while a received batch is delivered: sendto then keeps what
+    /// it would have sent at once in `outbox`, and the batch's replies
+    /// leave together in one sendmmsg after the last datagram_received.
+    batching: bool,
+    outbox: Vec<Queued>,
     flow: FlowControl,
 }
 
@@ -72,7 +80,21 @@ pub struct Datagram {
     /// the socket is connected to it (not with allow_broadcast).
     remote: Option<SockAddr>,
     connected: bool,
+    /// The receive slot per datagram: the largest datagram of the family.
+    slot_len: usize,
     st: RefCell<State>,
+}
+
+/// Receive slots: a UDP datagram is at most 65,535 bytes with its 8-byte
+/// header, so 64 KiB slots hold any (16 per batch); other families
+/// (AF_UNIX) keep asyncio's 256 KiB recvfrom size (4 per batch).
+const UDP_SLOT: usize = 64 * 1024;
+
+thread_local! {
+    /// The receive batch, shared by the datagram endpoints of the thread's
+    /// loop (one loop runs on one thread); taken out for one read and its
+    /// callbacks, so a read nested in a callback makes its own.
+    static RECV_BATCH: std::cell::Cell<Option<Box<sys::RecvBatch>>> = const { std::cell::Cell::new(None) };
 }
 
 impl Datagram {
@@ -85,11 +107,16 @@ impl Datagram {
         fut: Arc<Future>,
     ) -> Result<Arc<Datagram>, (i32, OwnedFd)> {
         let raw_fd = fd.as_raw_fd();
+        let slot_len = match sys::socket_domain(raw_fd) {
+            Ok(libc::AF_INET | libc::AF_INET6) => UDP_SLOT,
+            _ => crate::transports::MAX_READ,
+        };
         let d = Arc::new(Datagram {
             lp: lp.clone(),
             raw_fd,
             remote,
             connected,
+            slot_len,
             st: RefCell::new(State {
                 fd: Some(fd),
                 token: None,
@@ -99,6 +126,8 @@ impl Datagram {
                 started: false,
                 readable: false,
                 buffer: VecDeque::new(),
+                batching: false,
+                outbox: Vec::new(),
                 flow: FlowControl::new(DEFAULT_HIGH),
             }),
         });
@@ -149,35 +178,57 @@ impl Datagram {
         }
     }
 
-    /// One recvfrom per event; again next iteration until EAGAIN (the
-    /// poller is edge-triggered and more datagrams may be queued).
+    /// One recvmmsg per event, each datagram delivered by its own
+    /// datagram_received, in order. A full batch may leave more queued, so
+    /// the endpoint reads again next iteration (edge-triggered poller); a
+    /// short one means the kernel found the queue empty (an error that
+    /// arrives during the call is kept for the next read and comes with an
+    /// edge of its own).
     fn read_ready(self: &Arc<Self>) {
-        {
-            let st = self.st.borrow();
-            if !st.started || st.closing || st.conn_lost {
-                return;
-            }
+        if !self.open_for_reading() {
+            return;
         }
-        let mut buf = self.lp.take_read_buffer();
-        let r = sys::recvfrom(self.raw_fd, &mut buf);
-        match &r {
-            Ok((n, addr)) => {
-                self.st.borrow_mut().readable = true;
-                self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
-                if let Some(p) = self.slot() {
-                    if let Some(f) = p.table.datagram_received {
-                        f(self.c_ptr(), buf.as_ptr(), *n, addr.as_ptr().cast(), addr.len(), p.ud);
+        let Some(mut batch) = RECV_BATCH.take().or_else(|| sys::RecvBatch::new().ok().map(Box::new)) else {
+            self.error_received(EDDY_ENOMEM);
+            return;
+        };
+        match batch.recv(self.raw_fd, self.slot_len) {
+            Ok(n) => {
+                let more = n == sys::RecvBatch::slots(self.slot_len);
+                self.st.borrow_mut().readable = more;
+                if more {
+                    self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
+                }
+                self.st.borrow_mut().batching = true;
+                for i in 0..n {
+                    // asyncio stops reading at close(): the rest of the
+                    // batch goes the way of what close leaves unread.
+                    if i > 0 && !self.open_for_reading() {
+                        break;
+                    }
+                    if let Some(p) = self.slot() {
+                        if let Some(f) = p.table.datagram_received {
+                            let (data, addr, addrlen) = batch.datagram(i);
+                            f(self.c_ptr(), data.as_ptr(), data.len(), addr, addrlen, p.ud);
+                        }
                     }
                 }
+                self.st.borrow_mut().batching = false;
+                self.flush_outbox();
             }
-            Err(e) if *e == EDDY_EAGAIN => self.st.borrow_mut().readable = false,
+            Err(e) if e == EDDY_EAGAIN => self.st.borrow_mut().readable = false,
             Err(e) => {
                 // Keep reading: more may be queued behind the error.
                 self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
-                self.error_received(*e);
+                self.error_received(e);
             }
         }
-        self.lp.put_read_buffer(buf);
+        RECV_BATCH.set(Some(batch));
+    }
+
+    fn open_for_reading(&self) -> bool {
+        let st = self.st.borrow();
+        st.started && !st.closing && !st.conn_lost
     }
 
     fn send_one(&self, data: &[u8], addr: Option<&SockAddr>) -> Result<usize, i32> {
@@ -204,6 +255,13 @@ impl Datagram {
             (None, Some(a)) => Some(a),
             (None, None) => return Err(EDDY_EINVAL),
         };
+        {
+            let mut st = self.st.borrow_mut();
+            if st.batching && st.flow.size() == 0 {
+                st.outbox.push((data.to_vec(), addr));
+                return Ok(());
+            }
+        }
         if self.st.borrow().flow.size() == 0 {
             match self.send_one(data, addr.as_ref()) {
                 Ok(_) => return Ok(()),
@@ -223,6 +281,61 @@ impl Datagram {
         Ok(())
     }
 
+    /// One sendmmsg of the datagrams at the front of `q`.
+    fn send_batch<'a>(&self, q: impl Iterator<Item = &'a Queued>) -> Result<usize, i32> {
+        let connected = self.connected;
+        sys::sendmmsg(self.raw_fd, q.map(|(d, a)| (&d[..], a.as_ref().filter(|_| !connected))))
+    }
+
+    /// Sends what sendto kept back during a batch, as sendto would have
+    /// sent it: an error goes to error_received on the next iteration,
+    /// and from the first EAGAIN on the datagrams join the queue. They
+    /// were sent as far as the protocol knows, so an abort in the batch
+    /// does not drop them; close() waits for them.
+    fn flush_outbox(self: &Arc<Self>) {
+        let mut out = {
+            let mut st = self.st.borrow_mut();
+            if st.outbox.is_empty() {
+                return;
+            }
+            if st.fd.is_none() {
+                st.outbox.clear();
+                return;
+            }
+            std::mem::take(&mut st.outbox)
+        };
+        let mut next = 0;
+        while next < out.len() {
+            match self.send_batch(out[next..].iter()) {
+                Ok(n) => next += n,
+                Err(e) if e == EDDY_EAGAIN => break,
+                Err(e) => {
+                    self.schedule_error(e);
+                    next += 1;
+                }
+            }
+        }
+        let (queued, lost_now) = {
+            let mut st = self.st.borrow_mut();
+            let queued = next < out.len() && !st.conn_lost;
+            if queued {
+                for q in out.drain(next..) {
+                    st.flow.grow(q.0.len() + DATAGRAM_OVERHEAD);
+                    st.buffer.push_back(q);
+                }
+            }
+            out.clear();
+            st.outbox = out;
+            (queued, st.closing && !st.conn_lost && st.buffer.is_empty())
+        };
+        if queued {
+            self.maybe_pause();
+        }
+        if lost_now {
+            self.schedule_connection_lost(0);
+        }
+    }
+
     fn schedule_error(self: &Arc<Self>, err: i32) {
         let me = self.clone();
         self.lp.push_ready(Ready::Job(Box::new(move |_| me.error_received(err))));
@@ -237,27 +350,31 @@ impl Datagram {
         }
     }
 
+    /// Flushes the queue with sendmmsg, in order. A datagram the kernel
+    /// refuses (EMSGSIZE, ECONNREFUSED from an earlier ICMP) is dropped and
+    /// reported to error_received, as asyncio's `_sendto_ready` does, and
+    /// the ones behind it still go.
     fn write_ready(self: &Arc<Self>) {
         loop {
-            let front = {
+            let r = {
                 let st = self.st.borrow();
-                match st.buffer.front() {
-                    Some((d, a)) if !st.conn_lost => (d.clone(), a.clone()),
-                    _ => break,
+                if st.conn_lost || st.buffer.is_empty() {
+                    break;
                 }
+                self.send_batch(st.buffer.iter())
             };
-            match self.send_one(&front.0, front.1.as_ref()) {
+            let (sent, err) = match r {
                 Err(e) if e == EDDY_EAGAIN => return,
-                r => {
-                    {
-                        let mut st = self.st.borrow_mut();
-                        st.buffer.pop_front();
-                        st.flow.shrink(front.0.len() + DATAGRAM_OVERHEAD);
-                    }
-                    if let Err(e) = r {
-                        self.error_received(e);
-                    }
-                }
+                Ok(n) => (n, None),
+                Err(e) => (1, Some(e)),
+            };
+            {
+                let mut st = self.st.borrow_mut();
+                let bytes: usize = st.buffer.drain(..sent).map(|(d, _)| d.len() + DATAGRAM_OVERHEAD).sum();
+                st.flow.shrink(bytes);
+            }
+            if let Some(e) = err {
+                self.error_received(e);
             }
         }
         let resume = self.st.borrow_mut().flow.should_resume();
@@ -293,7 +410,7 @@ impl Datagram {
                 return;
             }
             st.closing = true;
-            st.buffer.is_empty()
+            st.buffer.is_empty() && st.outbox.is_empty()
         };
         if empty {
             self.schedule_connection_lost(0);

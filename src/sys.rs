@@ -848,3 +848,131 @@ pub(crate) fn dup_fd(fd: RawFd) -> Result<OwnedFd, i32> {
     let b = unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) };
     b.try_clone_to_owned().map_err(|e| crate::error::from_io(&e))
 }
+
+pub(crate) fn socket_domain(fd: RawFd) -> Result<i32, i32> {
+    getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)
+}
+
+/// Memory for one `recvmmsg(2)`: `RECV_BATCH_BYTES` split into slots of
+/// one datagram each, the slot size chosen per call. Anonymous `mmap`
+/// memory, so a page costs RAM only once a datagram has been written to
+/// it: a batch of small datagrams touches one page per slot.
+pub(crate) struct RecvBatch {
+    mem: std::ptr::NonNull<u8>,
+    hdrs: Vec<libc::mmsghdr>,
+    iovs: Vec<libc::iovec>,
+    addrs: Vec<libc::sockaddr_storage>,
+    slot_len: usize,
+}
+
+/// The whole batch: 16 UDP datagrams of up to 64 KiB, or 4 AF_UNIX ones
+/// of up to 256 KiB (asyncio's recvfrom size).
+pub(crate) const RECV_BATCH_BYTES: usize = 1 << 20;
+
+impl RecvBatch {
+    pub(crate) fn new() -> Result<Self, i32> {
+        // SAFETY: an anonymous private mapping; no pointer argument.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                RECV_BATCH_BYTES,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(-Errno::last_raw());
+        }
+        let mem = std::ptr::NonNull::new(p.cast::<u8>()).ok_or(crate::error::EDDY_ENOMEM)?;
+        Ok(Self { mem, hdrs: Vec::new(), iovs: Vec::new(), addrs: Vec::new(), slot_len: 0 })
+    }
+
+    /// How many datagrams one `recv` takes at most with `slot_len`-byte slots.
+    pub(crate) fn slots(slot_len: usize) -> usize {
+        RECV_BATCH_BYTES / slot_len
+    }
+
+    /// One recvmmsg(2) of up to `slots(slot_len)` datagrams; how many came.
+    pub(crate) fn recv(&mut self, fd: RawFd, slot_len: usize) -> Result<usize, i32> {
+        let n = Self::slots(slot_len);
+        // SAFETY: all-zero is a valid value of these plain C structs.
+        self.hdrs.resize(n, unsafe { std::mem::zeroed() });
+        self.iovs.resize(n, libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 });
+        // SAFETY: as above.
+        self.addrs.resize(n, unsafe { std::mem::zeroed() });
+        self.slot_len = slot_len;
+        for i in 0..n {
+            // The kernel rewrites msg_namelen and msg_flags on every call.
+            self.iovs[i] = libc::iovec {
+                // SAFETY: i * slot_len + slot_len <= RECV_BATCH_BYTES, inside the mapping.
+                iov_base: unsafe { self.mem.as_ptr().add(i * slot_len) }.cast(),
+                iov_len: slot_len,
+            };
+            let h = &mut self.hdrs[i].msg_hdr;
+            h.msg_name = (&mut self.addrs[i] as *mut libc::sockaddr_storage).cast();
+            h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            h.msg_iov = &mut self.iovs[i];
+            h.msg_iovlen = 1;
+            h.msg_flags = 0;
+        }
+        // SAFETY: each header points at its own iovec (a slot inside the
+        // mapping) and its own address storage, all alive and unaliased
+        // for the call; no timeout.
+        retry_raw(|| unsafe {
+            libc::recvmmsg(fd, self.hdrs.as_mut_ptr(), n as libc::c_uint, 0, std::ptr::null_mut()) as isize
+        })
+    }
+
+    /// Datagram `i` of the last `recv` (i below what it returned): its
+    /// bytes and its sender's address (length 0 when the sender has none).
+    pub(crate) fn datagram(&self, i: usize) -> (&[u8], *const libc::sockaddr, libc::socklen_t) {
+        let h = &self.hdrs[i];
+        let len = (h.msg_len as usize).min(self.slot_len);
+        // SAFETY: the kernel wrote msg_len bytes (at most the slot) at slot
+        // i; the mapping is zero-filled, so every byte is initialised.
+        let data = unsafe { std::slice::from_raw_parts(self.mem.as_ptr().add(i * self.slot_len), len) };
+        (data, (&self.addrs[i] as *const libc::sockaddr_storage).cast(), h.msg_hdr.msg_namelen)
+    }
+}
+
+impl Drop for RecvBatch {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in new(), unmapped once.
+        unsafe { libc::munmap(self.mem.as_ptr().cast(), RECV_BATCH_BYTES) };
+    }
+}
+
+/// At most this many datagrams go to one sendmmsg(2).
+pub(crate) const SEND_BATCH: usize = 32;
+
+/// sendmmsg(2) of up to `SEND_BATCH` datagrams from `msgs`, each one buffer
+/// with its address (None: the connected peer), never raising SIGPIPE.
+/// How many the kernel took, from the first; an error only when the first
+/// failed (the kernel reports a later one's error to the next call).
+pub(crate) fn sendmmsg<'a>(
+    fd: RawFd,
+    msgs: impl Iterator<Item = (&'a [u8], Option<&'a socket2::SockAddr>)>,
+) -> Result<usize, i32> {
+    // SAFETY: all-zero is a valid value of these plain C structs.
+    let mut hdrs: [libc::mmsghdr; SEND_BATCH] = unsafe { std::mem::zeroed() };
+    let mut iovs = [libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; SEND_BATCH];
+    let mut n = 0;
+    for (data, addr) in msgs.take(SEND_BATCH) {
+        // The kernel only reads through iov_base (sendmmsg).
+        iovs[n] = libc::iovec { iov_base: data.as_ptr().cast_mut().cast(), iov_len: data.len() };
+        if let Some(a) = addr {
+            hdrs[n].msg_hdr.msg_name = a.as_ptr().cast_mut().cast();
+            hdrs[n].msg_hdr.msg_namelen = a.len();
+        }
+        n += 1;
+    }
+    for (h, iov) in hdrs.iter_mut().zip(iovs.iter_mut()).take(n) {
+        h.msg_hdr.msg_iov = iov;
+        h.msg_hdr.msg_iovlen = 1;
+    }
+    // SAFETY: the first n headers point at iovecs and addresses borrowed
+    // from `msgs` for 'a, which outlives the call.
+    retry_raw(|| unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), n as libc::c_uint, libc::MSG_NOSIGNAL) as isize })
+}
