@@ -1607,7 +1607,7 @@ static void send_burst(int fd, const struct sockaddr *to, socklen_t tolen) {
   }
 }
 
-/* SEMANTICS 115, 117: 100 datagrams of mixed sizes (0 bytes, MTU-sized, a
+/* item 115, 117: 100 datagrams of mixed sizes (0 bytes, MTU-sized, a
    65,507-byte one: the largest IPv4 UDP payload) queued before the loop
    reads: one datagram_received each, in order, byte-exact, all from the
    sender's address; and more than one arrives in the first iteration (one
@@ -1644,7 +1644,7 @@ TEST(burst_of_100_queued_udp_datagrams_arrives_in_order_whole_one_callback_each)
   close_loop(loop);
 }
 
-/* SEMANTICS 115: AF_UNIX datagrams may exceed a UDP receive slot (64 KiB):
+/* item 115: AF_UNIX datagrams may exceed a UDP receive slot (64 KiB):
    a burst with 200,000-, 100,000- and 70,000-byte datagrams among small
    and empty ones arrives whole and in order */
 TEST(burst_of_unix_datagrams_larger_than_64_kib_arrives_whole_and_in_order) {
@@ -1699,7 +1699,7 @@ static int fill_to_until_queued(struct drec *r, eddy_datagram_t *d, const struct
   HARNESS_FAIL("sendto never queued (10000 datagrams went straight out)");
 }
 
-/* SEMANTICS 117, 118: once one sendto meets EAGAIN (sink A full), the
+/* item 117, 118: once one sendto meets EAGAIN (sink A full), the
    datagrams to B, C and A behind it are queued, none reaches the kernel
    early, and when A drains the queue leaves in order: each sink gets its
    datagrams in the order they were sent; the size falls back to 0 */
@@ -1751,7 +1751,7 @@ TEST(queued_datagrams_to_several_addresses_are_flushed_in_order) {
   close_loop(loop);
 }
 
-/* SEMANTICS 116: in a flushed queue, a datagram larger than the socket's
+/* item 116: in a flushed queue, a datagram larger than the socket's
    send buffer (EMSGSIZE) gives one error_received(EMSGSIZE) and is
    dropped; the datagrams before and after it still arrive, in order, and
    the endpoint stays open */
@@ -1809,7 +1809,7 @@ static void echo_then_close_at_10(eddy_datagram_t *d, const uint8_t *data, size_
   if (r->nrecv == 10) CHECK_OK(eddy_datagram_close(d));
 }
 
-/* SEMANTICS 115, 117, 119: replies sent from datagram_received while a
+/* item 115, 117, 119: replies sent from datagram_received while a
    burst is delivered all go out, in order, byte-exact, also the ones sent
    just before close() in the same burst; after close() no datagram is
    delivered, and connection_lost comes after the replies left */
@@ -1867,7 +1867,7 @@ static void echo_then_close_at_4(eddy_datagram_t *d, const uint8_t *data, size_t
   if (r->nrecv == 4) CHECK_OK(eddy_datagram_close(d));
 }
 
-/* SEMANTICS 117, 119: replies sent during a burst that find the peer full
+/* item 117, 119: replies sent during a burst that find the peer full
    (EAGAIN) are queued, and a close() in the same burst waits for them:
    they arrive once the peer reads, then connection_lost */
 TEST(replies_of_a_burst_that_meet_eagain_are_queued_and_close_waits_for_them) {
