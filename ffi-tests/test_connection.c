@@ -630,6 +630,37 @@ TEST(cancelling_create_connection_while_connecting_leaves_no_fd) {
   close_loop(loop);
 }
 
+/* Closing the loop while create_connection's connect() is pending (the
+   listener's queue is full) closes the connecting socket: the future stays
+   pending, and nothing of the attempt outlives the loop. */
+TEST(closing_the_loop_while_create_connection_connects_leaves_no_fd) {
+  eddy_loop_t *loop = new_loop();
+  int l = tcp_bound(0, 0); /* queue of one */
+  uint16_t port = sock_port(l);
+  int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK(filler >= 0);
+  struct sockaddr_in a = loopback_addr(port);
+  CHECK_EQ(connect(filler, (struct sockaddr *)&a, sizeof a), 0);
+  int fds_before = count_sockets();
+  static struct conn c;
+
+  eddy_future_t *f = NULL;
+  CHECK_OK(eddy_loop_create_connection(loop, &conn_proto, &c, "127.0.0.1", port, NULL, &f));
+  CHECK_OK(run_for(loop, 0.05));
+  CHECK_EQ(eddy_future_done(f), 0);
+  CHECK_EQ(count_sockets(), fds_before + 1); /* the connecting socket */
+  close_loop(loop);
+  CHECK_EQ(count_sockets(), fds_before);
+  CHECK_EQ(eddy_future_done(f), 0);
+  eddy_future_release(f);
+  CHECK_EQ(count_sockets(), fds_before);
+  CHECK_EQ(c.made, 0);
+  CHECK_EQ(c.lost, 0);
+  close(filler);
+  drain_accept(l);
+  close(l);
+}
+
 /* =============================================== connect_accepted_socket */
 
 /* item 108: connect_accepted_socket needs SOCK_STREAM: a datagram

@@ -8,7 +8,7 @@ use std::ffi::{c_void, CString};
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
@@ -255,9 +255,19 @@ fn describe(addr: &SockAddr) -> String {
     }
 }
 
+/// One connect in flight. The attempt's future holds the connector (through
+/// its done callback), so the connector holds the future weakly: a strong
+/// reference both ways would keep the socket open forever when the loop
+/// closes with the connect pending and the future never completes.
 struct Attempt {
     fd: Option<OwnedFd>,
-    fut: Arc<Future>,
+    fut: Weak<Future>,
+}
+
+impl Attempt {
+    fn running(&self) -> bool {
+        self.fut.upgrade().is_some_and(|f| !f.done())
+    }
 }
 
 /// The connection attempts of one create_connection: one after another,
@@ -313,8 +323,8 @@ impl Connector {
             me.finished = true;
             std::mem::take(&mut me.attempts)
         };
-        for a in attempts {
-            a.fut.cancel();
+        for f in attempts.iter().filter_map(|a| a.fut.upgrade()) {
+            f.cancel();
         }
     }
 
@@ -326,7 +336,7 @@ impl Connector {
                     return;
                 }
                 if me.next >= me.addrs.len() {
-                    let idle = me.attempts.iter().all(|a| a.fut.done());
+                    let idle = !me.attempts.iter().any(Attempt::running);
                     drop(me);
                     if idle {
                         Connector::fail_all(c);
@@ -358,7 +368,7 @@ impl Connector {
         let fd: OwnedFd = sock.into();
         let f = sock::sock_connect(lp, fd.as_raw_fd(), entry.3.clone())?;
         let index = c.borrow().attempts.len();
-        c.borrow_mut().attempts.push(Attempt { fd: Some(fd), fut: f.clone() });
+        c.borrow_mut().attempts.push(Attempt { fd: Some(fd), fut: Arc::downgrade(&f) });
         // The pending attempt keeps the connector alive.
         let me = c.clone();
         let addr = entry.3.clone();
@@ -371,7 +381,7 @@ impl Connector {
                 d,
                 Box::new(move |lp| {
                     if let Some(c) = weak.upgrade() {
-                        let still_running = c.borrow().attempts.get(index).is_some_and(|a| !a.fut.done());
+                        let still_running = c.borrow().attempts.get(index).is_some_and(Attempt::running);
                         if still_running && c.borrow().next == index + 1 {
                             Connector::start_next(lp, &c);
                         }
@@ -410,7 +420,7 @@ impl Connector {
                     me.errors.push((e, format!("Connect call failed {}", describe(addr))));
                 }
                 let last_running = { c.borrow().next == index + 1 };
-                let others_running = c.borrow().attempts.iter().any(|a| !a.fut.done());
+                let others_running = c.borrow().attempts.iter().any(Attempt::running);
                 if last_running || !others_running {
                     Connector::start_next(lp, c);
                 }
