@@ -719,7 +719,7 @@ mod tests {
         v.iter().map(|e| e.3.as_socket().unwrap().port()).collect()
     }
 
-    /// SEMANTICS 105: 6a,6b,6c,4x,4y gives a,x,b,y,c with k=1 and a,b,x,c,y
+    /// docs/semantics.md item 105: 6a,6b,6c,4x,4y gives a,x,b,y,c with k=1 and a,b,x,c,y
     /// with k=2 (ports 1,2,3 stand for a,b,c and 10,20 for x,y).
     #[test]
     fn interleave_follows_asyncio() {

@@ -23,7 +23,7 @@ pub struct eddy_nameinfo_t {
 
 struct SendPtr(*mut c_void);
 // SAFETY: the caller's data pointer is handed to its own work function on
-// the worker thread; API.md makes the caller responsible for that use.
+// the worker thread; docs/api.md makes the caller responsible for that use.
 unsafe impl Send for SendPtr {}
 
 /// A thread pool of at most `max_workers` threads (0: min(32, cpus + 4)),
@@ -126,7 +126,7 @@ pub extern "C" fn eddy_loop_getaddrinfo(
     guard(|| {
         required(out)?;
         let lp = loop_arg(r#loop)?;
-        // SAFETY: a non-null hints points to a struct addrinfo (API.md).
+        // SAFETY: a non-null hints points to a struct addrinfo (docs/api.md).
         let hints = unsafe { hints.as_ref() }.map_or(Hints::default(), |h| Hints {
             flags: h.ai_flags,
             family: h.ai_family,

@@ -31,7 +31,7 @@ pub mod tls;
 pub mod transport;
 
 // SAFETY: a Callback is a C function pointer and the caller's opaque data
-// pointer, which the library never dereferences. API.md makes the caller
+// pointer, which the library never dereferences. docs/api.md makes the caller
 // responsible for the data being usable on the thread that runs the
 // callback (the loop's), which is what call_soon_threadsafe needs.
 unsafe impl Send for Callback {}
@@ -73,7 +73,7 @@ fn report_panic() {
 
 /// A shared reference to the object behind a non-null pointer.
 pub(crate) fn arg<'a, T>(p: *const T) -> Result<&'a T, c_int> {
-    // SAFETY: API.md's ownership rules: a non-null object pointer passed to
+    // SAFETY: docs/api.md's ownership rules: a non-null object pointer passed to
     // the library is one the library handed out and the caller still holds
     // a reference to, so it points to a live T for the call's duration.
     unsafe { p.as_ref() }.ok_or(EDDY_EINVAL)
@@ -117,7 +117,7 @@ pub(crate) fn future_arg(p: *const Future) -> Result<ManuallyDrop<Arc<Future>>, 
 pub(crate) fn give<T>(out: *mut *mut T, obj: Arc<T>) {
     if !out.is_null() {
         // SAFETY: a non-null out-parameter points to writable storage for a
-        // pointer (API.md conventions).
+        // pointer (docs/api.md conventions).
         unsafe { *out = Arc::into_raw(obj).cast_mut() };
     }
 }
@@ -165,7 +165,7 @@ pub(crate) fn c_string(p: *const std::ffi::c_char) -> Option<std::ffi::CString> 
     if p.is_null() {
         return None;
     }
-    // SAFETY: a non-null string argument is NUL-terminated (API.md).
+    // SAFETY: a non-null string argument is NUL-terminated (docs/api.md).
     Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_owned())
 }
 

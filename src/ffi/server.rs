@@ -218,7 +218,7 @@ fn path_arg(p: *const c_char) -> Option<PathBuf> {
     if p.is_null() {
         return None;
     }
-    // SAFETY: a non-null path is NUL-terminated (API.md).
+    // SAFETY: a non-null path is NUL-terminated (docs/api.md).
     let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
     Some(PathBuf::from(std::ffi::OsStr::from_bytes(bytes)))
 }

@@ -57,7 +57,7 @@ fn lent(buf: *mut c_void, len: usize) -> Result<UserBuf, c_int> {
     if buf.is_null() && len > 0 {
         return Err(EDDY_EINVAL);
     }
-    // SAFETY: API.md: a buffer passed to sock_*_into stays valid and
+    // SAFETY: docs/api.md: a buffer passed to sock_*_into stays valid and
     // untouched by the caller until the future is done or cancelled.
     Ok(unsafe { UserBuf::new(buf.cast(), len) })
 }
@@ -123,7 +123,7 @@ pub extern "C" fn eddy_loop_sock_recvfrom_into(
     guard(|| {
         required(out)?;
         let lp = loop_arg(r#loop)?;
-        // SAFETY: as for buf: valid until the operation ends (API.md).
+        // SAFETY: as for buf: valid until the operation ends (docs/api.md).
         let addr = unsafe { UserAddr::new(addr, addrlen) };
         give(out, sock::sock_recvfrom_into(&lp, fd, lent(buf, len)?, addr)?);
         Ok(0)

@@ -12,7 +12,7 @@ fn path(p: *const c_char) -> Result<PathBuf, c_int> {
     if p.is_null() {
         return Err(EDDY_EINVAL);
     }
-    // SAFETY: a non-null path is NUL-terminated (API.md).
+    // SAFETY: a non-null path is NUL-terminated (docs/api.md).
     let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
     Ok(Path::new(std::ffi::OsStr::from_bytes(bytes)).to_path_buf())
 }

@@ -57,7 +57,7 @@ pub extern "C" fn eddy_transport_get_extra_info(
         if name.is_null() || len.is_null() {
             return Err(EDDY_EINVAL);
         }
-        // SAFETY: a non-null name is a NUL-terminated string (API.md).
+        // SAFETY: a non-null name is a NUL-terminated string (docs/api.md).
         let name = unsafe { CStr::from_ptr(name) }.to_str().map_err(|_| EDDY_ENOENT)?;
         copy_out(&extra_bytes(t.get_extra_info(name).ok_or(EDDY_ENOENT)?), buf, len)
     })
@@ -79,7 +79,7 @@ pub(crate) fn extra_bytes(info: ExtraInfo) -> Vec<u8> {
     }
 }
 
-/// Writes `bytes` to (`buf`, `*len`) with the ENOBUFS rule of API.md.
+/// Writes `bytes` to (`buf`, `*len`) with the ENOBUFS rule of docs/api.md.
 pub(crate) fn copy_out(bytes: &[u8], buf: *mut c_void, len: *mut usize) -> Result<c_int, c_int> {
     // SAFETY: len is non-null (checked by the caller) and points to a size.
     let cap = unsafe { *len };
