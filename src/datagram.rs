@@ -14,7 +14,7 @@ use std::sync::Arc;
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken, Ready};
-use crate::endpoints::{resolve, AddrEntry};
+use crate::dns::{resolve, AddrEntry};
 use crate::error::*;
 use crate::futures::{Future, Outcome};
 use crate::sys::{self, Hints};

@@ -13,9 +13,8 @@ use crate::error::*;
 use crate::events::{ErrorContext, Opaque};
 use crate::futures::{Future, Outcome};
 use crate::protocols::ProtocolSlot;
-use crate::endpoints::TlsOptions;
 use crate::slab::Slab;
-use crate::sslproto::{Handshake, TlsProtocol};
+use crate::sslproto::{Handshake, TlsOptions, TlsProtocol};
 use crate::sys;
 use crate::transports::{Kind, Transport};
 

@@ -266,6 +266,23 @@ pub(crate) struct Handshake {
     pub call_connection_made: bool,
 }
 
+/// TLS for a connection: the configuration (a snapshot is taken), the
+/// name to verify, and the handshake timeout.
+#[derive(Clone)]
+pub struct TlsOptions {
+    pub config: Arc<TlsConfig>,
+    pub server_hostname: Option<String>,
+    pub handshake_timeout: f64,
+    pub shutdown_timeout: f64,
+}
+
+impl TlsOptions {
+    /// A new TLS connection: the server side for a server's configuration.
+    pub(crate) fn connection(&self) -> Result<rustls::Connection, (i32, String)> {
+        self.config.connection(self.config.is_server(), self.server_hostname.as_deref())
+    }
+}
+
 /// The plain transport's protocol: TLS records in and out.
 pub(crate) struct TlsProtocol {
     pub app: RefCell<Option<Arc<Transport>>>,

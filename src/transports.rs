@@ -29,8 +29,6 @@ use crate::sslproto::{self, Handshake, TlsLink, TlsProtocol};
 use crate::sock;
 use crate::sys;
 
-/// asyncio's `max_size`: one read per event is at most this much.
-pub(crate) const MAX_READ: usize = 256 * 1024;
 /// asyncio's flow-control defaults.
 pub(crate) const DEFAULT_HIGH: usize = 64 * 1024;
 /// How many buffers one writev takes.

@@ -9,7 +9,8 @@ use std::rc::Rc;
 
 use super::transport::protocol_arg;
 use super::*;
-use crate::endpoints::{self, ConnectOptions, ServerOptions, TlsOptions};
+use crate::endpoints::{self, ConnectOptions, ServerOptions};
+use crate::sslproto::TlsOptions;
 use crate::sslproto::{self, TlsConfig};
 use crate::protocols::{Protocol, ProtocolSlot, SharedTable};
 use crate::server::Server;
