@@ -20,6 +20,7 @@ use crate::futures::{Future, Outcome};
 use crate::protocols::{ProtocolSlot, StreamProtocol};
 use crate::sys;
 use crate::transports::{Kind, Transport};
+use crate::unix_events::Child;
 
 /// Callbacks of a subprocess protocol.
 #[repr(C)]
@@ -255,6 +256,16 @@ impl Process {
             t.close();
         }
         let _ = self.send_signal(libc::SIGKILL);
+    }
+}
+
+impl Child for Process {
+    fn reaped(&self) -> bool {
+        self.get_returncode().is_some()
+    }
+
+    fn try_reap(self: Arc<Self>) {
+        self.exited();
     }
 }
 

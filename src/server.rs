@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 
 use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken};
@@ -16,7 +16,7 @@ use crate::protocols::ProtocolSlot;
 use crate::slab::Slab;
 use crate::sslproto::{Handshake, TlsOptions, TlsProtocol};
 use crate::sys;
-use crate::transports::{Kind, Transport};
+use crate::transports::{Acceptor, Kind, Transport};
 
 /// asyncio's `ACCEPT_RETRY_DELAY`.
 const ACCEPT_RETRY_DELAY: f64 = 1.0;
@@ -203,7 +203,7 @@ impl Server {
         match t {
             Ok(t) => {
                 let index = self.st.borrow_mut().clients.insert(t.clone());
-                t.join_server(Arc::downgrade(self), index);
+                t.join_server(Arc::downgrade(self) as Weak<dyn Acceptor>, index);
             }
             Err((e, _closed)) => {
                 let mut ctx = ErrorContext::new("could not set up an accepted connection", e);
@@ -211,13 +211,6 @@ impl Server {
                 self.lp.report(ctx);
             }
         }
-    }
-
-    /// A client transport is gone (after its connection_lost).
-    pub(crate) fn detach(&self, index: usize) {
-        let gone = self.st.borrow_mut().clients.remove(index);
-        drop(gone);
-        self.wake_waiters();
     }
 
     fn wake_waiters(&self) {
@@ -342,5 +335,14 @@ impl IoHandler for Listener {
             };
             drop(sockets);
         }
+    }
+}
+
+impl Acceptor for Server {
+    /// A client transport is gone (after its connection_lost).
+    fn detach(&self, index: usize) {
+        let gone = self.st.borrow_mut().clients.remove(index);
+        drop(gone);
+        self.wake_waiters();
     }
 }

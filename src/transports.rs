@@ -24,7 +24,6 @@ use crate::error::*;
 use crate::events::ErrorContext;
 use crate::futures::{DoneCallback, Future, Outcome};
 use crate::protocols::{Protocol, ProtocolSlot};
-use crate::server::Server;
 use crate::sslproto::{self, Handshake, TlsLink, TlsProtocol};
 use crate::sock;
 use crate::sys;
@@ -137,6 +136,14 @@ impl FlowControl {
     }
 }
 
+/// What accepted a connection (a server, asyncio's `_attach`/`_detach`):
+/// told when the connection is lost, so that it can forget it. The server
+/// implements it; the transport does not need to know the server.
+pub(crate) trait Acceptor {
+    /// The client at `index` (given to `join_server`) is gone.
+    fn detach(&self, index: usize);
+}
+
 /// What `get_extra_info` found.
 pub enum ExtraInfo {
     Address(SockAddr),
@@ -171,8 +178,9 @@ struct State {
     /// loop.sendfile's state (boxed: rare).
     sendfile: Option<Box<Sendfile>>,
     /// The server that accepted this connection, and the connection's
-    /// index in its client slab.
-    server: Option<(Weak<Server>, usize)>,
+    /// index in its client slab (boxed: a `dyn` pointer would make every
+    /// transport 8 bytes bigger).
+    server: Option<Box<(Weak<dyn Acceptor>, usize)>>,
     /// An accepted connection's peer, kept for get_extra_info after the
     /// peer has gone (asyncio caches it too). Internet addresses only: a
     /// SockAddr is 128 bytes, an idle connection's biggest field.
@@ -272,8 +280,8 @@ impl Transport {
 
     /// Called by the server that accepted the connection: connection_lost
     /// removes the transport from the server's clients at `index`.
-    pub(crate) fn join_server(&self, server: Weak<Server>, index: usize) {
-        self.st.borrow_mut().server = Some((server, index));
+    pub(crate) fn join_server(&self, server: Weak<dyn Acceptor>, index: usize) {
+        self.st.borrow_mut().server = Some(Box::new((server, index)));
     }
 
     pub fn c_ptr(self: &Arc<Self>) -> *mut Transport {
@@ -787,7 +795,7 @@ impl Transport {
         }
         self.end_sendfile(err);
         self.release_fd();
-        if let Some((server, index)) = server {
+        if let Some((server, index)) = server.map(|b| *b) {
             if let Some(server) = server.upgrade() {
                 server.detach(index);
             }
