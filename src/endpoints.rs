@@ -1,7 +1,7 @@
 //! TCP and Unix endpoints (asyncio's `create_connection`,
 //! `create_unix_connection`, `connect_accepted_socket`, `create_server`,
 //! `create_unix_server`), the pipe transports' constructors
-//! (`connect_read_pipe`, `connect_write_pipe`) and `loop.sendfile`.
+//! (`connect_read_pipe`, `connect_write_pipe`).
 
 use std::cell::RefCell;
 use std::ffi::c_void;
@@ -53,7 +53,7 @@ fn start_transport(
         };
         let lower = Transport::start(lp, fd, kind, TlsProtocol::placeholder(), None, None)?;
         let hs = Handshake { waiter: Some(fut.clone()), call_connection_made: true };
-        Transport::start_tls(&lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
+        Transport::new_tls(&lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
         return Ok(());
     }
     let done = fut.clone();

@@ -20,6 +20,7 @@ pub mod ffi;
 pub mod futures;
 pub mod protocols;
 pub mod selector_events;
+pub mod sendfile;
 pub mod server;
 pub mod sock;
 mod slab;

@@ -194,7 +194,7 @@ impl Server {
         let lower = Transport::start(&self.lp, fd, kind, TlsProtocol::placeholder(), Some(peer), None);
         if let Ok(lower) = &lower {
             let hs = Handshake { waiter: None, call_connection_made: true };
-            Transport::start_tls(lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
+            Transport::new_tls(lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
         }
         self.add_client(lower);
     }

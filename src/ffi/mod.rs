@@ -18,16 +18,19 @@ use crate::events::{self, Callback, ErrorContext};
 use crate::futures::Future;
 
 pub mod datagram;
+pub mod dns;
+pub mod endpoints;
 pub mod error;
 pub mod event_loop;
 pub mod executor;
 pub mod future;
 pub mod handle;
 pub mod policy;
+pub mod sendfile;
 pub mod server;
 pub mod sock;
+pub mod sslproto;
 pub mod subprocess;
-pub mod tls;
 pub mod transport;
 
 // SAFETY: a Callback is a C function pointer and the caller's opaque data
@@ -167,6 +170,12 @@ pub(crate) fn c_string(p: *const std::ffi::c_char) -> Option<std::ffi::CString> 
     }
     // SAFETY: a non-null string argument is NUL-terminated (docs/api.md).
     Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_owned())
+}
+
+/// An optional path argument (any bytes but NUL, as Unix paths are).
+pub(crate) fn opt_path(p: *const std::ffi::c_char) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    c_string(p).map(|s| std::path::PathBuf::from(std::ffi::OsString::from_vec(s.into_bytes())))
 }
 
 /// An optional UTF-8 string argument (host names, paths given as text);

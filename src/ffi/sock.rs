@@ -196,26 +196,3 @@ pub extern "C" fn eddy_loop_sock_accept(r#loop: *mut EventLoop, fd: c_int, out: 
     })
 }
 
-/// Sends `count` bytes (0: to the end) of `file_fd` from `offset` over the
-/// stream socket `sock_fd` with sendfile(2), or by reading and sending when
-/// sendfile cannot serve them (a /proc file, for instance) and `fallback`
-/// is true; with `fallback` false that fails with `EDDY_ENOTSUP` (asyncio's
-/// SendfileNotAvailableError). `n` is the count sent; the file position is
-/// left at offset + n.
-#[no_mangle]
-pub extern "C" fn eddy_loop_sock_sendfile(
-    r#loop: *mut EventLoop,
-    sock_fd: c_int,
-    file_fd: c_int,
-    offset: i64,
-    count: usize,
-    fallback: bool,
-    out: *mut *mut Future,
-) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        give(out, sock::sock_sendfile(&lp, sock_fd, file_fd, offset, count, fallback)?);
-        Ok(0)
-    })
-}
