@@ -17,9 +17,8 @@ use std::sync::{Arc, Weak};
 use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken, Ready};
 use crate::error::*;
 use crate::futures::{Future, Outcome};
-use crate::protocols::{ProtocolSlot, StreamProtocol};
 use crate::sys;
-use crate::transports::{Kind, Transport};
+use crate::transports::{Kind, ProtocolSlot, StreamProtocol, Transport};
 use crate::unix_events::Child;
 
 /// Callbacks of a subprocess protocol.

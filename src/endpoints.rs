@@ -16,12 +16,11 @@ use crate::base_events::{EventLoop, Ready};
 use crate::dns::{resolve, AddrEntry};
 use crate::error::*;
 use crate::futures::{DoneCallback, Future, Outcome};
-use crate::protocols::ProtocolSlot;
 use crate::server::{ProtocolFactory, Server, Socket as ListenSocket};
 use crate::sock;
 use crate::sys::{self, Hints};
 use crate::sslproto::{Handshake, TlsOptions, TlsProtocol};
-use crate::transports::{Kind, Transport};
+use crate::transports::{Kind, ProtocolSlot, Transport};
 
 fn kind_of(addr_family: i32) -> Kind {
     if addr_family == libc::AF_UNIX {

@@ -18,7 +18,6 @@ pub mod events;
 pub mod executor;
 pub mod ffi;
 pub mod futures;
-pub mod protocols;
 pub mod selector_events;
 pub mod sendfile;
 pub mod server;

@@ -12,11 +12,10 @@ use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken};
 use crate::error::*;
 use crate::events::{ErrorContext, Opaque};
 use crate::futures::{Future, Outcome};
-use crate::protocols::ProtocolSlot;
 use crate::slab::Slab;
 use crate::sslproto::{Handshake, TlsOptions, TlsProtocol};
 use crate::sys;
-use crate::transports::{Acceptor, Kind, Transport};
+use crate::transports::{Acceptor, Kind, ProtocolSlot, Transport};
 
 /// asyncio's `ACCEPT_RETRY_DELAY`.
 const ACCEPT_RETRY_DELAY: f64 = 1.0;

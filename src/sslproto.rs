@@ -21,9 +21,8 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, S
 use crate::error::*;
 use crate::base_events::Ready;
 use crate::futures::Future;
-use crate::protocols::{ProtocolSlot, StreamProtocol};
 use crate::sys;
-use crate::transports::{ExtraInfo, Kind, State, TlsLayer, Transport};
+use crate::transports::{ExtraInfo, Kind, ProtocolSlot, State, StreamProtocol, TlsLayer, Transport};
 
 /// asyncio's `SSL_HANDSHAKE_TIMEOUT` and `SSL_SHUTDOWN_TIMEOUT`.
 pub(crate) const HANDSHAKE_TIMEOUT: f64 = 60.0;
@@ -292,8 +291,8 @@ pub(crate) struct TlsProtocol {
 
 impl TlsProtocol {
     /// The protocol of a plain transport whose TLS side is set up next.
-    pub(crate) fn placeholder() -> crate::protocols::ProtocolSlot {
-        crate::protocols::ProtocolSlot::Internal(std::rc::Rc::new(TlsProtocol { app: RefCell::new(None) }))
+    pub(crate) fn placeholder() -> crate::transports::ProtocolSlot {
+        crate::transports::ProtocolSlot::Internal(std::rc::Rc::new(TlsProtocol { app: RefCell::new(None) }))
     }
 
     fn app(&self) -> Option<Arc<Transport>> {

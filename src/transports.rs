@@ -23,8 +23,12 @@ use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken, Ready};
 use crate::error::*;
 use crate::events::ErrorContext;
 use crate::futures::Future;
-use crate::protocols::{Protocol, ProtocolSlot};
 use crate::sys;
+
+pub mod protocols;
+
+pub use protocols::{Protocol, ProtocolSlot, StreamProtocol};
+pub(crate) use protocols::SharedTable;
 
 /// asyncio's flow-control defaults.
 pub(crate) const DEFAULT_HIGH: usize = 64 * 1024;

@@ -7,7 +7,7 @@ use super::server::{eddy_protocol_factory_fn, factory};
 use super::transport::protocol_arg;
 use super::*;
 use crate::endpoints::{self, ConnectOptions, ServerOptions};
-use crate::protocols::Protocol;
+use crate::transports::Protocol;
 use crate::sslproto::{self, TlsConfig, TlsOptions};
 
 /// create_connection's options; fill with `eddy_connection_options_init`.

@@ -4,7 +4,7 @@ use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 
 use super::*;
-use crate::protocols::{Protocol, ProtocolSlot, SharedTable};
+use crate::transports::{Protocol, ProtocolSlot, SharedTable};
 use crate::server::Server;
 
 /// Called by a server once per accepted connection: store the protocol

@@ -3,8 +3,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 use super::*;
-use crate::protocols::{Protocol, ProtocolSlot};
-use crate::transports::{ExtraInfo, Transport};
+use crate::transports::{ExtraInfo, Protocol, ProtocolSlot, Transport};
 
 /// A buffer for `eddy_transport_writelines`.
 #[repr(C)]
