@@ -81,11 +81,6 @@ pub extern "C" fn eddy_loop_create_datagram_endpoint(
     })
 }
 
-fn datagram_arg(d: *const Datagram) -> Result<std::mem::ManuallyDrop<Arc<Datagram>>, c_int> {
-    let d = arc_arg(d)?;
-    d.get_loop().check_thread()?;
-    Ok(d)
-}
 
 /// Sends one datagram (empty ones too) to `addr`, or to the remote address
 /// when `addr` is NULL. `EDDY_EINVAL` for an address other than the
@@ -101,7 +96,7 @@ pub extern "C" fn eddy_datagram_sendto(
     addrlen: libc::socklen_t,
 ) -> c_int {
     guard(|| {
-        let d = datagram_arg(d)?;
+        let d = bound_arg(d)?;
         let data: &[u8] = if len == 0 {
             &[]
         } else if data.is_null() {
@@ -120,7 +115,7 @@ pub extern "C" fn eddy_datagram_sendto(
 #[no_mangle]
 pub extern "C" fn eddy_datagram_abort(d: *mut Datagram) -> c_int {
     guard(|| {
-        datagram_arg(d)?.abort();
+        bound_arg(d)?.abort();
         Ok(0)
     })
 }
@@ -129,7 +124,7 @@ pub extern "C" fn eddy_datagram_abort(d: *mut Datagram) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_datagram_close(d: *mut Datagram) -> c_int {
     guard(|| {
-        datagram_arg(d)?.close();
+        bound_arg(d)?.close();
         Ok(0)
     })
 }
@@ -137,7 +132,7 @@ pub extern "C" fn eddy_datagram_close(d: *mut Datagram) -> c_int {
 /// 1 once closing.
 #[no_mangle]
 pub extern "C" fn eddy_datagram_is_closing(d: *const Datagram) -> c_int {
-    guard(|| Ok(datagram_arg(d)?.is_closing() as c_int))
+    guard(|| Ok(bound_arg(d)?.is_closing() as c_int))
 }
 
 /// "sockname", "peername" (connected endpoints) and "socket", as for
@@ -145,7 +140,7 @@ pub extern "C" fn eddy_datagram_is_closing(d: *const Datagram) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_datagram_get_extra_info(d: *const Datagram, name: *const c_char, buf: *mut c_void, len: *mut usize) -> c_int {
     guard(|| {
-        let d = datagram_arg(d)?;
+        let d = bound_arg(d)?;
         if name.is_null() || len.is_null() {
             return Err(EDDY_EINVAL);
         }
@@ -158,14 +153,14 @@ pub extern "C" fn eddy_datagram_get_extra_info(d: *const Datagram, name: *const 
 /// Queued bytes, counting 8 more per datagram (asyncio 3.13).
 #[no_mangle]
 pub extern "C" fn eddy_datagram_get_write_buffer_size(d: *const Datagram) -> usize {
-    guard_or(0, || datagram_arg(d).map_or(0, |d| d.get_write_buffer_size()))
+    guard_or(0, || bound_arg(d).map_or(0, |d| d.get_write_buffer_size()))
 }
 
 /// Switches the protocol for the next event.
 #[no_mangle]
 pub extern "C" fn eddy_datagram_set_protocol(d: *mut Datagram, proto: *const DatagramProtocol, ud: *mut c_void) -> c_int {
     guard(|| {
-        let d = datagram_arg(d)?;
+        let d = bound_arg(d)?;
         d.set_protocol(*arg(proto)?, ud, proto)?;
         Ok(0)
     })
@@ -179,7 +174,7 @@ pub extern "C" fn eddy_datagram_get_protocol(
     ud: *mut *mut c_void,
 ) -> c_int {
     guard(|| {
-        let (p, u) = datagram_arg(d)?.get_protocol().unwrap_or((std::ptr::null(), std::ptr::null_mut()));
+        let (p, u) = bound_arg(d)?.get_protocol().unwrap_or((std::ptr::null(), std::ptr::null_mut()));
         put(proto, p);
         put(ud, u);
         Ok(0)

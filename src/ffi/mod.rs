@@ -108,11 +108,31 @@ pub(crate) fn loop_arg(p: *const EventLoop) -> Result<ManuallyDrop<Arc<EventLoop
     Ok(lp)
 }
 
-/// A future argument for a non-thread-safe call.
-pub(crate) fn future_arg(p: *const Future) -> Result<ManuallyDrop<Arc<Future>>, c_int> {
-    let f = arc_arg(p)?;
-    f.get_loop().check_thread()?;
-    Ok(f)
+
+/// A library object that belongs to one loop: calls on it are made on that
+/// loop's thread (checked in debug mode).
+pub(crate) trait LoopBound {
+    fn home(&self) -> &EventLoop;
+}
+
+// Every object but the loop reaches its loop with get_loop.
+macro_rules! loop_bound {
+    ($($t:ty),*) => {$(
+        impl LoopBound for $t {
+            fn home(&self) -> &EventLoop {
+                self.get_loop()
+            }
+        }
+    )*};
+}
+loop_bound!(Future, crate::transports::Transport, crate::datagram::Datagram, crate::server::Server, crate::base_subprocess::Process);
+
+/// An object argument for a non-thread-safe call: its `Arc` (not counted),
+/// `EDDY_EINVAL` for NULL.
+pub(crate) fn bound_arg<T: LoopBound>(p: *const T) -> Result<ManuallyDrop<Arc<T>>, c_int> {
+    let o = arc_arg(p)?;
+    o.home().check_thread()?;
+    Ok(o)
 }
 
 /// Writes a new reference to `obj` through `out`, or drops it when `out` is

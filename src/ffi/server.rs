@@ -29,18 +29,13 @@ pub(crate) fn factory(f: eddy_protocol_factory_fn, ud: *mut c_void) -> Result<cr
     }))
 }
 
-fn server_arg(s: *const Server) -> Result<std::mem::ManuallyDrop<Arc<Server>>, c_int> {
-    let s = arc_arg(s)?;
-    s.get_loop().check_thread()?;
-    Ok(s)
-}
 
 /// Stops listening and closes the listening sockets; connections stay
 /// open. Idempotent.
 #[no_mangle]
 pub extern "C" fn eddy_server_close(s: *mut Server) -> c_int {
     guard(|| {
-        server_arg(s)?.close();
+        bound_arg(s)?.close();
         Ok(0)
     })
 }
@@ -49,7 +44,7 @@ pub extern "C" fn eddy_server_close(s: *mut Server) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_server_close_clients(s: *mut Server) -> c_int {
     guard(|| {
-        server_arg(s)?.close_clients();
+        bound_arg(s)?.close_clients();
         Ok(0)
     })
 }
@@ -58,7 +53,7 @@ pub extern "C" fn eddy_server_close_clients(s: *mut Server) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_server_abort_clients(s: *mut Server) -> c_int {
     guard(|| {
-        server_arg(s)?.abort_clients();
+        bound_arg(s)?.abort_clients();
         Ok(0)
     })
 }
@@ -67,7 +62,7 @@ pub extern "C" fn eddy_server_abort_clients(s: *mut Server) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_server_wait_closed(s: *mut Server, out: *mut *mut Future) -> c_int {
     guard(|| {
-        give(out, server_arg(s)?.wait_closed());
+        give(out, bound_arg(s)?.wait_closed());
         Ok(0)
     })
 }
@@ -76,7 +71,7 @@ pub extern "C" fn eddy_server_wait_closed(s: *mut Server, out: *mut *mut Future)
 #[no_mangle]
 pub extern "C" fn eddy_server_start_serving(s: *mut Server) -> c_int {
     guard(|| {
-        server_arg(s)?.start_serving()?;
+        bound_arg(s)?.start_serving()?;
         Ok(0)
     })
 }
@@ -87,7 +82,7 @@ pub extern "C" fn eddy_server_start_serving(s: *mut Server) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_server_serve_forever(s: *mut Server, out: *mut *mut Future) -> c_int {
     guard(|| {
-        give(out, server_arg(s)?.serve_forever()?);
+        give(out, bound_arg(s)?.serve_forever()?);
         Ok(0)
     })
 }
@@ -95,7 +90,7 @@ pub extern "C" fn eddy_server_serve_forever(s: *mut Server, out: *mut *mut Futur
 /// 1 while listening.
 #[no_mangle]
 pub extern "C" fn eddy_server_is_serving(s: *const Server) -> c_int {
-    guard(|| Ok(server_arg(s)?.is_serving() as c_int))
+    guard(|| Ok(bound_arg(s)?.is_serving() as c_int))
 }
 
 /// Copies up to `cap` listening fds (borrowed) into `fds`; `*n` is how
@@ -103,7 +98,7 @@ pub extern "C" fn eddy_server_is_serving(s: *const Server) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_server_get_sockets(s: *const Server, fds: *mut c_int, cap: usize, n: *mut usize) -> c_int {
     guard(|| {
-        let socks = server_arg(s)?.get_sockets();
+        let socks = bound_arg(s)?.get_sockets();
         if fds.is_null() && cap > 0 {
             return Err(EDDY_EINVAL);
         }

@@ -137,16 +137,11 @@ pub extern "C" fn eddy_loop_subprocess_shell(
     })
 }
 
-fn process_arg(p: *const Process) -> Result<std::mem::ManuallyDrop<Arc<Process>>, c_int> {
-    let p = arc_arg(p)?;
-    p.get_loop().check_thread()?;
-    Ok(p)
-}
 
 /// The child's pid.
 #[no_mangle]
 pub extern "C" fn eddy_process_get_pid(p: *const Process) -> c_int {
-    guard(|| Ok(process_arg(p)?.get_pid()))
+    guard(|| Ok(bound_arg(p)?.get_pid()))
 }
 
 /// The transport of the child's fd 0, 1 or 2 (borrowed); NULL when that fd
@@ -154,7 +149,7 @@ pub extern "C" fn eddy_process_get_pid(p: *const Process) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_process_get_pipe_transport(p: *const Process, fd: c_int) -> *mut Transport {
     guard_or(std::ptr::null_mut(), || {
-        process_arg(p)
+        bound_arg(p)
             .ok()
             .and_then(|p| p.get_pipe_transport(fd))
             .map_or(std::ptr::null_mut(), |t| Arc::as_ptr(&t).cast_mut())
@@ -166,7 +161,7 @@ pub extern "C" fn eddy_process_get_pipe_transport(p: *const Process, fd: c_int) 
 #[no_mangle]
 pub extern "C" fn eddy_process_get_returncode(p: *const Process, out: *mut c_int) -> c_int {
     guard(|| {
-        let rc = process_arg(p)?.get_returncode().ok_or(EDDY_EINVALSTATE)?;
+        let rc = bound_arg(p)?.get_returncode().ok_or(EDDY_EINVALSTATE)?;
         if out.is_null() {
             return Err(EDDY_EINVAL);
         }
@@ -179,7 +174,7 @@ pub extern "C" fn eddy_process_get_returncode(p: *const Process, out: *mut c_int
 #[no_mangle]
 pub extern "C" fn eddy_process_kill(p: *mut Process) -> c_int {
     guard(|| {
-        process_arg(p)?.send_signal(libc::SIGKILL)?;
+        bound_arg(p)?.send_signal(libc::SIGKILL)?;
         Ok(0)
     })
 }
@@ -188,7 +183,7 @@ pub extern "C" fn eddy_process_kill(p: *mut Process) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_process_send_signal(p: *mut Process, signum: c_int) -> c_int {
     guard(|| {
-        process_arg(p)?.send_signal(signum)?;
+        bound_arg(p)?.send_signal(signum)?;
         Ok(0)
     })
 }
@@ -197,7 +192,7 @@ pub extern "C" fn eddy_process_send_signal(p: *mut Process, signum: c_int) -> c_
 #[no_mangle]
 pub extern "C" fn eddy_process_terminate(p: *mut Process) -> c_int {
     guard(|| {
-        process_arg(p)?.send_signal(libc::SIGTERM)?;
+        bound_arg(p)?.send_signal(libc::SIGTERM)?;
         Ok(0)
     })
 }
@@ -207,7 +202,7 @@ pub extern "C" fn eddy_process_terminate(p: *mut Process) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_process_close(p: *mut Process) -> c_int {
     guard(|| {
-        process_arg(p)?.close();
+        bound_arg(p)?.close();
         Ok(0)
     })
 }
@@ -215,14 +210,14 @@ pub extern "C" fn eddy_process_close(p: *mut Process) -> c_int {
 /// 1 once closing or finished.
 #[no_mangle]
 pub extern "C" fn eddy_process_is_closing(p: *const Process) -> c_int {
-    guard(|| Ok(process_arg(p)?.is_closing() as c_int))
+    guard(|| Ok(bound_arg(p)?.is_closing() as c_int))
 }
 
 /// "pid" (an int). `EDDY_ENOENT` for other keys.
 #[no_mangle]
 pub extern "C" fn eddy_process_get_extra_info(p: *const Process, name: *const c_char, buf: *mut c_void, len: *mut usize) -> c_int {
     guard(|| {
-        let p = process_arg(p)?;
+        let p = bound_arg(p)?;
         if name.is_null() || len.is_null() {
             return Err(EDDY_EINVAL);
         }

@@ -18,18 +18,13 @@ pub(crate) fn protocol_arg(proto: *const Protocol, ud: *mut c_void) -> Result<Pr
     Ok(ProtocolSlot::new(arg(proto)?, ud, proto))
 }
 
-fn transport_arg(t: *const Transport) -> Result<std::mem::ManuallyDrop<Arc<Transport>>, c_int> {
-    let t = arc_arg(t)?;
-    t.get_loop().check_thread()?;
-    Ok(t)
-}
 
 /// Closes the transport: reading stops now, buffered data is flushed, then
 /// connection_lost(0) runs (never inside this call). Idempotent.
 #[no_mangle]
 pub extern "C" fn eddy_transport_close(t: *mut Transport) -> c_int {
     guard(|| {
-        transport_arg(t)?.close();
+        bound_arg(t)?.close();
         Ok(0)
     })
 }
@@ -37,7 +32,7 @@ pub extern "C" fn eddy_transport_close(t: *mut Transport) -> c_int {
 /// 1 once closing (close, abort, EOF or an error), else 0.
 #[no_mangle]
 pub extern "C" fn eddy_transport_is_closing(t: *const Transport) -> c_int {
-    guard(|| Ok(transport_arg(t)?.is_closing() as c_int))
+    guard(|| Ok(bound_arg(t)?.is_closing() as c_int))
 }
 
 /// Copies extra information into `buf` (`*len` in: capacity, out: size):
@@ -52,7 +47,7 @@ pub extern "C" fn eddy_transport_get_extra_info(
     len: *mut usize,
 ) -> c_int {
     guard(|| {
-        let t = transport_arg(t)?;
+        let t = bound_arg(t)?;
         if name.is_null() || len.is_null() {
             return Err(EDDY_EINVAL);
         }
@@ -97,7 +92,7 @@ pub(crate) fn copy_out(bytes: &[u8], buf: *mut c_void, len: *mut usize) -> Resul
 #[no_mangle]
 pub extern "C" fn eddy_transport_set_protocol(t: *mut Transport, proto: *const Protocol, ud: *mut c_void) -> c_int {
     guard(|| {
-        transport_arg(t)?.set_protocol(protocol_arg(proto, ud)?)?;
+        bound_arg(t)?.set_protocol(protocol_arg(proto, ud)?)?;
         Ok(0)
     })
 }
@@ -107,7 +102,7 @@ pub extern "C" fn eddy_transport_set_protocol(t: *mut Transport, proto: *const P
 #[no_mangle]
 pub extern "C" fn eddy_transport_get_protocol(t: *const Transport, proto: *mut *const Protocol, ud: *mut *mut c_void) -> c_int {
     guard(|| {
-        let (p, d) = transport_arg(t)?.get_protocol().unwrap_or((std::ptr::null(), std::ptr::null_mut()));
+        let (p, d) = bound_arg(t)?.get_protocol().unwrap_or((std::ptr::null(), std::ptr::null_mut()));
         put(proto, p);
         put(ud, d);
         Ok(0)
@@ -130,7 +125,7 @@ pub extern "C" fn eddy_transport_release(t: *mut Transport) {
 /// 1 while data is being read (not paused, not closing, no EOF yet).
 #[no_mangle]
 pub extern "C" fn eddy_transport_is_reading(t: *const Transport) -> c_int {
-    guard(|| Ok(transport_arg(t)?.is_reading() as c_int))
+    guard(|| Ok(bound_arg(t)?.is_reading() as c_int))
 }
 
 /// Stops data_received until resume_reading. Idempotent; 0 even when
@@ -138,7 +133,7 @@ pub extern "C" fn eddy_transport_is_reading(t: *const Transport) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_transport_pause_reading(t: *mut Transport) -> c_int {
     guard(|| {
-        transport_arg(t)?.pause_reading();
+        bound_arg(t)?.pause_reading();
         Ok(0)
     })
 }
@@ -147,7 +142,7 @@ pub extern "C" fn eddy_transport_pause_reading(t: *mut Transport) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_transport_resume_reading(t: *mut Transport) -> c_int {
     guard(|| {
-        transport_arg(t)?.resume_reading();
+        bound_arg(t)?.resume_reading();
         Ok(0)
     })
 }
@@ -159,7 +154,7 @@ pub extern "C" fn eddy_transport_resume_reading(t: *mut Transport) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_transport_write(t: *mut Transport, data: *const c_void, len: usize) -> c_int {
     guard(|| {
-        let t = transport_arg(t)?;
+        let t = bound_arg(t)?;
         t.write(sock_bytes(data, len)?)?;
         Ok(0)
     })
@@ -180,7 +175,7 @@ fn sock_bytes<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], c_int> {
 #[no_mangle]
 pub extern "C" fn eddy_transport_writelines(t: *mut Transport, bufs: *const eddy_buf_t, n: usize) -> c_int {
     guard(|| {
-        let t = transport_arg(t)?;
+        let t = bound_arg(t)?;
         if bufs.is_null() && n > 0 {
             return Err(EDDY_EINVAL);
         }
@@ -199,7 +194,7 @@ pub extern "C" fn eddy_transport_writelines(t: *mut Transport, bufs: *const eddy
 /// 1 for sockets and write pipes, 0 for read pipes.
 #[no_mangle]
 pub extern "C" fn eddy_transport_can_write_eof(t: *const Transport) -> c_int {
-    guard(|| Ok(transport_arg(t)?.can_write_eof() as c_int))
+    guard(|| Ok(bound_arg(t)?.can_write_eof() as c_int))
 }
 
 /// Half-closes: shutdown(SHUT_WR) once the buffer drains (a write pipe
@@ -207,7 +202,7 @@ pub extern "C" fn eddy_transport_can_write_eof(t: *const Transport) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_transport_write_eof(t: *mut Transport) -> c_int {
     guard(|| {
-        transport_arg(t)?.write_eof()?;
+        bound_arg(t)?.write_eof()?;
         Ok(0)
     })
 }
@@ -217,7 +212,7 @@ pub extern "C" fn eddy_transport_write_eof(t: *mut Transport) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_transport_abort(t: *mut Transport) -> c_int {
     guard(|| {
-        transport_arg(t)?.abort();
+        bound_arg(t)?.abort();
         Ok(0)
     })
 }
@@ -225,14 +220,14 @@ pub extern "C" fn eddy_transport_abort(t: *mut Transport) -> c_int {
 /// Bytes buffered in user space (0 for NULL).
 #[no_mangle]
 pub extern "C" fn eddy_transport_get_write_buffer_size(t: *const Transport) -> usize {
-    guard_or(0, || transport_arg(t).map_or(0, |t| t.get_write_buffer_size()))
+    guard_or(0, || bound_arg(t).map_or(0, |t| t.get_write_buffer_size()))
 }
 
 /// The flow-control limits (defaults: low 16 KiB, high 64 KiB).
 #[no_mangle]
 pub extern "C" fn eddy_transport_get_write_buffer_limits(t: *const Transport, low: *mut usize, high: *mut usize) -> c_int {
     guard(|| {
-        let (l, h) = transport_arg(t)?.get_write_buffer_limits();
+        let (l, h) = bound_arg(t)?.get_write_buffer_limits();
         put(low, l);
         put(high, h);
         Ok(0)
@@ -253,7 +248,7 @@ fn limit(v: i64) -> Result<Option<usize>, c_int> {
 #[no_mangle]
 pub extern "C" fn eddy_transport_set_write_buffer_limits(t: *mut Transport, high: i64, low: i64) -> c_int {
     guard(|| {
-        transport_arg(t)?.set_write_buffer_limits(limit(high)?, limit(low)?)?;
+        bound_arg(t)?.set_write_buffer_limits(limit(high)?, limit(low)?)?;
         Ok(0)
     })
 }
