@@ -1,8 +1,8 @@
 //! `eddy_loop_create_datagram_endpoint` and `eddy_datagram_*`.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void};
 
-use super::transport::{copy_out, extra_bytes};
+use super::transport::{copy_out, extra_bytes, extra_name};
 use super::*;
 use crate::datagram::{self, Datagram, DatagramOptions, DatagramProtocol};
 
@@ -60,27 +60,27 @@ pub extern "C" fn eddy_loop_create_datagram_endpoint(
         required(out)?;
         let lp = loop_arg(r#loop)?;
         let table = *arg(proto)?;
-        // SAFETY: a non-null options pointer points to an initialised struct.
-        let o = match unsafe { opts.as_ref() } {
-            None => DatagramOptions::default(),
-            Some(o) => DatagramOptions {
-                local_host: opt_str(o.local_host)?,
-                local_port: o.local_port,
-                remote_host: opt_str(o.remote_host)?,
-                remote_port: o.remote_port,
-                family: o.family,
-                proto: o.proto,
-                flags: o.flags,
-                reuse_port: o.reuse_port,
-                allow_broadcast: o.allow_broadcast,
-                sock: (o.sock >= 0).then_some(o.sock),
-            },
-        };
-        give(out, datagram::create_datagram_endpoint(&lp, table, ud, proto, o)?);
+        give(out, datagram::create_datagram_endpoint(&lp, table, ud, proto, datagram_options(opts)?)?);
         Ok(0)
     })
 }
 
+fn datagram_options(o: *const eddy_datagram_options_t) -> Result<DatagramOptions, c_int> {
+    // SAFETY: a non-null options pointer points to an initialised struct.
+    let Some(o) = (unsafe { o.as_ref() }) else { return Ok(DatagramOptions::default()) };
+    Ok(DatagramOptions {
+        local_host: opt_str(o.local_host)?,
+        local_port: o.local_port,
+        remote_host: opt_str(o.remote_host)?,
+        remote_port: o.remote_port,
+        family: o.family,
+        proto: o.proto,
+        flags: o.flags,
+        reuse_port: o.reuse_port,
+        allow_broadcast: o.allow_broadcast,
+        sock: (o.sock >= 0).then_some(o.sock),
+    })
+}
 
 /// Sends one datagram (empty ones too) to `addr`, or to the remote address
 /// when `addr` is NULL. `EDDY_EINVAL` for an address other than the
@@ -141,12 +141,7 @@ pub extern "C" fn eddy_datagram_is_closing(d: *const Datagram) -> c_int {
 pub extern "C" fn eddy_datagram_get_extra_info(d: *const Datagram, name: *const c_char, buf: *mut c_void, len: *mut usize) -> c_int {
     guard(|| {
         let d = bound_arg(d)?;
-        if name.is_null() || len.is_null() {
-            return Err(EDDY_EINVAL);
-        }
-        // SAFETY: a non-null name is NUL-terminated.
-        let name = unsafe { CStr::from_ptr(name) }.to_str().map_err(|_| EDDY_ENOENT)?;
-        copy_out(&extra_bytes(d.get_extra_info(name).ok_or(EDDY_ENOENT)?), buf, len)
+        copy_out(&extra_bytes(d.get_extra_info(extra_name(name, len)?).ok_or(EDDY_ENOENT)?), buf, len)
     })
 }
 

@@ -108,7 +108,6 @@ pub(crate) fn loop_arg(p: *const EventLoop) -> Result<ManuallyDrop<Arc<EventLoop
     Ok(lp)
 }
 
-
 /// A library object that belongs to one loop: calls on it are made on that
 /// loop's thread (checked in debug mode).
 pub(crate) trait LoopBound {

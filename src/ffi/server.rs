@@ -29,7 +29,6 @@ pub(crate) fn factory(f: eddy_protocol_factory_fn, ud: *mut c_void) -> Result<cr
     }))
 }
 
-
 /// Stops listening and closes the listening sockets; connections stay
 /// open. Idempotent.
 #[no_mangle]

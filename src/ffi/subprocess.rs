@@ -1,9 +1,9 @@
 //! `eddy_loop_subprocess_exec`, `eddy_loop_subprocess_shell` and
 //! `eddy_process_*`.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void};
 
-use super::transport::copy_out;
+use super::transport::{copy_out, extra_name};
 use super::*;
 use crate::base_subprocess::{self, Process, StdioMode, SubprocessOptions, SubprocessProtocol};
 use crate::transports::Transport;
@@ -137,7 +137,6 @@ pub extern "C" fn eddy_loop_subprocess_shell(
     })
 }
 
-
 /// The child's pid.
 #[no_mangle]
 pub extern "C" fn eddy_process_get_pid(p: *const Process) -> c_int {
@@ -218,12 +217,8 @@ pub extern "C" fn eddy_process_is_closing(p: *const Process) -> c_int {
 pub extern "C" fn eddy_process_get_extra_info(p: *const Process, name: *const c_char, buf: *mut c_void, len: *mut usize) -> c_int {
     guard(|| {
         let p = bound_arg(p)?;
-        if name.is_null() || len.is_null() {
-            return Err(EDDY_EINVAL);
-        }
-        // SAFETY: a non-null name is NUL-terminated.
-        match unsafe { CStr::from_ptr(name) }.to_bytes() {
-            b"pid" => copy_out(&p.get_pid().to_ne_bytes(), buf, len),
+        match extra_name(name, len)? {
+            "pid" => copy_out(&p.get_pid().to_ne_bytes(), buf, len),
             _ => Err(EDDY_ENOENT),
         }
     })

@@ -18,7 +18,6 @@ pub(crate) fn protocol_arg(proto: *const Protocol, ud: *mut c_void) -> Result<Pr
     Ok(ProtocolSlot::new(arg(proto)?, ud, proto))
 }
 
-
 /// Closes the transport: reading stops now, buffered data is flushed, then
 /// connection_lost(0) runs (never inside this call). Idempotent.
 #[no_mangle]
@@ -48,13 +47,19 @@ pub extern "C" fn eddy_transport_get_extra_info(
 ) -> c_int {
     guard(|| {
         let t = bound_arg(t)?;
-        if name.is_null() || len.is_null() {
-            return Err(EDDY_EINVAL);
-        }
-        // SAFETY: a non-null name is a NUL-terminated string (docs/api.md).
-        let name = unsafe { CStr::from_ptr(name) }.to_str().map_err(|_| EDDY_ENOENT)?;
-        copy_out(&extra_bytes(t.get_extra_info(name).ok_or(EDDY_ENOENT)?), buf, len)
+        copy_out(&extra_bytes(t.get_extra_info(extra_name(name, len)?).ok_or(EDDY_ENOENT)?), buf, len)
     })
+}
+
+/// get_extra_info's name (a name that is not UTF-8 names nothing), after
+/// the check that the length out-parameter is there.
+pub(crate) fn extra_name<'a>(name: *const c_char, len: *mut usize) -> Result<&'a str, c_int> {
+    if name.is_null() || len.is_null() {
+        return Err(EDDY_EINVAL);
+    }
+    // SAFETY: a non-null name is a NUL-terminated string (docs/api.md),
+    // valid for the call.
+    unsafe { CStr::from_ptr(name) }.to_str().map_err(|_| EDDY_ENOENT)
 }
 
 /// The bytes C gets for an extra-info value: struct sockaddr bytes, an
