@@ -18,7 +18,7 @@ use crate::dns::{resolve, AddrEntry};
 use crate::error::*;
 use crate::futures::{Future, Outcome};
 use crate::sys::{self, Hints};
-use crate::transports::{ExtraInfo, FlowControl, DEFAULT_HIGH};
+use crate::transports::{Closing, ExtraInfo, FlowControl, DEFAULT_HIGH};
 
 /// What asyncio adds per queued datagram.
 const DATAGRAM_OVERHEAD: usize = 8;
@@ -57,8 +57,7 @@ struct State {
     fd: Option<OwnedFd>,
     token: Option<IoToken>,
     proto: Option<Slot>,
-    closing: bool,
-    conn_lost: bool,
+    close: Closing,
     started: bool,
     readable: bool,
     buffer: VecDeque<(Vec<u8>, Option<SockAddr>)>,
@@ -94,8 +93,7 @@ impl Datagram {
                 fd: Some(fd),
                 token: None,
                 proto: Some(slot),
-                closing: false,
-                conn_lost: false,
+                close: Closing::default(),
                 started: false,
                 readable: false,
                 buffer: VecDeque::new(),
@@ -154,7 +152,7 @@ impl Datagram {
     fn read_ready(self: &Arc<Self>) {
         {
             let st = self.st.borrow();
-            if !st.started || st.closing || st.conn_lost {
+            if !st.started || st.close.is_closing() {
                 return;
             }
         }
@@ -194,7 +192,7 @@ impl Datagram {
     pub fn sendto(self: &Arc<Self>, data: &[u8], addr: Option<SockAddr>) -> Result<(), i32> {
         {
             let st = self.st.borrow();
-            if st.closing || st.conn_lost {
+            if st.close.is_closing() {
                 return Err(EDDY_ECLOSED);
             }
         }
@@ -242,7 +240,7 @@ impl Datagram {
             let front = {
                 let st = self.st.borrow();
                 match st.buffer.front() {
-                    Some((d, a)) if !st.conn_lost => (d.clone(), a.clone()),
+                    Some((d, a)) if !st.close.lost => (d.clone(), a.clone()),
                     _ => break,
                 }
             };
@@ -268,7 +266,7 @@ impl Datagram {
         }
         let (empty, closing) = {
             let st = self.st.borrow();
-            (st.buffer.is_empty(), st.closing)
+            (st.buffer.is_empty(), st.close.closing)
         };
         if empty && closing {
             self.connection_lost(0);
@@ -280,8 +278,7 @@ impl Datagram {
     }
 
     pub fn is_closing(&self) -> bool {
-        let st = self.st.borrow();
-        st.closing || st.conn_lost
+        self.st.borrow().close.is_closing()
     }
 
     /// connection_lost(0) follows on the next iteration, or after the
@@ -289,10 +286,9 @@ impl Datagram {
     pub fn close(self: &Arc<Self>) {
         let empty = {
             let mut st = self.st.borrow_mut();
-            if st.closing || st.conn_lost {
+            if !st.close.close() {
                 return;
             }
-            st.closing = true;
             st.buffer.is_empty()
         };
         if empty {
@@ -304,10 +300,9 @@ impl Datagram {
     pub fn abort(self: &Arc<Self>) {
         let buffer = {
             let mut st = self.st.borrow_mut();
-            if st.conn_lost {
+            if !st.close.abort() {
                 return;
             }
-            st.closing = true;
             st.flow.clear();
             std::mem::take(&mut st.buffer)
         };
@@ -316,12 +311,8 @@ impl Datagram {
     }
 
     fn schedule_connection_lost(self: &Arc<Self>, err: i32) {
-        {
-            let mut st = self.st.borrow_mut();
-            if st.conn_lost {
-                return;
-            }
-            st.conn_lost = true;
+        if !self.st.borrow_mut().close.lose() {
+            return;
         }
         let me = self.clone();
         self.lp.push_ready(Ready::Job(Box::new(move |_| me.connection_lost(err))));
@@ -330,7 +321,7 @@ impl Datagram {
     fn connection_lost(self: &Arc<Self>, err: i32) {
         let proto = {
             let mut st = self.st.borrow_mut();
-            st.conn_lost = true;
+            st.close.lost = true;
             if st.fd.is_none() {
                 return;
             }
@@ -388,8 +379,7 @@ impl IoHandler for Datagram {
     fn close_silently(&self) {
         let taken = {
             let mut st = self.st.borrow_mut();
-            st.closing = true;
-            st.conn_lost = true;
+            st.close = Closing { closing: true, lost: true };
             st.token = None;
             (st.proto.take(), std::mem::take(&mut st.buffer), st.fd.take())
         };

@@ -471,7 +471,7 @@ impl Transport {
                 if let Some(w) = hs.waiter {
                     w.fail(err, Some(msg));
                 }
-                self.st.borrow_mut().closing = true;
+                self.st.borrow_mut().close.closing = true;
                 link.lower.abort();
             }
             None if err != EDDY_ETIMEDOUT => self.force_close(err),
@@ -514,7 +514,7 @@ impl Transport {
             if link.handshake.borrow().is_some() {
                 return self.tls_eof();
             }
-            if self.st.borrow().closing {
+            if self.st.borrow().close.closing {
                 // Our close_notify was answered: the socket can go.
                 self.st.borrow_mut().eof_received = true;
                 return link.lower.close();
@@ -552,7 +552,7 @@ impl Transport {
             let st = self.st.borrow();
             let mut pending = link.pending.borrow_mut();
             pending.extend_from_slice(&plain);
-            if st.closing || st.conn_lost {
+            if st.close.is_closing() {
                 // Nobody reads any more: drop it, keep the socket drained.
                 pending.clear();
                 return;
@@ -626,8 +626,8 @@ impl Transport {
         }
         let (proto, err) = {
             let mut st = self.st.borrow_mut();
-            st.conn_lost = true;
-            st.closing = true;
+            st.close.lost = true;
+            st.close.closing = true;
             // connection_lost only follows a connection_made (asyncio's
             // SSLProtocol: not while the handshake runs). After the peer's
             // close_notify, answering it into a closed socket is no error.

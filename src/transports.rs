@@ -164,6 +164,46 @@ pub(crate) trait Acceptor {
     fn detach(&self, index: usize);
 }
 
+/// The closing states of a transport (asyncio's `_closing`, then the
+/// connection_lost that follows), shared by the stream and datagram
+/// transports.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Closing {
+    /// close(), abort() or a fatal error: no more reads or user writes.
+    pub closing: bool,
+    /// connection_lost is scheduled or done.
+    pub lost: bool,
+}
+
+impl Closing {
+    pub fn is_closing(&self) -> bool {
+        self.closing || self.lost
+    }
+
+    /// close(): false when closing had already begun.
+    pub fn close(&mut self) -> bool {
+        if self.is_closing() {
+            return false;
+        }
+        self.closing = true;
+        true
+    }
+
+    /// abort() or a fatal error: false once connection_lost is due.
+    pub fn abort(&mut self) -> bool {
+        if self.lost {
+            return false;
+        }
+        self.closing = true;
+        true
+    }
+
+    /// connection_lost is now due: false when it already was.
+    pub fn lose(&mut self) -> bool {
+        !std::mem::replace(&mut self.lost, true)
+    }
+}
+
 /// What `get_extra_info` found.
 pub enum ExtraInfo {
     Address(SockAddr),
@@ -177,10 +217,7 @@ pub(crate) struct State {
     pub(crate) fd: Option<OwnedFd>,
     token: Option<IoToken>,
     pub(crate) proto: Option<ProtocolSlot>,
-    /// close(), abort() or a fatal error: no more reads or user writes.
-    pub(crate) closing: bool,
-    /// connection_lost is scheduled or done.
-    pub(crate) conn_lost: bool,
+    pub(crate) close: Closing,
     /// connection_made has run: reading may start.
     pub(crate) started: bool,
     pub(crate) reading_paused: bool,
@@ -216,8 +253,7 @@ impl State {
             fd,
             token: None,
             proto: Some(proto),
-            closing: false,
-            conn_lost: false,
+            close: Closing::default(),
             started: false,
             reading_paused: false,
             eof_received: false,
@@ -235,7 +271,7 @@ impl State {
 
     /// The protocol to read for, if reading may happen now.
     fn reader(&self) -> Option<ProtocolSlot> {
-        if !self.started || self.closing || self.reading_paused || self.eof_received {
+        if !self.started || self.close.closing || self.reading_paused || self.eof_received {
             return None;
         }
         self.proto.clone()
@@ -414,7 +450,7 @@ impl Transport {
 
     pub fn is_reading(&self) -> bool {
         let st = self.st.borrow();
-        self.kind.reads() && !st.closing && !st.reading_paused && !st.eof_received && !st.conn_lost
+        self.kind.reads() && !st.close.closing && !st.reading_paused && !st.eof_received && !st.close.lost
     }
 
     /// Idempotent; never fails on a closing transport.
@@ -425,7 +461,7 @@ impl Transport {
     pub fn resume_reading(self: &Arc<Self>) {
         let pending = {
             let mut st = self.st.borrow_mut();
-            if st.closing || !st.reading_paused {
+            if st.close.closing || !st.reading_paused {
                 return;
             }
             st.reading_paused = false;
@@ -452,7 +488,7 @@ impl Transport {
         if st.eof_written {
             return Err(EDDY_EPIPE);
         }
-        if st.closing || st.conn_lost {
+        if st.close.is_closing() {
             return Err(EDDY_ECLOSED);
         }
         if st.takeover.as_ref().is_some_and(|s| s.active) {
@@ -584,7 +620,7 @@ impl Transport {
     fn write_ready(self: &Arc<Self>) {
         let r = {
             let st = self.st.borrow();
-            if st.flow.size() == 0 || st.conn_lost {
+            if st.flow.size() == 0 || st.close.lost {
                 return;
             }
             let mut slices = Vec::with_capacity(st.buffer.len().min(MAX_IOV));
@@ -601,7 +637,7 @@ impl Transport {
         self.maybe_resume();
         let (empty, closing, eof) = {
             let st = self.st.borrow();
-            (st.flow.size() == 0, st.closing, st.eof_written)
+            (st.flow.size() == 0, st.close.closing, st.eof_written)
         };
         if empty {
             if closing {
@@ -657,7 +693,7 @@ impl Transport {
         }
         let now = {
             let mut st = self.st.borrow_mut();
-            if st.closing || st.eof_written {
+            if st.close.closing || st.eof_written {
                 return Ok(());
             }
             st.eof_written = true;
@@ -697,8 +733,7 @@ impl Transport {
     // ---- closing ---------------------------------------------------------------
 
     pub fn is_closing(&self) -> bool {
-        let st = self.st.borrow();
-        st.closing || st.conn_lost
+        self.st.borrow().close.is_closing()
     }
 
     /// asyncio's `close`: stops reading now; connection_lost(0) follows on
@@ -706,10 +741,9 @@ impl Transport {
     pub fn close(self: &Arc<Self>) {
         let flushed = {
             let mut st = self.st.borrow_mut();
-            if st.closing || st.conn_lost {
+            if !st.close.close() {
                 return;
             }
-            st.closing = true;
             st.flow.size() == 0
         };
         if let Some(link) = &self.tls {
@@ -727,16 +761,15 @@ impl Transport {
 
     pub(crate) fn force_close(self: &Arc<Self>, err: i32) {
         if let Some(link) = &self.tls {
-            self.st.borrow_mut().closing = true;
+            self.st.borrow_mut().close.closing = true;
             link.lower().force_close(err);
             return;
         }
         let buffer = {
             let mut st = self.st.borrow_mut();
-            if st.conn_lost {
+            if !st.close.abort() {
                 return;
             }
-            st.closing = true;
             st.flow.clear();
             st.front_sent = 0;
             std::mem::take(&mut st.buffer)
@@ -757,12 +790,8 @@ impl Transport {
     }
 
     fn schedule_connection_lost(self: &Arc<Self>, err: i32) {
-        {
-            let mut st = self.st.borrow_mut();
-            if st.conn_lost {
-                return;
-            }
-            st.conn_lost = true;
+        if !self.st.borrow_mut().close.lose() {
+            return;
         }
         let me = self.clone();
         self.lp.push_ready(Ready::Job(Box::new(move |_| me.connection_lost(err))));
@@ -773,7 +802,7 @@ impl Transport {
     fn connection_lost(self: &Arc<Self>, err: i32) {
         let (proto, server) = {
             let mut st = self.st.borrow_mut();
-            st.conn_lost = true;
+            st.close.lost = true;
             if st.fd.is_none() {
                 return;
             }
@@ -907,8 +936,7 @@ impl IoHandler for Transport {
     fn close_silently(&self) {
         let (proto, buffer) = {
             let mut st = self.st.borrow_mut();
-            st.closing = true;
-            st.conn_lost = true;
+            st.close = Closing { closing: true, lost: true };
             st.token = None;
             (st.proto.take(), std::mem::take(&mut st.buffer))
         };
