@@ -56,12 +56,9 @@ pub extern "C" fn eddy_loop_create_datagram_endpoint(
     opts: *const eddy_datagram_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
+    start_on_loop(r#loop, out, |lp| {
         let table = *arg(proto)?;
-        give(out, datagram::create_datagram_endpoint(&lp, table, ud, proto, datagram_options(opts)?)?);
-        Ok(0)
+        datagram::create_datagram_endpoint(lp, table, ud, proto, datagram_options(opts)?)
     })
 }
 

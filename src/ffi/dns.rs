@@ -24,9 +24,7 @@ pub extern "C" fn eddy_loop_getaddrinfo(
     hints: *const libc::addrinfo,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
+    start_on_loop(r#loop, out, |lp| {
         // SAFETY: a non-null hints points to a struct addrinfo (docs/api.md).
         let hints = unsafe { hints.as_ref() }.map_or(Hints::default(), |h| Hints {
             flags: h.ai_flags,
@@ -34,8 +32,7 @@ pub extern "C" fn eddy_loop_getaddrinfo(
             socktype: h.ai_socktype,
             protocol: h.ai_protocol,
         });
-        give(out, dns::getaddrinfo(&lp, c_string(host), c_string(port), hints)?);
-        Ok(0)
+        dns::getaddrinfo(lp, c_string(host), c_string(port), hints)
     })
 }
 
@@ -70,12 +67,9 @@ pub extern "C" fn eddy_loop_getnameinfo(
     flags: c_int,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
+    start_on_loop(r#loop, out, |lp| {
         let addr = sockaddr_arg(addr, addrlen)?;
-        give(out, dns::getnameinfo(&lp, addr, flags, pack_nameinfo, discard_nameinfo)?);
-        Ok(0)
+        dns::getnameinfo(lp, addr, flags, pack_nameinfo, discard_nameinfo)
     })
 }
 

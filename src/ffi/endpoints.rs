@@ -201,12 +201,9 @@ pub extern "C" fn eddy_loop_create_connection(
     opts: *const eddy_connection_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        let f = endpoints::create_connection(&lp, protocol_arg(proto, ud)?, opt_str(host)?, port, connect_options(opts)?)?;
-        give(out, f);
-        Ok(0)
+    start_on_loop(r#loop, out, |lp| {
+        let f = endpoints::create_connection(lp, protocol_arg(proto, ud)?, opt_str(host)?, port, connect_options(opts)?)?;
+        Ok(f)
     })
 }
 
@@ -225,12 +222,9 @@ pub extern "C" fn eddy_loop_create_server(
     opts: *const eddy_server_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        let f = endpoints::create_server(&lp, factory(factory_fn, factory_ud)?, opt_str(host)?, port, server_options(opts)?)?;
-        give(out, f);
-        Ok(0)
+    start_on_loop(r#loop, out, |lp| {
+        let f = endpoints::create_server(lp, factory(factory_fn, factory_ud)?, opt_str(host)?, port, server_options(opts)?)?;
+        Ok(f)
     })
 }
 
@@ -244,13 +238,10 @@ pub extern "C" fn eddy_loop_create_unix_connection(
     opts: *const eddy_connection_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
+    start_on_loop(r#loop, out, |lp| {
         let o = connect_options(opts)?;
-        let f = endpoints::create_unix_connection(&lp, protocol_arg(proto, ud)?, opt_path(path), o.sock, o.tls)?;
-        give(out, f);
-        Ok(0)
+        let f = endpoints::create_unix_connection(lp, protocol_arg(proto, ud)?, opt_path(path), o.sock, o.tls)?;
+        Ok(f)
     })
 }
 
@@ -265,12 +256,9 @@ pub extern "C" fn eddy_loop_create_unix_server(
     opts: *const eddy_server_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        let f = endpoints::create_unix_server(&lp, factory(factory_fn, factory_ud)?, opt_path(path), server_options(opts)?)?;
-        give(out, f);
-        Ok(0)
+    start_on_loop(r#loop, out, |lp| {
+        let f = endpoints::create_unix_server(lp, factory(factory_fn, factory_ud)?, opt_path(path), server_options(opts)?)?;
+        Ok(f)
     })
 }
 
@@ -289,12 +277,9 @@ pub extern "C" fn eddy_loop_connect_accepted_socket(
     opts: *const eddy_connection_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
+    start_on_loop(r#loop, out, |lp| {
         let tls = accepted_socket_tls(opts)?;
-        give(out, endpoints::connect_accepted_socket(&lp, protocol_arg(proto, ud)?, fd, tls.as_ref())?);
-        Ok(0)
+        endpoints::connect_accepted_socket(lp, protocol_arg(proto, ud)?, fd, tls.as_ref())
     })
 }
 
@@ -314,12 +299,7 @@ pub extern "C" fn eddy_loop_connect_read_pipe(
     fd: c_int,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        give(out, endpoints::connect_read_pipe(&lp, protocol_arg(proto, ud)?, fd)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |lp| endpoints::connect_read_pipe(lp, protocol_arg(proto, ud)?, fd))
 }
 
 /// A write transport for a pipe, socket or character device `fd`; notices
@@ -332,10 +312,5 @@ pub extern "C" fn eddy_loop_connect_write_pipe(
     fd: c_int,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        give(out, endpoints::connect_write_pipe(&lp, protocol_arg(proto, ud)?, fd)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |lp| endpoints::connect_write_pipe(lp, protocol_arg(proto, ud)?, fd))
 }

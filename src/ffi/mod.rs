@@ -45,12 +45,14 @@ unsafe impl Sync for Callback {}
 /// returned to C, and a panic becomes `EDDY_EPANIC`, reported to the
 /// running loop's exception handler (if any; the panic hook has already
 /// written the panic to stderr).
+#[inline]
 pub(crate) fn guard(f: impl FnOnce() -> Result<c_int, c_int>) -> c_int {
     guard_or(EDDY_EPANIC, || f().unwrap_or_else(|e| e))
 }
 
 /// The panic boundary for exports whose return value is not a code: `neutral`
 /// is returned on panic.
+#[inline]
 pub(crate) fn guard_or<T>(neutral: T, f: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => v,
@@ -128,6 +130,7 @@ loop_bound!(Future, crate::transports::Transport, crate::datagram::Datagram, cra
 
 /// An object argument for a non-thread-safe call: its `Arc` (not counted),
 /// `EDDY_EINVAL` for NULL.
+#[inline]
 pub(crate) fn bound_arg<T: LoopBound>(p: *const T) -> Result<ManuallyDrop<Arc<T>>, c_int> {
     let o = arc_arg(p)?;
     o.home().check_thread()?;
@@ -142,6 +145,22 @@ pub(crate) fn give<T>(out: *mut *mut T, obj: Arc<T>) {
         // pointer (docs/api.md conventions).
         unsafe { *out = Arc::into_raw(obj).cast_mut() };
     }
+}
+
+/// The shape of every call that starts an operation on a loop: the
+/// future's out-parameter is required, the loop is checked, then `start`
+/// runs and its future is handed out.
+pub(crate) fn start_on_loop(
+    lp: *const EventLoop,
+    out: *mut *mut Future,
+    start: impl FnOnce(&Arc<EventLoop>) -> Result<Arc<Future>, c_int>,
+) -> c_int {
+    guard(|| {
+        required(out)?;
+        let lp = loop_arg(lp)?;
+        give(out, start(&lp)?);
+        Ok(0)
+    })
 }
 
 /// An out-parameter that is not optional: the future it receives is the

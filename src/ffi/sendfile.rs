@@ -23,13 +23,7 @@ pub extern "C" fn eddy_loop_sendfile(
     fallback: bool,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        loop_arg(r#loop)?;
-        let t = arc_arg(t)?;
-        give(out, t.sendfile(file_fd, offset, count, fallback)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |_| arc_arg(t)?.sendfile(file_fd, offset, count, fallback))
 }
 
 /// Sends `count` bytes (0: to the end) of `file_fd` from `offset` over the
@@ -48,10 +42,5 @@ pub extern "C" fn eddy_loop_sock_sendfile(
     fallback: bool,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        give(out, sendfile::sock_sendfile(&lp, sock_fd, file_fd, offset, count, fallback)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |lp| sendfile::sock_sendfile(lp, sock_fd, file_fd, offset, count, fallback))
 }

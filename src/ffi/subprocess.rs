@@ -105,15 +105,12 @@ pub extern "C" fn eddy_loop_subprocess_exec(
     opts: *const eddy_subprocess_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
+    start_on_loop(r#loop, out, |lp| {
         let table = *arg(proto)?;
         if argv.is_null() {
             return Err(EDDY_EINVAL);
         }
-        give(out, base_subprocess::subprocess_exec(&lp, table, ud, strings(argv)?, options(opts)?)?);
-        Ok(0)
+        base_subprocess::subprocess_exec(lp, table, ud, strings(argv)?, options(opts)?)
     })
 }
 
@@ -127,13 +124,10 @@ pub extern "C" fn eddy_loop_subprocess_shell(
     opts: *const eddy_subprocess_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
+    start_on_loop(r#loop, out, |lp| {
         let table = *arg(proto)?;
         let cmd = c_string(cmd).ok_or(EDDY_EINVAL)?;
-        give(out, base_subprocess::subprocess_shell(&lp, table, ud, cmd, options(opts)?)?);
-        Ok(0)
+        base_subprocess::subprocess_shell(lp, table, ud, cmd, options(opts)?)
     })
 }
 
