@@ -608,6 +608,130 @@ typedef struct eddy_datagram_protocol_t {
 } eddy_datagram_protocol_t;
 
 /**
+ * create_connection's options; fill with `eddy_connection_options_init`.
+ */
+typedef struct eddy_connection_options_t {
+  /**
+   * 0: any.
+   */
+  int family;
+  int proto;
+  int flags;
+  /**
+   * Bind locally first (NULL and 0: don't).
+   */
+  const char *local_host;
+  uint16_t local_port;
+  /**
+   * < 0: off (asyncio's None, the default); else Happy Eyeballs.
+   */
+  double happy_eyeballs_delay;
+  /**
+   * 0: asyncio's None.
+   */
+  int interleave;
+  bool all_errors;
+  /**
+   * -1: none; else connect this connected socket instead.
+   */
+  int sock;
+  /**
+   * A client configuration (`eddy_tls_config_new_client`); NULL: plain.
+   * connect_accepted_socket takes a server configuration instead.
+   */
+  struct eddy_tls_config_t *tls;
+  /**
+   * The name to verify (default: `host`; required for Unix sockets).
+   */
+  const char *server_hostname;
+  /**
+   * Seconds; 0: 60. Negative: `EDDY_EINVAL`.
+   */
+  double tls_handshake_timeout;
+  /**
+   * How long close waits for the peer's close_notify; 0: 30.
+   */
+  double tls_shutdown_timeout;
+} eddy_connection_options_t;
+
+/**
+ * create_server's options; fill with `eddy_server_options_init`.
+ */
+typedef struct eddy_server_options_t {
+  int family;
+  int flags;
+  /**
+   * 100.
+   */
+  int backlog;
+  /**
+   * true.
+   */
+  bool reuse_address;
+  bool reuse_port;
+  bool keep_alive;
+  /**
+   * true.
+   */
+  bool start_serving;
+  /**
+   * true: a Unix server unlinks its path on close.
+   */
+  bool cleanup_socket;
+  /**
+   * Listen on these bound sockets instead of host/port.
+   */
+  const int *socks;
+  size_t nsocks;
+  /**
+   * A server configuration (`eddy_tls_config_new_server`); NULL: plain.
+   */
+  struct eddy_tls_config_t *tls;
+  /**
+   * Seconds; 0: 60. Negative: `EDDY_EINVAL`.
+   */
+  double tls_handshake_timeout;
+  /**
+   * How long close waits for the peer's close_notify; 0: 30.
+   */
+  double tls_shutdown_timeout;
+} eddy_server_options_t;
+
+/**
+ * Callbacks of a stream protocol (Protocol and BufferedProtocol).
+ */
+typedef struct eddy_protocol_t {
+  void (*connection_made)(struct eddy_transport_t *t, void *ud);
+  /**
+   * `err` 0: clean close or EOF.
+   */
+  void (*connection_lost)(struct eddy_transport_t *t, int err, void *ud);
+  void (*pause_writing)(struct eddy_transport_t *t, void *ud);
+  void (*resume_writing)(struct eddy_transport_t *t, void *ud);
+  void (*data_received)(struct eddy_transport_t *t, const uint8_t *data, size_t len, void *ud);
+  /**
+   * true: keep the write side open.
+   */
+  bool (*eof_received)(struct eddy_transport_t *t, void *ud);
+  /**
+   * Buffered protocol: store a buffer of `*len` (> 0) bytes in `*buf`
+   * and return 0, or return a negative code (a fatal error).
+   * `sizehint` 0 means no hint.
+   */
+  int (*get_buffer)(struct eddy_transport_t *t, size_t sizehint, void **buf, size_t *len, void *ud);
+  void (*buffer_updated)(struct eddy_transport_t *t, size_t nbytes, void *ud);
+} eddy_protocol_t;
+
+/**
+ * Called by a server once per accepted connection: store the protocol
+ * table and its data in `*proto` / `*ud` and return 0, or return a
+ * negative code to refuse (the connection is closed).
+ */
+typedef int (*eddy_protocol_factory_fn)(void *factory_ud,
+                                        const struct eddy_protocol_t **proto,
+                                        void **ud);
+
+/**
  * A plain callback: runs with the data pointer given when it was scheduled.
  */
 typedef void (*eddy_callback_fn)(void *user_data);
@@ -733,130 +857,6 @@ typedef struct eddy_policy_t {
   int (*new_event_loop)(void *ud, struct eddy_loop_t **out);
   void *ud;
 } eddy_policy_t;
-
-/**
- * create_connection's options; fill with `eddy_connection_options_init`.
- */
-typedef struct eddy_connection_options_t {
-  /**
-   * 0: any.
-   */
-  int family;
-  int proto;
-  int flags;
-  /**
-   * Bind locally first (NULL and 0: don't).
-   */
-  const char *local_host;
-  uint16_t local_port;
-  /**
-   * < 0: off (asyncio's None, the default); else Happy Eyeballs.
-   */
-  double happy_eyeballs_delay;
-  /**
-   * 0: asyncio's None.
-   */
-  int interleave;
-  bool all_errors;
-  /**
-   * -1: none; else connect this connected socket instead.
-   */
-  int sock;
-  /**
-   * A client configuration (`eddy_tls_config_new_client`); NULL: plain.
-   * connect_accepted_socket takes a server configuration instead.
-   */
-  struct eddy_tls_config_t *tls;
-  /**
-   * The name to verify (default: `host`; required for Unix sockets).
-   */
-  const char *server_hostname;
-  /**
-   * Seconds; 0: 60. Negative: `EDDY_EINVAL`.
-   */
-  double tls_handshake_timeout;
-  /**
-   * How long close waits for the peer's close_notify; 0: 30.
-   */
-  double tls_shutdown_timeout;
-} eddy_connection_options_t;
-
-/**
- * create_server's options; fill with `eddy_server_options_init`.
- */
-typedef struct eddy_server_options_t {
-  int family;
-  int flags;
-  /**
-   * 100.
-   */
-  int backlog;
-  /**
-   * true.
-   */
-  bool reuse_address;
-  bool reuse_port;
-  bool keep_alive;
-  /**
-   * true.
-   */
-  bool start_serving;
-  /**
-   * true: a Unix server unlinks its path on close.
-   */
-  bool cleanup_socket;
-  /**
-   * Listen on these bound sockets instead of host/port.
-   */
-  const int *socks;
-  size_t nsocks;
-  /**
-   * A server configuration (`eddy_tls_config_new_server`); NULL: plain.
-   */
-  struct eddy_tls_config_t *tls;
-  /**
-   * Seconds; 0: 60. Negative: `EDDY_EINVAL`.
-   */
-  double tls_handshake_timeout;
-  /**
-   * How long close waits for the peer's close_notify; 0: 30.
-   */
-  double tls_shutdown_timeout;
-} eddy_server_options_t;
-
-/**
- * Callbacks of a stream protocol (Protocol and BufferedProtocol).
- */
-typedef struct eddy_protocol_t {
-  void (*connection_made)(struct eddy_transport_t *t, void *ud);
-  /**
-   * `err` 0: clean close or EOF.
-   */
-  void (*connection_lost)(struct eddy_transport_t *t, int err, void *ud);
-  void (*pause_writing)(struct eddy_transport_t *t, void *ud);
-  void (*resume_writing)(struct eddy_transport_t *t, void *ud);
-  void (*data_received)(struct eddy_transport_t *t, const uint8_t *data, size_t len, void *ud);
-  /**
-   * true: keep the write side open.
-   */
-  bool (*eof_received)(struct eddy_transport_t *t, void *ud);
-  /**
-   * Buffered protocol: store a buffer of `*len` (> 0) bytes in `*buf`
-   * and return 0, or return a negative code (a fatal error).
-   * `sizehint` 0 means no hint.
-   */
-  int (*get_buffer)(struct eddy_transport_t *t, size_t sizehint, void **buf, size_t *len, void *ud);
-  void (*buffer_updated)(struct eddy_transport_t *t, size_t nbytes, void *ud);
-} eddy_protocol_t;
-
-/**
- * Called by a server once per accepted connection: store the protocol
- * table and its data in `*proto` / `*ud` and return 0, or return a
- * negative code to refuse (the connection is closed).
- */
-typedef int (*eddy_protocol_factory_fn)(void *factory_ud,
-                                        const struct eddy_protocol_t **proto,
-                                        void **ud);
 
 /**
  * Options for the subprocess functions; fill with
@@ -1023,6 +1023,129 @@ void eddy_datagram_retain(struct eddy_datagram_t *d);
  * Drops one reference. Thread-safe; NULL is a no-op.
  */
 void eddy_datagram_release(struct eddy_datagram_t *d);
+
+/**
+ * Resolves `host`/`port` (either may be NULL) off the loop's thread. The
+ * future's pointer is a `struct addrinfo` list for `eddy_freeaddrinfo`;
+ * failures are `EDDY_EAI_*` codes.
+ */
+int eddy_loop_getaddrinfo(struct eddy_loop_t *loop,
+                          const char *host,
+                          const char *port,
+                          const struct addrinfo *hints,
+                          struct eddy_future_t **out);
+
+/**
+ * Looks up the host and service names of `addr` off the loop's thread.
+ * The future's pointer is an `eddy_nameinfo_t` (free with `eddy_free`).
+ */
+int eddy_loop_getnameinfo(struct eddy_loop_t *loop,
+                          const struct sockaddr *addr,
+                          socklen_t addrlen,
+                          int flags,
+                          struct eddy_future_t **out);
+
+/**
+ * Frees a list from `eddy_loop_getaddrinfo`. NULL is a no-op.
+ */
+void eddy_freeaddrinfo(struct addrinfo *ai);
+
+/**
+ * asyncio's defaults: no local address, Happy Eyeballs off, no socket,
+ * no TLS, timeouts 60 s and 30 s.
+ */
+void eddy_connection_options_init(struct eddy_connection_options_t *o);
+
+/**
+ * asyncio's defaults: backlog 100, reuse_address on, start_serving on,
+ * cleanup_socket on.
+ */
+void eddy_server_options_init(struct eddy_server_options_t *o);
+
+/**
+ * Connects to `host`:`port` (resolved off the loop; every address tried
+ * in order, or raced with Happy Eyeballs) and makes a transport for
+ * `proto`. The future's value is the `eddy_transport_t*` (borrowed: valid
+ * until its connection_lost returns); it completes after connection_made.
+ */
+int eddy_loop_create_connection(struct eddy_loop_t *loop,
+                                const struct eddy_protocol_t *proto,
+                                void *ud,
+                                const char *host,
+                                uint16_t port,
+                                const struct eddy_connection_options_t *opts,
+                                struct eddy_future_t **out);
+
+/**
+ * Listens on every address of `host` (NULL: all interfaces) and `port`
+ * (0: an ephemeral port per family); `factory` makes each connection's
+ * protocol. The future's value is the `eddy_server_t*`, owned by the
+ * future (retain it to keep it longer); a serving server keeps serving
+ * until closed.
+ */
+int eddy_loop_create_server(struct eddy_loop_t *loop,
+                            eddy_protocol_factory_fn factory_fn,
+                            void *factory_ud,
+                            const char *host,
+                            uint16_t port,
+                            const struct eddy_server_options_t *opts,
+                            struct eddy_future_t **out);
+
+/**
+ * Connects to the Unix socket at `path` (or `opts->sock`).
+ */
+int eddy_loop_create_unix_connection(struct eddy_loop_t *loop,
+                                     const struct eddy_protocol_t *proto,
+                                     void *ud,
+                                     const char *path,
+                                     const struct eddy_connection_options_t *opts,
+                                     struct eddy_future_t **out);
+
+/**
+ * Listens on the Unix socket `path` (a stale socket file there is removed
+ * first; any other file is `EDDY_EADDRINUSE`), or on `opts->socks`.
+ */
+int eddy_loop_create_unix_server(struct eddy_loop_t *loop,
+                                 eddy_protocol_factory_fn factory_fn,
+                                 void *factory_ud,
+                                 const char *path,
+                                 const struct eddy_server_options_t *opts,
+                                 struct eddy_future_t **out);
+
+/**
+ * Makes a transport for an already connected stream socket `fd` (eddy
+ * owns it once this returns 0). With `opts->tls`, a server configuration
+ * (`eddy_tls_config_new_server`), eddy is the TLS server on it: the
+ * future completes with the TLS transport after the handshake (a client
+ * configuration or a `server_hostname` is `EDDY_EINVAL`). The other
+ * options are connect's and do not apply.
+ */
+int eddy_loop_connect_accepted_socket(struct eddy_loop_t *loop,
+                                      const struct eddy_protocol_t *proto,
+                                      void *ud,
+                                      int fd,
+                                      const struct eddy_connection_options_t *opts,
+                                      struct eddy_future_t **out);
+
+/**
+ * A read transport for a pipe, socket or character device `fd` (made
+ * non-blocking; eddy owns it once this returns 0).
+ */
+int eddy_loop_connect_read_pipe(struct eddy_loop_t *loop,
+                                const struct eddy_protocol_t *proto,
+                                void *ud,
+                                int fd,
+                                struct eddy_future_t **out);
+
+/**
+ * A write transport for a pipe, socket or character device `fd`; notices
+ * the reader going away.
+ */
+int eddy_loop_connect_write_pipe(struct eddy_loop_t *loop,
+                                 const struct eddy_protocol_t *proto,
+                                 void *ud,
+                                 int fd,
+                                 struct eddy_future_t **out);
 
 /**
  * A static, NUL-terminated description of `err` (0 or an `EDDY_E*` code).
@@ -1370,32 +1493,6 @@ int eddy_loop_set_default_executor(struct eddy_loop_t *loop, struct eddy_executo
 int eddy_loop_shutdown_default_executor(struct eddy_loop_t *loop, struct eddy_future_t **out);
 
 /**
- * Resolves `host`/`port` (either may be NULL) off the loop's thread. The
- * future's pointer is a `struct addrinfo` list for `eddy_freeaddrinfo`;
- * failures are `EDDY_EAI_*` codes.
- */
-int eddy_loop_getaddrinfo(struct eddy_loop_t *loop,
-                          const char *host,
-                          const char *port,
-                          const struct addrinfo *hints,
-                          struct eddy_future_t **out);
-
-/**
- * Looks up the host and service names of `addr` off the loop's thread.
- * The future's pointer is an `eddy_nameinfo_t` (free with `eddy_free`).
- */
-int eddy_loop_getnameinfo(struct eddy_loop_t *loop,
-                          const struct sockaddr *addr,
-                          socklen_t addrlen,
-                          int flags,
-                          struct eddy_future_t **out);
-
-/**
- * Frees a list from `eddy_loop_getaddrinfo`. NULL is a no-op.
- */
-void eddy_freeaddrinfo(struct addrinfo *ai);
-
-/**
  * Completes the future with a value; its done callbacks are scheduled.
  * `EDDY_EINVALSTATE` when already done, or for a task outside its step.
  */
@@ -1553,83 +1650,6 @@ int eddy_get_event_loop_policy(struct eddy_policy_t *out);
 int eddy_set_event_loop_policy(const struct eddy_policy_t *policy);
 
 /**
- * asyncio's defaults: no local address, Happy Eyeballs off, no socket,
- * no TLS, timeouts 60 s and 30 s.
- */
-void eddy_connection_options_init(struct eddy_connection_options_t *o);
-
-/**
- * asyncio's defaults: backlog 100, reuse_address on, start_serving on,
- * cleanup_socket on.
- */
-void eddy_server_options_init(struct eddy_server_options_t *o);
-
-/**
- * Connects to `host`:`port` (resolved off the loop; every address tried
- * in order, or raced with Happy Eyeballs) and makes a transport for
- * `proto`. The future's value is the `eddy_transport_t*` (borrowed: valid
- * until its connection_lost returns); it completes after connection_made.
- */
-int eddy_loop_create_connection(struct eddy_loop_t *loop,
-                                const struct eddy_protocol_t *proto,
-                                void *ud,
-                                const char *host,
-                                uint16_t port,
-                                const struct eddy_connection_options_t *opts,
-                                struct eddy_future_t **out);
-
-/**
- * Listens on every address of `host` (NULL: all interfaces) and `port`
- * (0: an ephemeral port per family); `factory` makes each connection's
- * protocol. The future's value is the `eddy_server_t*`, owned by the
- * future (retain it to keep it longer); a serving server keeps serving
- * until closed.
- */
-int eddy_loop_create_server(struct eddy_loop_t *loop,
-                            eddy_protocol_factory_fn factory_fn,
-                            void *factory_ud,
-                            const char *host,
-                            uint16_t port,
-                            const struct eddy_server_options_t *opts,
-                            struct eddy_future_t **out);
-
-/**
- * Connects to the Unix socket at `path` (or `opts->sock`).
- */
-int eddy_loop_create_unix_connection(struct eddy_loop_t *loop,
-                                     const struct eddy_protocol_t *proto,
-                                     void *ud,
-                                     const char *path,
-                                     const struct eddy_connection_options_t *opts,
-                                     struct eddy_future_t **out);
-
-/**
- * Listens on the Unix socket `path` (a stale socket file there is removed
- * first; any other file is `EDDY_EADDRINUSE`), or on `opts->socks`.
- */
-int eddy_loop_create_unix_server(struct eddy_loop_t *loop,
-                                 eddy_protocol_factory_fn factory_fn,
-                                 void *factory_ud,
-                                 const char *path,
-                                 const struct eddy_server_options_t *opts,
-                                 struct eddy_future_t **out);
-
-/**
- * Makes a transport for an already connected stream socket `fd` (eddy
- * owns it once this returns 0). With `opts->tls`, a server configuration
- * (`eddy_tls_config_new_server`), eddy is the TLS server on it: the
- * future completes with the TLS transport after the handshake (a client
- * configuration or a `server_hostname` is `EDDY_EINVAL`). The other
- * options are connect's and do not apply.
- */
-int eddy_loop_connect_accepted_socket(struct eddy_loop_t *loop,
-                                      const struct eddy_protocol_t *proto,
-                                      void *ud,
-                                      int fd,
-                                      const struct eddy_connection_options_t *opts,
-                                      struct eddy_future_t **out);
-
-/**
  * Sends a file over a stream transport: `n` is the count sent. Reading
  * pauses and write() fails with `EDDY_EBUSY` meanwhile. TCP and Unix
  * transports use sendfile(2), falling back to reading and sending as
@@ -1647,24 +1667,20 @@ int eddy_loop_sendfile(struct eddy_loop_t *loop,
                        struct eddy_future_t **out);
 
 /**
- * A read transport for a pipe, socket or character device `fd` (made
- * non-blocking; eddy owns it once this returns 0).
+ * Sends `count` bytes (0: to the end) of `file_fd` from `offset` over the
+ * stream socket `sock_fd` with sendfile(2), or by reading and sending when
+ * sendfile cannot serve them (a /proc file, for instance) and `fallback`
+ * is true; with `fallback` false that fails with `EDDY_ENOTSUP` (asyncio's
+ * SendfileNotAvailableError). `n` is the count sent; the file position is
+ * left at offset + n.
  */
-int eddy_loop_connect_read_pipe(struct eddy_loop_t *loop,
-                                const struct eddy_protocol_t *proto,
-                                void *ud,
-                                int fd,
-                                struct eddy_future_t **out);
-
-/**
- * A write transport for a pipe, socket or character device `fd`; notices
- * the reader going away.
- */
-int eddy_loop_connect_write_pipe(struct eddy_loop_t *loop,
-                                 const struct eddy_protocol_t *proto,
-                                 void *ud,
-                                 int fd,
-                                 struct eddy_future_t **out);
+int eddy_loop_sock_sendfile(struct eddy_loop_t *loop,
+                            int sock_fd,
+                            int file_fd,
+                            int64_t offset,
+                            size_t count,
+                            bool fallback,
+                            struct eddy_future_t **out);
 
 /**
  * Stops listening and closes the listening sockets; connections stay
@@ -1804,20 +1820,75 @@ int eddy_loop_sock_connect(struct eddy_loop_t *loop,
 int eddy_loop_sock_accept(struct eddy_loop_t *loop, int fd, struct eddy_future_t **out);
 
 /**
- * Sends `count` bytes (0: to the end) of `file_fd` from `offset` over the
- * stream socket `sock_fd` with sendfile(2), or by reading and sending when
- * sendfile cannot serve them (a /proc file, for instance) and `fallback`
- * is true; with `fallback` false that fails with `EDDY_ENOTSUP` (asyncio's
- * SendfileNotAvailableError). `n` is the count sent; the file position is
- * left at offset + n.
+ * A client configuration trusting the system's store (Debian's
+ * /etc/ssl/certs; empty, not an error, where the system has none). It
+ * verifies the server by default.
  */
-int eddy_loop_sock_sendfile(struct eddy_loop_t *loop,
-                            int sock_fd,
-                            int file_fd,
-                            int64_t offset,
-                            size_t count,
-                            bool fallback,
-                            struct eddy_future_t **out);
+int eddy_tls_config_new_client(struct eddy_tls_config_t **out);
+
+/**
+ * A server configuration from a PEM certificate chain and a PEM private
+ * key. `-ENOENT` and friends for unreadable files, `EDDY_ETLS` for
+ * contents rustls refuses (no certificate, a key that does not match).
+ */
+int eddy_tls_config_new_server(const char *cert_chain_pem_path,
+                               const char *key_pem_path,
+                               struct eddy_tls_config_t **out);
+
+/**
+ * Adds the certificates of a PEM file to the trusted roots.
+ */
+int eddy_tls_config_load_verify_locations(struct eddy_tls_config_t *c, const char *ca_pem_path);
+
+/**
+ * The certificate this side presents (a client's, for mutual TLS).
+ */
+int eddy_tls_config_set_certificate(struct eddy_tls_config_t *c,
+                                    const char *cert_chain_pem_path,
+                                    const char *key_pem_path);
+
+/**
+ * Clients: verify the server (default on). Servers: require client
+ * certificates, verified against the roots added with
+ * load_verify_locations.
+ */
+int eddy_tls_config_set_verify(struct eddy_tls_config_t *c, bool verify);
+
+/**
+ * The ALPN protocols to offer (client) or accept (server), in order of
+ * preference. `EDDY_EINVAL` for an empty or over-long name.
+ */
+int eddy_tls_config_set_alpn_protocols(struct eddy_tls_config_t *c,
+                                       const char *const *protos,
+                                       size_t n);
+
+/**
+ * Takes one more reference. Thread-safe; NULL is a no-op.
+ */
+void eddy_tls_config_retain(struct eddy_tls_config_t *c);
+
+/**
+ * Drops one reference (connections keep their own). Thread-safe; NULL is
+ * a no-op.
+ */
+void eddy_tls_config_release(struct eddy_tls_config_t *c);
+
+/**
+ * Upgrades a live TCP or Unix transport to TLS. Its protocol carries over
+ * (connection_made is not called again) and the future's value is the new
+ * transport; the old one is handed over and must not be used again. A
+ * verification or protocol failure fails the future with `EDDY_ETLS` and a
+ * message (eddy_future_error_message), a timeout with `-ETIMEDOUT`; either
+ * way the connection is closed. `handshake_timeout` 0 means 60 s;
+ * negative is `EDDY_EINVAL`.
+ */
+int eddy_loop_start_tls(struct eddy_loop_t *loop,
+                        struct eddy_transport_t *t,
+                        struct eddy_tls_config_t *tls,
+                        bool server_side,
+                        const char *server_hostname,
+                        double handshake_timeout,
+                        struct eddy_future_t **out);
 
 /**
  * Pipes for all three, inherited cwd and environment, close_fds on.
@@ -1906,77 +1977,6 @@ void eddy_process_retain(struct eddy_process_t *p);
  * Drops one reference. Thread-safe; NULL is a no-op.
  */
 void eddy_process_release(struct eddy_process_t *p);
-
-/**
- * A client configuration trusting the system's store (Debian's
- * /etc/ssl/certs; empty, not an error, where the system has none). It
- * verifies the server by default.
- */
-int eddy_tls_config_new_client(struct eddy_tls_config_t **out);
-
-/**
- * A server configuration from a PEM certificate chain and a PEM private
- * key. `-ENOENT` and friends for unreadable files, `EDDY_ETLS` for
- * contents rustls refuses (no certificate, a key that does not match).
- */
-int eddy_tls_config_new_server(const char *cert_chain_pem_path,
-                               const char *key_pem_path,
-                               struct eddy_tls_config_t **out);
-
-/**
- * Adds the certificates of a PEM file to the trusted roots.
- */
-int eddy_tls_config_load_verify_locations(struct eddy_tls_config_t *c, const char *ca_pem_path);
-
-/**
- * The certificate this side presents (a client's, for mutual TLS).
- */
-int eddy_tls_config_set_certificate(struct eddy_tls_config_t *c,
-                                    const char *cert_chain_pem_path,
-                                    const char *key_pem_path);
-
-/**
- * Clients: verify the server (default on). Servers: require client
- * certificates, verified against the roots added with
- * load_verify_locations.
- */
-int eddy_tls_config_set_verify(struct eddy_tls_config_t *c, bool verify);
-
-/**
- * The ALPN protocols to offer (client) or accept (server), in order of
- * preference. `EDDY_EINVAL` for an empty or over-long name.
- */
-int eddy_tls_config_set_alpn_protocols(struct eddy_tls_config_t *c,
-                                       const char *const *protos,
-                                       size_t n);
-
-/**
- * Takes one more reference. Thread-safe; NULL is a no-op.
- */
-void eddy_tls_config_retain(struct eddy_tls_config_t *c);
-
-/**
- * Drops one reference (connections keep their own). Thread-safe; NULL is
- * a no-op.
- */
-void eddy_tls_config_release(struct eddy_tls_config_t *c);
-
-/**
- * Upgrades a live TCP or Unix transport to TLS. Its protocol carries over
- * (connection_made is not called again) and the future's value is the new
- * transport; the old one is handed over and must not be used again. A
- * verification or protocol failure fails the future with `EDDY_ETLS` and a
- * message (eddy_future_error_message), a timeout with `-ETIMEDOUT`; either
- * way the connection is closed. `handshake_timeout` 0 means 60 s;
- * negative is `EDDY_EINVAL`.
- */
-int eddy_loop_start_tls(struct eddy_loop_t *loop,
-                        struct eddy_transport_t *t,
-                        struct eddy_tls_config_t *tls,
-                        bool server_side,
-                        const char *server_hostname,
-                        double handshake_timeout,
-                        struct eddy_future_t **out);
 
 /**
  * Closes the transport: reading stops now, buffered data is flushed, then

@@ -30,6 +30,9 @@ const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
 const MIN_SCHEDULED_TIMER_HANDLES: usize = 100;
 /// `time.get_clock_info('monotonic').resolution` on Linux.
 const CLOCK_RESOLUTION: f64 = 1e-9;
+/// asyncio's `max_size`: one read per event is at most this much (the
+/// size of the loop's read buffer, which every stream read uses).
+pub(crate) const MAX_READ: usize = 256 * 1024;
 const WAKER: Token = Token(0);
 pub(crate) const WATCHERS: Token = Token(1);
 
@@ -916,7 +919,7 @@ impl EventLoop {
     /// The loop's read buffer, taken out for the duration of one read and
     /// its callback; a read nested in that callback gets a fresh one.
     pub(crate) fn take_read_buffer(&self) -> sys::ReadBuf {
-        self.read_buffer.take().unwrap_or_else(|| sys::ReadBuf::new(crate::transports::MAX_READ))
+        self.read_buffer.take().unwrap_or_else(|| sys::ReadBuf::new(MAX_READ))
     }
 
     pub(crate) fn put_read_buffer(&self, buf: sys::ReadBuf) {

@@ -17,9 +17,9 @@ use std::sync::{Arc, Weak};
 use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken, Ready};
 use crate::error::*;
 use crate::futures::{Future, Outcome};
-use crate::protocols::{ProtocolSlot, StreamProtocol};
 use crate::sys;
-use crate::transports::{Kind, Transport};
+use crate::transports::{Kind, ProtocolSlot, StreamProtocol, Transport};
+use crate::unix_events::Child;
 
 /// Callbacks of a subprocess protocol.
 #[repr(C)]
@@ -255,6 +255,16 @@ impl Process {
             t.close();
         }
         let _ = self.send_signal(libc::SIGKILL);
+    }
+}
+
+impl Child for Process {
+    fn reaped(&self) -> bool {
+        self.get_returncode().is_some()
+    }
+
+    fn try_reap(self: Arc<Self>) {
+        self.exited();
     }
 }
 

@@ -13,12 +13,12 @@ use std::sync::Arc;
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
-use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken, Ready};
-use crate::endpoints::{resolve, AddrEntry};
+use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken, Ready, MAX_READ};
+use crate::dns::{resolve, AddrEntry};
 use crate::error::*;
 use crate::futures::{Future, Outcome};
 use crate::sys::{self, Hints};
-use crate::transports::{ExtraInfo, FlowControl, DEFAULT_HIGH};
+use crate::transports::{Closing, ExtraInfo, FlowControl, DEFAULT_HIGH};
 
 /// What asyncio adds per queued datagram.
 const DATAGRAM_OVERHEAD: usize = 8;
@@ -60,8 +60,7 @@ struct State {
     fd: Option<OwnedFd>,
     token: Option<IoToken>,
     proto: Option<Slot>,
-    closing: bool,
-    conn_lost: bool,
+    close: Closing,
     started: bool,
     readable: bool,
     buffer: VecDeque<Queued>,
@@ -109,7 +108,7 @@ impl Datagram {
         let raw_fd = fd.as_raw_fd();
         let slot_len = match sys::socket_domain(raw_fd) {
             Ok(libc::AF_INET | libc::AF_INET6) => UDP_SLOT,
-            _ => crate::transports::MAX_READ,
+            _ => MAX_READ,
         };
         let d = Arc::new(Datagram {
             lp: lp.clone(),
@@ -121,8 +120,7 @@ impl Datagram {
                 fd: Some(fd),
                 token: None,
                 proto: Some(slot),
-                closing: false,
-                conn_lost: false,
+                close: Closing::default(),
                 started: false,
                 readable: false,
                 buffer: VecDeque::new(),
@@ -228,7 +226,7 @@ impl Datagram {
 
     fn open_for_reading(&self) -> bool {
         let st = self.st.borrow();
-        st.started && !st.closing && !st.conn_lost
+        st.started && !st.close.is_closing()
     }
 
     fn send_one(&self, data: &[u8], addr: Option<&SockAddr>) -> Result<usize, i32> {
@@ -245,7 +243,7 @@ impl Datagram {
     pub fn sendto(self: &Arc<Self>, data: &[u8], addr: Option<SockAddr>) -> Result<(), i32> {
         {
             let st = self.st.borrow();
-            if st.closing || st.conn_lost {
+            if st.close.is_closing() {
                 return Err(EDDY_ECLOSED);
             }
         }
@@ -317,7 +315,7 @@ impl Datagram {
         }
         let (queued, lost_now) = {
             let mut st = self.st.borrow_mut();
-            let queued = next < out.len() && !st.conn_lost;
+            let queued = next < out.len() && !st.close.lost;
             if queued {
                 for q in out.drain(next..) {
                     st.flow.grow(q.0.len() + DATAGRAM_OVERHEAD);
@@ -326,7 +324,7 @@ impl Datagram {
             }
             out.clear();
             st.outbox = out;
-            (queued, st.closing && !st.conn_lost && st.buffer.is_empty())
+            (queued, st.close.closing && !st.close.lost && st.buffer.is_empty())
         };
         if queued {
             self.maybe_pause();
@@ -358,7 +356,7 @@ impl Datagram {
         loop {
             let r = {
                 let st = self.st.borrow();
-                if st.conn_lost || st.buffer.is_empty() {
+                if st.close.lost || st.buffer.is_empty() {
                     break;
                 }
                 self.send_batch(st.buffer.iter())
@@ -385,7 +383,7 @@ impl Datagram {
         }
         let (empty, closing) = {
             let st = self.st.borrow();
-            (st.buffer.is_empty(), st.closing)
+            (st.buffer.is_empty(), st.close.closing)
         };
         if empty && closing {
             self.connection_lost(0);
@@ -397,8 +395,7 @@ impl Datagram {
     }
 
     pub fn is_closing(&self) -> bool {
-        let st = self.st.borrow();
-        st.closing || st.conn_lost
+        self.st.borrow().close.is_closing()
     }
 
     /// connection_lost(0) follows on the next iteration, or after the
@@ -406,10 +403,9 @@ impl Datagram {
     pub fn close(self: &Arc<Self>) {
         let empty = {
             let mut st = self.st.borrow_mut();
-            if st.closing || st.conn_lost {
+            if !st.close.close() {
                 return;
             }
-            st.closing = true;
             st.buffer.is_empty() && st.outbox.is_empty()
         };
         if empty {
@@ -421,10 +417,9 @@ impl Datagram {
     pub fn abort(self: &Arc<Self>) {
         let buffer = {
             let mut st = self.st.borrow_mut();
-            if st.conn_lost {
+            if !st.close.abort() {
                 return;
             }
-            st.closing = true;
             st.flow.clear();
             std::mem::take(&mut st.buffer)
         };
@@ -433,12 +428,8 @@ impl Datagram {
     }
 
     fn schedule_connection_lost(self: &Arc<Self>, err: i32) {
-        {
-            let mut st = self.st.borrow_mut();
-            if st.conn_lost {
-                return;
-            }
-            st.conn_lost = true;
+        if !self.st.borrow_mut().close.lose() {
+            return;
         }
         let me = self.clone();
         self.lp.push_ready(Ready::Job(Box::new(move |_| me.connection_lost(err))));
@@ -447,7 +438,7 @@ impl Datagram {
     fn connection_lost(self: &Arc<Self>, err: i32) {
         let proto = {
             let mut st = self.st.borrow_mut();
-            st.conn_lost = true;
+            st.close.lost = true;
             if st.fd.is_none() {
                 return;
             }
@@ -505,8 +496,7 @@ impl IoHandler for Datagram {
     fn close_silently(&self) {
         let taken = {
             let mut st = self.st.borrow_mut();
-            st.closing = true;
-            st.conn_lost = true;
+            st.close = Closing { closing: true, lost: true };
             st.token = None;
             (st.proto.take(), std::mem::take(&mut st.buffer), st.fd.take())
         };

@@ -1,14 +1,19 @@
 //! `loop.getaddrinfo` and `loop.getnameinfo`: the blocking resolver calls
-//! run on the loop's default executor, as asyncio runs them.
+//! run on the loop's default executor, as asyncio runs them; and the
+//! resolution the endpoints (stream and datagram) do before they connect
+//! or bind.
 
 use std::ffi::{CStr, CString};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use crate::base_events::{EventLoop, Job, Remote};
+use socket2::SockAddr;
+
+use crate::base_events::{EventLoop, Job, Ready, Remote};
+use crate::error::*;
 use crate::events::ErrorContext;
 use crate::executor::{run_in_executor, Discard};
-use crate::futures::Future;
+use crate::futures::{DoneCallback, Future};
 use crate::sys;
 
 pub use crate::sys::Hints;
@@ -82,4 +87,47 @@ pub fn getnameinfo(
         pack(&host, &serv).map(|p| (p, 0)).map_err(|e| (e, None))
     });
     run_in_executor(lp, None, work, Some(discard))
+}
+
+/// One resolved address: (family, socktype, protocol, address).
+pub(crate) type AddrEntry = (i32, i32, i32, SockAddr);
+type Resolved = Result<Vec<AddrEntry>, i32>;
+type Then = Box<dyn FnOnce(&Arc<EventLoop>, Resolved)>;
+
+/// Resolves `host`/`port` and continues with the addresses on a later
+/// iteration. Numeric hosts and the wildcard need no lookup and are done
+/// on the loop (asyncio's `_ipaddr_info`); names go to the executor.
+pub(crate) fn resolve(lp: &Arc<EventLoop>, host: Option<&str>, port: u16, mut hints: Hints, then: Then) -> Result<(), i32> {
+    let port = CString::new(port.to_string()).expect("digits");
+    hints.flags |= libc::AI_NUMERICSERV;
+    let numeric = host.is_none_or(|h| h.parse::<std::net::IpAddr>().is_ok());
+    let host = host.map(|h| CString::new(h).map_err(|_| EDDY_EINVAL)).transpose()?;
+    if numeric {
+        hints.flags |= libc::AI_NUMERICHOST;
+        let r = sys::getaddrinfo(host.as_deref(), Some(&port), hints).map(|l| sys::addrinfo_entries(&l));
+        lp.push_ready(Ready::Job(Box::new(move |lp| then(lp, r.and_then(non_empty)))));
+        return Ok(());
+    }
+    let slot: Arc<Mutex<Vec<AddrEntry>>> = Arc::default();
+    let out = slot.clone();
+    let watch = SlowLookup::watch(lp, host.as_deref(), Some(&port));
+    let work = Box::new(move || {
+        let list = SlowLookup::time(watch, || sys::getaddrinfo(host.as_deref(), Some(&port), hints)).map_err(|e| (e, None))?;
+        *out.lock().unwrap_or_else(|e| e.into_inner()) = sys::addrinfo_entries(&list);
+        Ok((0, 0))
+    });
+    let fut = run_in_executor(lp, None, work, None)?;
+    fut.add_done(DoneCallback::Internal(Box::new(move |f: &Arc<Future>| {
+        let r = f.result().map(|_| std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner())));
+        then(f.get_loop(), r.and_then(non_empty))
+    })));
+    Ok(())
+}
+
+fn non_empty(v: Vec<AddrEntry>) -> Resolved {
+    if v.is_empty() {
+        Err(EDDY_EAI_NONAME)
+    } else {
+        Ok(v)
+    }
 }

@@ -1,71 +1,26 @@
 //! TCP and Unix endpoints (asyncio's `create_connection`,
 //! `create_unix_connection`, `connect_accepted_socket`, `create_server`,
 //! `create_unix_server`), the pipe transports' constructors
-//! (`connect_read_pipe`, `connect_write_pipe`) and `loop.sendfile`.
+//! (`connect_read_pipe`, `connect_write_pipe`).
 
 use std::cell::RefCell;
-use std::ffi::{c_void, CString};
+use std::ffi::c_void;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::base_events::{EventLoop, Ready};
-use crate::dns::SlowLookup;
+use crate::dns::{resolve, AddrEntry};
 use crate::error::*;
-use crate::executor::run_in_executor;
 use crate::futures::{DoneCallback, Future, Outcome};
-use crate::protocols::ProtocolSlot;
 use crate::server::{ProtocolFactory, Server, Socket as ListenSocket};
 use crate::sock;
 use crate::sys::{self, Hints};
-use crate::sslproto::{Handshake, TlsConfig, TlsProtocol};
-use crate::transports::{Kind, Transport};
-
-/// One resolved address: (family, socktype, protocol, address).
-pub(crate) type AddrEntry = (i32, i32, i32, SockAddr);
-type Resolved = Result<Vec<AddrEntry>, i32>;
-type Then = Box<dyn FnOnce(&Arc<EventLoop>, Resolved)>;
-
-/// Resolves `host`/`port` and continues with the addresses on a later
-/// iteration. Numeric hosts and the wildcard need no lookup and are done
-/// on the loop (asyncio's `_ipaddr_info`); names go to the executor.
-pub(crate) fn resolve(lp: &Arc<EventLoop>, host: Option<&str>, port: u16, mut hints: Hints, then: Then) -> Result<(), i32> {
-    let port = CString::new(port.to_string()).expect("digits");
-    hints.flags |= libc::AI_NUMERICSERV;
-    let numeric = host.is_none_or(|h| h.parse::<std::net::IpAddr>().is_ok());
-    let host = host.map(|h| CString::new(h).map_err(|_| EDDY_EINVAL)).transpose()?;
-    if numeric {
-        hints.flags |= libc::AI_NUMERICHOST;
-        let r = sys::getaddrinfo(host.as_deref(), Some(&port), hints).map(|l| sys::addrinfo_entries(&l));
-        lp.push_ready(Ready::Job(Box::new(move |lp| then(lp, r.and_then(non_empty)))));
-        return Ok(());
-    }
-    let slot: Arc<Mutex<Vec<AddrEntry>>> = Arc::default();
-    let out = slot.clone();
-    let watch = SlowLookup::watch(lp, host.as_deref(), Some(&port));
-    let work = Box::new(move || {
-        let list = SlowLookup::time(watch, || sys::getaddrinfo(host.as_deref(), Some(&port), hints)).map_err(|e| (e, None))?;
-        *out.lock().unwrap_or_else(|e| e.into_inner()) = sys::addrinfo_entries(&list);
-        Ok((0, 0))
-    });
-    let fut = run_in_executor(lp, None, work, None)?;
-    fut.add_done(DoneCallback::Internal(Box::new(move |f: &Arc<Future>| {
-        let r = f.result().map(|_| std::mem::take(&mut *slot.lock().unwrap_or_else(|e| e.into_inner())));
-        then(f.get_loop(), r.and_then(non_empty))
-    })));
-    Ok(())
-}
-
-fn non_empty(v: Vec<AddrEntry>) -> Resolved {
-    if v.is_empty() {
-        Err(EDDY_EAI_NONAME)
-    } else {
-        Ok(v)
-    }
-}
+use crate::sslproto::{Handshake, TlsOptions, TlsProtocol};
+use crate::transports::{Kind, ProtocolSlot, Transport};
 
 fn kind_of(addr_family: i32) -> Kind {
     if addr_family == libc::AF_UNIX {
@@ -97,7 +52,7 @@ fn start_transport(
         };
         let lower = Transport::start(lp, fd, kind, TlsProtocol::placeholder(), None, None)?;
         let hs = Handshake { waiter: Some(fut.clone()), call_connection_made: true };
-        Transport::start_tls(&lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
+        Transport::new_tls(&lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
         return Ok(());
     }
     let done = fut.clone();
@@ -115,23 +70,6 @@ fn start_transport(
         })),
     )?;
     Ok(())
-}
-
-/// TLS for a connection: the configuration (a snapshot is taken), the
-/// name to verify, and the handshake timeout.
-#[derive(Clone)]
-pub struct TlsOptions {
-    pub config: Arc<TlsConfig>,
-    pub server_hostname: Option<String>,
-    pub handshake_timeout: f64,
-    pub shutdown_timeout: f64,
-}
-
-impl TlsOptions {
-    /// A new TLS connection: the server side for a server's configuration.
-    pub(crate) fn connection(&self) -> Result<rustls::Connection, (i32, String)> {
-        self.config.connection(self.config.is_server(), self.server_hostname.as_deref())
-    }
 }
 
 /// create_connection's options (asyncio's keyword arguments).
@@ -729,7 +667,7 @@ mod tests {
         v.iter().map(|e| e.3.as_socket().unwrap().port()).collect()
     }
 
-    /// SEMANTICS 105: 6a,6b,6c,4x,4y gives a,x,b,y,c with k=1 and a,b,x,c,y
+    /// docs/semantics.md item 105: 6a,6b,6c,4x,4y gives a,x,b,y,c with k=1 and a,b,x,c,y
     /// with k=2 (ports 1,2,3 stand for a,b,c and 10,20 for x,y).
     #[test]
     fn interleave_follows_asyncio() {

@@ -5,7 +5,7 @@
 //! that deals in raw pointers.
 
 // Objects are Arc-allocated for their atomic, C-visible reference count; a
-// loop and its objects are used from one thread (API.md, Threads).
+// loop and its objects are used from one thread (docs/api.md, Threads).
 #![allow(clippy::arc_with_non_send_sync)]
 
 pub mod base_events;
@@ -18,8 +18,8 @@ pub mod events;
 pub mod executor;
 pub mod ffi;
 pub mod futures;
-pub mod protocols;
 pub mod selector_events;
+pub mod sendfile;
 pub mod server;
 pub mod sock;
 mod slab;

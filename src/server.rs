@@ -5,19 +5,17 @@ use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 
 use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken};
 use crate::error::*;
 use crate::events::{ErrorContext, Opaque};
 use crate::futures::{Future, Outcome};
-use crate::protocols::ProtocolSlot;
-use crate::endpoints::TlsOptions;
 use crate::slab::Slab;
-use crate::sslproto::{Handshake, TlsProtocol};
+use crate::sslproto::{Handshake, TlsOptions, TlsProtocol};
 use crate::sys;
-use crate::transports::{Kind, Transport};
+use crate::transports::{Acceptor, Kind, ProtocolSlot, Transport};
 
 /// asyncio's `ACCEPT_RETRY_DELAY`.
 const ACCEPT_RETRY_DELAY: f64 = 1.0;
@@ -195,7 +193,7 @@ impl Server {
         let lower = Transport::start(&self.lp, fd, kind, TlsProtocol::placeholder(), Some(peer), None);
         if let Ok(lower) = &lower {
             let hs = Handshake { waiter: None, call_connection_made: true };
-            Transport::start_tls(lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
+            Transport::new_tls(lower, conn, proto, hs, tls.handshake_timeout, tls.shutdown_timeout);
         }
         self.add_client(lower);
     }
@@ -204,7 +202,7 @@ impl Server {
         match t {
             Ok(t) => {
                 let index = self.st.borrow_mut().clients.insert(t.clone());
-                t.join_server(Arc::downgrade(self), index);
+                t.join_server(Arc::downgrade(self) as Weak<dyn Acceptor>, index);
             }
             Err((e, _closed)) => {
                 let mut ctx = ErrorContext::new("could not set up an accepted connection", e);
@@ -212,13 +210,6 @@ impl Server {
                 self.lp.report(ctx);
             }
         }
-    }
-
-    /// A client transport is gone (after its connection_lost).
-    pub(crate) fn detach(&self, index: usize) {
-        let gone = self.st.borrow_mut().clients.remove(index);
-        drop(gone);
-        self.wake_waiters();
     }
 
     fn wake_waiters(&self) {
@@ -343,5 +334,14 @@ impl IoHandler for Listener {
             };
             drop(sockets);
         }
+    }
+}
+
+impl Acceptor for Server {
+    /// A client transport is gone (after its connection_lost).
+    fn detach(&self, index: usize) {
+        let gone = self.st.borrow_mut().clients.remove(index);
+        drop(gone);
+        self.wake_waiters();
     }
 }

@@ -19,13 +19,13 @@ use crate::selector_events::{WatchFn, Watcher};
 use crate::sys::{self, MallocBuf, UserAddr, UserBuf};
 
 /// One try of an operation.
-enum Attempt {
+pub(crate) enum Attempt {
     Done(WorkOutput),
     /// Would block: try again when the fd is ready.
     Again,
 }
 
-fn done(v: Result<(usize, i64), i32>) -> Attempt {
+pub(crate) fn done(v: Result<(usize, i64), i32>) -> Attempt {
     Attempt::Done(v.map_err(|e| (e, None)))
 }
 
@@ -71,7 +71,7 @@ fn check_fd(lp: &EventLoop, fd: RawFd) -> Result<(), i32> {
 
 /// Runs `op` now and, while it would block, each time `fd` is ready for
 /// reading (or writing, with `writer`).
-fn run_op(
+pub(crate) fn run_op(
     lp: &Arc<EventLoop>,
     fd: RawFd,
     writer: bool,
@@ -214,79 +214,4 @@ pub fn sock_connect(lp: &Arc<EventLoop>, fd: RawFd, addr: SockAddr) -> Result<Ar
 /// close-on-exec).
 pub fn sock_accept(lp: &Arc<EventLoop>, fd: RawFd) -> Result<Arc<Future>, i32> {
     run_op(lp, fd, false, Some(close_accepted), move || attempt(sys::accept(fd), |c| Ok((0, c as i64))))
-}
-
-/// asyncio's `SENDFILE_FALLBACK_READBUFFER_SIZE`.
-const FALLBACK_CHUNK: usize = 256 * 1024;
-
-/// Sends `count` bytes (0: to the end) of `file` from `offset` with
-/// sendfile(2), or by reading and sending when sendfile cannot be used and
-/// `fallback` allows it. The value is the count sent; the file position is
-/// left at offset + sent.
-pub fn sock_sendfile(
-    lp: &Arc<EventLoop>,
-    sock: RawFd,
-    file: RawFd,
-    offset: i64,
-    count: usize,
-    fallback: bool,
-) -> Result<Arc<Future>, i32> {
-    if offset < 0 || file < 0 || sock < 0 {
-        return Err(EDDY_EINVAL);
-    }
-    if sys::socket_type(sock)? != libc::SOCK_STREAM {
-        return Err(EDDY_EINVAL);
-    }
-    let end = if count == 0 { sys::file_size(file)?.max(offset) } else { offset + count as i64 };
-    let mut pos = offset;
-    let mut native = true;
-    let mut pending: Vec<u8> = Vec::new();
-    let mut pending_off = 0;
-    let finish = move |pos: i64| -> Attempt {
-        done(sys::seek_to(file, pos).map(|()| (0, pos - offset)))
-    };
-    run_op(lp, sock, true, None, move || loop {
-        if pending_off < pending.len() {
-            match sys::send(sock, &pending[pending_off..]) {
-                Ok(n) => {
-                    pending_off += n;
-                    pos += n as i64;
-                    continue;
-                }
-                Err(e) if e == EDDY_EAGAIN => return Attempt::Again,
-                Err(e) => return done(Err(e)),
-            }
-        }
-        if pos >= end {
-            return finish(pos);
-        }
-        let want = (end - pos) as usize;
-        if native {
-            let mut off = pos;
-            match sys::sendfile(sock, file, &mut off, want.min(0x7fff_f000)) {
-                Ok(0) => return finish(pos),
-                Ok(_) => pos = off,
-                Err(e) if e == EDDY_EAGAIN => return Attempt::Again,
-                // sendfile cannot serve this pair (asyncio's
-                // SendfileNotAvailableError): only before the first byte.
-                Err(e) if pos == offset && (e == EDDY_EINVAL || e == EDDY_ENOSYS || e == EDDY_ENOTSUP) => {
-                    if !fallback {
-                        return done(Err(EDDY_ENOTSUP));
-                    }
-                    native = false
-                }
-                Err(e) => return done(Err(e)),
-            }
-        } else {
-            pending.resize(want.min(FALLBACK_CHUNK), 0);
-            match sys::pread(file, &mut pending, pos) {
-                Ok(0) => return finish(pos),
-                Ok(n) => {
-                    pending.truncate(n);
-                    pending_off = 0;
-                }
-                Err(e) => return done(Err(e)),
-            }
-        }
-    })
 }

@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 use std::ffi::c_int;
-use std::io::{Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -19,9 +19,10 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
 use crate::error::*;
+use crate::base_events::Ready;
 use crate::futures::Future;
-use crate::protocols::StreamProtocol;
-use crate::transports::Transport;
+use crate::sys;
+use crate::transports::{ExtraInfo, Kind, ProtocolSlot, State, StreamProtocol, TlsLayer, Transport};
 
 /// asyncio's `SSL_HANDSHAKE_TIMEOUT` and `SSL_SHUTDOWN_TIMEOUT`.
 pub(crate) const HANDSHAKE_TIMEOUT: f64 = 60.0;
@@ -266,6 +267,23 @@ pub(crate) struct Handshake {
     pub call_connection_made: bool,
 }
 
+/// TLS for a connection: the configuration (a snapshot is taken), the
+/// name to verify, and the handshake timeout.
+#[derive(Clone)]
+pub struct TlsOptions {
+    pub config: Arc<TlsConfig>,
+    pub server_hostname: Option<String>,
+    pub handshake_timeout: f64,
+    pub shutdown_timeout: f64,
+}
+
+impl TlsOptions {
+    /// A new TLS connection: the server side for a server's configuration.
+    pub(crate) fn connection(&self) -> Result<rustls::Connection, (i32, String)> {
+        self.config.connection(self.config.is_server(), self.server_hostname.as_deref())
+    }
+}
+
 /// The plain transport's protocol: TLS records in and out.
 pub(crate) struct TlsProtocol {
     pub app: RefCell<Option<Arc<Transport>>>,
@@ -273,8 +291,8 @@ pub(crate) struct TlsProtocol {
 
 impl TlsProtocol {
     /// The protocol of a plain transport whose TLS side is set up next.
-    pub(crate) fn placeholder() -> crate::protocols::ProtocolSlot {
-        crate::protocols::ProtocolSlot::Internal(std::rc::Rc::new(TlsProtocol { app: RefCell::new(None) }))
+    pub(crate) fn placeholder() -> crate::transports::ProtocolSlot {
+        crate::transports::ProtocolSlot::Internal(std::rc::Rc::new(TlsProtocol { app: RefCell::new(None) }))
     }
 
     fn app(&self) -> Option<Arc<Transport>> {
@@ -368,7 +386,8 @@ pub fn start_tls(
     handshake_timeout: f64,
 ) -> Result<Arc<Future>, i32> {
     t.get_loop().check_closed()?;
-    if !t.can_start_tls() || config.is_server() != server_side {
+    // Plain TCP and Unix transports can be upgraded.
+    if !t.kind.is_socket() || config.is_server() != server_side {
         return Err(EDDY_EINVAL);
     }
     if t.is_closing() {
@@ -378,6 +397,352 @@ pub fn start_tls(
     let conn = config.connection(server_side, server_hostname.as_deref()).map_err(|(e, _)| e)?;
     let fut = Future::new(t.get_loop());
     let hs = Handshake { waiter: Some(fut.clone()), call_connection_made: false };
-    Transport::start_tls(t, conn, app, hs, handshake_timeout, SHUTDOWN_TIMEOUT);
+    Transport::new_tls(t, conn, app, hs, handshake_timeout, SHUTDOWN_TIMEOUT);
     Ok(fut)
+}
+
+/// The TLS layer (asyncio's `SSLProtocol` and `_SSLProtocolTransport`).
+impl Transport {
+    /// Wraps `lower` (whose protocol becomes the TLS one) in an application
+    /// transport for `app`, and starts the handshake; `hs.waiter`
+    /// completes with the application transport, or fails with
+    /// `EDDY_ETLS` (and a message) or `-ETIMEDOUT`, closing `lower`.
+    pub(crate) fn new_tls(
+        lower: &Arc<Transport>,
+        conn: rustls::Connection,
+        app: ProtocolSlot,
+        hs: Handshake,
+        handshake_timeout: f64,
+        shutdown_timeout: f64,
+    ) -> Arc<Transport> {
+        let lp = lower.lp.clone();
+        let t = Arc::new(Transport {
+            lp: lp.clone(),
+            kind: Kind::Tls,
+            raw_fd: lower.raw_fd,
+            st: RefCell::new(State::new(None, app, TLS_HIGH, None)),
+            tls: Some(Box::new(TlsLink {
+                lower: lower.clone(),
+                conn: RefCell::new(conn),
+                handshake: RefCell::new(Some(hs)),
+                shutdown_timeout,
+                pending: RefCell::new(Vec::new()),
+                eof_pending: std::cell::Cell::new(false),
+            })),
+        });
+        let _ = lower.st.borrow_mut().flow.set_limits(None, None, TLS_HIGH);
+        let proto = std::rc::Rc::new(TlsProtocol { app: RefCell::new(Some(t.clone())) });
+        let _ = lower.set_protocol(ProtocolSlot::Internal(proto));
+        // A client speaks first; a server's records are empty until then.
+        t.tls_flush();
+        let weak = Arc::downgrade(&t);
+        let _ = lp.call_later_job(
+            handshake_timeout,
+            Box::new(move |_| {
+                if let Some(t) = weak.upgrade() {
+                    t.tls_fail(EDDY_ETIMEDOUT, "TLS handshake timed out".to_string());
+                }
+            }),
+        );
+        t
+    }
+
+    pub(crate) fn link(&self) -> &TlsLink {
+        self.tls.as_ref().and_then(|l| l.as_any().downcast_ref()).expect("a TLS transport")
+    }
+
+    /// Sends what rustls has to send through the plain transport.
+    pub(crate) fn tls_flush(&self) {
+        let link = self.link();
+        let records = pending_records(&mut link.conn.borrow_mut());
+        if !records.is_empty() {
+            let _ = link.lower.write(&records);
+        }
+    }
+
+    /// The handshake failed (or timed out): the waiter fails and the plain
+    /// transport closes. After the handshake, a protocol error ends the
+    /// connection like an I/O error.
+    fn tls_fail(self: &Arc<Self>, err: i32, msg: String) {
+        let link = self.link();
+        let hs = link.handshake.borrow_mut().take();
+        match hs {
+            Some(hs) => {
+                if let Some(w) = hs.waiter {
+                    w.fail(err, Some(msg));
+                }
+                self.st.borrow_mut().close.closing = true;
+                link.lower.abort();
+            }
+            None if err != EDDY_ETIMEDOUT => self.force_close(err),
+            None => {}
+        }
+    }
+
+    /// TLS records from the plain transport.
+    pub(crate) fn tls_received(self: &Arc<Self>, mut data: &[u8]) {
+        let link = self.link();
+        let mut plain = Vec::new();
+        let mut closed = false;
+        let mut failure = None;
+        {
+            let mut conn = link.conn.borrow_mut();
+            while !data.is_empty() && failure.is_none() {
+                if let Err(e) = conn.read_tls(&mut data) {
+                    failure = Some((EDDY_ETLS, format!("TLS error: {e}")));
+                    break;
+                }
+                match conn.process_new_packets() {
+                    Ok(_) => match read_plaintext(&mut conn, &mut plain) {
+                        Ok(open) => closed |= !open,
+                        Err(e) => failure = Some((EDDY_ETLS, format!("TLS error: {e}"))),
+                    },
+                    Err(e) => failure = Some((EDDY_ETLS, describe(&e))),
+                }
+            }
+        }
+        // Alerts and handshake answers go out before anything else.
+        self.tls_flush();
+        if let Some((err, msg)) = failure {
+            return self.tls_fail(err, msg);
+        }
+        let done = link.handshake.borrow().is_some() && !link.conn.borrow().is_handshaking();
+        if done {
+            self.tls_handshake_done();
+        }
+        if closed {
+            if link.handshake.borrow().is_some() {
+                return self.tls_eof();
+            }
+            if self.st.borrow().close.closing {
+                // Our close_notify was answered: the socket can go.
+                self.st.borrow_mut().eof_received = true;
+                return link.lower.close();
+            }
+            link.eof_pending.set(true);
+        }
+        self.tls_deliver(plain);
+    }
+
+    fn tls_handshake_done(self: &Arc<Self>) {
+        let Some(hs) = self.link().handshake.borrow_mut().take() else { return };
+        let me = self.clone();
+        self.lp.push_ready(Ready::Job(Box::new(move |_| {
+            if hs.call_connection_made {
+                if let Some(p) = me.protocol() {
+                    p.connection_made(&me);
+                }
+            }
+            me.st.borrow_mut().started = true;
+            if let Some(w) = hs.waiter {
+                if w.complete(crate::futures::Outcome::Result(me.c_ptr().cast(), 0)).is_err() {
+                    me.abort();
+                    return;
+                }
+            }
+            me.tls_deliver(Vec::new());
+        })));
+    }
+
+    /// Gives plaintext to the protocol, or keeps it (and stops reading the
+    /// socket) until connection_made has run and reading is not paused.
+    fn tls_deliver(self: &Arc<Self>, plain: Vec<u8>) {
+        let link = self.link();
+        let (data, hold) = {
+            let st = self.st.borrow();
+            let mut pending = link.pending.borrow_mut();
+            pending.extend_from_slice(&plain);
+            if st.close.is_closing() {
+                // Nobody reads any more: drop it, keep the socket drained.
+                pending.clear();
+                return;
+            }
+            let hold = !st.started || st.reading_paused;
+            if hold || pending.is_empty() {
+                (Vec::new(), hold)
+            } else {
+                (std::mem::take(&mut *pending), false)
+            }
+        };
+        if hold {
+            if !link.pending.borrow().is_empty() {
+                link.lower.pause_reading();
+            }
+            return;
+        }
+        // Reading may have been held back for this data.
+        link.lower.resume_reading();
+        self.tls_feed(&data);
+        // EOF only after every byte before it was delivered.
+        if link.eof_pending.take() {
+            self.tls_eof();
+        }
+    }
+
+    fn tls_feed(self: &Arc<Self>, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        let Some(proto) = self.protocol() else { return };
+        if !proto.is_buffered() {
+            return proto.data_received(self, data);
+        }
+        // asyncio's _feed_data_to_buffered_proto: fill buffers as far as
+        // they go, with the remaining size as the hint.
+        let mut rest = data;
+        while !rest.is_empty() {
+            let (p, len) = match proto.get_buffer(self, rest.len()) {
+                Ok(b) => b,
+                Err(e) => return self.fatal(e, Some("Fatal error: protocol.get_buffer() call failed.")),
+            };
+            let n = len.min(rest.len());
+            sys::copy_into_protocol_buffer(p, &rest[..n]);
+            rest = &rest[n..];
+            proto.buffer_updated(self, n);
+        }
+    }
+
+    /// The peer's close_notify (or its FIN): TLS cannot half-close, so the
+    /// application sees EOF and the connection closes.
+    pub(crate) fn tls_eof(self: &Arc<Self>) {
+        if self.link().handshake.borrow().is_some() {
+            return self.tls_fail(EDDY_ECONNRESET, "connection closed during the TLS handshake".to_string());
+        }
+        let already = std::mem::replace(&mut self.st.borrow_mut().eof_received, true);
+        if already {
+            return;
+        }
+        if let Some(p) = self.protocol() {
+            p.eof_received(self);
+        }
+        self.close();
+    }
+
+    /// The plain transport is gone: so is the application's.
+    pub(crate) fn tls_lower_lost(self: &Arc<Self>, err: i32) {
+        if self.link().handshake.borrow().is_some() {
+            let e = if err != 0 { err } else { EDDY_ECONNRESET };
+            return self.tls_fail(e, "connection lost during the TLS handshake".to_string());
+        }
+        let (proto, err) = {
+            let mut st = self.st.borrow_mut();
+            st.close.lost = true;
+            st.close.closing = true;
+            // connection_lost only follows a connection_made (asyncio's
+            // SSLProtocol: not while the handshake runs). After the peer's
+            // close_notify, answering it into a closed socket is no error.
+            let proto = if st.started { st.proto.take() } else { None };
+            (proto, if st.eof_received { 0 } else { err })
+        };
+        if let Some(p) = proto {
+            p.connection_lost(self, err);
+        }
+    }
+
+    /// Flow control of the plain transport, passed on to the application's
+    /// protocol except while a sendfile writes (it waits for the buffer
+    /// itself, and restores the protocol's state when it ends).
+    pub(crate) fn tls_pause_writing(self: &Arc<Self>) {
+        if !self.taken_over() {
+            if let Some(p) = self.protocol() {
+                p.pause_writing(self);
+            }
+        }
+    }
+
+    pub(crate) fn tls_resume_writing(self: &Arc<Self>) {
+        if !self.taken_over() {
+            if let Some(p) = self.protocol() {
+                p.resume_writing(self);
+            }
+        }
+    }
+
+    fn taken_over(&self) -> bool {
+        self.st.borrow().takeover.as_ref().is_some_and(|s| s.active)
+    }
+}
+
+impl TlsLink {
+    fn tls_extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        let link = self;
+        let conn = link.conn.borrow();
+        match name {
+            "peercert" => conn.peer_certificates()?.first().map(|c| ExtraInfo::Bytes(c.as_ref().to_vec())),
+            "cipher" => conn.negotiated_cipher_suite().map(|s| ExtraInfo::Str(format!("{:?}", s.suite()))),
+            "tls_version" => conn.protocol_version().map(|v| {
+                ExtraInfo::Str(
+                    match v {
+                        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+                        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+                        _ => "TLS",
+                    }
+                    .to_string(),
+                )
+            }),
+            "alpn_protocol" => conn.alpn_protocol().map(|a| ExtraInfo::Str(String::from_utf8_lossy(a).into_owned())),
+            _ => link.lower.get_extra_info(name),
+        }
+    }
+}
+
+impl TlsLayer for TlsLink {
+    fn lower(&self) -> &Arc<Transport> {
+        &self.lower
+    }
+
+    fn write(&self, t: &Transport, slices: &[IoSlice]) -> Result<usize, i32> {
+        let mut n = 0;
+        {
+            let mut conn = self.conn.borrow_mut();
+            for s in slices {
+                write_plaintext(&mut conn, s).map_err(|e| from_io(&e))?;
+                n += s.len();
+            }
+        }
+        t.tls_flush();
+        Ok(n)
+    }
+
+    fn resume_reading(&self, t: &Arc<Transport>) {
+        t.tls_deliver(Vec::new());
+        self.lower.resume_reading();
+    }
+
+    fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<(), i32> {
+        self.lower.st.borrow_mut().flow.set_limits(high, low, TLS_HIGH)?;
+        self.lower.maybe_pause();
+        Ok(())
+    }
+
+    fn close(&self, t: &Arc<Transport>) {
+        // close_notify now; the socket closes when the peer's arrives
+        // (closing earlier, with its records unread, would reset the
+        // connection and lose data in flight) or after the shutdown
+        // timeout. connection_lost comes from the plain transport's.
+        self.conn.borrow_mut().send_close_notify();
+        t.tls_flush();
+        if t.st.borrow().eof_received {
+            self.lower.close();
+        } else {
+            self.lower.resume_reading();
+            let lower = Arc::downgrade(&self.lower);
+            let _ = t.lp.call_later_job(
+                self.shutdown_timeout,
+                Box::new(move |_| {
+                    if let Some(l) = lower.upgrade() {
+                        l.close();
+                    }
+                }),
+            );
+        }
+    }
+
+    fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
+        self.tls_extra_info(name)
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
 }

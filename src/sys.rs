@@ -366,7 +366,7 @@ impl Drop for MallocBuf {
 }
 
 /// A buffer the C caller lends until an operation completes
-/// (sock_recv_into): API.md makes it valid and unaliased until then.
+/// (sock_recv_into): docs/api.md makes it valid and unaliased until then.
 pub(crate) struct UserBuf {
     ptr: *mut u8,
     len: usize,
@@ -599,7 +599,7 @@ impl Drop for ReadBuf {
 }
 
 /// read(2) into a buffer a BufferedProtocol's get_buffer returned; its
-/// contract (API.md) is that the buffer is writable for `len` bytes until
+/// contract (docs/api.md) is that the buffer is writable for `len` bytes until
 /// buffer_updated is called.
 pub(crate) fn read_into_protocol_buffer(fd: RawFd, p: *mut u8, len: usize) -> Result<usize, i32> {
     retry(|| {
@@ -735,7 +735,7 @@ pub(crate) fn set_nonblocking(fd: RawFd) -> Result<(), i32> {
 
 /// Takes ownership of an fd the caller handed over.
 pub(crate) fn own_fd(fd: RawFd) -> OwnedFd {
-    // SAFETY: API.md: an fd passed to connect_accepted_socket, the pipe
+    // SAFETY: docs/api.md: an fd passed to connect_accepted_socket, the pipe
     // functions or `sock`/`socks` belongs to eddy once the call succeeds;
     // callers take ownership only at that point.
     unsafe { OwnedFd::from_raw_fd(fd) }

@@ -22,15 +22,14 @@ use socket2::SockAddr;
 use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken, Ready};
 use crate::error::*;
 use crate::events::ErrorContext;
-use crate::futures::{DoneCallback, Future, Outcome};
-use crate::protocols::{Protocol, ProtocolSlot};
-use crate::server::Server;
-use crate::sslproto::{self, Handshake, TlsLink, TlsProtocol};
-use crate::sock;
+use crate::futures::Future;
 use crate::sys;
 
-/// asyncio's `max_size`: one read per event is at most this much.
-pub(crate) const MAX_READ: usize = 256 * 1024;
+pub mod protocols;
+
+pub use protocols::{Protocol, ProtocolSlot, StreamProtocol};
+pub(crate) use protocols::SharedTable;
+
 /// asyncio's flow-control defaults.
 pub(crate) const DEFAULT_HIGH: usize = 64 * 1024;
 /// How many buffers one writev takes.
@@ -51,7 +50,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn is_socket(self) -> bool {
+    pub(crate) fn is_socket(self) -> bool {
         matches!(self, Kind::Tcp | Kind::Unix)
     }
     fn reads(self) -> bool {
@@ -139,6 +138,72 @@ impl FlowControl {
     }
 }
 
+/// The TLS layer of a TLS transport (sslproto's, asyncio's `SSLProtocol`):
+/// where a TLS transport behaves differently from a plain one, the stream
+/// transport hands over to it. Its methods are the TLS versions of the
+/// transport's methods of the same names.
+pub(crate) trait TlsLayer {
+    /// The plain transport under it.
+    fn lower(&self) -> &Arc<Transport>;
+    /// Encrypts `slices` and sends the records; the count is the plaintext.
+    fn write(&self, t: &Transport, slices: &[IoSlice]) -> Result<usize, i32>;
+    fn resume_reading(&self, t: &Arc<Transport>);
+    fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<(), i32>;
+    /// close() once the transport is marked closing.
+    fn close(&self, t: &Arc<Transport>);
+    fn get_extra_info(&self, name: &str) -> Option<ExtraInfo>;
+    /// sslproto's own state, for its methods on the transport.
+    fn as_any(&self) -> &dyn std::any::Any;
+}
+
+/// What accepted a connection (a server, asyncio's `_attach`/`_detach`):
+/// told when the connection is lost, so that it can forget it. The server
+/// implements it; the transport does not need to know the server.
+pub(crate) trait Acceptor {
+    /// The client at `index` (given to `join_server`) is gone.
+    fn detach(&self, index: usize);
+}
+
+/// The closing states of a transport (asyncio's `_closing`, then the
+/// connection_lost that follows), shared by the stream and datagram
+/// transports.
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Closing {
+    /// close(), abort() or a fatal error: no more reads or user writes.
+    pub closing: bool,
+    /// connection_lost is scheduled or done.
+    pub lost: bool,
+}
+
+impl Closing {
+    pub fn is_closing(&self) -> bool {
+        self.closing || self.lost
+    }
+
+    /// close(): false when closing had already begun.
+    pub fn close(&mut self) -> bool {
+        if self.is_closing() {
+            return false;
+        }
+        self.closing = true;
+        true
+    }
+
+    /// abort() or a fatal error: false once connection_lost is due.
+    pub fn abort(&mut self) -> bool {
+        if self.lost {
+            return false;
+        }
+        self.closing = true;
+        true
+    }
+
+    /// connection_lost is now due: false when it already was.
+    pub fn lose(&mut self) -> bool {
+        !std::mem::replace(&mut self.lost, true)
+    }
+}
+
 /// What `get_extra_info` found.
 pub enum ExtraInfo {
     Address(SockAddr),
@@ -148,18 +213,15 @@ pub enum ExtraInfo {
     Str(String),
 }
 
-struct State {
-    fd: Option<OwnedFd>,
+pub(crate) struct State {
+    pub(crate) fd: Option<OwnedFd>,
     token: Option<IoToken>,
-    proto: Option<ProtocolSlot>,
-    /// close(), abort() or a fatal error: no more reads or user writes.
-    closing: bool,
-    /// connection_lost is scheduled or done.
-    conn_lost: bool,
+    pub(crate) proto: Option<ProtocolSlot>,
+    pub(crate) close: Closing,
     /// connection_made has run: reading may start.
-    started: bool,
-    reading_paused: bool,
-    eof_received: bool,
+    pub(crate) started: bool,
+    pub(crate) reading_paused: bool,
+    pub(crate) eof_received: bool,
     eof_written: bool,
     /// An edge was seen and not yet drained (kept while paused).
     readable: bool,
@@ -169,12 +231,14 @@ struct State {
     buffer: VecDeque<Vec<u8>>,
     /// Bytes of the front chunk already written.
     front_sent: usize,
-    flow: FlowControl,
-    /// loop.sendfile's state (boxed: rare).
-    sendfile: Option<Box<Sendfile>>,
+    pub(crate) flow: FlowControl,
+    /// An operation that has taken over the writing (loop.sendfile, in
+    /// sendfile.rs), boxed: rare.
+    pub(crate) takeover: Option<Box<Takeover>>,
     /// The server that accepted this connection, and the connection's
-    /// index in its client slab.
-    server: Option<(Weak<Server>, usize)>,
+    /// index in its client slab (boxed: a `dyn` pointer would make every
+    /// transport 8 bytes bigger).
+    server: Option<Box<(Weak<dyn Acceptor>, usize)>>,
     /// An accepted connection's peer, kept for get_extra_info after the
     /// peer has gone (asyncio caches it too). Internet addresses only: a
     /// SockAddr is 128 bytes, an idle connection's biggest field.
@@ -182,9 +246,32 @@ struct State {
 }
 
 impl State {
+    /// A transport's state before connection_made: `fd` is None for a
+    /// transport over another one (TLS); `high` is the default write limit.
+    pub(crate) fn new(fd: Option<OwnedFd>, proto: ProtocolSlot, high: usize, peername: Option<std::net::SocketAddr>) -> State {
+        State {
+            fd,
+            token: None,
+            proto: Some(proto),
+            close: Closing::default(),
+            started: false,
+            reading_paused: false,
+            eof_received: false,
+            eof_written: false,
+            readable: false,
+            peer_closed: false,
+            buffer: VecDeque::new(),
+            front_sent: 0,
+            flow: FlowControl::new(high),
+            takeover: None,
+            server: None,
+            peername,
+        }
+    }
+
     /// The protocol to read for, if reading may happen now.
     fn reader(&self) -> Option<ProtocolSlot> {
-        if !self.started || self.closing || self.reading_paused || self.eof_received {
+        if !self.started || self.close.closing || self.reading_paused || self.eof_received {
             return None;
         }
         self.proto.clone()
@@ -192,13 +279,13 @@ impl State {
 }
 
 pub struct Transport {
-    lp: Arc<EventLoop>,
-    kind: Kind,
-    raw_fd: RawFd,
-    st: RefCell<State>,
-    /// Kind::Tls: the rustls connection and the plain transport under it
-    /// (boxed: plain connections should not pay for its size).
-    tls: Option<Box<TlsLink>>,
+    pub(crate) lp: Arc<EventLoop>,
+    pub(crate) kind: Kind,
+    pub(crate) raw_fd: RawFd,
+    pub(crate) st: RefCell<State>,
+    /// Kind::Tls: the TLS layer (sslproto's) and the plain transport under
+    /// it (boxed: plain connections should not pay for its size).
+    pub(crate) tls: Option<Box<dyn TlsLayer>>,
 }
 
 impl Transport {
@@ -223,25 +310,7 @@ impl Transport {
             lp: lp.clone(),
             kind,
             raw_fd,
-            st: RefCell::new(State {
-                fd: Some(fd),
-                token: None,
-                proto: Some(proto),
-                closing: false,
-                conn_lost: false,
-                started: false,
-                reading_paused: false,
-                eof_received: false,
-                eof_written: false,
-                readable: false,
-                peer_closed: false,
-                buffer: VecDeque::new(),
-                front_sent: 0,
-                flow: FlowControl::new(DEFAULT_HIGH),
-                sendfile: None,
-                server: None,
-                peername: peername.and_then(|a| a.as_socket()),
-            }),
+            st: RefCell::new(State::new(Some(fd), proto, DEFAULT_HIGH, peername.and_then(|a| a.as_socket()))),
             tls: None,
         });
         let token = match lp.register_io(raw_fd, t.clone()) {
@@ -274,8 +343,8 @@ impl Transport {
 
     /// Called by the server that accepted the connection: connection_lost
     /// removes the transport from the server's clients at `index`.
-    pub(crate) fn join_server(&self, server: Weak<Server>, index: usize) {
-        self.st.borrow_mut().server = Some((server, index));
+    pub(crate) fn join_server(&self, server: Weak<dyn Acceptor>, index: usize) {
+        self.st.borrow_mut().server = Some(Box::new((server, index)));
     }
 
     pub fn c_ptr(self: &Arc<Self>) -> *mut Transport {
@@ -288,11 +357,6 @@ impl Transport {
 
     pub fn kind(&self) -> Kind {
         self.kind
-    }
-
-    /// Plain TCP and Unix transports can be upgraded with start_tls.
-    pub(crate) fn can_start_tls(&self) -> bool {
-        self.kind.is_socket()
     }
 
     pub(crate) fn protocol(&self) -> Option<ProtocolSlot> {
@@ -386,7 +450,7 @@ impl Transport {
 
     pub fn is_reading(&self) -> bool {
         let st = self.st.borrow();
-        self.kind.reads() && !st.closing && !st.reading_paused && !st.eof_received && !st.conn_lost
+        self.kind.reads() && !st.close.closing && !st.reading_paused && !st.eof_received && !st.close.lost
     }
 
     /// Idempotent; never fails on a closing transport.
@@ -397,16 +461,14 @@ impl Transport {
     pub fn resume_reading(self: &Arc<Self>) {
         let pending = {
             let mut st = self.st.borrow_mut();
-            if st.closing || !st.reading_paused {
+            if st.close.closing || !st.reading_paused {
                 return;
             }
             st.reading_paused = false;
             st.readable
         };
         if let Some(link) = &self.tls {
-            self.tls_deliver(Vec::new());
-            link.lower.resume_reading();
-            return;
+            return link.resume_reading(self);
         }
         if pending {
             // The edge was consumed while paused: read on the next
@@ -418,7 +480,7 @@ impl Transport {
     // ---- the write side ------------------------------------------------------
 
     /// Ok(true) when nothing is buffered (a write may go straight out).
-    fn check_writable(&self) -> Result<bool, i32> {
+    pub(crate) fn check_writable(&self) -> Result<bool, i32> {
         let st = self.st.borrow();
         if !self.kind.writes() {
             return Err(EDDY_ENOTSUP);
@@ -426,10 +488,10 @@ impl Transport {
         if st.eof_written {
             return Err(EDDY_EPIPE);
         }
-        if st.closing || st.conn_lost {
+        if st.close.is_closing() {
             return Err(EDDY_ECLOSED);
         }
-        if st.sendfile.as_ref().is_some_and(|s| s.active) {
+        if st.takeover.as_ref().is_some_and(|s| s.active) {
             return Err(EDDY_EBUSY);
         }
         Ok(st.flow.size() == 0)
@@ -445,7 +507,7 @@ impl Transport {
     }
 
     /// write() once the checks have passed; `empty`: nothing is buffered.
-    fn write_checked(self: &Arc<Self>, data: &[u8], empty: bool) -> Result<(), i32> {
+    pub(crate) fn write_checked(self: &Arc<Self>, data: &[u8], empty: bool) -> Result<(), i32> {
         if data.is_empty() {
             return Ok(());
         }
@@ -520,16 +582,7 @@ impl Transport {
 
     fn io_write(&self, slices: &[IoSlice]) -> Result<usize, i32> {
         if let Some(link) = &self.tls {
-            let mut n = 0;
-            {
-                let mut conn = link.conn.borrow_mut();
-                for s in slices {
-                    sslproto::write_plaintext(&mut conn, s).map_err(|e| from_io(&e))?;
-                    n += s.len();
-                }
-            }
-            self.tls_flush();
-            return Ok(n);
+            return link.write(self, slices);
         }
         if self.kind.is_socket() {
             match slices {
@@ -543,7 +596,7 @@ impl Transport {
     }
 
     /// asyncio's `_maybe_pause_protocol`.
-    fn maybe_pause(self: &Arc<Self>) {
+    pub(crate) fn maybe_pause(self: &Arc<Self>) {
         let pause = self.st.borrow_mut().flow.should_pause();
         if pause {
             if let Some(p) = self.protocol() {
@@ -567,7 +620,7 @@ impl Transport {
     fn write_ready(self: &Arc<Self>) {
         let r = {
             let st = self.st.borrow();
-            if st.flow.size() == 0 || st.conn_lost {
+            if st.flow.size() == 0 || st.close.lost {
                 return;
             }
             let mut slices = Vec::with_capacity(st.buffer.len().min(MAX_IOV));
@@ -584,7 +637,7 @@ impl Transport {
         self.maybe_resume();
         let (empty, closing, eof) = {
             let st = self.st.borrow();
-            (st.flow.size() == 0, st.closing, st.eof_written)
+            (st.flow.size() == 0, st.close.closing, st.eof_written)
         };
         if empty {
             if closing {
@@ -592,7 +645,7 @@ impl Transport {
             } else if eof {
                 self.shutdown_write();
             }
-            let drained = self.st.borrow_mut().sendfile.as_mut().and_then(|s| s.on_drained.take());
+            let drained = self.st.borrow_mut().takeover.as_mut().and_then(|s| s.on_drained.take());
             if let Some(f) = drained {
                 f(self, Ok(()));
             }
@@ -640,7 +693,7 @@ impl Transport {
         }
         let now = {
             let mut st = self.st.borrow_mut();
-            if st.closing || st.eof_written {
+            if st.close.closing || st.eof_written {
                 return Ok(());
             }
             st.eof_written = true;
@@ -655,14 +708,14 @@ impl Transport {
     /// For TLS: the records and plaintext not yet on the socket.
     pub fn get_write_buffer_size(&self) -> usize {
         match &self.tls {
-            Some(link) => link.lower.get_write_buffer_size(),
+            Some(link) => link.lower().get_write_buffer_size(),
             None => self.st.borrow().flow.size(),
         }
     }
 
     pub fn get_write_buffer_limits(&self) -> (usize, usize) {
         match &self.tls {
-            Some(link) => link.lower.get_write_buffer_limits(),
+            Some(link) => link.lower().get_write_buffer_limits(),
             None => self.st.borrow().flow.limits(),
         }
     }
@@ -670,9 +723,7 @@ impl Transport {
     /// May pause at once, never resumes (item 82).
     pub fn set_write_buffer_limits(self: &Arc<Self>, high: Option<usize>, low: Option<usize>) -> Result<(), i32> {
         if let Some(link) = &self.tls {
-            link.lower.st.borrow_mut().flow.set_limits(high, low, sslproto::TLS_HIGH)?;
-            link.lower.maybe_pause();
-            return Ok(());
+            return link.set_write_buffer_limits(high, low);
         }
         self.st.borrow_mut().flow.set_limits(high, low, DEFAULT_HIGH)?;
         self.maybe_pause();
@@ -682,8 +733,7 @@ impl Transport {
     // ---- closing ---------------------------------------------------------------
 
     pub fn is_closing(&self) -> bool {
-        let st = self.st.borrow();
-        st.closing || st.conn_lost
+        self.st.borrow().close.is_closing()
     }
 
     /// asyncio's `close`: stops reading now; connection_lost(0) follows on
@@ -691,34 +741,13 @@ impl Transport {
     pub fn close(self: &Arc<Self>) {
         let flushed = {
             let mut st = self.st.borrow_mut();
-            if st.closing || st.conn_lost {
+            if !st.close.close() {
                 return;
             }
-            st.closing = true;
             st.flow.size() == 0
         };
         if let Some(link) = &self.tls {
-            // close_notify now; the socket closes when the peer's arrives
-            // (closing earlier, with its records unread, would reset the
-            // connection and lose data in flight) or after the shutdown
-            // timeout. connection_lost comes from the plain transport's.
-            link.conn.borrow_mut().send_close_notify();
-            self.tls_flush();
-            if self.st.borrow().eof_received {
-                link.lower.close();
-            } else {
-                link.lower.resume_reading();
-                let lower = Arc::downgrade(&link.lower);
-                let _ = self.lp.call_later_job(
-                    link.shutdown_timeout,
-                    Box::new(move |_| {
-                        if let Some(l) = lower.upgrade() {
-                            l.close();
-                        }
-                    }),
-                );
-            }
-            return;
+            return link.close(self);
         }
         if flushed {
             self.schedule_connection_lost(0);
@@ -730,18 +759,17 @@ impl Transport {
         self.force_close(0)
     }
 
-    fn force_close(self: &Arc<Self>, err: i32) {
+    pub(crate) fn force_close(self: &Arc<Self>, err: i32) {
         if let Some(link) = &self.tls {
-            self.st.borrow_mut().closing = true;
-            link.lower.force_close(err);
+            self.st.borrow_mut().close.closing = true;
+            link.lower().force_close(err);
             return;
         }
         let buffer = {
             let mut st = self.st.borrow_mut();
-            if st.conn_lost {
+            if !st.close.abort() {
                 return;
             }
-            st.closing = true;
             st.flow.clear();
             st.front_sent = 0;
             std::mem::take(&mut st.buffer)
@@ -752,7 +780,7 @@ impl Transport {
 
     /// A fatal error: I/O errors go only to connection_lost; a protocol's
     /// misbehaviour is also reported to the exception handler.
-    fn fatal(self: &Arc<Self>, err: i32, report: Option<&str>) {
+    pub(crate) fn fatal(self: &Arc<Self>, err: i32, report: Option<&str>) {
         if let Some(msg) = report {
             let mut ctx = ErrorContext::new(msg, err);
             ctx.transport = crate::events::Opaque(self.c_ptr().cast());
@@ -762,12 +790,8 @@ impl Transport {
     }
 
     fn schedule_connection_lost(self: &Arc<Self>, err: i32) {
-        {
-            let mut st = self.st.borrow_mut();
-            if st.conn_lost {
-                return;
-            }
-            st.conn_lost = true;
+        if !self.st.borrow_mut().close.lose() {
+            return;
         }
         let me = self.clone();
         self.lp.push_ready(Ready::Job(Box::new(move |_| me.connection_lost(err))));
@@ -778,7 +802,7 @@ impl Transport {
     fn connection_lost(self: &Arc<Self>, err: i32) {
         let (proto, server) = {
             let mut st = self.st.borrow_mut();
-            st.conn_lost = true;
+            st.close.lost = true;
             if st.fd.is_none() {
                 return;
             }
@@ -787,9 +811,9 @@ impl Transport {
         if let Some(p) = proto {
             p.connection_lost(self, err);
         }
-        self.end_sendfile(err);
+        self.end_takeover(err);
         self.release_fd();
-        if let Some((server, index)) = server {
+        if let Some((server, index)) = server.map(|b| *b) {
             if let Some(server) = server.upgrade() {
                 server.detach(index);
             }
@@ -827,7 +851,7 @@ impl Transport {
 
     pub fn get_extra_info(&self, name: &str) -> Option<ExtraInfo> {
         if let Some(link) = &self.tls {
-            return self.tls_extra_info(link, name);
+            return link.get_extra_info(name);
         }
         let st = self.st.borrow();
         st.fd.as_ref()?;
@@ -842,100 +866,16 @@ impl Transport {
         }
     }
 
-    /// asyncio's `loop.sendfile` on this transport: reading pauses, the
-    /// buffer drains, then sendfile(2) (or the read-and-send fallback) runs
-    /// on the socket; write() fails with EDDY_EBUSY meanwhile. A TLS
-    /// transport can only take the fallback (asyncio's FALLBACK mode): the
-    /// file goes through write() in 16 KiB pieces. The value is the count
-    /// sent; if the connection goes first, the error (EDDY_ECLOSED after a
-    /// close).
-    pub fn sendfile(self: &Arc<Self>, file: RawFd, offset: i64, count: usize, fallback: bool) -> Result<Arc<Future>, i32> {
-        let tls = self.tls.is_some();
-        if !self.kind.is_socket() && !tls {
-            return Err(EDDY_ENOTSUP);
-        }
-        self.check_writable()?;
-        if offset < 0 || file < 0 {
-            return Err(EDDY_EINVAL);
-        }
-        if tls && !fallback {
-            return Err(EDDY_ENOTSUP);
-        }
-        let was_reading = self.is_reading();
-        self.pause_reading();
-        let fut = Future::new(&self.lp);
-        let done = fut.clone();
-        let finish = move |t: &Arc<Transport>, outcome: Outcome| {
-            if let Some(s) = t.st.borrow_mut().sendfile.as_mut() {
-                s.active = false;
-            }
-            if was_reading {
-                t.resume_reading();
-            }
-            let _ = done.complete(outcome);
-        };
-        let job: DrainJob = if tls {
-            // asyncio's _SendfileFallbackProtocol: the protocol sees no
-            // pause_writing/resume_writing of the file's writes (see
-            // tls_pause_writing); one paused before gets its resume_writing
-            // when the sendfile ends, once the buffer is below its limit.
-            let lower = self.link().lower.clone();
-            let was_paused = lower.st.borrow().flow.is_paused();
-            let restore = move |t: &Arc<Transport>, outcome: Outcome| {
-                if let Some(s) = t.st.borrow_mut().sendfile.as_mut() {
-                    s.active = false;
-                }
-                if was_paused && !lower.st.borrow().flow.is_paused() && !t.is_closing() {
-                    t.tls_resume_writing();
-                }
-                finish(t, outcome);
-            };
-            let end = if count == 0 { None } else { Some(offset + count as i64) };
-            let pump = SendfileByWrites { file, offset, pos: offset, end, piece: Vec::new(), finish: Box::new(restore) };
-            Box::new(move |t, _| pump.step(t.clone()))
-        } else {
-            Box::new(move |t, drained| match drained.and_then(|()| sock::sock_sendfile(&t.lp, t.raw_fd, file, offset, count, fallback)) {
-                Err(e) => finish(t, Outcome::Error(e, None)),
-                Ok(op) => {
-                    t.sendfile_state().op = Some(op.clone());
-                    let t = t.clone();
-                    op.add_done(DoneCallback::Internal(Box::new(move |op: &Arc<Future>| {
-                        let outcome = match op.result() {
-                            Ok((_, n)) => Outcome::Result(std::ptr::null_mut(), n),
-                            Err(e) => Outcome::Error(e, None),
-                        };
-                        if let Some(s) = t.st.borrow_mut().sendfile.as_mut() {
-                            s.op = None;
-                        }
-                        finish(&t, outcome);
-                    })));
-                }
-            })
-        };
-        self.sendfile_state().active = true;
-        if tls {
-            // The pump waits for the plain transport's buffer itself. Its
-            // writes may call pause_writing: not inside this call.
-            let me = self.clone();
-            self.lp.push_ready(Ready::Job(Box::new(move |_| job(&me, Ok(())))));
-        } else if self.st.borrow().flow.size() == 0 {
-            job(self, Ok(()));
-        } else {
-            self.sendfile_state().on_drained = Some(job);
-        }
-        Ok(fut)
+    pub(crate) fn takeover(&self) -> std::cell::RefMut<'_, Takeover> {
+        std::cell::RefMut::map(self.st.borrow_mut(), |st| &mut **st.takeover.get_or_insert_with(Default::default))
     }
 
-    fn sendfile_state(&self) -> std::cell::RefMut<'_, Sendfile> {
-        std::cell::RefMut::map(self.st.borrow_mut(), |st| &mut **st.sendfile.get_or_insert_with(Default::default))
-    }
-
-    /// The connection is going: a sendfile waiting for the buffer to drain
+    /// The connection is going: a takeover waiting for the buffer to drain
     /// fails, and one in progress on the fd stops (its fd watch goes before
     /// the fd is closed and its number reused).
-    fn end_sendfile(self: &Arc<Self>, err: i32) {
-        let Some(state) = self.st.borrow_mut().sendfile.take() else { return };
-        let Sendfile { on_drained, op, .. } = *state;
+    fn end_takeover(self: &Arc<Self>, err: i32) {
+        let Some(state) = self.st.borrow_mut().takeover.take() else { return };
+        let Takeover { on_drained, op, .. } = *state;
         let err = if err != 0 { err } else { EDDY_ECLOSED };
         if let Some(op) = op {
             op.fail(err, None);
@@ -948,376 +888,17 @@ impl Transport {
 
 /// What to run once a transport's write buffer is empty, or the error that
 /// ended the connection first.
-type DrainJob = Box<dyn FnOnce(&Arc<Transport>, Result<(), i32>)>;
+pub(crate) type DrainJob = Box<dyn FnOnce(&Arc<Transport>, Result<(), i32>)>;
 
-/// loop.sendfile's state on a transport.
+/// An operation that takes over a transport's writing (loop.sendfile): it
+/// waits for the buffer to drain, and user writes fail meanwhile.
 #[derive(Default)]
-struct Sendfile {
+pub(crate) struct Takeover {
     /// User writes fail with EDDY_EBUSY.
-    active: bool,
-    on_drained: Option<DrainJob>,
-    /// The sendfile(2) operation on the transport's fd.
-    op: Option<Arc<Future>>,
-}
-
-/// asyncio's `_sendfile_fallback` for a TLS transport: a piece of the file
-/// at a time through the transport's own write path, each once the plain
-/// transport has sent the previous one, one piece per loop iteration.
-struct SendfileByWrites {
-    file: RawFd,
-    offset: i64,
-    pos: i64,
-    end: Option<i64>,
-    piece: Vec<u8>,
-    finish: SendfileFinish,
-}
-
-/// Ends a sendfile: restores the transport and completes its future.
-type SendfileFinish = Box<dyn FnOnce(&Arc<Transport>, Outcome)>;
-
-/// asyncio's fallback block size.
-const SENDFILE_PIECE: usize = 16 * 1024;
-
-impl SendfileByWrites {
-    fn step(mut self, t: Arc<Transport>) {
-        let lower = t.link().lower.clone();
-        if t.is_closing() {
-            return self.done(&t, Err(EDDY_ECLOSED));
-        }
-        if lower.get_write_buffer_size() > 0 {
-            lower.sendfile_state().on_drained = Some(Box::new(move |_, drained| match drained {
-                Ok(()) => self.step(t),
-                Err(e) => self.done(&t, Err(e)),
-            }));
-            return;
-        }
-        let want = self.end.map_or(SENDFILE_PIECE, |end| ((end - self.pos) as usize).min(SENDFILE_PIECE));
-        if want == 0 {
-            return self.done(&t, Ok(()));
-        }
-        self.piece.resize(want, 0);
-        let n = match sys::pread(self.file, &mut self.piece, self.pos) {
-            Ok(0) => return self.done(&t, Ok(())),
-            Ok(n) => n,
-            Err(e) => return self.done(&t, Err(e)),
-        };
-        if let Err(e) = t.write_checked(&self.piece[..n], true) {
-            return self.done(&t, Err(e));
-        }
-        self.pos += n as i64;
-        let lp = t.lp.clone();
-        lp.push_ready(Ready::Job(Box::new(move |_| self.step(t))));
-    }
-
-    /// Leaves the file position after what was sent (asyncio does too).
-    fn done(self, t: &Arc<Transport>, r: Result<(), i32>) {
-        let sent = self.pos - self.offset;
-        let r = r.and_then(|()| if sent > 0 { sys::seek_to(self.file, self.pos) } else { Ok(()) });
-        (self.finish)(t, match r {
-            Ok(()) => Outcome::Result(std::ptr::null_mut(), sent),
-            Err(e) => Outcome::Error(e, None),
-        });
-    }
-}
-
-/// The TLS layer (asyncio's `SSLProtocol` and `_SSLProtocolTransport`).
-impl Transport {
-    /// Wraps `lower` (whose protocol becomes the TLS one) in an application
-    /// transport for `app`, and starts the handshake; `hs.waiter`
-    /// completes with the application transport, or fails with
-    /// `EDDY_ETLS` (and a message) or `-ETIMEDOUT`, closing `lower`.
-    pub(crate) fn start_tls(
-        lower: &Arc<Transport>,
-        conn: rustls::Connection,
-        app: ProtocolSlot,
-        hs: Handshake,
-        handshake_timeout: f64,
-        shutdown_timeout: f64,
-    ) -> Arc<Transport> {
-        let lp = lower.lp.clone();
-        let t = Arc::new(Transport {
-            lp: lp.clone(),
-            kind: Kind::Tls,
-            raw_fd: lower.raw_fd,
-            st: RefCell::new(State {
-                fd: None,
-                token: None,
-                proto: Some(app),
-                closing: false,
-                conn_lost: false,
-                started: false,
-                reading_paused: false,
-                eof_received: false,
-                eof_written: false,
-                readable: false,
-                peer_closed: false,
-                buffer: VecDeque::new(),
-                front_sent: 0,
-                flow: FlowControl::new(sslproto::TLS_HIGH),
-                sendfile: None,
-                server: None,
-                peername: None,
-            }),
-            tls: Some(Box::new(TlsLink {
-                lower: lower.clone(),
-                conn: RefCell::new(conn),
-                handshake: RefCell::new(Some(hs)),
-                shutdown_timeout,
-                pending: RefCell::new(Vec::new()),
-                eof_pending: std::cell::Cell::new(false),
-            })),
-        });
-        let _ = lower.st.borrow_mut().flow.set_limits(None, None, sslproto::TLS_HIGH);
-        let proto = std::rc::Rc::new(TlsProtocol { app: RefCell::new(Some(t.clone())) });
-        let _ = lower.set_protocol(ProtocolSlot::Internal(proto));
-        // A client speaks first; a server's records are empty until then.
-        t.tls_flush();
-        let weak = Arc::downgrade(&t);
-        let _ = lp.call_later_job(
-            handshake_timeout,
-            Box::new(move |_| {
-                if let Some(t) = weak.upgrade() {
-                    t.tls_fail(EDDY_ETIMEDOUT, "TLS handshake timed out".to_string());
-                }
-            }),
-        );
-        t
-    }
-
-    fn link(&self) -> &TlsLink {
-        self.tls.as_ref().expect("a TLS transport")
-    }
-
-    /// Sends what rustls has to send through the plain transport.
-    pub(crate) fn tls_flush(&self) {
-        let link = self.link();
-        let records = sslproto::pending_records(&mut link.conn.borrow_mut());
-        if !records.is_empty() {
-            let _ = link.lower.write(&records);
-        }
-    }
-
-    /// The handshake failed (or timed out): the waiter fails and the plain
-    /// transport closes. After the handshake, a protocol error ends the
-    /// connection like an I/O error.
-    fn tls_fail(self: &Arc<Self>, err: i32, msg: String) {
-        let link = self.link();
-        let hs = link.handshake.borrow_mut().take();
-        match hs {
-            Some(hs) => {
-                if let Some(w) = hs.waiter {
-                    w.fail(err, Some(msg));
-                }
-                self.st.borrow_mut().closing = true;
-                link.lower.abort();
-            }
-            None if err != EDDY_ETIMEDOUT => self.force_close(err),
-            None => {}
-        }
-    }
-
-    /// TLS records from the plain transport.
-    pub(crate) fn tls_received(self: &Arc<Self>, mut data: &[u8]) {
-        let link = self.link();
-        let mut plain = Vec::new();
-        let mut closed = false;
-        let mut failure = None;
-        {
-            let mut conn = link.conn.borrow_mut();
-            while !data.is_empty() && failure.is_none() {
-                if let Err(e) = conn.read_tls(&mut data) {
-                    failure = Some((EDDY_ETLS, format!("TLS error: {e}")));
-                    break;
-                }
-                match conn.process_new_packets() {
-                    Ok(_) => match sslproto::read_plaintext(&mut conn, &mut plain) {
-                        Ok(open) => closed |= !open,
-                        Err(e) => failure = Some((EDDY_ETLS, format!("TLS error: {e}"))),
-                    },
-                    Err(e) => failure = Some((EDDY_ETLS, sslproto::describe(&e))),
-                }
-            }
-        }
-        // Alerts and handshake answers go out before anything else.
-        self.tls_flush();
-        if let Some((err, msg)) = failure {
-            return self.tls_fail(err, msg);
-        }
-        let done = link.handshake.borrow().is_some() && !link.conn.borrow().is_handshaking();
-        if done {
-            self.tls_handshake_done();
-        }
-        if closed {
-            if link.handshake.borrow().is_some() {
-                return self.tls_eof();
-            }
-            if self.st.borrow().closing {
-                // Our close_notify was answered: the socket can go.
-                self.st.borrow_mut().eof_received = true;
-                return link.lower.close();
-            }
-            link.eof_pending.set(true);
-        }
-        self.tls_deliver(plain);
-    }
-
-    fn tls_handshake_done(self: &Arc<Self>) {
-        let Some(hs) = self.link().handshake.borrow_mut().take() else { return };
-        let me = self.clone();
-        self.lp.push_ready(Ready::Job(Box::new(move |_| {
-            if hs.call_connection_made {
-                if let Some(p) = me.protocol() {
-                    p.connection_made(&me);
-                }
-            }
-            me.st.borrow_mut().started = true;
-            if let Some(w) = hs.waiter {
-                if w.complete(crate::futures::Outcome::Result(me.c_ptr().cast(), 0)).is_err() {
-                    me.abort();
-                    return;
-                }
-            }
-            me.tls_deliver(Vec::new());
-        })));
-    }
-
-    /// Gives plaintext to the protocol, or keeps it (and stops reading the
-    /// socket) until connection_made has run and reading is not paused.
-    fn tls_deliver(self: &Arc<Self>, plain: Vec<u8>) {
-        let link = self.link();
-        let (data, hold) = {
-            let st = self.st.borrow();
-            let mut pending = link.pending.borrow_mut();
-            pending.extend_from_slice(&plain);
-            if st.closing || st.conn_lost {
-                // Nobody reads any more: drop it, keep the socket drained.
-                pending.clear();
-                return;
-            }
-            let hold = !st.started || st.reading_paused;
-            if hold || pending.is_empty() {
-                (Vec::new(), hold)
-            } else {
-                (std::mem::take(&mut *pending), false)
-            }
-        };
-        if hold {
-            if !link.pending.borrow().is_empty() {
-                link.lower.pause_reading();
-            }
-            return;
-        }
-        // Reading may have been held back for this data.
-        link.lower.resume_reading();
-        self.tls_feed(&data);
-        // EOF only after every byte before it was delivered.
-        if link.eof_pending.take() {
-            self.tls_eof();
-        }
-    }
-
-    fn tls_feed(self: &Arc<Self>, data: &[u8]) {
-        if data.is_empty() {
-            return;
-        }
-        let Some(proto) = self.protocol() else { return };
-        if !proto.is_buffered() {
-            return proto.data_received(self, data);
-        }
-        // asyncio's _feed_data_to_buffered_proto: fill buffers as far as
-        // they go, with the remaining size as the hint.
-        let mut rest = data;
-        while !rest.is_empty() {
-            let (p, len) = match proto.get_buffer(self, rest.len()) {
-                Ok(b) => b,
-                Err(e) => return self.fatal(e, Some("Fatal error: protocol.get_buffer() call failed.")),
-            };
-            let n = len.min(rest.len());
-            sys::copy_into_protocol_buffer(p, &rest[..n]);
-            rest = &rest[n..];
-            proto.buffer_updated(self, n);
-        }
-    }
-
-    /// The peer's close_notify (or its FIN): TLS cannot half-close, so the
-    /// application sees EOF and the connection closes.
-    pub(crate) fn tls_eof(self: &Arc<Self>) {
-        if self.link().handshake.borrow().is_some() {
-            return self.tls_fail(EDDY_ECONNRESET, "connection closed during the TLS handshake".to_string());
-        }
-        let already = std::mem::replace(&mut self.st.borrow_mut().eof_received, true);
-        if already {
-            return;
-        }
-        if let Some(p) = self.protocol() {
-            p.eof_received(self);
-        }
-        self.close();
-    }
-
-    /// The plain transport is gone: so is the application's.
-    pub(crate) fn tls_lower_lost(self: &Arc<Self>, err: i32) {
-        if self.link().handshake.borrow().is_some() {
-            let e = if err != 0 { err } else { EDDY_ECONNRESET };
-            return self.tls_fail(e, "connection lost during the TLS handshake".to_string());
-        }
-        let (proto, err) = {
-            let mut st = self.st.borrow_mut();
-            st.conn_lost = true;
-            st.closing = true;
-            // connection_lost only follows a connection_made (asyncio's
-            // SSLProtocol: not while the handshake runs). After the peer's
-            // close_notify, answering it into a closed socket is no error.
-            let proto = if st.started { st.proto.take() } else { None };
-            (proto, if st.eof_received { 0 } else { err })
-        };
-        if let Some(p) = proto {
-            p.connection_lost(self, err);
-        }
-    }
-
-    /// Flow control of the plain transport, passed on to the application's
-    /// protocol except while a sendfile writes (it waits for the buffer
-    /// itself, and restores the protocol's state when it ends).
-    pub(crate) fn tls_pause_writing(self: &Arc<Self>) {
-        if !self.sendfile_writing() {
-            if let Some(p) = self.protocol() {
-                p.pause_writing(self);
-            }
-        }
-    }
-
-    pub(crate) fn tls_resume_writing(self: &Arc<Self>) {
-        if !self.sendfile_writing() {
-            if let Some(p) = self.protocol() {
-                p.resume_writing(self);
-            }
-        }
-    }
-
-    fn sendfile_writing(&self) -> bool {
-        self.st.borrow().sendfile.as_ref().is_some_and(|s| s.active)
-    }
-
-    fn tls_extra_info(&self, link: &TlsLink, name: &str) -> Option<ExtraInfo> {
-        let conn = link.conn.borrow();
-        match name {
-            "peercert" => conn.peer_certificates()?.first().map(|c| ExtraInfo::Bytes(c.as_ref().to_vec())),
-            "cipher" => conn.negotiated_cipher_suite().map(|s| ExtraInfo::Str(format!("{:?}", s.suite()))),
-            "tls_version" => conn.protocol_version().map(|v| {
-                ExtraInfo::Str(
-                    match v {
-                        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
-                        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
-                        _ => "TLS",
-                    }
-                    .to_string(),
-                )
-            }),
-            "alpn_protocol" => conn.alpn_protocol().map(|a| ExtraInfo::Str(String::from_utf8_lossy(a).into_owned())),
-            _ => link.lower.get_extra_info(name),
-        }
-    }
+    pub active: bool,
+    pub on_drained: Option<DrainJob>,
+    /// The operation on the transport's fd (sendfile(2)).
+    pub op: Option<Arc<Future>>,
 }
 
 impl IoHandler for Transport {
@@ -1355,8 +936,7 @@ impl IoHandler for Transport {
     fn close_silently(&self) {
         let (proto, buffer) = {
             let mut st = self.st.borrow_mut();
-            st.closing = true;
-            st.conn_lost = true;
+            st.close = Closing { closing: true, lost: true };
             st.token = None;
             (st.proto.take(), std::mem::take(&mut st.buffer))
         };

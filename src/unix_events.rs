@@ -13,13 +13,21 @@ use std::sync::{Arc, Mutex, Weak};
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
-use crate::base_events::{EventLoop, Ready};
-use crate::base_subprocess::Process;
+use crate::base_events::{EventLoop, IoHandler, Ready};
 use crate::error::*;
 use crate::events::Callback;
 use crate::sys::{self, Disposition};
 
 pub(crate) const SIGNALS: Token = Token(2);
+
+/// A child process the SIGCHLD fallback watches (base_subprocess's
+/// process implements it; the signal code does not need to know it).
+pub(crate) trait Child: IoHandler {
+    /// Whether its exit status has been collected.
+    fn reaped(&self) -> bool;
+    /// It may have exited: try waitpid on its own pid.
+    fn try_reap(self: Arc<Self>);
+}
 
 /// The dispositions eddy replaced, by signal, process-wide.
 static SAVED: Mutex<Vec<(i32, Disposition)>> = Mutex::new(Vec::new());
@@ -29,7 +37,7 @@ pub(crate) struct Signals {
     pipe: Option<(OwnedFd, OwnedFd)>,
     handlers: HashMap<i32, Callback>,
     /// Children watched through SIGCHLD (no pidfd available).
-    children: Vec<Weak<Process>>,
+    children: Vec<Weak<dyn Child>>,
 }
 
 impl Signals {
@@ -102,22 +110,22 @@ impl EventLoop {
 
     /// The SIGCHLD fallback of child watching: each SIGCHLD makes every
     /// watched child try waitpid on its own pid.
-    pub(crate) fn watch_child(&self, p: &Arc<Process>) -> Result<(), i32> {
+    pub(crate) fn watch_child<C: Child + 'static>(&self, p: &Arc<C>) -> Result<(), i32> {
         self.route(libc::SIGCHLD)?;
-        self.signals.borrow_mut().children.push(Arc::downgrade(p));
+        self.signals.borrow_mut().children.push(Arc::downgrade(p) as Weak<dyn Child>);
         // It may have exited before the handler was in place.
         self.push_ready(Ready::Job(Box::new(|lp| lp.reap_children())));
         Ok(())
     }
 
     fn reap_children(self: &Arc<Self>) {
-        let children: Vec<Arc<Process>> = {
+        let children: Vec<Arc<dyn Child>> = {
             let mut s = self.signals.borrow_mut();
-            s.children.retain(|c| c.upgrade().is_some_and(|p| p.get_returncode().is_none()));
+            s.children.retain(|c| c.upgrade().is_some_and(|p| !p.reaped()));
             s.children.iter().filter_map(Weak::upgrade).collect()
         };
         for c in children {
-            c.exited();
+            c.try_reap();
         }
     }
 
@@ -161,7 +169,7 @@ impl EventLoop {
         let sigs: Vec<i32> = self.signals.borrow().handlers.keys().copied().collect();
         let children = std::mem::take(&mut self.signals.borrow_mut().children);
         for child in children.iter().filter_map(Weak::upgrade) {
-            crate::base_events::IoHandler::close_silently(&*child);
+            child.close_silently();
         }
         for sig in sigs {
             let _ = self.remove_signal_handler(sig);

@@ -1,8 +1,8 @@
 //! `eddy_loop_create_datagram_endpoint` and `eddy_datagram_*`.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void};
 
-use super::transport::{copy_out, extra_bytes};
+use super::transport::{copy_out, extra_bytes, extra_name};
 use super::*;
 use crate::datagram::{self, Datagram, DatagramOptions, DatagramProtocol};
 
@@ -56,35 +56,27 @@ pub extern "C" fn eddy_loop_create_datagram_endpoint(
     opts: *const eddy_datagram_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
+    start_on_loop(r#loop, out, |lp| {
         let table = *arg(proto)?;
-        // SAFETY: a non-null options pointer points to an initialised struct.
-        let o = match unsafe { opts.as_ref() } {
-            None => DatagramOptions::default(),
-            Some(o) => DatagramOptions {
-                local_host: opt_str(o.local_host)?,
-                local_port: o.local_port,
-                remote_host: opt_str(o.remote_host)?,
-                remote_port: o.remote_port,
-                family: o.family,
-                proto: o.proto,
-                flags: o.flags,
-                reuse_port: o.reuse_port,
-                allow_broadcast: o.allow_broadcast,
-                sock: (o.sock >= 0).then_some(o.sock),
-            },
-        };
-        give(out, datagram::create_datagram_endpoint(&lp, table, ud, proto, o)?);
-        Ok(0)
+        datagram::create_datagram_endpoint(lp, table, ud, proto, datagram_options(opts)?)
     })
 }
 
-fn datagram_arg(d: *const Datagram) -> Result<std::mem::ManuallyDrop<Arc<Datagram>>, c_int> {
-    let d = arc_arg(d)?;
-    d.get_loop().check_thread()?;
-    Ok(d)
+fn datagram_options(o: *const eddy_datagram_options_t) -> Result<DatagramOptions, c_int> {
+    // SAFETY: a non-null options pointer points to an initialised struct.
+    let Some(o) = (unsafe { o.as_ref() }) else { return Ok(DatagramOptions::default()) };
+    Ok(DatagramOptions {
+        local_host: opt_str(o.local_host)?,
+        local_port: o.local_port,
+        remote_host: opt_str(o.remote_host)?,
+        remote_port: o.remote_port,
+        family: o.family,
+        proto: o.proto,
+        flags: o.flags,
+        reuse_port: o.reuse_port,
+        allow_broadcast: o.allow_broadcast,
+        sock: (o.sock >= 0).then_some(o.sock),
+    })
 }
 
 /// Sends one datagram (empty ones too) to `addr`, or to the remote address
@@ -101,7 +93,7 @@ pub extern "C" fn eddy_datagram_sendto(
     addrlen: libc::socklen_t,
 ) -> c_int {
     guard(|| {
-        let d = datagram_arg(d)?;
+        let d = bound_arg(d)?;
         let data: &[u8] = if len == 0 {
             &[]
         } else if data.is_null() {
@@ -120,7 +112,7 @@ pub extern "C" fn eddy_datagram_sendto(
 #[no_mangle]
 pub extern "C" fn eddy_datagram_abort(d: *mut Datagram) -> c_int {
     guard(|| {
-        datagram_arg(d)?.abort();
+        bound_arg(d)?.abort();
         Ok(0)
     })
 }
@@ -129,7 +121,7 @@ pub extern "C" fn eddy_datagram_abort(d: *mut Datagram) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_datagram_close(d: *mut Datagram) -> c_int {
     guard(|| {
-        datagram_arg(d)?.close();
+        bound_arg(d)?.close();
         Ok(0)
     })
 }
@@ -137,7 +129,7 @@ pub extern "C" fn eddy_datagram_close(d: *mut Datagram) -> c_int {
 /// 1 once closing.
 #[no_mangle]
 pub extern "C" fn eddy_datagram_is_closing(d: *const Datagram) -> c_int {
-    guard(|| Ok(datagram_arg(d)?.is_closing() as c_int))
+    guard(|| Ok(bound_arg(d)?.is_closing() as c_int))
 }
 
 /// "sockname", "peername" (connected endpoints) and "socket", as for
@@ -145,27 +137,22 @@ pub extern "C" fn eddy_datagram_is_closing(d: *const Datagram) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_datagram_get_extra_info(d: *const Datagram, name: *const c_char, buf: *mut c_void, len: *mut usize) -> c_int {
     guard(|| {
-        let d = datagram_arg(d)?;
-        if name.is_null() || len.is_null() {
-            return Err(EDDY_EINVAL);
-        }
-        // SAFETY: a non-null name is NUL-terminated.
-        let name = unsafe { CStr::from_ptr(name) }.to_str().map_err(|_| EDDY_ENOENT)?;
-        copy_out(&extra_bytes(d.get_extra_info(name).ok_or(EDDY_ENOENT)?), buf, len)
+        let d = bound_arg(d)?;
+        copy_out(&extra_bytes(d.get_extra_info(extra_name(name, len)?).ok_or(EDDY_ENOENT)?), buf, len)
     })
 }
 
 /// Queued bytes, counting 8 more per datagram (asyncio 3.13).
 #[no_mangle]
 pub extern "C" fn eddy_datagram_get_write_buffer_size(d: *const Datagram) -> usize {
-    guard_or(0, || datagram_arg(d).map_or(0, |d| d.get_write_buffer_size()))
+    guard_or(0, || bound_arg(d).map_or(0, |d| d.get_write_buffer_size()))
 }
 
 /// Switches the protocol for the next event.
 #[no_mangle]
 pub extern "C" fn eddy_datagram_set_protocol(d: *mut Datagram, proto: *const DatagramProtocol, ud: *mut c_void) -> c_int {
     guard(|| {
-        let d = datagram_arg(d)?;
+        let d = bound_arg(d)?;
         d.set_protocol(*arg(proto)?, ud, proto)?;
         Ok(0)
     })
@@ -179,7 +166,7 @@ pub extern "C" fn eddy_datagram_get_protocol(
     ud: *mut *mut c_void,
 ) -> c_int {
     guard(|| {
-        let (p, u) = datagram_arg(d)?.get_protocol().unwrap_or((std::ptr::null(), std::ptr::null_mut()));
+        let (p, u) = bound_arg(d)?.get_protocol().unwrap_or((std::ptr::null(), std::ptr::null_mut()));
         put(proto, p);
         put(ud, u);
         Ok(0)

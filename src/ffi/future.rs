@@ -14,7 +14,7 @@ pub type eddy_future_cb = Option<extern "C" fn(fut: *mut Future, user_data: *mut
 #[no_mangle]
 pub extern "C" fn eddy_future_set_result(f: *mut Future, ptr: *mut c_void, n: i64) -> c_int {
     guard(|| {
-        future_arg(f)?.set_result(ptr, n)?;
+        bound_arg(f)?.set_result(ptr, n)?;
         Ok(0)
     })
 }
@@ -24,7 +24,7 @@ pub extern "C" fn eddy_future_set_result(f: *mut Future, ptr: *mut c_void, n: i6
 #[no_mangle]
 pub extern "C" fn eddy_future_set_error(f: *mut Future, err: c_int, message: *const c_char) -> c_int {
     guard(|| {
-        future_arg(f)?.set_error(err, c_string(message))?;
+        bound_arg(f)?.set_error(err, c_string(message))?;
         Ok(0)
     })
 }
@@ -33,19 +33,19 @@ pub extern "C" fn eddy_future_set_error(f: *mut Future, err: c_int, message: *co
 /// cancel), 0 if it was already done.
 #[no_mangle]
 pub extern "C" fn eddy_future_cancel(f: *mut Future) -> c_int {
-    guard(|| Ok(future_arg(f)?.cancel() as c_int))
+    guard(|| Ok(bound_arg(f)?.cancel() as c_int))
 }
 
 /// 1 once the future has a result, an error or is cancelled.
 #[no_mangle]
 pub extern "C" fn eddy_future_done(f: *const Future) -> c_int {
-    guard(|| Ok(future_arg(f)?.done() as c_int))
+    guard(|| Ok(bound_arg(f)?.done() as c_int))
 }
 
 /// 1 if the future was cancelled.
 #[no_mangle]
 pub extern "C" fn eddy_future_cancelled(f: *const Future) -> c_int {
-    guard(|| Ok(future_arg(f)?.cancelled() as c_int))
+    guard(|| Ok(bound_arg(f)?.cancelled() as c_int))
 }
 
 /// 0 with the value in `*ptr`/`*n` (each may be NULL), or the future's
@@ -53,7 +53,7 @@ pub extern "C" fn eddy_future_cancelled(f: *const Future) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_future_result(f: *const Future, ptr: *mut *mut c_void, n: *mut i64) -> c_int {
     guard(|| {
-        let (p, v) = future_arg(f)?.result()?;
+        let (p, v) = bound_arg(f)?.result()?;
         put(ptr, p);
         put(n, v);
         Ok(0)
@@ -63,7 +63,7 @@ pub extern "C" fn eddy_future_result(f: *const Future, ptr: *mut *mut c_void, n:
 /// The error's message, valid while the future lives; NULL when none.
 #[no_mangle]
 pub extern "C" fn eddy_future_error_message(f: *const Future) -> *const c_char {
-    guard_or(std::ptr::null(), || future_arg(f).map_or(std::ptr::null(), |f| f.error_message()))
+    guard_or(std::ptr::null(), || bound_arg(f).map_or(std::ptr::null(), |f| f.error_message()))
 }
 
 /// Schedules `cb(f, ud)` for when the future is done (at once, via
@@ -71,7 +71,7 @@ pub extern "C" fn eddy_future_error_message(f: *const Future) -> *const c_char {
 #[no_mangle]
 pub extern "C" fn eddy_future_add_done_callback(f: *mut Future, cb: eddy_future_cb, ud: *mut c_void) -> c_int {
     guard(|| {
-        future_arg(f)?.add_done_callback(cb.ok_or(EDDY_EINVAL)?, ud);
+        bound_arg(f)?.add_done_callback(cb.ok_or(EDDY_EINVAL)?, ud);
         Ok(0)
     })
 }
@@ -79,7 +79,7 @@ pub extern "C" fn eddy_future_add_done_callback(f: *mut Future, cb: eddy_future_
 /// Removes every registration of (`cb`, `ud`); returns how many.
 #[no_mangle]
 pub extern "C" fn eddy_future_remove_done_callback(f: *mut Future, cb: eddy_future_cb, ud: *mut c_void) -> c_int {
-    guard(|| Ok(future_arg(f)?.remove_done_callback(cb.ok_or(EDDY_EINVAL)?, ud) as c_int))
+    guard(|| Ok(bound_arg(f)?.remove_done_callback(cb.ok_or(EDDY_EINVAL)?, ud) as c_int))
 }
 
 /// The future's loop (borrowed); NULL for a NULL future.
@@ -130,7 +130,7 @@ pub extern "C" fn eddy_task_new(
 #[no_mangle]
 pub extern "C" fn eddy_task_await(task: *mut Future, awaited: *mut Future) -> c_int {
     guard(|| {
-        tasks::await_(&*future_arg(task)?, &*future_arg(awaited)?)?;
+        tasks::await_(&*bound_arg(task)?, &*bound_arg(awaited)?)?;
         Ok(0)
     })
 }
@@ -139,7 +139,7 @@ pub extern "C" fn eddy_task_await(task: *mut Future, awaited: *mut Future) -> c_
 #[no_mangle]
 pub extern "C" fn eddy_task_yield(task: *mut Future) -> c_int {
     guard(|| {
-        tasks::yield_(&*future_arg(task)?)?;
+        tasks::yield_(&*bound_arg(task)?)?;
         Ok(0)
     })
 }
@@ -148,5 +148,5 @@ pub extern "C" fn eddy_task_yield(task: *mut Future) -> c_int {
 /// down). `EDDY_EINVAL` for a plain future.
 #[no_mangle]
 pub extern "C" fn eddy_task_cancelling(task: *const Future) -> c_int {
-    guard(|| Ok(tasks::cancelling(&**future_arg(task)?)? as c_int))
+    guard(|| Ok(tasks::cancelling(&**bound_arg(task)?)? as c_int))
 }

@@ -18,20 +18,23 @@ use crate::events::{self, Callback, ErrorContext};
 use crate::futures::Future;
 
 pub mod datagram;
+pub mod dns;
+pub mod endpoints;
 pub mod error;
 pub mod event_loop;
 pub mod executor;
 pub mod future;
 pub mod handle;
 pub mod policy;
+pub mod sendfile;
 pub mod server;
 pub mod sock;
+pub mod sslproto;
 pub mod subprocess;
-pub mod tls;
 pub mod transport;
 
 // SAFETY: a Callback is a C function pointer and the caller's opaque data
-// pointer, which the library never dereferences. API.md makes the caller
+// pointer, which the library never dereferences. docs/api.md makes the caller
 // responsible for the data being usable on the thread that runs the
 // callback (the loop's), which is what call_soon_threadsafe needs.
 unsafe impl Send for Callback {}
@@ -42,12 +45,14 @@ unsafe impl Sync for Callback {}
 /// returned to C, and a panic becomes `EDDY_EPANIC`, reported to the
 /// running loop's exception handler (if any; the panic hook has already
 /// written the panic to stderr).
+#[inline]
 pub(crate) fn guard(f: impl FnOnce() -> Result<c_int, c_int>) -> c_int {
     guard_or(EDDY_EPANIC, || f().unwrap_or_else(|e| e))
 }
 
 /// The panic boundary for exports whose return value is not a code: `neutral`
 /// is returned on panic.
+#[inline]
 pub(crate) fn guard_or<T>(neutral: T, f: impl FnOnce() -> T) -> T {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => v,
@@ -73,7 +78,7 @@ fn report_panic() {
 
 /// A shared reference to the object behind a non-null pointer.
 pub(crate) fn arg<'a, T>(p: *const T) -> Result<&'a T, c_int> {
-    // SAFETY: API.md's ownership rules: a non-null object pointer passed to
+    // SAFETY: docs/api.md's ownership rules: a non-null object pointer passed to
     // the library is one the library handed out and the caller still holds
     // a reference to, so it points to a live T for the call's duration.
     unsafe { p.as_ref() }.ok_or(EDDY_EINVAL)
@@ -105,11 +110,31 @@ pub(crate) fn loop_arg(p: *const EventLoop) -> Result<ManuallyDrop<Arc<EventLoop
     Ok(lp)
 }
 
-/// A future argument for a non-thread-safe call.
-pub(crate) fn future_arg(p: *const Future) -> Result<ManuallyDrop<Arc<Future>>, c_int> {
-    let f = arc_arg(p)?;
-    f.get_loop().check_thread()?;
-    Ok(f)
+/// A library object that belongs to one loop: calls on it are made on that
+/// loop's thread (checked in debug mode).
+pub(crate) trait LoopBound {
+    fn home(&self) -> &EventLoop;
+}
+
+// Every object but the loop reaches its loop with get_loop.
+macro_rules! loop_bound {
+    ($($t:ty),*) => {$(
+        impl LoopBound for $t {
+            fn home(&self) -> &EventLoop {
+                self.get_loop()
+            }
+        }
+    )*};
+}
+loop_bound!(Future, crate::transports::Transport, crate::datagram::Datagram, crate::server::Server, crate::base_subprocess::Process);
+
+/// An object argument for a non-thread-safe call: its `Arc` (not counted),
+/// `EDDY_EINVAL` for NULL.
+#[inline]
+pub(crate) fn bound_arg<T: LoopBound>(p: *const T) -> Result<ManuallyDrop<Arc<T>>, c_int> {
+    let o = arc_arg(p)?;
+    o.home().check_thread()?;
+    Ok(o)
 }
 
 /// Writes a new reference to `obj` through `out`, or drops it when `out` is
@@ -117,9 +142,25 @@ pub(crate) fn future_arg(p: *const Future) -> Result<ManuallyDrop<Arc<Future>>, 
 pub(crate) fn give<T>(out: *mut *mut T, obj: Arc<T>) {
     if !out.is_null() {
         // SAFETY: a non-null out-parameter points to writable storage for a
-        // pointer (API.md conventions).
+        // pointer (docs/api.md conventions).
         unsafe { *out = Arc::into_raw(obj).cast_mut() };
     }
+}
+
+/// The shape of every call that starts an operation on a loop: the
+/// future's out-parameter is required, the loop is checked, then `start`
+/// runs and its future is handed out.
+pub(crate) fn start_on_loop(
+    lp: *const EventLoop,
+    out: *mut *mut Future,
+    start: impl FnOnce(&Arc<EventLoop>) -> Result<Arc<Future>, c_int>,
+) -> c_int {
+    guard(|| {
+        required(out)?;
+        let lp = loop_arg(lp)?;
+        give(out, start(&lp)?);
+        Ok(0)
+    })
 }
 
 /// An out-parameter that is not optional: the future it receives is the
@@ -165,8 +206,14 @@ pub(crate) fn c_string(p: *const std::ffi::c_char) -> Option<std::ffi::CString> 
     if p.is_null() {
         return None;
     }
-    // SAFETY: a non-null string argument is NUL-terminated (API.md).
+    // SAFETY: a non-null string argument is NUL-terminated (docs/api.md).
     Some(unsafe { std::ffi::CStr::from_ptr(p) }.to_owned())
+}
+
+/// An optional path argument (any bytes but NUL, as Unix paths are).
+pub(crate) fn opt_path(p: *const std::ffi::c_char) -> Option<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    c_string(p).map(|s| std::path::PathBuf::from(std::ffi::OsString::from_vec(s.into_bytes())))
 }
 
 /// An optional UTF-8 string argument (host names, paths given as text);

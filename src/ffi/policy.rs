@@ -26,7 +26,7 @@ pub struct eddy_policy_t {
 
 struct Installed(eddy_policy_t);
 // SAFETY: the table holds C function pointers and the caller's data
-// pointer, which the library never dereferences; API.md leaves its thread
+// pointer, which the library never dereferences; docs/api.md leaves its thread
 // use to the caller.
 unsafe impl Send for Installed {}
 

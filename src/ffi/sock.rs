@@ -57,7 +57,7 @@ fn lent(buf: *mut c_void, len: usize) -> Result<UserBuf, c_int> {
     if buf.is_null() && len > 0 {
         return Err(EDDY_EINVAL);
     }
-    // SAFETY: API.md: a buffer passed to sock_*_into stays valid and
+    // SAFETY: docs/api.md: a buffer passed to sock_*_into stays valid and
     // untouched by the caller until the future is done or cancelled.
     Ok(unsafe { UserBuf::new(buf.cast(), len) })
 }
@@ -66,11 +66,7 @@ fn lent(buf: *mut c_void, len: usize) -> Result<UserBuf, c_int> {
 /// `eddy_free`; NULL at EOF), `n` its length.
 #[no_mangle]
 pub extern "C" fn eddy_loop_sock_recv(r#loop: *mut EventLoop, fd: c_int, nbytes: usize, out: *mut *mut Future) -> c_int {
-    guard(|| {
-        required(out)?;
-        give(out, sock::sock_recv(&*loop_arg(r#loop)?, fd, nbytes)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |lp| sock::sock_recv(lp, fd, nbytes))
 }
 
 /// Receives into `buf` (which must stay valid until the future is done or
@@ -83,12 +79,7 @@ pub extern "C" fn eddy_loop_sock_recv_into(
     len: usize,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        give(out, sock::sock_recv_into(&lp, fd, lent(buf, len)?)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |lp| sock::sock_recv_into(lp, fd, lent(buf, len)?))
 }
 
 /// Receives one datagram of up to `bufsize` bytes. The value: `ptr` an
@@ -100,11 +91,7 @@ pub extern "C" fn eddy_loop_sock_recvfrom(
     bufsize: usize,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        give(out, sock::sock_recvfrom(&*loop_arg(r#loop)?, fd, bufsize, pack_datagram)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |lp| sock::sock_recvfrom(lp, fd, bufsize, pack_datagram))
 }
 
 /// Receives one datagram into `buf` and its sender into `addr` (`*addrlen`
@@ -120,13 +107,10 @@ pub extern "C" fn eddy_loop_sock_recvfrom_into(
     addrlen: *mut libc::socklen_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        // SAFETY: as for buf: valid until the operation ends (API.md).
+    start_on_loop(r#loop, out, |lp| {
+        // SAFETY: as for buf: valid until the operation ends (docs/api.md).
         let addr = unsafe { UserAddr::new(addr, addrlen) };
-        give(out, sock::sock_recvfrom_into(&lp, fd, lent(buf, len)?, addr)?);
-        Ok(0)
+        sock::sock_recvfrom_into(lp, fd, lent(buf, len)?, addr)
     })
 }
 
@@ -140,12 +124,7 @@ pub extern "C" fn eddy_loop_sock_sendall(
     len: usize,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        give(out, sock::sock_sendall(&lp, fd, bytes(data, len)?)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |lp| sock::sock_sendall(lp, fd, bytes(data, len)?))
 }
 
 /// Sends one datagram to `addr`. `n` is the count sent.
@@ -159,12 +138,7 @@ pub extern "C" fn eddy_loop_sock_sendto(
     addrlen: libc::socklen_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        give(out, sock::sock_sendto(&lp, fd, bytes(data, len)?, sockaddr_arg(addr, addrlen)?)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |lp| sock::sock_sendto(lp, fd, bytes(data, len)?, sockaddr_arg(addr, addrlen)?))
 }
 
 /// Connects `fd` to `addr`; a refused connection fails with
@@ -177,45 +151,13 @@ pub extern "C" fn eddy_loop_sock_connect(
     addrlen: libc::socklen_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        give(out, sock::sock_connect(&lp, fd, sockaddr_arg(addr, addrlen)?)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |lp| sock::sock_connect(lp, fd, sockaddr_arg(addr, addrlen)?))
 }
 
 /// Accepts a connection; `n` is the new fd (non-blocking, close-on-exec;
 /// the caller owns it).
 #[no_mangle]
 pub extern "C" fn eddy_loop_sock_accept(r#loop: *mut EventLoop, fd: c_int, out: *mut *mut Future) -> c_int {
-    guard(|| {
-        required(out)?;
-        give(out, sock::sock_accept(&*loop_arg(r#loop)?, fd)?);
-        Ok(0)
-    })
+    start_on_loop(r#loop, out, |lp| sock::sock_accept(lp, fd))
 }
 
-/// Sends `count` bytes (0: to the end) of `file_fd` from `offset` over the
-/// stream socket `sock_fd` with sendfile(2), or by reading and sending when
-/// sendfile cannot serve them (a /proc file, for instance) and `fallback`
-/// is true; with `fallback` false that fails with `EDDY_ENOTSUP` (asyncio's
-/// SendfileNotAvailableError). `n` is the count sent; the file position is
-/// left at offset + n.
-#[no_mangle]
-pub extern "C" fn eddy_loop_sock_sendfile(
-    r#loop: *mut EventLoop,
-    sock_fd: c_int,
-    file_fd: c_int,
-    offset: i64,
-    count: usize,
-    fallback: bool,
-    out: *mut *mut Future,
-) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
-        give(out, sock::sock_sendfile(&lp, sock_fd, file_fd, offset, count, fallback)?);
-        Ok(0)
-    })
-}

@@ -1,9 +1,9 @@
 //! `eddy_loop_subprocess_exec`, `eddy_loop_subprocess_shell` and
 //! `eddy_process_*`.
 
-use std::ffi::{c_char, c_int, c_void, CStr};
+use std::ffi::{c_char, c_int, c_void};
 
-use super::transport::copy_out;
+use super::transport::{copy_out, extra_name};
 use super::*;
 use crate::base_subprocess::{self, Process, StdioMode, SubprocessOptions, SubprocessProtocol};
 use crate::transports::Transport;
@@ -105,15 +105,12 @@ pub extern "C" fn eddy_loop_subprocess_exec(
     opts: *const eddy_subprocess_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
+    start_on_loop(r#loop, out, |lp| {
         let table = *arg(proto)?;
         if argv.is_null() {
             return Err(EDDY_EINVAL);
         }
-        give(out, base_subprocess::subprocess_exec(&lp, table, ud, strings(argv)?, options(opts)?)?);
-        Ok(0)
+        base_subprocess::subprocess_exec(lp, table, ud, strings(argv)?, options(opts)?)
     })
 }
 
@@ -127,26 +124,17 @@ pub extern "C" fn eddy_loop_subprocess_shell(
     opts: *const eddy_subprocess_options_t,
     out: *mut *mut Future,
 ) -> c_int {
-    guard(|| {
-        required(out)?;
-        let lp = loop_arg(r#loop)?;
+    start_on_loop(r#loop, out, |lp| {
         let table = *arg(proto)?;
         let cmd = c_string(cmd).ok_or(EDDY_EINVAL)?;
-        give(out, base_subprocess::subprocess_shell(&lp, table, ud, cmd, options(opts)?)?);
-        Ok(0)
+        base_subprocess::subprocess_shell(lp, table, ud, cmd, options(opts)?)
     })
-}
-
-fn process_arg(p: *const Process) -> Result<std::mem::ManuallyDrop<Arc<Process>>, c_int> {
-    let p = arc_arg(p)?;
-    p.get_loop().check_thread()?;
-    Ok(p)
 }
 
 /// The child's pid.
 #[no_mangle]
 pub extern "C" fn eddy_process_get_pid(p: *const Process) -> c_int {
-    guard(|| Ok(process_arg(p)?.get_pid()))
+    guard(|| Ok(bound_arg(p)?.get_pid()))
 }
 
 /// The transport of the child's fd 0, 1 or 2 (borrowed); NULL when that fd
@@ -154,7 +142,7 @@ pub extern "C" fn eddy_process_get_pid(p: *const Process) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_process_get_pipe_transport(p: *const Process, fd: c_int) -> *mut Transport {
     guard_or(std::ptr::null_mut(), || {
-        process_arg(p)
+        bound_arg(p)
             .ok()
             .and_then(|p| p.get_pipe_transport(fd))
             .map_or(std::ptr::null_mut(), |t| Arc::as_ptr(&t).cast_mut())
@@ -166,7 +154,7 @@ pub extern "C" fn eddy_process_get_pipe_transport(p: *const Process, fd: c_int) 
 #[no_mangle]
 pub extern "C" fn eddy_process_get_returncode(p: *const Process, out: *mut c_int) -> c_int {
     guard(|| {
-        let rc = process_arg(p)?.get_returncode().ok_or(EDDY_EINVALSTATE)?;
+        let rc = bound_arg(p)?.get_returncode().ok_or(EDDY_EINVALSTATE)?;
         if out.is_null() {
             return Err(EDDY_EINVAL);
         }
@@ -179,7 +167,7 @@ pub extern "C" fn eddy_process_get_returncode(p: *const Process, out: *mut c_int
 #[no_mangle]
 pub extern "C" fn eddy_process_kill(p: *mut Process) -> c_int {
     guard(|| {
-        process_arg(p)?.send_signal(libc::SIGKILL)?;
+        bound_arg(p)?.send_signal(libc::SIGKILL)?;
         Ok(0)
     })
 }
@@ -188,7 +176,7 @@ pub extern "C" fn eddy_process_kill(p: *mut Process) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_process_send_signal(p: *mut Process, signum: c_int) -> c_int {
     guard(|| {
-        process_arg(p)?.send_signal(signum)?;
+        bound_arg(p)?.send_signal(signum)?;
         Ok(0)
     })
 }
@@ -197,7 +185,7 @@ pub extern "C" fn eddy_process_send_signal(p: *mut Process, signum: c_int) -> c_
 #[no_mangle]
 pub extern "C" fn eddy_process_terminate(p: *mut Process) -> c_int {
     guard(|| {
-        process_arg(p)?.send_signal(libc::SIGTERM)?;
+        bound_arg(p)?.send_signal(libc::SIGTERM)?;
         Ok(0)
     })
 }
@@ -207,7 +195,7 @@ pub extern "C" fn eddy_process_terminate(p: *mut Process) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_process_close(p: *mut Process) -> c_int {
     guard(|| {
-        process_arg(p)?.close();
+        bound_arg(p)?.close();
         Ok(0)
     })
 }
@@ -215,20 +203,16 @@ pub extern "C" fn eddy_process_close(p: *mut Process) -> c_int {
 /// 1 once closing or finished.
 #[no_mangle]
 pub extern "C" fn eddy_process_is_closing(p: *const Process) -> c_int {
-    guard(|| Ok(process_arg(p)?.is_closing() as c_int))
+    guard(|| Ok(bound_arg(p)?.is_closing() as c_int))
 }
 
 /// "pid" (an int). `EDDY_ENOENT` for other keys.
 #[no_mangle]
 pub extern "C" fn eddy_process_get_extra_info(p: *const Process, name: *const c_char, buf: *mut c_void, len: *mut usize) -> c_int {
     guard(|| {
-        let p = process_arg(p)?;
-        if name.is_null() || len.is_null() {
-            return Err(EDDY_EINVAL);
-        }
-        // SAFETY: a non-null name is NUL-terminated.
-        match unsafe { CStr::from_ptr(name) }.to_bytes() {
-            b"pid" => copy_out(&p.get_pid().to_ne_bytes(), buf, len),
+        let p = bound_arg(p)?;
+        match extra_name(name, len)? {
+            "pid" => copy_out(&p.get_pid().to_ne_bytes(), buf, len),
             _ => Err(EDDY_ENOENT),
         }
     })

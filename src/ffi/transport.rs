@@ -3,8 +3,7 @@
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 use super::*;
-use crate::protocols::{Protocol, ProtocolSlot};
-use crate::transports::{ExtraInfo, Transport};
+use crate::transports::{ExtraInfo, Protocol, ProtocolSlot, Transport};
 
 /// A buffer for `eddy_transport_writelines`.
 #[repr(C)]
@@ -19,18 +18,12 @@ pub(crate) fn protocol_arg(proto: *const Protocol, ud: *mut c_void) -> Result<Pr
     Ok(ProtocolSlot::new(arg(proto)?, ud, proto))
 }
 
-fn transport_arg(t: *const Transport) -> Result<std::mem::ManuallyDrop<Arc<Transport>>, c_int> {
-    let t = arc_arg(t)?;
-    t.get_loop().check_thread()?;
-    Ok(t)
-}
-
 /// Closes the transport: reading stops now, buffered data is flushed, then
 /// connection_lost(0) runs (never inside this call). Idempotent.
 #[no_mangle]
 pub extern "C" fn eddy_transport_close(t: *mut Transport) -> c_int {
     guard(|| {
-        transport_arg(t)?.close();
+        bound_arg(t)?.close();
         Ok(0)
     })
 }
@@ -38,7 +31,7 @@ pub extern "C" fn eddy_transport_close(t: *mut Transport) -> c_int {
 /// 1 once closing (close, abort, EOF or an error), else 0.
 #[no_mangle]
 pub extern "C" fn eddy_transport_is_closing(t: *const Transport) -> c_int {
-    guard(|| Ok(transport_arg(t)?.is_closing() as c_int))
+    guard(|| Ok(bound_arg(t)?.is_closing() as c_int))
 }
 
 /// Copies extra information into `buf` (`*len` in: capacity, out: size):
@@ -53,14 +46,20 @@ pub extern "C" fn eddy_transport_get_extra_info(
     len: *mut usize,
 ) -> c_int {
     guard(|| {
-        let t = transport_arg(t)?;
-        if name.is_null() || len.is_null() {
-            return Err(EDDY_EINVAL);
-        }
-        // SAFETY: a non-null name is a NUL-terminated string (API.md).
-        let name = unsafe { CStr::from_ptr(name) }.to_str().map_err(|_| EDDY_ENOENT)?;
-        copy_out(&extra_bytes(t.get_extra_info(name).ok_or(EDDY_ENOENT)?), buf, len)
+        let t = bound_arg(t)?;
+        copy_out(&extra_bytes(t.get_extra_info(extra_name(name, len)?).ok_or(EDDY_ENOENT)?), buf, len)
     })
+}
+
+/// get_extra_info's name (a name that is not UTF-8 names nothing), after
+/// the check that the length out-parameter is there.
+pub(crate) fn extra_name<'a>(name: *const c_char, len: *mut usize) -> Result<&'a str, c_int> {
+    if name.is_null() || len.is_null() {
+        return Err(EDDY_EINVAL);
+    }
+    // SAFETY: a non-null name is a NUL-terminated string (docs/api.md),
+    // valid for the call.
+    unsafe { CStr::from_ptr(name) }.to_str().map_err(|_| EDDY_ENOENT)
 }
 
 /// The bytes C gets for an extra-info value: struct sockaddr bytes, an
@@ -79,7 +78,7 @@ pub(crate) fn extra_bytes(info: ExtraInfo) -> Vec<u8> {
     }
 }
 
-/// Writes `bytes` to (`buf`, `*len`) with the ENOBUFS rule of API.md.
+/// Writes `bytes` to (`buf`, `*len`) with the ENOBUFS rule of docs/api.md.
 pub(crate) fn copy_out(bytes: &[u8], buf: *mut c_void, len: *mut usize) -> Result<c_int, c_int> {
     // SAFETY: len is non-null (checked by the caller) and points to a size.
     let cap = unsafe { *len };
@@ -98,7 +97,7 @@ pub(crate) fn copy_out(bytes: &[u8], buf: *mut c_void, len: *mut usize) -> Resul
 #[no_mangle]
 pub extern "C" fn eddy_transport_set_protocol(t: *mut Transport, proto: *const Protocol, ud: *mut c_void) -> c_int {
     guard(|| {
-        transport_arg(t)?.set_protocol(protocol_arg(proto, ud)?)?;
+        bound_arg(t)?.set_protocol(protocol_arg(proto, ud)?)?;
         Ok(0)
     })
 }
@@ -108,7 +107,7 @@ pub extern "C" fn eddy_transport_set_protocol(t: *mut Transport, proto: *const P
 #[no_mangle]
 pub extern "C" fn eddy_transport_get_protocol(t: *const Transport, proto: *mut *const Protocol, ud: *mut *mut c_void) -> c_int {
     guard(|| {
-        let (p, d) = transport_arg(t)?.get_protocol().unwrap_or((std::ptr::null(), std::ptr::null_mut()));
+        let (p, d) = bound_arg(t)?.get_protocol().unwrap_or((std::ptr::null(), std::ptr::null_mut()));
         put(proto, p);
         put(ud, d);
         Ok(0)
@@ -131,7 +130,7 @@ pub extern "C" fn eddy_transport_release(t: *mut Transport) {
 /// 1 while data is being read (not paused, not closing, no EOF yet).
 #[no_mangle]
 pub extern "C" fn eddy_transport_is_reading(t: *const Transport) -> c_int {
-    guard(|| Ok(transport_arg(t)?.is_reading() as c_int))
+    guard(|| Ok(bound_arg(t)?.is_reading() as c_int))
 }
 
 /// Stops data_received until resume_reading. Idempotent; 0 even when
@@ -139,7 +138,7 @@ pub extern "C" fn eddy_transport_is_reading(t: *const Transport) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_transport_pause_reading(t: *mut Transport) -> c_int {
     guard(|| {
-        transport_arg(t)?.pause_reading();
+        bound_arg(t)?.pause_reading();
         Ok(0)
     })
 }
@@ -148,7 +147,7 @@ pub extern "C" fn eddy_transport_pause_reading(t: *mut Transport) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_transport_resume_reading(t: *mut Transport) -> c_int {
     guard(|| {
-        transport_arg(t)?.resume_reading();
+        bound_arg(t)?.resume_reading();
         Ok(0)
     })
 }
@@ -160,7 +159,7 @@ pub extern "C" fn eddy_transport_resume_reading(t: *mut Transport) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_transport_write(t: *mut Transport, data: *const c_void, len: usize) -> c_int {
     guard(|| {
-        let t = transport_arg(t)?;
+        let t = bound_arg(t)?;
         t.write(sock_bytes(data, len)?)?;
         Ok(0)
     })
@@ -181,7 +180,7 @@ fn sock_bytes<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], c_int> {
 #[no_mangle]
 pub extern "C" fn eddy_transport_writelines(t: *mut Transport, bufs: *const eddy_buf_t, n: usize) -> c_int {
     guard(|| {
-        let t = transport_arg(t)?;
+        let t = bound_arg(t)?;
         if bufs.is_null() && n > 0 {
             return Err(EDDY_EINVAL);
         }
@@ -200,7 +199,7 @@ pub extern "C" fn eddy_transport_writelines(t: *mut Transport, bufs: *const eddy
 /// 1 for sockets and write pipes, 0 for read pipes.
 #[no_mangle]
 pub extern "C" fn eddy_transport_can_write_eof(t: *const Transport) -> c_int {
-    guard(|| Ok(transport_arg(t)?.can_write_eof() as c_int))
+    guard(|| Ok(bound_arg(t)?.can_write_eof() as c_int))
 }
 
 /// Half-closes: shutdown(SHUT_WR) once the buffer drains (a write pipe
@@ -208,7 +207,7 @@ pub extern "C" fn eddy_transport_can_write_eof(t: *const Transport) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_transport_write_eof(t: *mut Transport) -> c_int {
     guard(|| {
-        transport_arg(t)?.write_eof()?;
+        bound_arg(t)?.write_eof()?;
         Ok(0)
     })
 }
@@ -218,7 +217,7 @@ pub extern "C" fn eddy_transport_write_eof(t: *mut Transport) -> c_int {
 #[no_mangle]
 pub extern "C" fn eddy_transport_abort(t: *mut Transport) -> c_int {
     guard(|| {
-        transport_arg(t)?.abort();
+        bound_arg(t)?.abort();
         Ok(0)
     })
 }
@@ -226,14 +225,14 @@ pub extern "C" fn eddy_transport_abort(t: *mut Transport) -> c_int {
 /// Bytes buffered in user space (0 for NULL).
 #[no_mangle]
 pub extern "C" fn eddy_transport_get_write_buffer_size(t: *const Transport) -> usize {
-    guard_or(0, || transport_arg(t).map_or(0, |t| t.get_write_buffer_size()))
+    guard_or(0, || bound_arg(t).map_or(0, |t| t.get_write_buffer_size()))
 }
 
 /// The flow-control limits (defaults: low 16 KiB, high 64 KiB).
 #[no_mangle]
 pub extern "C" fn eddy_transport_get_write_buffer_limits(t: *const Transport, low: *mut usize, high: *mut usize) -> c_int {
     guard(|| {
-        let (l, h) = transport_arg(t)?.get_write_buffer_limits();
+        let (l, h) = bound_arg(t)?.get_write_buffer_limits();
         put(low, l);
         put(high, h);
         Ok(0)
@@ -254,7 +253,7 @@ fn limit(v: i64) -> Result<Option<usize>, c_int> {
 #[no_mangle]
 pub extern "C" fn eddy_transport_set_write_buffer_limits(t: *mut Transport, high: i64, low: i64) -> c_int {
     guard(|| {
-        transport_arg(t)?.set_write_buffer_limits(limit(high)?, limit(low)?)?;
+        bound_arg(t)?.set_write_buffer_limits(limit(high)?, limit(low)?)?;
         Ok(0)
     })
 }

@@ -1,5 +1,6 @@
-//! Protocols (asyncio's `protocols.py`): the table of callbacks a transport
-//! calls. NULL members are no-ops, as asyncio's base-class methods are.
+//! Stream protocols (asyncio's `protocols.py`): the table of callbacks a
+//! stream transport calls. It is part of the stream transport, as the
+//! datagram and subprocess protocol tables are part of theirs. NULL members are no-ops, as asyncio's base-class methods are.
 //! When `get_buffer` is set, the protocol is a BufferedProtocol and
 //! `get_buffer`/`buffer_updated` replace `data_received`.
 
@@ -8,7 +9,7 @@ use std::ffi::{c_int, c_void};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use crate::transports::Transport;
+use super::Transport;
 
 /// Callbacks of a stream protocol (Protocol and BufferedProtocol).
 #[repr(C)]

@@ -1,20 +1,15 @@
 //! `eddy_tls_config_*` and `eddy_loop_start_tls`.
 
-use std::ffi::{c_char, c_int, CStr};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
+use std::ffi::{c_char, c_int};
+use std::path::PathBuf;
 
 use super::*;
 use crate::sslproto::{self, TlsConfig};
 use crate::transports::Transport;
 
+/// A required path argument.
 fn path(p: *const c_char) -> Result<PathBuf, c_int> {
-    if p.is_null() {
-        return Err(EDDY_EINVAL);
-    }
-    // SAFETY: a non-null path is NUL-terminated (API.md).
-    let bytes = unsafe { CStr::from_ptr(p) }.to_bytes();
-    Ok(Path::new(std::ffi::OsStr::from_bytes(bytes)).to_path_buf())
+    opt_path(p).ok_or(EDDY_EINVAL)
 }
 
 /// A client configuration trusting the system's store (Debian's
