@@ -894,7 +894,7 @@ impl Transport {
             let pump = SendfileByWrites { file, offset, pos: offset, end, piece: Vec::new(), finish: Box::new(restore) };
             Box::new(move |t, _| pump.step(t.clone()))
         } else {
-            Box::new(move |t, drained| match drained.and_then(|()| sock::sock_sendfile(&t.lp, t.raw_fd, file, offset, count, fallback)) {
+            Box::new(move |t, drained| match drained.and_then(|()| sock::sendfile_on(&t.lp, t.raw_fd, file, offset, count, fallback)) {
                 Err(e) => finish(t, Outcome::Error(e, None)),
                 Ok(op) => {
                     t.sendfile_state().op = Some(op.clone());

@@ -270,7 +270,8 @@ fn schedule(
 }
 
 /// Schedules `cb(ud)` for the next iteration, after the callbacks already
-/// queued. `*out` (may be NULL) receives a handle for cancelling it.
+/// queued. `*out` receives a handle for cancelling it; it may be NULL, and
+/// then no handle is made (the callback still runs).
 #[no_mangle]
 pub extern "C" fn eddy_loop_call_soon(
     r#loop: *mut EventLoop,
@@ -286,7 +287,8 @@ pub extern "C" fn eddy_loop_call_soon(
 }
 
 /// call_soon from any thread: wakes the loop if it is waiting. Wake-ups are
-/// coalesced. `EDDY_ECLOSED` once the loop is closed.
+/// coalesced. `EDDY_ECLOSED` once the loop is closed. `out` may be NULL,
+/// as for call_soon.
 #[no_mangle]
 pub extern "C" fn eddy_loop_call_soon_threadsafe(
     r#loop: *mut EventLoop,
@@ -303,6 +305,7 @@ pub extern "C" fn eddy_loop_call_soon_threadsafe(
 
 /// Schedules `cb(ud)` `delay` seconds from now (negative: due now).
 /// `EDDY_EINVAL` for NaN. Equal deadlines run in the order scheduled.
+/// `out` may be NULL, as for call_soon.
 #[no_mangle]
 pub extern "C" fn eddy_loop_call_later(
     r#loop: *mut EventLoop,
@@ -319,6 +322,7 @@ pub extern "C" fn eddy_loop_call_later(
 }
 
 /// Schedules `cb(ud)` at `when` on the loop's clock (`eddy_loop_time`).
+/// `out` may be NULL, as for call_soon.
 #[no_mangle]
 pub extern "C" fn eddy_loop_call_at(
     r#loop: *mut EventLoop,

@@ -76,7 +76,7 @@ pub struct eddy_server_options_t {
 }
 
 /// asyncio's defaults: no local address, Happy Eyeballs off, no socket,
-/// no TLS, timeouts 60 s and 30 s.
+/// no TLS, timeouts 60 s and 30 s. NULL is a no-op (nothing to fill).
 #[no_mangle]
 pub extern "C" fn eddy_connection_options_init(o: *mut eddy_connection_options_t) {
     put(
@@ -100,7 +100,7 @@ pub extern "C" fn eddy_connection_options_init(o: *mut eddy_connection_options_t
 }
 
 /// asyncio's defaults: backlog 100, reuse_address on, start_serving on,
-/// cleanup_socket on.
+/// cleanup_socket on. NULL is a no-op (nothing to fill).
 #[no_mangle]
 pub extern "C" fn eddy_server_options_init(o: *mut eddy_server_options_t) {
     let d = ServerOptions::default();
@@ -175,15 +175,11 @@ fn server_options(o: *const eddy_server_options_t) -> Result<ServerOptions, c_in
     // SAFETY: a non-null options pointer points to an initialised struct.
     let Some(o) = (unsafe { o.as_ref() }) else { return Ok(ServerOptions::default()) };
     let tls = tls_options(o.tls, std::ptr::null(), o.tls_handshake_timeout, o.tls_shutdown_timeout, true)?;
-    if o.socks.is_null() && o.nsocks > 0 {
-        return Err(EDDY_EINVAL);
-    }
-    let socks = if o.nsocks == 0 {
-        Vec::new()
-    } else {
-        // SAFETY: socks points to nsocks ints for the call.
-        unsafe { std::slice::from_raw_parts(o.socks, o.nsocks) }.to_vec()
-    };
+    let socks = slice(o.socks, o.nsocks)?;
+    let mut socks_owned = Vec::new();
+    socks_owned.try_reserve_exact(socks.len()).map_err(|_| EDDY_ENOMEM)?;
+    socks_owned.extend_from_slice(socks);
+    let socks = socks_owned;
     Ok(ServerOptions {
         family: o.family,
         flags: o.flags,
@@ -436,10 +432,12 @@ pub extern "C" fn eddy_server_abort_clients(s: *mut Server) -> c_int {
     })
 }
 
-/// `*out` completes once the server is closed and every client is gone.
+/// `*out` (required) completes once the server is closed and every client
+/// is gone.
 #[no_mangle]
 pub extern "C" fn eddy_server_wait_closed(s: *mut Server, out: *mut *mut Future) -> c_int {
     guard(|| {
+        required(out)?;
         give(out, server_arg(s)?.wait_closed());
         Ok(0)
     })
@@ -454,12 +452,13 @@ pub extern "C" fn eddy_server_start_serving(s: *mut Server) -> c_int {
     })
 }
 
-/// Serves until `*out` is cancelled, which closes the server.
+/// Serves until `*out` (required) is cancelled, which closes the server.
 /// `EDDY_EBUSY` while another serve_forever runs; `EDDY_ECLOSED` once
 /// closed.
 #[no_mangle]
 pub extern "C" fn eddy_server_serve_forever(s: *mut Server, out: *mut *mut Future) -> c_int {
     guard(|| {
+        required(out)?;
         give(out, server_arg(s)?.serve_forever()?);
         Ok(0)
     })
@@ -471,18 +470,16 @@ pub extern "C" fn eddy_server_is_serving(s: *const Server) -> c_int {
     guard(|| Ok(server_arg(s)?.is_serving() as c_int))
 }
 
-/// Copies up to `cap` listening fds (borrowed) into `fds`; `*n` is how
-/// many there are.
+/// Copies up to `cap` listening fds (borrowed) into `fds` (NULL when `cap`
+/// is 0, to ask for the count); `*n` (required) is how many there are.
 #[no_mangle]
 pub extern "C" fn eddy_server_get_sockets(s: *const Server, fds: *mut c_int, cap: usize, n: *mut usize) -> c_int {
     guard(|| {
         let socks = server_arg(s)?.get_sockets();
-        if fds.is_null() && cap > 0 {
-            return Err(EDDY_EINVAL);
-        }
-        for (i, fd) in socks.iter().take(cap).enumerate() {
-            // SAFETY: fds is writable for cap ints.
-            unsafe { *fds.add(i) = *fd };
+        required(n)?;
+        let fds = slice_mut(fds, cap)?;
+        for (dst, fd) in fds.iter_mut().zip(&socks) {
+            *dst = *fd;
         }
         put(n, socks.len());
         Ok(0)

@@ -4,7 +4,7 @@ use std::ffi::{c_int, c_void};
 
 use super::*;
 use crate::sock;
-use crate::sys::{UserAddr, UserBuf};
+use crate::sys::UserAddr;
 
 /// `sock_recvfrom`'s result: one allocation, `data` points just past the
 /// struct (free the whole with `eddy_free`).
@@ -38,28 +38,6 @@ fn pack_datagram(data: &[u8], from: &socket2::SockAddr) -> Result<usize, c_int> 
     msg.addrlen = from.len();
     msg.len = data.len();
     Ok(p as usize)
-}
-
-/// A byte range the caller passes for the duration of the call.
-fn bytes<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], c_int> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if data.is_null() {
-        return Err(EDDY_EINVAL);
-    }
-    // SAFETY: the caller passes data readable for len bytes for the call.
-    Ok(unsafe { std::slice::from_raw_parts(data.cast(), len) })
-}
-
-/// A buffer the caller lends until the operation completes.
-fn lent(buf: *mut c_void, len: usize) -> Result<UserBuf, c_int> {
-    if buf.is_null() && len > 0 {
-        return Err(EDDY_EINVAL);
-    }
-    // SAFETY: API.md: a buffer passed to sock_*_into stays valid and
-    // untouched by the caller until the future is done or cancelled.
-    Ok(unsafe { UserBuf::new(buf.cast(), len) })
 }
 
 /// Receives up to `nbytes` from `fd`. The value: `ptr` a buffer (free with
