@@ -246,6 +246,15 @@ pub fn sock_sendfile(
     sendfile_on(lp, sock, file, offset, count, fallback)
 }
 
+/// A sendfile range: `EDDY_EINVAL` for a negative offset or an end past
+/// what a file offset can hold.
+pub(crate) fn check_file_range(offset: i64, count: usize) -> Result<(), i32> {
+    match i64::try_from(count) {
+        Ok(c) if offset >= 0 && c <= i64::MAX - offset => Ok(()),
+        _ => Err(EDDY_EINVAL),
+    }
+}
+
 /// `sock_sendfile` on any socket, a transport's own included (its
 /// sendfile, once its buffer has drained).
 pub(crate) fn sendfile_on(
@@ -256,9 +265,10 @@ pub(crate) fn sendfile_on(
     count: usize,
     fallback: bool,
 ) -> Result<Arc<Future>, i32> {
-    if offset < 0 || file < 0 || sock < 0 || i64::try_from(count).map_or(true, |c| c > i64::MAX - offset) {
+    if file < 0 || sock < 0 {
         return Err(EDDY_EINVAL);
     }
+    check_file_range(offset, count)?;
     if sys::socket_type(sock)? != libc::SOCK_STREAM {
         return Err(EDDY_EINVAL);
     }

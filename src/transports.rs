@@ -855,9 +855,10 @@ impl Transport {
             return Err(EDDY_ENOTSUP);
         }
         self.check_writable()?;
-        if offset < 0 || file < 0 {
+        if file < 0 {
             return Err(EDDY_EINVAL);
         }
+        sock::check_file_range(offset, count)?;
         if tls && !fallback {
             return Err(EDDY_ENOTSUP);
         }

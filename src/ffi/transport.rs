@@ -171,9 +171,10 @@ pub extern "C" fn eddy_transport_write(t: *mut Transport, data: *const c_void, l
 pub extern "C" fn eddy_transport_writelines(t: *mut Transport, bufs: *const eddy_buf_t, n: usize) -> c_int {
     guard(|| {
         let t = transport_arg(t)?;
+        let bufs = slice(bufs, n)?;
         let mut slices = Vec::new();
         slices.try_reserve_exact(n).map_err(|_| EDDY_ENOMEM)?;
-        for b in slice(bufs, n)? {
+        for b in bufs {
             slices.push(bytes(b.base, b.len)?);
         }
         total_len(&slices)?;
