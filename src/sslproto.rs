@@ -54,15 +54,16 @@ pub struct TlsConfig {
     st: Mutex<ConfigState>,
 }
 
-/// The largest PEM file the loaders read: far more than a certificate
+/// The largest PEM file the TLS loaders read (4 MiB; `EDDY_EFBIG` past
+/// it): far more than a certificate
 /// chain, a key or a CA bundle needs (a system bundle is about 200 KiB),
 /// and small enough that a wrong path (/dev/zero, a disk image) cannot take
 /// the process's memory.
-pub const MAX_PEM_FILE: u64 = 4 << 20;
+pub const EDDY_TLS_MAX_PEM_FILE: u64 = 4 << 20;
 
 /// A PEM file's contents: `EDDY_EINVAL` for anything but a regular file (a
 /// device or a FIFO has no size to check and may never end), `EDDY_EFBIG`
-/// past `MAX_PEM_FILE`.
+/// past `EDDY_TLS_MAX_PEM_FILE`.
 fn read_pem(path: &Path) -> Result<Vec<u8>, i32> {
     use std::os::unix::fs::OpenOptionsExt;
     // Non-blocking, so that opening a FIFO does not wait for a writer.
@@ -75,13 +76,13 @@ fn read_pem(path: &Path) -> Result<Vec<u8>, i32> {
     if !meta.is_file() {
         return Err(EDDY_EINVAL);
     }
-    if meta.len() > MAX_PEM_FILE {
+    if meta.len() > EDDY_TLS_MAX_PEM_FILE {
         return Err(EDDY_EFBIG);
     }
     // The file may have grown since: read one byte past the limit at most.
     let mut data = Vec::new();
-    f.take(MAX_PEM_FILE + 1).read_to_end(&mut data).map_err(|e| from_io(&e))?;
-    if data.len() as u64 > MAX_PEM_FILE {
+    f.take(EDDY_TLS_MAX_PEM_FILE + 1).read_to_end(&mut data).map_err(|e| from_io(&e))?;
+    if data.len() as u64 > EDDY_TLS_MAX_PEM_FILE {
         return Err(EDDY_EFBIG);
     }
     Ok(data)

@@ -136,8 +136,8 @@ impl TaskFactory for CTaskFactory {
 }
 
 /// Runs the loop until `eddy_loop_stop` is called. `EDDY_ERUNNING` when this
-/// or another loop is already running in this thread; `EDDY_ECLOSED` after
-/// close.
+/// or another loop is already running in this thread, or this loop in
+/// another thread; `EDDY_ECLOSED` after close.
 #[no_mangle]
 pub extern "C" fn eddy_loop_run_forever(r#loop: *mut EventLoop) -> c_int {
     guard(|| {
@@ -339,7 +339,9 @@ pub extern "C" fn eddy_loop_call_at(
 }
 
 /// Calls `cb(ud)` whenever `fd` is readable (level-triggered), replacing an
-/// earlier reader of `fd`. The fd stays the caller's.
+/// earlier reader of `fd`. The fd stays the caller's. `EDDY_EBUSY` for an
+/// fd a transport, server or datagram endpoint owns (as for the other
+/// three watcher functions and every `eddy_loop_sock_*`).
 #[no_mangle]
 pub extern "C" fn eddy_loop_add_reader(r#loop: *mut EventLoop, fd: c_int, cb: eddy_callback_fn, ud: *mut c_void) -> c_int {
     guard(|| {
@@ -348,14 +350,15 @@ pub extern "C" fn eddy_loop_add_reader(r#loop: *mut EventLoop, fd: c_int, cb: ed
     })
 }
 
-/// 1 if a reader of `fd` was removed, 0 if there was none.
+/// 1 if a reader of `fd` was removed, 0 if there was none; `EDDY_EBUSY` as
+/// for add_reader.
 #[no_mangle]
 pub extern "C" fn eddy_loop_remove_reader(r#loop: *mut EventLoop, fd: c_int) -> c_int {
     guard(|| Ok(loop_arg(r#loop)?.remove_reader(fd)? as c_int))
 }
 
 /// Calls `cb(ud)` whenever `fd` is writable (level-triggered), replacing an
-/// earlier writer of `fd`.
+/// earlier writer of `fd`. `EDDY_EBUSY` as for add_reader.
 #[no_mangle]
 pub extern "C" fn eddy_loop_add_writer(r#loop: *mut EventLoop, fd: c_int, cb: eddy_callback_fn, ud: *mut c_void) -> c_int {
     guard(|| {
@@ -364,7 +367,8 @@ pub extern "C" fn eddy_loop_add_writer(r#loop: *mut EventLoop, fd: c_int, cb: ed
     })
 }
 
-/// 1 if a writer of `fd` was removed, 0 if there was none.
+/// 1 if a writer of `fd` was removed, 0 if there was none; `EDDY_EBUSY` as
+/// for add_reader.
 #[no_mangle]
 pub extern "C" fn eddy_loop_remove_writer(r#loop: *mut EventLoop, fd: c_int) -> c_int {
     guard(|| Ok(loop_arg(r#loop)?.remove_writer(fd)? as c_int))

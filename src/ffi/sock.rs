@@ -41,7 +41,10 @@ fn pack_datagram(data: &[u8], from: &socket2::SockAddr) -> Result<usize, c_int> 
 }
 
 /// Receives up to `nbytes` from `fd`. The value: `ptr` a buffer (free with
-/// `eddy_free`; NULL at EOF), `n` its length.
+/// `eddy_free`; NULL at EOF), `n` its length. `EDDY_ENOMEM` when `nbytes`
+/// cannot be allocated. Like every `eddy_loop_sock_*`: `EDDY_EBUSY` for an
+/// fd a transport, server or datagram endpoint owns, `EDDY_EINVAL` for a
+/// length past `SSIZE_MAX`.
 #[no_mangle]
 pub extern "C" fn eddy_loop_sock_recv(r#loop: *mut EventLoop, fd: c_int, nbytes: usize, out: *mut *mut Future) -> c_int {
     guard(|| {
@@ -71,6 +74,7 @@ pub extern "C" fn eddy_loop_sock_recv_into(
 
 /// Receives one datagram of up to `bufsize` bytes. The value: `ptr` an
 /// `eddy_datagram_msg_t` (free with `eddy_free`), `n` the length.
+/// `EDDY_ENOMEM` when `bufsize` cannot be allocated.
 #[no_mangle]
 pub extern "C" fn eddy_loop_sock_recvfrom(
     r#loop: *mut EventLoop,

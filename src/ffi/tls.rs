@@ -33,7 +33,8 @@ pub extern "C" fn eddy_tls_config_new_client(out: *mut *mut TlsConfig) -> c_int 
 /// key. `-ENOENT` and friends for unreadable files, `EDDY_ETLS` for
 /// contents rustls refuses (no certificate, a key that does not match).
 /// Every PEM loader reads regular files only (`EDDY_EINVAL` for a device
-/// or a FIFO) of at most 4 MiB (`EDDY_EFBIG` past that).
+/// or a FIFO) of at most `EDDY_TLS_MAX_PEM_FILE` bytes (4 MiB; `EDDY_EFBIG`
+/// past that).
 #[no_mangle]
 pub extern "C" fn eddy_tls_config_new_server(
     cert_chain_pem_path: *const c_char,
