@@ -97,6 +97,17 @@ static size_t drain(eddy_loop_t *loop, int fd, uint8_t *buf, size_t cap) {
   return n;
 }
 
+/* The peer `fd` received exactly `want` and the transport was never lost;
+   then closes both. */
+static void peer_got_exactly(eddy_loop_t *loop, struct srec *r, int fd, const char *want) {
+  uint8_t got[64];
+  CHECK_EQ(drain(loop, fd, got, sizeof got), strlen(want));
+  CHECK(memcmp(got, want, strlen(want)) == 0);
+  CHECK_EQ(r->lost, 0);
+  close_transport(loop, r);
+  close(fd);
+}
+
 /* A mapping of `len` bytes of 'x': a buffer with plenty of readable memory
    after it, which is what made an unchecked length send the caller's
    neighbouring memory. */
@@ -133,13 +144,8 @@ TEST(transport_write_past_ssize_max_is_einval_sends_nothing_and_keeps_the_transp
   CHECK_EQ(eddy_transport_is_closing(t), 0);
   CHECK_EQ(eddy_transport_get_write_buffer_size(t), 0);
   CHECK_OK(eddy_transport_write(t, "ok", 2));
-  uint8_t got[64];
-  CHECK_EQ(drain(loop, sv[0], got, sizeof got), 2);
-  CHECK(memcmp(got, "ok", 2) == 0);
-  CHECK_EQ(r.lost, 0);
-  close_transport(loop, &r);
+  peer_got_exactly(loop, &r, sv[0], "ok");
   munmap(p, maplen);
-  close(sv[0]);
   close_loop(loop);
 }
 
@@ -162,13 +168,8 @@ TEST(transport_writelines_whose_total_overflows_is_einval_and_sends_nothing) {
   CHECK_EQ(eddy_transport_is_closing(t), 0);
   eddy_buf_t ok[2] = {{"a", 1}, {"b", 1}};
   CHECK_OK(eddy_transport_writelines(t, ok, 2));
-  uint8_t got[64];
-  CHECK_EQ(drain(loop, sv[0], got, sizeof got), 2);
-  CHECK(memcmp(got, "ab", 2) == 0);
-  CHECK_EQ(r.lost, 0);
-  close_transport(loop, &r);
+  peer_got_exactly(loop, &r, sv[0], "ab");
   munmap(p, maplen);
-  close(sv[0]);
   close_loop(loop);
 }
 
