@@ -72,7 +72,7 @@ EXAMPLE_BINS := $(patsubst examples-c/%.c,$(BUILD)/examples/%,$(EXAMPLE_SRCS))
 SUBFLAGS = --no-print-directory EDDY_SKIP_BUILD=1
 phase = printf '\n==== %s ====\n' $(1)
 
-.PHONY: all build header install uninstall list-installed-files stage test test-cargo test-c test-valgrind test-asan asan-bins asan-bins-built fuzz test-examples test-syscalls \
+.PHONY: all build header install uninstall list-installed-files stage test test-cargo test-clippy test-c test-valgrind test-asan asan-bins asan-bins-built fuzz test-examples test-syscalls \
         test-header test-symbols test-consumers test-pkgconfig test-cmake test-install \
         ffi-tests ffi-tests-bins examples examples-bins example clean print-version
 
@@ -152,6 +152,8 @@ $(STAGE_STAMP): $(LIB_SO) $(LIB_A) $(HEADER) pkgconfig/eddy.pc.in cmake/eddyConf
 test:
 	@$(call phase,'cargo test --release (Rust tests, header up to date)')
 	+$(CARGO) test --release
+	@$(call phase,'cargo clippy --all-targets -- -D warnings')
+	@$(MAKE) $(SUBFLAGS) test-clippy
 	@$(call phase,'build the library and stage-install it into $(BUILD)/stage')
 	@$(MAKE) --no-print-directory stage
 	@$(call phase,'C tests (ffi-tests/)')
@@ -188,6 +190,10 @@ test:
 
 test-cargo:
 	+$(CARGO) test --release
+
+# Lints are errors: a warning left in is a warning nobody reads.
+test-clippy:
+	+$(CARGO) clippy --all-targets -- -D warnings
 
 # The packaging checks of `make test`, without the C tests.
 test-consumers: test-header test-symbols test-pkgconfig test-cmake test-install

@@ -301,12 +301,14 @@ static inline struct sockaddr_in loopback_addr(uint16_t port) {
   return a;
 }
 
-/* The AF_UNIX address of `path`. */
+/* The AF_UNIX address of `path`, which must fit (the test fails if not). */
 static inline struct sockaddr_un unix_addr(const char *path) {
   struct sockaddr_un a;
   memset(&a, 0, sizeof a);
   a.sun_family = AF_UNIX;
-  snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+  size_t n = strlen(path);
+  CHECK(n < sizeof a.sun_path);
+  memcpy(a.sun_path, path, n);
   return a;
 }
 

@@ -3,6 +3,18 @@
  *
  * GENERATED FILE: do not edit. Produced by cbindgen from the Rust sources
  * (src/ffi/) using cbindgen.toml; regenerate with `make header`.
+ *
+ * Conventions (docs/guide.md, "Errors"):
+ * - Functions that can fail return 0 (or a documented non-negative value)
+ *   or a negative EDDY_E* code.
+ * - Out-parameters are required: NULL gives EDDY_EINVAL and nothing is
+ *   done. An out-parameter whose comment says it "may be NULL" is optional,
+ *   and that comment says what then happens to the result.
+ * - Lengths and counts: one past SSIZE_MAX bytes (or a total of several
+ *   lengths past it) gives EDDY_EINVAL before any memory is read or
+ *   written; the object stays as it was and nothing is sent.
+ * - An fd owned by a transport, server or datagram endpoint is refused by
+ *   the sock_* and add/remove_reader/writer functions with EDDY_EBUSY.
  */
 
 #ifndef EDDY_H
@@ -532,6 +544,15 @@ struct addrinfo;
  */
 #define EDDY_SUBPROCESS_INHERIT -4
 
+/**
+ * The largest PEM file the TLS loaders read (4 MiB; `EDDY_EFBIG` past
+ * it): far more than a certificate
+ * chain, a key or a CA bundle needs (a system bundle is about 200 KiB),
+ * and small enough that a wrong path (/dev/zero, a disk image) cannot take
+ * the process's memory.
+ */
+#define EDDY_TLS_MAX_PEM_FILE (4 << 20)
+
 typedef struct eddy_datagram_t eddy_datagram_t;
 
 typedef struct eddy_loop_t eddy_loop_t;
@@ -943,7 +964,7 @@ extern "C" {
 #endif // __cplusplus
 
 /**
- * No addresses, family 0, sock -1.
+ * No addresses, family 0, sock -1. NULL is a no-op (nothing to fill).
  */
 void eddy_datagram_options_init(struct eddy_datagram_options_t *o);
 
@@ -1052,13 +1073,13 @@ void eddy_freeaddrinfo(struct addrinfo *ai);
 
 /**
  * asyncio's defaults: no local address, Happy Eyeballs off, no socket,
- * no TLS, timeouts 60 s and 30 s.
+ * no TLS, timeouts 60 s and 30 s. NULL is a no-op (nothing to fill).
  */
 void eddy_connection_options_init(struct eddy_connection_options_t *o);
 
 /**
  * asyncio's defaults: backlog 100, reuse_address on, start_serving on,
- * cleanup_socket on.
+ * cleanup_socket on. NULL is a no-op (nothing to fill).
  */
 void eddy_server_options_init(struct eddy_server_options_t *o);
 
@@ -1177,8 +1198,8 @@ void eddy_free(void *p);
 
 /**
  * Runs the loop until `eddy_loop_stop` is called. `EDDY_ERUNNING` when this
- * or another loop is already running in this thread; `EDDY_ECLOSED` after
- * close.
+ * or another loop is already running in this thread, or this loop in
+ * another thread; `EDDY_ECLOSED` after close.
  */
 int eddy_loop_run_forever(struct eddy_loop_t *loop);
 
@@ -1257,7 +1278,8 @@ double eddy_loop_time(const struct eddy_loop_t *loop);
 
 /**
  * Schedules `cb(ud)` for the next iteration, after the callbacks already
- * queued. `*out` (may be NULL) receives a handle for cancelling it.
+ * queued. `*out` receives a handle for cancelling it; it may be NULL, and
+ * then no handle is made (the callback still runs).
  */
 int eddy_loop_call_soon(struct eddy_loop_t *loop,
                         eddy_callback_fn cb,
@@ -1266,7 +1288,8 @@ int eddy_loop_call_soon(struct eddy_loop_t *loop,
 
 /**
  * call_soon from any thread: wakes the loop if it is waiting. Wake-ups are
- * coalesced. `EDDY_ECLOSED` once the loop is closed.
+ * coalesced. `EDDY_ECLOSED` once the loop is closed. `out` may be NULL,
+ * as for call_soon.
  */
 int eddy_loop_call_soon_threadsafe(struct eddy_loop_t *loop,
                                    eddy_callback_fn cb,
@@ -1276,6 +1299,7 @@ int eddy_loop_call_soon_threadsafe(struct eddy_loop_t *loop,
 /**
  * Schedules `cb(ud)` `delay` seconds from now (negative: due now).
  * `EDDY_EINVAL` for NaN. Equal deadlines run in the order scheduled.
+ * `out` may be NULL, as for call_soon.
  */
 int eddy_loop_call_later(struct eddy_loop_t *loop,
                          double delay,
@@ -1285,6 +1309,7 @@ int eddy_loop_call_later(struct eddy_loop_t *loop,
 
 /**
  * Schedules `cb(ud)` at `when` on the loop's clock (`eddy_loop_time`).
+ * `out` may be NULL, as for call_soon.
  */
 int eddy_loop_call_at(struct eddy_loop_t *loop,
                       double when,
@@ -1294,23 +1319,27 @@ int eddy_loop_call_at(struct eddy_loop_t *loop,
 
 /**
  * Calls `cb(ud)` whenever `fd` is readable (level-triggered), replacing an
- * earlier reader of `fd`. The fd stays the caller's.
+ * earlier reader of `fd`. The fd stays the caller's. `EDDY_EBUSY` for an
+ * fd a transport, server or datagram endpoint owns (as for the other
+ * three watcher functions and every `eddy_loop_sock_*`).
  */
 int eddy_loop_add_reader(struct eddy_loop_t *loop, int fd, eddy_callback_fn cb, void *ud);
 
 /**
- * 1 if a reader of `fd` was removed, 0 if there was none.
+ * 1 if a reader of `fd` was removed, 0 if there was none; `EDDY_EBUSY` as
+ * for add_reader.
  */
 int eddy_loop_remove_reader(struct eddy_loop_t *loop, int fd);
 
 /**
  * Calls `cb(ud)` whenever `fd` is writable (level-triggered), replacing an
- * earlier writer of `fd`.
+ * earlier writer of `fd`. `EDDY_EBUSY` as for add_reader.
  */
 int eddy_loop_add_writer(struct eddy_loop_t *loop, int fd, eddy_callback_fn cb, void *ud);
 
 /**
- * 1 if a writer of `fd` was removed, 0 if there was none.
+ * 1 if a writer of `fd` was removed, 0 if there was none; `EDDY_EBUSY` as
+ * for add_reader.
  */
 int eddy_loop_remove_writer(struct eddy_loop_t *loop, int fd);
 
@@ -1471,7 +1500,8 @@ void eddy_executor_release(struct eddy_executor_t *ex);
 
 /**
  * Runs `fn(ud, &ptr, &n)` on `ex` (NULL: the loop's default executor);
- * the future gets its value or error on the loop's thread. Cancelling the
+ * `*out` (required) receives the future, which gets the value or error on
+ * the loop's thread. Cancelling the
  * future before the work starts keeps it from running; a result produced
  * after cancellation is dropped (not freed: it is the caller's to manage).
  */
@@ -1564,7 +1594,8 @@ void eddy_future_release(struct eddy_future_t *f);
 int eddy_future_is_task(const struct eddy_future_t *f);
 
 /**
- * A task that bypasses the task factory.
+ * A task that bypasses the task factory. `*out` (may be NULL) receives a
+ * reference, as for `eddy_loop_create_task`.
  */
 int eddy_task_new(struct eddy_loop_t *loop,
                   eddy_task_step_fn step,
@@ -1618,6 +1649,8 @@ void eddy_handle_release(struct eddy_handle_t *h);
 
 /**
  * A new loop, made by the current policy; the caller owns one reference.
+ * `EDDY_EINVAL` (and `*out` untouched) when the policy's new_event_loop
+ * returns 0 without storing a loop.
  */
 int eddy_new_event_loop(struct eddy_loop_t **out);
 
@@ -1629,6 +1662,8 @@ struct eddy_loop_t *eddy_get_running_loop(void);
 /**
  * The running loop, else the policy's current loop for this thread
  * (borrowed). `EDDY_ENOENT` when there is neither: no loop is created.
+ * `EDDY_EINVAL` (and `*out` untouched) when the policy's get_event_loop
+ * returns 0 without storing a loop.
  */
 int eddy_get_event_loop(struct eddy_loop_t **out);
 
@@ -1699,7 +1734,8 @@ int eddy_server_close_clients(struct eddy_server_t *s);
 int eddy_server_abort_clients(struct eddy_server_t *s);
 
 /**
- * `*out` completes once the server is closed and every client is gone.
+ * `*out` (required) completes once the server is closed and every client
+ * is gone.
  */
 int eddy_server_wait_closed(struct eddy_server_t *s, struct eddy_future_t **out);
 
@@ -1709,7 +1745,7 @@ int eddy_server_wait_closed(struct eddy_server_t *s, struct eddy_future_t **out)
 int eddy_server_start_serving(struct eddy_server_t *s);
 
 /**
- * Serves until `*out` is cancelled, which closes the server.
+ * Serves until `*out` (required) is cancelled, which closes the server.
  * `EDDY_EBUSY` while another serve_forever runs; `EDDY_ECLOSED` once
  * closed.
  */
@@ -1721,8 +1757,8 @@ int eddy_server_serve_forever(struct eddy_server_t *s, struct eddy_future_t **ou
 int eddy_server_is_serving(const struct eddy_server_t *s);
 
 /**
- * Copies up to `cap` listening fds (borrowed) into `fds`; `*n` is how
- * many there are.
+ * Copies up to `cap` listening fds (borrowed) into `fds` (NULL when `cap`
+ * is 0, to ask for the count); `*n` (required) is how many there are.
  */
 int eddy_server_get_sockets(const struct eddy_server_t *s, int *fds, size_t cap, size_t *n);
 
@@ -1743,7 +1779,10 @@ void eddy_server_release(struct eddy_server_t *s);
 
 /**
  * Receives up to `nbytes` from `fd`. The value: `ptr` a buffer (free with
- * `eddy_free`; NULL at EOF), `n` its length.
+ * `eddy_free`; NULL at EOF), `n` its length. `EDDY_ENOMEM` when `nbytes`
+ * cannot be allocated. Like every `eddy_loop_sock_*`: `EDDY_EBUSY` for an
+ * fd a transport, server or datagram endpoint owns, `EDDY_EINVAL` for a
+ * length past `SSIZE_MAX`.
  */
 int eddy_loop_sock_recv(struct eddy_loop_t *loop,
                         int fd,
@@ -1763,6 +1802,7 @@ int eddy_loop_sock_recv_into(struct eddy_loop_t *loop,
 /**
  * Receives one datagram of up to `bufsize` bytes. The value: `ptr` an
  * `eddy_datagram_msg_t` (free with `eddy_free`), `n` the length.
+ * `EDDY_ENOMEM` when `bufsize` cannot be allocated.
  */
 int eddy_loop_sock_recvfrom(struct eddy_loop_t *loop,
                             int fd,
@@ -1830,18 +1870,23 @@ int eddy_tls_config_new_client(struct eddy_tls_config_t **out);
  * A server configuration from a PEM certificate chain and a PEM private
  * key. `-ENOENT` and friends for unreadable files, `EDDY_ETLS` for
  * contents rustls refuses (no certificate, a key that does not match).
+ * Every PEM loader reads regular files only (`EDDY_EINVAL` for a device
+ * or a FIFO) of at most `EDDY_TLS_MAX_PEM_FILE` bytes (4 MiB; `EDDY_EFBIG`
+ * past that).
  */
 int eddy_tls_config_new_server(const char *cert_chain_pem_path,
                                const char *key_pem_path,
                                struct eddy_tls_config_t **out);
 
 /**
- * Adds the certificates of a PEM file to the trusted roots.
+ * Adds the certificates of a PEM file to the trusted roots. The file's
+ * limits are those of `eddy_tls_config_new_server`.
  */
 int eddy_tls_config_load_verify_locations(struct eddy_tls_config_t *c, const char *ca_pem_path);
 
 /**
- * The certificate this side presents (a client's, for mutual TLS).
+ * The certificate this side presents (a client's, for mutual TLS). The
+ * files' limits are those of `eddy_tls_config_new_server`.
  */
 int eddy_tls_config_set_certificate(struct eddy_tls_config_t *c,
                                     const char *cert_chain_pem_path,
@@ -1891,7 +1936,8 @@ int eddy_loop_start_tls(struct eddy_loop_t *loop,
                         struct eddy_future_t **out);
 
 /**
- * Pipes for all three, inherited cwd and environment, close_fds on.
+ * Pipes for all three, inherited cwd and environment, close_fds on. NULL
+ * is a no-op (nothing to fill).
  */
 void eddy_subprocess_options_init(struct eddy_subprocess_options_t *o);
 
@@ -1930,7 +1976,8 @@ struct eddy_transport_t *eddy_process_get_pipe_transport(const struct eddy_proce
 
 /**
  * The exit code, or -signum when a signal killed the child.
- * `EDDY_EINVALSTATE` while it runs.
+ * `EDDY_EINVALSTATE` while it runs; `EDDY_EINVAL` for a NULL `out`, in
+ * any state.
  */
 int eddy_process_get_returncode(const struct eddy_process_t *p, int *out);
 
@@ -2079,7 +2126,8 @@ int eddy_transport_abort(struct eddy_transport_t *t);
 size_t eddy_transport_get_write_buffer_size(const struct eddy_transport_t *t);
 
 /**
- * The flow-control limits (defaults: low 16 KiB, high 64 KiB).
+ * The flow-control limits (defaults: low 16 KiB, high 64 KiB). Either
+ * output may be NULL (that limit is not reported).
  */
 int eddy_transport_get_write_buffer_limits(const struct eddy_transport_t *t,
                                            size_t *low,

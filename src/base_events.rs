@@ -72,6 +72,10 @@ pub(crate) trait IoHandler {
 pub(crate) struct IoRegistry {
     slots: Slab<Arc<dyn IoHandler>>,
     again: Vec<(Arc<dyn IoHandler>, IoEvent)>,
+    /// The fds the handlers own, for refusing the caller's own operations
+    /// on them (`check_fd_free`): kept here, at registration, so that the
+    /// check costs a lookup and no syscall.
+    fds: std::collections::HashSet<std::os::fd::RawFd>,
 }
 
 /// A registered fd's token: never zero (the loop's own tokens come first),
@@ -463,32 +467,24 @@ impl EventLoop {
 
     // ---- running -----------------------------------------------------------
 
-    fn check_running(&self) -> Result<(), i32> {
-        if self.is_running() {
-            return Err(EDDY_ERUNNING);
-        }
-        if !events::get_running_loop().is_null() {
-            return Err(EDDY_ERUNNING);
-        }
+    pub fn run_forever(self: &Arc<Self>) -> Result<(), i32> {
+        self.check_closed()?;
+        // Callbacks may release the caller's last reference while we run.
+        let me = Arc::clone(self);
+        me.run_entered(RunGuard::enter(&me)?);
         Ok(())
     }
 
-    pub fn run_forever(self: &Arc<Self>) -> Result<(), i32> {
-        self.check_closed()?;
-        self.check_running()?;
-        // Callbacks may release the caller's last reference while we run.
-        let me = Arc::clone(self);
-        {
-            let _running = RunGuard::enter(&me);
-            loop {
-                me.run_once(None);
-                if me.core.borrow().stopping {
-                    break;
-                }
+    /// Runs until stopped; `running` is the run this thread entered.
+    fn run_entered(self: &Arc<Self>, running: RunGuard<'_>) {
+        loop {
+            self.run_once(None);
+            if self.core.borrow().stopping {
+                break;
             }
         }
-        me.close_if_released();
-        Ok(())
+        drop(running);
+        self.close_if_released();
     }
 
     fn close_if_released(self: &Arc<Self>) {
@@ -508,12 +504,11 @@ impl EventLoop {
         }
         self.check_closed()?;
         self.check_driver_thread()?;
-        self.check_running()?;
         let max_wait = (timeout >= 0.0).then(|| Duration::from_secs_f64(timeout.min(MAXIMUM_SELECT_TIMEOUT)));
         // Callbacks may release the caller's last reference while we run.
         let me = Arc::clone(self);
         {
-            let _running = RunGuard::enter(&me);
+            let _running = RunGuard::enter(&me)?;
             me.run_once(max_wait);
         }
         me.close_if_released();
@@ -591,16 +586,18 @@ impl EventLoop {
     /// result, the error, or `EDDY_ECANCELED`).
     pub fn run_until_complete(self: &Arc<Self>, fut: &Arc<Future>) -> Result<i32, i32> {
         self.check_closed()?;
-        self.check_running()?;
         if !Arc::ptr_eq(fut.get_loop(), self) {
             return Err(EDDY_EINVAL);
         }
+        let me = Arc::clone(self);
+        // Entered before the future is touched: a thread that loses the
+        // race for the loop must not add a callback to it.
+        let running = RunGuard::enter(&me)?;
         // Callbacks may release the caller's reference to the future.
         let fut = Arc::clone(fut);
         fut.add_done(DoneCallback::Stop);
-        let ran = self.run_forever();
+        me.run_entered(running);
         fut.remove_done(|cb| matches!(cb, DoneCallback::Stop));
-        ran?;
         if !fut.done() {
             return Err(EDDY_EINVALSTATE);
         }
@@ -899,13 +896,26 @@ impl EventLoop {
             self.release_token(token);
             return Err(e);
         }
+        self.io.borrow_mut().fds.insert(fd);
         Ok(token)
+    }
+
+    /// `EDDY_EBUSY` when `fd` belongs to a transport, server or datagram
+    /// endpoint of this loop: reading, writing or watching it behind the
+    /// owner's back would take its data (asyncio's RuntimeError, SEMANTICS
+    /// item 25).
+    pub(crate) fn check_fd_free(&self, fd: std::os::fd::RawFd) -> Result<(), i32> {
+        if self.io.borrow().fds.contains(&fd) {
+            return Err(EDDY_EBUSY);
+        }
+        Ok(())
     }
 
     /// Removes `fd` from the poller and frees its token (before the fd is
     /// closed).
     pub(crate) fn deregister_io(&self, fd: std::os::fd::RawFd, token: IoToken) {
         let _ = self.with_registry(|r| r.deregister(&mut mio::unix::SourceFd(&fd)));
+        self.io.borrow_mut().fds.remove(&fd);
         self.release_token(token);
     }
 
@@ -979,13 +989,22 @@ pub fn default_exception_handler(ctx: &ErrorContext) {
 
 /// Marks the loop running in this thread for as long as it lives, and undoes
 /// it even if a panic unwinds through run_forever.
-struct RunGuard<'a>(&'a Arc<EventLoop>);
+pub(crate) struct RunGuard<'a>(&'a Arc<EventLoop>);
 
 impl<'a> RunGuard<'a> {
-    fn enter(lp: &'a Arc<EventLoop>) -> Self {
-        lp.running_thread.store(events::thread_id(), Ordering::Release);
+    /// Enters a run in one atomic step (a compare-and-swap on the loop's
+    /// running thread), so that of two threads racing to run one loop
+    /// exactly one gets in; the other, like a thread that already runs a
+    /// loop, gets `EDDY_ERUNNING`.
+    pub(crate) fn enter(lp: &'a Arc<EventLoop>) -> Result<Self, i32> {
+        if !events::get_running_loop().is_null() {
+            return Err(EDDY_ERUNNING);
+        }
+        lp.running_thread
+            .compare_exchange(0, events::thread_id(), Ordering::AcqRel, Ordering::Acquire)
+            .map_err(|_| EDDY_ERUNNING)?;
         events::set_running_loop(Arc::as_ptr(lp));
-        RunGuard(lp)
+        Ok(RunGuard(lp))
     }
 }
 

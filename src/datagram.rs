@@ -270,10 +270,11 @@ impl Datagram {
                 }
             }
         }
+        let copy = sys::try_to_vec(data)?;
         {
             let mut st = self.st.borrow_mut();
             st.flow.grow(data.len() + DATAGRAM_OVERHEAD);
-            st.buffer.push_back((data.to_vec(), addr));
+            st.buffer.push_back((copy, addr));
         }
         self.maybe_pause();
         Ok(())
@@ -559,15 +560,17 @@ pub fn create_datagram_endpoint(
         let remote = opts.remote_host.as_ref().map(PathBuf::from);
         let sock = Socket::new(Domain::UNIX, Type::DGRAM.nonblocking().cloexec(), None).map_err(|e| from_io(&e))?;
         if let Some(p) = &local {
+            // Before the stale socket goes, as create_unix_server does.
+            let addr = sys::unix_addr(p)?;
             if let Ok(meta) = std::fs::symlink_metadata(p) {
                 use std::os::unix::fs::FileTypeExt;
                 if meta.file_type().is_socket() {
                     let _ = std::fs::remove_file(p);
                 }
             }
-            sock.bind(&SockAddr::unix(p).map_err(|e| from_io(&e))?).map_err(|e| from_io(&e))?;
+            sock.bind(&addr).map_err(|e| from_io(&e))?;
         }
-        let remote = remote.map(|p| SockAddr::unix(p).map_err(|e| from_io(&e))).transpose()?;
+        let remote = remote.map(|p| sys::unix_addr(&p)).transpose()?;
         if let Some(r) = &remote {
             sock.connect(r).map_err(|e| from_io(&e))?;
         }

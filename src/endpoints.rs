@@ -411,7 +411,7 @@ pub fn create_unix_connection(
             connect_socket(lp, proto, sock, tls.as_ref())
         }
         (Some(path), None) => {
-            let addr = SockAddr::unix(&path).map_err(|e| from_io(&e))?;
+            let addr = sys::unix_addr(&path)?;
             let sock = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None).map_err(|e| from_io(&e))?;
             let fd: OwnedFd = sock.into();
             let fut = Future::new(lp);
@@ -608,6 +608,9 @@ pub fn create_unix_server(lp: &Arc<EventLoop>, factory: ProtocolFactory, path: O
             adopt_listeners(&opts)?
         }
         Some(path) => {
+            // Before the stale socket goes: a path too long to bind must
+            // leave it in place.
+            let addr = sys::unix_addr(&path)?;
             if let Ok(meta) = std::fs::symlink_metadata(&path) {
                 use std::os::unix::fs::FileTypeExt;
                 if !meta.file_type().is_socket() {
@@ -615,7 +618,6 @@ pub fn create_unix_server(lp: &Arc<EventLoop>, factory: ProtocolFactory, path: O
                 }
                 let _ = std::fs::remove_file(&path);
             }
-            let addr = SockAddr::unix(&path).map_err(|e| from_io(&e))?;
             let sock = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None).map_err(|e| from_io(&e))?;
             sock.bind(&addr).map_err(|e| from_io(&e))?;
             let (dev, ino) = sys::file_id(&path).unwrap_or((0, 0));

@@ -177,20 +177,25 @@ impl EventLoop {
     }
 
     /// asyncio's `add_reader`: replaces an earlier reader of `fd`.
+    /// `EDDY_EBUSY` for an fd a transport owns (as for all four).
     pub fn add_reader(&self, fd: RawFd, cb: Callback) -> Result<(), i32> {
+        self.check_fd_free(fd)?;
         self.add_watch(fd, Watcher::User(Handle::new(cb)), false)
     }
 
     /// Returns whether a reader was registered.
     pub fn remove_reader(&self, fd: RawFd) -> Result<bool, i32> {
+        self.check_fd_free(fd)?;
         self.remove_watch(fd, false)
     }
 
     pub fn add_writer(&self, fd: RawFd, cb: Callback) -> Result<(), i32> {
+        self.check_fd_free(fd)?;
         self.add_watch(fd, Watcher::User(Handle::new(cb)), true)
     }
 
     pub fn remove_writer(&self, fd: RawFd) -> Result<bool, i32> {
+        self.check_fd_free(fd)?;
         self.remove_watch(fd, true)
     }
 }

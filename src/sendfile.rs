@@ -27,9 +27,10 @@ impl Transport {
             return Err(EDDY_ENOTSUP);
         }
         self.check_writable()?;
-        if offset < 0 || file < 0 {
+        if file < 0 {
             return Err(EDDY_EINVAL);
         }
+        check_file_range(offset, count)?;
         if tls && !fallback {
             return Err(EDDY_ENOTSUP);
         }
@@ -66,7 +67,7 @@ impl Transport {
             let pump = SendfileByWrites { file, offset, pos: offset, end, piece: Vec::new(), finish: Box::new(restore) };
             Box::new(move |t, _| pump.step(t.clone()))
         } else {
-            Box::new(move |t, drained| match drained.and_then(|()| sock_sendfile(&t.lp, t.raw_fd, file, offset, count, fallback)) {
+            Box::new(move |t, drained| match drained.and_then(|()| sendfile_on(&t.lp, t.raw_fd, file, offset, count, fallback)) {
                 Err(e) => finish(t, Outcome::Error(e, None)),
                 Ok(op) => {
                     t.takeover().op = Some(op.clone());
@@ -174,9 +175,33 @@ pub fn sock_sendfile(
     count: usize,
     fallback: bool,
 ) -> Result<Arc<Future>, i32> {
-    if offset < 0 || file < 0 || sock < 0 {
+    lp.check_fd_free(sock)?;
+    sendfile_on(lp, sock, file, offset, count, fallback)
+}
+
+/// A sendfile range: `EDDY_EINVAL` for a negative offset or an end past
+/// what a file offset can hold.
+fn check_file_range(offset: i64, count: usize) -> Result<(), i32> {
+    match i64::try_from(count) {
+        Ok(c) if offset >= 0 && c <= i64::MAX - offset => Ok(()),
+        _ => Err(EDDY_EINVAL),
+    }
+}
+
+/// `sock_sendfile` on any socket, a transport's own included (its
+/// sendfile, once its buffer has drained).
+fn sendfile_on(
+    lp: &Arc<EventLoop>,
+    sock: RawFd,
+    file: RawFd,
+    offset: i64,
+    count: usize,
+    fallback: bool,
+) -> Result<Arc<Future>, i32> {
+    if file < 0 || sock < 0 {
         return Err(EDDY_EINVAL);
     }
+    check_file_range(offset, count)?;
     if sys::socket_type(sock)? != libc::SOCK_STREAM {
         return Err(EDDY_EINVAL);
     }

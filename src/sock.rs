@@ -2,7 +2,9 @@
 //! the syscall first and waits for readiness only when it would block. The
 //! wait is a one-shot watcher on the fd that the operation removes when it
 //! completes or its future is cancelled, so the fd is never left
-//! registered.
+//! registered. An fd a transport, server or datagram endpoint owns is
+//! refused with `EDDY_EBUSY` (asyncio's RuntimeError): the caller's
+//! operation would take its data.
 
 use std::cell::RefCell;
 use std::os::fd::RawFd;
@@ -110,6 +112,7 @@ pub(crate) fn run_op(
 /// Receives up to `nbytes`; the value is a malloc'd buffer and its length
 /// (NULL and 0 at EOF).
 pub fn sock_recv(lp: &Arc<EventLoop>, fd: RawFd, nbytes: usize) -> Result<Arc<Future>, i32> {
+    lp.check_fd_free(fd)?;
     let mut buf = Some(MallocBuf::new(nbytes)?);
     run_op(lp, fd, false, Some(free_malloced), move || {
         let b = buf.as_mut().expect("taken only when done");
@@ -122,6 +125,7 @@ pub fn sock_recv(lp: &Arc<EventLoop>, fd: RawFd, nbytes: usize) -> Result<Arc<Fu
 
 /// Receives into the caller's buffer; the value is the count.
 pub(crate) fn sock_recv_into(lp: &Arc<EventLoop>, fd: RawFd, mut buf: UserBuf) -> Result<Arc<Future>, i32> {
+    lp.check_fd_free(fd)?;
     run_op(lp, fd, false, None, move || attempt(sys::recv(fd, buf.as_mut_slice()), |n| Ok((0, n as i64))))
 }
 
@@ -131,15 +135,18 @@ pub type DatagramPacker = fn(&[u8], &SockAddr) -> Result<usize, i32>;
 /// Receives one datagram of up to `bufsize` bytes; the value is what `pack`
 /// makes of it.
 pub fn sock_recvfrom(lp: &Arc<EventLoop>, fd: RawFd, bufsize: usize, pack: DatagramPacker) -> Result<Arc<Future>, i32> {
-    let mut buf = vec![0u8; bufsize];
+    lp.check_fd_free(fd)?;
+    let mut buf = MallocBuf::new(bufsize)?;
     run_op(lp, fd, false, Some(free_malloced), move || {
-        attempt(sys::recvfrom(fd, &mut buf), |(n, addr)| Ok((pack(&buf[..n], &addr)?, n as i64)))
+        let buf = buf.as_mut_slice();
+        attempt(sys::recvfrom(fd, buf), |(n, addr)| Ok((pack(&buf[..n], &addr)?, n as i64)))
     })
 }
 
 /// Receives one datagram into the caller's buffer, and its sender into the
 /// caller's address storage; the value is the count.
 pub(crate) fn sock_recvfrom_into(lp: &Arc<EventLoop>, fd: RawFd, mut buf: UserBuf, addr: UserAddr) -> Result<Arc<Future>, i32> {
+    lp.check_fd_free(fd)?;
     run_op(lp, fd, false, None, move || {
         attempt(sys::recvfrom(fd, buf.as_mut_slice()), |(n, from)| {
             addr.write(&from);
@@ -150,6 +157,7 @@ pub(crate) fn sock_recvfrom_into(lp: &Arc<EventLoop>, fd: RawFd, mut buf: UserBu
 
 /// Sends all of `data` (copying what the kernel does not take at once).
 pub fn sock_sendall(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8]) -> Result<Arc<Future>, i32> {
+    lp.check_fd_free(fd)?;
     check_fd(lp, fd)?;
     let sent = match sys::send(fd, data) {
         Ok(n) => n,
@@ -160,7 +168,7 @@ pub fn sock_sendall(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8]) -> Result<Arc<F
             return Ok(fut);
         }
     };
-    let mut rest = data[sent..].to_vec();
+    let mut rest = sys::try_to_vec(&data[sent..])?;
     let mut off = 0;
     run_op(lp, fd, true, None, move || loop {
         if off == rest.len() {
@@ -177,6 +185,7 @@ pub fn sock_sendall(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8]) -> Result<Arc<F
 
 /// Sends one datagram to `addr`; the value is the count sent.
 pub fn sock_sendto(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8], addr: SockAddr) -> Result<Arc<Future>, i32> {
+    lp.check_fd_free(fd)?;
     check_fd(lp, fd)?;
     match sys::sendto(fd, data, &addr) {
         Err(e) if e == EDDY_EAGAIN => {}
@@ -186,13 +195,14 @@ pub fn sock_sendto(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8], addr: SockAddr) 
             return Ok(fut);
         }
     }
-    let data = data.to_vec();
+    let data = sys::try_to_vec(data)?;
     run_op(lp, fd, true, None, move || attempt(sys::sendto(fd, &data, &addr), |n| Ok((0, n as i64))))
 }
 
 /// Connects `fd` to `addr`; a connection in progress is waited for and its
 /// outcome read from SO_ERROR.
 pub fn sock_connect(lp: &Arc<EventLoop>, fd: RawFd, addr: SockAddr) -> Result<Arc<Future>, i32> {
+    lp.check_fd_free(fd)?;
     let mut started = false;
     run_op(lp, fd, true, None, move || {
         if started {
@@ -213,5 +223,6 @@ pub fn sock_connect(lp: &Arc<EventLoop>, fd: RawFd, addr: SockAddr) -> Result<Ar
 /// Accepts a connection; the value's count is the new fd (non-blocking,
 /// close-on-exec).
 pub fn sock_accept(lp: &Arc<EventLoop>, fd: RawFd) -> Result<Arc<Future>, i32> {
+    lp.check_fd_free(fd)?;
     run_op(lp, fd, false, Some(close_accepted), move || attempt(sys::accept(fd), |c| Ok((0, c as i64))))
 }

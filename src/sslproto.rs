@@ -55,11 +55,43 @@ pub struct TlsConfig {
     st: Mutex<ConfigState>,
 }
 
+/// The largest PEM file the TLS loaders read (4 MiB; `EDDY_EFBIG` past
+/// it): far more than a certificate
+/// chain, a key or a CA bundle needs (a system bundle is about 200 KiB),
+/// and small enough that a wrong path (/dev/zero, a disk image) cannot take
+/// the process's memory.
+pub const EDDY_TLS_MAX_PEM_FILE: u64 = 4 << 20;
+
+/// A PEM file's contents: `EDDY_EINVAL` for anything but a regular file (a
+/// device or a FIFO has no size to check and may never end), `EDDY_EFBIG`
+/// past `EDDY_TLS_MAX_PEM_FILE`.
+fn read_pem(path: &Path) -> Result<Vec<u8>, i32> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Non-blocking, so that opening a FIFO does not wait for a writer.
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| from_io(&e))?;
+    let meta = f.metadata().map_err(|e| from_io(&e))?;
+    if !meta.is_file() {
+        return Err(EDDY_EINVAL);
+    }
+    if meta.len() > EDDY_TLS_MAX_PEM_FILE {
+        return Err(EDDY_EFBIG);
+    }
+    // The file may have grown since: read one byte past the limit at most.
+    let mut data = Vec::new();
+    f.take(EDDY_TLS_MAX_PEM_FILE + 1).read_to_end(&mut data).map_err(|e| from_io(&e))?;
+    if data.len() as u64 > EDDY_TLS_MAX_PEM_FILE {
+        return Err(EDDY_EFBIG);
+    }
+    Ok(data)
+}
+
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, i32> {
-    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| pem_error(&e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| pem_error(&e))?;
+    let pem = read_pem(path)?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem).collect::<Result<_, _>>().map_err(|e| pem_error(&e))?;
     if certs.is_empty() {
         return Err(EDDY_ETLS);
     }
@@ -74,7 +106,7 @@ fn pem_error(e: &rustls::pki_types::pem::Error) -> i32 {
 }
 
 fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, i32> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_error(&e))
+    PrivateKeyDer::from_pem_slice(&read_pem(path)?).map_err(|e| pem_error(&e))
 }
 
 impl TlsConfig {
@@ -93,8 +125,8 @@ impl TlsConfig {
     /// system has none); it verifies the server by default.
     pub fn new_client() -> Arc<Self> {
         let mut roots = RootCertStore::empty();
-        if let Ok(certs) = CertificateDer::pem_file_iter(SYSTEM_CA_BUNDLE) {
-            roots.add_parsable_certificates(certs.flatten());
+        if let Ok(pem) = read_pem(Path::new(SYSTEM_CA_BUNDLE)) {
+            roots.add_parsable_certificates(CertificateDer::pem_slice_iter(&pem).flatten());
         }
         Self::with(false, roots, None)
     }

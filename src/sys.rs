@@ -329,6 +329,25 @@ pub(crate) fn file_size(fd: RawFd) -> Result<i64, i32> {
     Ok(st.st_size)
 }
 
+/// A Unix socket address; `EDDY_ENAMETOOLONG` for a path that does not fit
+/// in `sun_path` (socket2 reports that without an errno, which would read
+/// as `EDDY_EIO`).
+pub(crate) fn unix_addr(path: &std::path::Path) -> Result<socket2::SockAddr, i32> {
+    socket2::SockAddr::unix(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidInput => crate::error::EDDY_ENAMETOOLONG,
+        _ => crate::error::from_io(&e),
+    })
+}
+
+/// A copy of `data` whose allocation fails with `EDDY_ENOMEM` rather than
+/// aborting: the size is the caller's.
+pub(crate) fn try_to_vec(data: &[u8]) -> Result<Vec<u8>, i32> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(data.len()).map_err(|_| crate::error::EDDY_ENOMEM)?;
+    v.extend_from_slice(data);
+    Ok(v)
+}
+
 /// Memory from malloc, for values handed to C callers (who free them with
 /// `eddy_free`). Freed on drop unless given up with `into_raw`.
 pub(crate) struct MallocBuf {
@@ -338,6 +357,9 @@ pub(crate) struct MallocBuf {
 
 impl MallocBuf {
     pub(crate) fn new(len: usize) -> Result<Self, i32> {
+        if len > isize::MAX as usize {
+            return Err(crate::error::EDDY_EINVAL);
+        }
         // SAFETY: calloc has no preconditions; NULL is handled below. Zeroed
         // memory makes every byte of the slice below initialised.
         let p = unsafe { libc::calloc(len.max(1), 1) }.cast::<u8>();

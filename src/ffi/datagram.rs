@@ -25,7 +25,7 @@ pub struct eddy_datagram_options_t {
     pub sock: c_int,
 }
 
-/// No addresses, family 0, sock -1.
+/// No addresses, family 0, sock -1. NULL is a no-op (nothing to fill).
 #[no_mangle]
 pub extern "C" fn eddy_datagram_options_init(o: *mut eddy_datagram_options_t) {
     put(
@@ -94,14 +94,7 @@ pub extern "C" fn eddy_datagram_sendto(
 ) -> c_int {
     guard(|| {
         let d = bound_arg(d)?;
-        let data: &[u8] = if len == 0 {
-            &[]
-        } else if data.is_null() {
-            return Err(EDDY_EINVAL);
-        } else {
-            // SAFETY: the caller passes data readable for len bytes.
-            unsafe { std::slice::from_raw_parts(data.cast(), len) }
-        };
+        let data = bytes(data, len)?;
         let addr = if addr.is_null() { None } else { Some(sockaddr_arg(addr, addrlen)?) };
         d.sendto(data, addr)?;
         Ok(0)

@@ -65,7 +65,7 @@ pub struct eddy_server_options_t {
 }
 
 /// asyncio's defaults: no local address, Happy Eyeballs off, no socket,
-/// no TLS, timeouts 60 s and 30 s.
+/// no TLS, timeouts 60 s and 30 s. NULL is a no-op (nothing to fill).
 #[no_mangle]
 pub extern "C" fn eddy_connection_options_init(o: *mut eddy_connection_options_t) {
     put(
@@ -89,7 +89,7 @@ pub extern "C" fn eddy_connection_options_init(o: *mut eddy_connection_options_t
 }
 
 /// asyncio's defaults: backlog 100, reuse_address on, start_serving on,
-/// cleanup_socket on.
+/// cleanup_socket on. NULL is a no-op (nothing to fill).
 #[no_mangle]
 pub extern "C" fn eddy_server_options_init(o: *mut eddy_server_options_t) {
     let d = ServerOptions::default();
@@ -164,15 +164,11 @@ fn server_options(o: *const eddy_server_options_t) -> Result<ServerOptions, c_in
     // SAFETY: a non-null options pointer points to an initialised struct.
     let Some(o) = (unsafe { o.as_ref() }) else { return Ok(ServerOptions::default()) };
     let tls = tls_options(o.tls, std::ptr::null(), o.tls_handshake_timeout, o.tls_shutdown_timeout, true)?;
-    if o.socks.is_null() && o.nsocks > 0 {
-        return Err(EDDY_EINVAL);
-    }
-    let socks = if o.nsocks == 0 {
-        Vec::new()
-    } else {
-        // SAFETY: socks points to nsocks ints for the call.
-        unsafe { std::slice::from_raw_parts(o.socks, o.nsocks) }.to_vec()
-    };
+    let socks = slice(o.socks, o.nsocks)?;
+    let mut socks_owned = Vec::new();
+    socks_owned.try_reserve_exact(socks.len()).map_err(|_| EDDY_ENOMEM)?;
+    socks_owned.extend_from_slice(socks);
+    let socks = socks_owned;
     Ok(ServerOptions {
         family: o.family,
         flags: o.flags,

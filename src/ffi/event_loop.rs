@@ -136,8 +136,8 @@ impl TaskFactory for CTaskFactory {
 }
 
 /// Runs the loop until `eddy_loop_stop` is called. `EDDY_ERUNNING` when this
-/// or another loop is already running in this thread; `EDDY_ECLOSED` after
-/// close.
+/// or another loop is already running in this thread, or this loop in
+/// another thread; `EDDY_ECLOSED` after close.
 #[no_mangle]
 pub extern "C" fn eddy_loop_run_forever(r#loop: *mut EventLoop) -> c_int {
     guard(|| {
@@ -270,7 +270,8 @@ fn schedule(
 }
 
 /// Schedules `cb(ud)` for the next iteration, after the callbacks already
-/// queued. `*out` (may be NULL) receives a handle for cancelling it.
+/// queued. `*out` receives a handle for cancelling it; it may be NULL, and
+/// then no handle is made (the callback still runs).
 #[no_mangle]
 pub extern "C" fn eddy_loop_call_soon(
     r#loop: *mut EventLoop,
@@ -286,7 +287,8 @@ pub extern "C" fn eddy_loop_call_soon(
 }
 
 /// call_soon from any thread: wakes the loop if it is waiting. Wake-ups are
-/// coalesced. `EDDY_ECLOSED` once the loop is closed.
+/// coalesced. `EDDY_ECLOSED` once the loop is closed. `out` may be NULL,
+/// as for call_soon.
 #[no_mangle]
 pub extern "C" fn eddy_loop_call_soon_threadsafe(
     r#loop: *mut EventLoop,
@@ -303,6 +305,7 @@ pub extern "C" fn eddy_loop_call_soon_threadsafe(
 
 /// Schedules `cb(ud)` `delay` seconds from now (negative: due now).
 /// `EDDY_EINVAL` for NaN. Equal deadlines run in the order scheduled.
+/// `out` may be NULL, as for call_soon.
 #[no_mangle]
 pub extern "C" fn eddy_loop_call_later(
     r#loop: *mut EventLoop,
@@ -319,6 +322,7 @@ pub extern "C" fn eddy_loop_call_later(
 }
 
 /// Schedules `cb(ud)` at `when` on the loop's clock (`eddy_loop_time`).
+/// `out` may be NULL, as for call_soon.
 #[no_mangle]
 pub extern "C" fn eddy_loop_call_at(
     r#loop: *mut EventLoop,
@@ -335,7 +339,9 @@ pub extern "C" fn eddy_loop_call_at(
 }
 
 /// Calls `cb(ud)` whenever `fd` is readable (level-triggered), replacing an
-/// earlier reader of `fd`. The fd stays the caller's.
+/// earlier reader of `fd`. The fd stays the caller's. `EDDY_EBUSY` for an
+/// fd a transport, server or datagram endpoint owns (as for the other
+/// three watcher functions and every `eddy_loop_sock_*`).
 #[no_mangle]
 pub extern "C" fn eddy_loop_add_reader(r#loop: *mut EventLoop, fd: c_int, cb: eddy_callback_fn, ud: *mut c_void) -> c_int {
     guard(|| {
@@ -344,14 +350,15 @@ pub extern "C" fn eddy_loop_add_reader(r#loop: *mut EventLoop, fd: c_int, cb: ed
     })
 }
 
-/// 1 if a reader of `fd` was removed, 0 if there was none.
+/// 1 if a reader of `fd` was removed, 0 if there was none; `EDDY_EBUSY` as
+/// for add_reader.
 #[no_mangle]
 pub extern "C" fn eddy_loop_remove_reader(r#loop: *mut EventLoop, fd: c_int) -> c_int {
     guard(|| Ok(loop_arg(r#loop)?.remove_reader(fd)? as c_int))
 }
 
 /// Calls `cb(ud)` whenever `fd` is writable (level-triggered), replacing an
-/// earlier writer of `fd`.
+/// earlier writer of `fd`. `EDDY_EBUSY` as for add_reader.
 #[no_mangle]
 pub extern "C" fn eddy_loop_add_writer(r#loop: *mut EventLoop, fd: c_int, cb: eddy_callback_fn, ud: *mut c_void) -> c_int {
     guard(|| {
@@ -360,7 +367,8 @@ pub extern "C" fn eddy_loop_add_writer(r#loop: *mut EventLoop, fd: c_int, cb: ed
     })
 }
 
-/// 1 if a writer of `fd` was removed, 0 if there was none.
+/// 1 if a writer of `fd` was removed, 0 if there was none; `EDDY_EBUSY` as
+/// for add_reader.
 #[no_mangle]
 pub extern "C" fn eddy_loop_remove_writer(r#loop: *mut EventLoop, fd: c_int) -> c_int {
     guard(|| Ok(loop_arg(r#loop)?.remove_writer(fd)? as c_int))

@@ -54,7 +54,8 @@ pub extern "C" fn eddy_executor_release(ex: *mut Executor) {
 }
 
 /// Runs `fn(ud, &ptr, &n)` on `ex` (NULL: the loop's default executor);
-/// the future gets its value or error on the loop's thread. Cancelling the
+/// `*out` (required) receives the future, which gets the value or error on
+/// the loop's thread. Cancelling the
 /// future before the work starts keeps it from running; a result produced
 /// after cancellation is dropped (not freed: it is the caller's to manage).
 #[no_mangle]
@@ -66,6 +67,7 @@ pub extern "C" fn eddy_loop_run_in_executor(
     out: *mut *mut Future,
 ) -> c_int {
     guard(|| {
+        required(out)?;
         let lp = loop_arg(r#loop)?;
         let f = r#fn.ok_or(EDDY_EINVAL)?;
         let ex = (!ex.is_null()).then(|| arc_arg(ex)).transpose()?;

@@ -109,7 +109,8 @@ pub extern "C" fn eddy_future_is_task(f: *const Future) -> c_int {
     guard(|| Ok(arg(f)?.is_task() as c_int))
 }
 
-/// A task that bypasses the task factory.
+/// A task that bypasses the task factory. `*out` (may be NULL) receives a
+/// reference, as for `eddy_loop_create_task`.
 #[no_mangle]
 pub extern "C" fn eddy_task_new(
     r#loop: *mut EventLoop,

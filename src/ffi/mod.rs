@@ -137,6 +137,66 @@ pub(crate) fn bound_arg<T: LoopBound>(p: *const T) -> Result<ManuallyDrop<Arc<T>
     Ok(o)
 }
 
+/// `n` elements of `T` as a byte count a slice (and read/write(2)) can
+/// hold: at most `isize::MAX` bytes. Checked before any memory is touched,
+/// so that an absurd length is an error, not a read past the caller's
+/// buffer or an allocation that aborts.
+fn span<T>(n: usize) -> Result<usize, c_int> {
+    n.checked_mul(std::mem::size_of::<T>()).filter(|&b| b <= isize::MAX as usize).ok_or(EDDY_EINVAL)
+}
+
+/// An array argument the caller passes for the duration of the call: empty
+/// for `n == 0` (any pointer), `EDDY_EINVAL` for NULL or a span too large
+/// for memory.
+pub(crate) fn slice<'a, T>(p: *const T, n: usize) -> Result<&'a [T], c_int> {
+    span::<T>(n)?;
+    if n == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(EDDY_EINVAL);
+    }
+    // SAFETY: the caller passes p readable for n elements for the call, and
+    // n elements fit in isize::MAX bytes (checked above).
+    Ok(unsafe { std::slice::from_raw_parts(p, n) })
+}
+
+/// As `slice`, for an array the library writes into during the call.
+pub(crate) fn slice_mut<'a, T>(p: *mut T, n: usize) -> Result<&'a mut [T], c_int> {
+    span::<T>(n)?;
+    if n == 0 {
+        return Ok(&mut []);
+    }
+    if p.is_null() {
+        return Err(EDDY_EINVAL);
+    }
+    // SAFETY: the caller passes p writable for n elements for the call, not
+    // aliased meanwhile, and n elements fit in isize::MAX bytes.
+    Ok(unsafe { std::slice::from_raw_parts_mut(p, n) })
+}
+
+/// A byte range the caller passes for the duration of the call.
+pub(crate) fn bytes<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], c_int> {
+    slice(data.cast::<u8>(), len)
+}
+
+/// A buffer the caller lends until an operation completes (docs/api.md: valid
+/// and untouched by the caller until the future is done or cancelled).
+pub(crate) fn lent(buf: *mut c_void, len: usize) -> Result<crate::sys::UserBuf, c_int> {
+    span::<u8>(len)?;
+    if buf.is_null() && len > 0 {
+        return Err(EDDY_EINVAL);
+    }
+    // SAFETY: per docs/api.md as above; len fits a slice (checked).
+    Ok(unsafe { crate::sys::UserBuf::new(buf.cast(), len) })
+}
+
+/// The total length of several byte ranges, `EDDY_EINVAL` when it does not
+/// fit in memory (each part alone may).
+pub(crate) fn total_len(parts: &[&[u8]]) -> Result<usize, c_int> {
+    parts.iter().try_fold(0usize, |sum, p| sum.checked_add(p.len())).and_then(|t| span::<u8>(t).ok()).ok_or(EDDY_EINVAL)
+}
+
 /// Writes a new reference to `obj` through `out`, or drops it when `out` is
 /// NULL (the caller did not ask for it).
 pub(crate) fn give<T>(out: *mut *mut T, obj: Arc<T>) {
@@ -163,9 +223,11 @@ pub(crate) fn start_on_loop(
     })
 }
 
-/// An out-parameter that is not optional: the future it receives is the
-/// only way to learn the operation's result or failure.
-pub(crate) fn required<T>(out: *mut *mut T) -> Result<(), c_int> {
+/// The out-parameter rule (docs/api.md, the header's preamble): every
+/// out-parameter is required, NULL is `EDDY_EINVAL` and nothing is done,
+/// unless its doc comment says it may be NULL and what then happens to the
+/// result.
+pub(crate) fn required<T>(out: *mut T) -> Result<(), c_int> {
     if out.is_null() {
         return Err(EDDY_EINVAL);
     }

@@ -71,15 +71,33 @@ fn current() -> eddy_policy_t {
     POLICY.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map_or(DEFAULT_POLICY, |p| p.0)
 }
 
+/// Calls a policy function that stores a loop through an out-parameter,
+/// and writes that loop to `out` only when the function kept its contract:
+/// it returned 0 and stored a loop. A policy that returns 0 without one
+/// gives `EDDY_EINVAL` (as a task factory that lies does), so the caller's
+/// pointer is never left as it was with a success code.
+fn ask_policy(f: Option<extern "C" fn(*mut c_void, *mut *mut EventLoop) -> c_int>, ud: *mut c_void, out: *mut *mut EventLoop) -> Result<c_int, c_int> {
+    required(out)?;
+    let mut lp: *mut EventLoop = std::ptr::null_mut();
+    let rc = (f.ok_or(EDDY_EINVAL)?)(ud, &mut lp);
+    if rc != 0 {
+        return Err(if rc < 0 { rc } else { EDDY_EINVAL });
+    }
+    if lp.is_null() {
+        return Err(EDDY_EINVAL);
+    }
+    put(out, lp);
+    Ok(0)
+}
+
 /// A new loop, made by the current policy; the caller owns one reference.
+/// `EDDY_EINVAL` (and `*out` untouched) when the policy's new_event_loop
+/// returns 0 without storing a loop.
 #[no_mangle]
 pub extern "C" fn eddy_new_event_loop(out: *mut *mut EventLoop) -> c_int {
     guard(|| {
-        if out.is_null() {
-            return Err(EDDY_EINVAL);
-        }
         let p = current();
-        Ok((p.new_event_loop.ok_or(EDDY_EINVAL)?)(p.ud, out))
+        ask_policy(p.new_event_loop, p.ud, out)
     })
 }
 
@@ -91,19 +109,19 @@ pub extern "C" fn eddy_get_running_loop() -> *mut EventLoop {
 
 /// The running loop, else the policy's current loop for this thread
 /// (borrowed). `EDDY_ENOENT` when there is neither: no loop is created.
+/// `EDDY_EINVAL` (and `*out` untouched) when the policy's get_event_loop
+/// returns 0 without storing a loop.
 #[no_mangle]
 pub extern "C" fn eddy_get_event_loop(out: *mut *mut EventLoop) -> c_int {
     guard(|| {
-        if out.is_null() {
-            return Err(EDDY_EINVAL);
-        }
+        required(out)?;
         let running = events::get_running_loop();
         if !running.is_null() {
             put(out, running.cast_mut());
             return Ok(0);
         }
         let p = current();
-        Ok((p.get_event_loop.ok_or(EDDY_EINVAL)?)(p.ud, out))
+        ask_policy(p.get_event_loop, p.ud, out)
     })
 }
 

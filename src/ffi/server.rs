@@ -57,10 +57,12 @@ pub extern "C" fn eddy_server_abort_clients(s: *mut Server) -> c_int {
     })
 }
 
-/// `*out` completes once the server is closed and every client is gone.
+/// `*out` (required) completes once the server is closed and every client
+/// is gone.
 #[no_mangle]
 pub extern "C" fn eddy_server_wait_closed(s: *mut Server, out: *mut *mut Future) -> c_int {
     guard(|| {
+        required(out)?;
         give(out, bound_arg(s)?.wait_closed());
         Ok(0)
     })
@@ -75,12 +77,13 @@ pub extern "C" fn eddy_server_start_serving(s: *mut Server) -> c_int {
     })
 }
 
-/// Serves until `*out` is cancelled, which closes the server.
+/// Serves until `*out` (required) is cancelled, which closes the server.
 /// `EDDY_EBUSY` while another serve_forever runs; `EDDY_ECLOSED` once
 /// closed.
 #[no_mangle]
 pub extern "C" fn eddy_server_serve_forever(s: *mut Server, out: *mut *mut Future) -> c_int {
     guard(|| {
+        required(out)?;
         give(out, bound_arg(s)?.serve_forever()?);
         Ok(0)
     })
@@ -92,18 +95,16 @@ pub extern "C" fn eddy_server_is_serving(s: *const Server) -> c_int {
     guard(|| Ok(bound_arg(s)?.is_serving() as c_int))
 }
 
-/// Copies up to `cap` listening fds (borrowed) into `fds`; `*n` is how
-/// many there are.
+/// Copies up to `cap` listening fds (borrowed) into `fds` (NULL when `cap`
+/// is 0, to ask for the count); `*n` (required) is how many there are.
 #[no_mangle]
 pub extern "C" fn eddy_server_get_sockets(s: *const Server, fds: *mut c_int, cap: usize, n: *mut usize) -> c_int {
     guard(|| {
         let socks = bound_arg(s)?.get_sockets();
-        if fds.is_null() && cap > 0 {
-            return Err(EDDY_EINVAL);
-        }
-        for (i, fd) in socks.iter().take(cap).enumerate() {
-            // SAFETY: fds is writable for cap ints.
-            unsafe { *fds.add(i) = *fd };
+        required(n)?;
+        let fds = slice_mut(fds, cap)?;
+        for (dst, fd) in fds.iter_mut().zip(&socks) {
+            *dst = *fd;
         }
         put(n, socks.len());
         Ok(0)

@@ -4,7 +4,7 @@ use std::ffi::{c_int, c_void};
 
 use super::*;
 use crate::sock;
-use crate::sys::{UserAddr, UserBuf};
+use crate::sys::UserAddr;
 
 /// `sock_recvfrom`'s result: one allocation, `data` points just past the
 /// struct (free the whole with `eddy_free`).
@@ -40,30 +40,11 @@ fn pack_datagram(data: &[u8], from: &socket2::SockAddr) -> Result<usize, c_int> 
     Ok(p as usize)
 }
 
-/// A byte range the caller passes for the duration of the call.
-fn bytes<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], c_int> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if data.is_null() {
-        return Err(EDDY_EINVAL);
-    }
-    // SAFETY: the caller passes data readable for len bytes for the call.
-    Ok(unsafe { std::slice::from_raw_parts(data.cast(), len) })
-}
-
-/// A buffer the caller lends until the operation completes.
-fn lent(buf: *mut c_void, len: usize) -> Result<UserBuf, c_int> {
-    if buf.is_null() && len > 0 {
-        return Err(EDDY_EINVAL);
-    }
-    // SAFETY: docs/api.md: a buffer passed to sock_*_into stays valid and
-    // untouched by the caller until the future is done or cancelled.
-    Ok(unsafe { UserBuf::new(buf.cast(), len) })
-}
-
 /// Receives up to `nbytes` from `fd`. The value: `ptr` a buffer (free with
-/// `eddy_free`; NULL at EOF), `n` its length.
+/// `eddy_free`; NULL at EOF), `n` its length. `EDDY_ENOMEM` when `nbytes`
+/// cannot be allocated. Like every `eddy_loop_sock_*`: `EDDY_EBUSY` for an
+/// fd a transport, server or datagram endpoint owns, `EDDY_EINVAL` for a
+/// length past `SSIZE_MAX`.
 #[no_mangle]
 pub extern "C" fn eddy_loop_sock_recv(r#loop: *mut EventLoop, fd: c_int, nbytes: usize, out: *mut *mut Future) -> c_int {
     start_on_loop(r#loop, out, |lp| sock::sock_recv(lp, fd, nbytes))
@@ -84,6 +65,7 @@ pub extern "C" fn eddy_loop_sock_recv_into(
 
 /// Receives one datagram of up to `bufsize` bytes. The value: `ptr` an
 /// `eddy_datagram_msg_t` (free with `eddy_free`), `n` the length.
+/// `EDDY_ENOMEM` when `bufsize` cannot be allocated.
 #[no_mangle]
 pub extern "C" fn eddy_loop_sock_recvfrom(
     r#loop: *mut EventLoop,

@@ -27,6 +27,9 @@ pub extern "C" fn eddy_tls_config_new_client(out: *mut *mut TlsConfig) -> c_int 
 /// A server configuration from a PEM certificate chain and a PEM private
 /// key. `-ENOENT` and friends for unreadable files, `EDDY_ETLS` for
 /// contents rustls refuses (no certificate, a key that does not match).
+/// Every PEM loader reads regular files only (`EDDY_EINVAL` for a device
+/// or a FIFO) of at most `EDDY_TLS_MAX_PEM_FILE` bytes (4 MiB; `EDDY_EFBIG`
+/// past that).
 #[no_mangle]
 pub extern "C" fn eddy_tls_config_new_server(
     cert_chain_pem_path: *const c_char,
@@ -40,7 +43,8 @@ pub extern "C" fn eddy_tls_config_new_server(
     })
 }
 
-/// Adds the certificates of a PEM file to the trusted roots.
+/// Adds the certificates of a PEM file to the trusted roots. The file's
+/// limits are those of `eddy_tls_config_new_server`.
 #[no_mangle]
 pub extern "C" fn eddy_tls_config_load_verify_locations(c: *mut TlsConfig, ca_pem_path: *const c_char) -> c_int {
     guard(|| {
@@ -49,7 +53,8 @@ pub extern "C" fn eddy_tls_config_load_verify_locations(c: *mut TlsConfig, ca_pe
     })
 }
 
-/// The certificate this side presents (a client's, for mutual TLS).
+/// The certificate this side presents (a client's, for mutual TLS). The
+/// files' limits are those of `eddy_tls_config_new_server`.
 #[no_mangle]
 pub extern "C" fn eddy_tls_config_set_certificate(
     c: *mut TlsConfig,
@@ -79,13 +84,10 @@ pub extern "C" fn eddy_tls_config_set_verify(c: *mut TlsConfig, verify: bool) ->
 pub extern "C" fn eddy_tls_config_set_alpn_protocols(c: *mut TlsConfig, protos: *const *const c_char, n: usize) -> c_int {
     guard(|| {
         let c = arg(c)?;
-        if protos.is_null() && n > 0 {
-            return Err(EDDY_EINVAL);
-        }
-        let mut list = Vec::with_capacity(n);
-        for i in 0..n {
-            // SAFETY: protos points to n C strings.
-            let p = unsafe { *protos.add(i) };
+        let protos = slice(protos, n)?;
+        let mut list = Vec::new();
+        list.try_reserve_exact(n).map_err(|_| EDDY_ENOMEM)?;
+        for &p in protos {
             list.push(c_string(p).ok_or(EDDY_EINVAL)?.into_bytes());
         }
         c.set_alpn_protocols(list)?;

@@ -35,7 +35,8 @@ pub struct eddy_subprocess_options_t {
     pub start_new_session: bool,
 }
 
-/// Pipes for all three, inherited cwd and environment, close_fds on.
+/// Pipes for all three, inherited cwd and environment, close_fds on. NULL
+/// is a no-op (nothing to fill).
 #[no_mangle]
 pub extern "C" fn eddy_subprocess_options_init(o: *mut eddy_subprocess_options_t) {
     put(
@@ -150,14 +151,14 @@ pub extern "C" fn eddy_process_get_pipe_transport(p: *const Process, fd: c_int) 
 }
 
 /// The exit code, or -signum when a signal killed the child.
-/// `EDDY_EINVALSTATE` while it runs.
+/// `EDDY_EINVALSTATE` while it runs; `EDDY_EINVAL` for a NULL `out`, in
+/// any state.
 #[no_mangle]
 pub extern "C" fn eddy_process_get_returncode(p: *const Process, out: *mut c_int) -> c_int {
     guard(|| {
-        let rc = bound_arg(p)?.get_returncode().ok_or(EDDY_EINVALSTATE)?;
-        if out.is_null() {
-            return Err(EDDY_EINVAL);
-        }
+        let p = bound_arg(p)?;
+        required(out)?;
+        let rc = p.get_returncode().ok_or(EDDY_EINVALSTATE)?;
         put(out, rc);
         Ok(0)
     })

@@ -160,20 +160,9 @@ pub extern "C" fn eddy_transport_resume_reading(t: *mut Transport) -> c_int {
 pub extern "C" fn eddy_transport_write(t: *mut Transport, data: *const c_void, len: usize) -> c_int {
     guard(|| {
         let t = bound_arg(t)?;
-        t.write(sock_bytes(data, len)?)?;
+        t.write(bytes(data, len)?)?;
         Ok(0)
     })
-}
-
-fn sock_bytes<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], c_int> {
-    if len == 0 {
-        return Ok(&[]);
-    }
-    if data.is_null() {
-        return Err(EDDY_EINVAL);
-    }
-    // SAFETY: the caller passes data readable for len bytes for the call.
-    Ok(unsafe { std::slice::from_raw_parts(data.cast(), len) })
 }
 
 /// Writes `n` buffers with one writev when nothing is buffered.
@@ -181,16 +170,13 @@ fn sock_bytes<'a>(data: *const c_void, len: usize) -> Result<&'a [u8], c_int> {
 pub extern "C" fn eddy_transport_writelines(t: *mut Transport, bufs: *const eddy_buf_t, n: usize) -> c_int {
     guard(|| {
         let t = bound_arg(t)?;
-        if bufs.is_null() && n > 0 {
-            return Err(EDDY_EINVAL);
+        let bufs = slice(bufs, n)?;
+        let mut slices = Vec::new();
+        slices.try_reserve_exact(n).map_err(|_| EDDY_ENOMEM)?;
+        for b in bufs {
+            slices.push(bytes(b.base, b.len)?);
         }
-        let bufs: &[eddy_buf_t] = if n == 0 {
-            &[]
-        } else {
-            // SAFETY: bufs points to n eddy_buf_t for the call.
-            unsafe { std::slice::from_raw_parts(bufs, n) }
-        };
-        let slices = bufs.iter().map(|b| sock_bytes(b.base, b.len)).collect::<Result<Vec<_>, _>>()?;
+        total_len(&slices)?;
         t.writelines(&slices)?;
         Ok(0)
     })
@@ -228,7 +214,8 @@ pub extern "C" fn eddy_transport_get_write_buffer_size(t: *const Transport) -> u
     guard_or(0, || bound_arg(t).map_or(0, |t| t.get_write_buffer_size()))
 }
 
-/// The flow-control limits (defaults: low 16 KiB, high 64 KiB).
+/// The flow-control limits (defaults: low 16 KiB, high 64 KiB). Either
+/// output may be NULL (that limit is not reported).
 #[no_mangle]
 pub extern "C" fn eddy_transport_get_write_buffer_limits(t: *const Transport, low: *mut usize, high: *mut usize) -> c_int {
     guard(|| {

@@ -173,7 +173,8 @@ impl ProtocolSlot {
     }
 
     /// BufferedProtocol's get_buffer: a buffer of len > 0 bytes, or the
-    /// protocol's error (EDDY_EINVAL for an empty or NULL buffer).
+    /// protocol's error (EDDY_EINVAL for an empty or NULL buffer, or one
+    /// longer than memory can hold).
     pub(crate) fn get_buffer(&self, t: &Arc<Transport>, sizehint: usize) -> Result<(*mut u8, usize), c_int> {
         let ProtocolSlot::C { table, ud, .. } = self else { return Err(crate::error::EDDY_EINVAL) };
         let f = table.get_buffer.ok_or(crate::error::EDDY_EINVAL)?;
@@ -182,7 +183,7 @@ impl ProtocolSlot {
         if rc < 0 {
             return Err(rc);
         }
-        if p.is_null() || len == 0 {
+        if p.is_null() || len == 0 || len > isize::MAX as usize {
             return Err(crate::error::EDDY_EINVAL);
         }
         Ok((p.cast(), len))
