@@ -4,7 +4,7 @@
  *
  * One test per defect of the issue (lengths past SSIZE_MAX, unallocatable
  * sizes, two threads running one loop, fds a transport owns, unbounded TLS
- * files, lying policies), the out-parameter rule (API.md conventions: an
+ * files, lying policies), the out-parameter rule (docs/api.md section 1, conventions: an
  * out-parameter is required unless its doc says it may be NULL), long Unix
  * socket paths, and a sweep over every export that takes a length or size.
  */

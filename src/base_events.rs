@@ -902,7 +902,7 @@ impl EventLoop {
 
     /// `EDDY_EBUSY` when `fd` belongs to a transport, server or datagram
     /// endpoint of this loop: reading, writing or watching it behind the
-    /// owner's back would take its data (asyncio's RuntimeError, SEMANTICS
+    /// owner's back would take its data (asyncio's RuntimeError, docs/semantics.md
     /// item 25).
     pub(crate) fn check_fd_free(&self, fd: std::os::fd::RawFd) -> Result<(), i32> {
         if self.io.borrow().fds.contains(&fd) {
