@@ -715,6 +715,46 @@ TEST(connect_accepted_socket_makes_transport_after_connection_made) {
   close_loop(loop);
 }
 
+/* Item 58's start-up order when the peer wrote (and closed) before the
+   socket was handed over: connection_made, then the future's done
+   callbacks, and only then data_received, eof_received and
+   connection_lost, as asyncio's reader starts after the waiter is
+   resolved. A caller awaiting the future must see its transport before
+   any data. */
+static void order_made(eddy_transport_t *t, void *ud) { (void)t, (void)ud, ev_add('M'); }
+static void order_data(eddy_transport_t *t, const uint8_t *d, size_t n, void *ud) {
+  (void)t, (void)d, (void)n, (void)ud;
+  ev_add('D');
+}
+static bool order_eof(eddy_transport_t *t, void *ud) { return (void)t, (void)ud, ev_add('E'), false; }
+static void order_lost(eddy_transport_t *t, int err, void *ud) { (void)t, (void)err, (void)ud, ev_add('L'); }
+static void order_done(eddy_future_t *f, void *ud) { (void)f, (void)ud, ev_add('F'); }
+static const eddy_protocol_t order_proto = {
+    .connection_made = order_made,
+    .data_received = order_data,
+    .eof_received = order_eof,
+    .connection_lost = order_lost,
+};
+
+TEST(connect_accepted_socket_resolves_its_future_before_data_already_waiting) {
+  for (int kind = 0; kind < 2; kind++) { /* 0: data only; 1: data, then the peer closes */
+    eddy_loop_t *loop = new_loop();
+    ev_reset();
+    int sv[2];
+    tcp_pair(sv);
+    CHECK_EQ(write(sv[0], "early", 5), 5);
+    if (kind == 1) close(sv[0]);
+    eddy_future_t *f = NULL;
+    CHECK_OK(eddy_loop_connect_accepted_socket(loop, &order_proto, NULL, sv[1], NULL, &f));
+    CHECK_OK(eddy_future_add_done_callback(f, order_done, NULL));
+    RUN_LOOP_UNTIL(loop, ev_count(kind == 1 ? 'L' : 'D') == 1, 3.0);
+    CHECK_STR_EQ(ev, kind == 1 ? "MFDEL" : "MFD");
+    eddy_future_release(f);
+    if (kind == 0) close(sv[0]);
+    close_loop(loop);
+  }
+}
+
 /* ============================================================= sendfile */
 
 /* A TCP pair whose sv[0] becomes a transport for `c` (sv[1] stays the

@@ -322,23 +322,38 @@ impl Transport {
         };
         t.st.borrow_mut().token = Some(token);
         let me = t.clone();
-        lp.push_ready(Ready::Job(Box::new(move |_| {
+        lp.push_ready(Ready::Job(Box::new(move |lp| {
             if let Some(p) = me.protocol() {
                 p.connection_made(&me);
             }
-            let pending_read = {
-                let mut st = me.st.borrow_mut();
-                st.started = true;
-                st.readable
-            };
-            if pending_read {
-                me.read_ready();
-            }
-            if let Some(f) = on_made {
-                f(&me);
+            match on_made {
+                // asyncio adds the reader before it resolves the creation
+                // waiter, but the reader first runs after the next select,
+                // behind the waiter's done callbacks (docs/semantics.md item
+                // 58): reading starts after the callbacks that completing the
+                // waiter has just queued, so whoever awaits the transport
+                // has it before any data_received.
+                Some(f) => {
+                    f(&me);
+                    let me = me.clone();
+                    lp.push_ready(Ready::Job(Box::new(move |_| me.start_reading())));
+                }
+                None => me.start_reading(),
             }
         })));
         Ok(t)
+    }
+
+    /// Reads from now on, at once when the fd turned readable before.
+    fn start_reading(self: &Arc<Self>) {
+        let pending_read = {
+            let mut st = self.st.borrow_mut();
+            st.started = true;
+            st.readable
+        };
+        if pending_read {
+            self.read_ready();
+        }
     }
 
     /// Called by the server that accepted the connection: connection_lost
