@@ -418,3 +418,32 @@ $(BENCH_DIR)/%_uv: benches/%_uv.c benches/bench_util.h
 $(BENCH_DIR)/bulk_peer $(BENCH_DIR)/idle_client: $(BENCH_DIR)/%: benches/%.c
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+# --- Python binding (issue 12) -----------------------------------------------
+#
+#   make test-python         build and install python/ (eddyloop) into a venv
+#                            in $(BUILD)/python-venv, run its pytest tests
+#   make conformance-python  CPython's own asyncio tests on eddyloop and on
+#                            asyncio's loop (python/tests/conformance.py)
+#
+# The venv sees the interpreter's site-packages, so Cython and pytest
+# installed there (.ci/run does) are used without a download; otherwise they
+# are installed into the venv. The extension links libeddy.a, built first.
+PYTHON ?= python3
+PY_VENV := $(BUILD)/python-venv
+PY := $(PY_VENV)/bin/python
+
+.PHONY: test-python conformance-python python-install
+
+python-install: build
+	@[ -x $(PY) ] || $(PYTHON) -m venv --system-site-packages $(PY_VENV)
+	@$(PY) -c 'import Cython, pytest, setuptools' 2>/dev/null \
+	    || $(PY) -m pip install -q cython pytest setuptools
+	EDDY_SKIP_CARGO=1 $(PY) -m pip install -q --no-build-isolation ./python
+
+test-python: python-install
+	$(PY) -m pytest -q python/tests
+
+conformance-python: python-install
+	$(PY) python/tests/conformance.py --loop asyncio
+	$(PY) python/tests/conformance.py --loop eddy

@@ -630,7 +630,7 @@ cdef class Loop:
     cdef object _current_handle
     cdef object _exception_handler
     cdef object _task_factory
-    cdef object _default_executor
+    cdef readonly object _default_executor
     cdef bint _executor_shutdown_called
     cdef object _asyncgens
     cdef bint _asyncgens_shutdown_called
