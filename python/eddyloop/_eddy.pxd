@@ -2,7 +2,7 @@
 # those). Keep in step with the header: a changed signature must fail the
 # C compile, which is why the header itself is included, not copied.
 
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint16_t
 cdef extern from "<sys/socket.h>":
     ctypedef unsigned int socklen_t
     struct sockaddr:
@@ -47,6 +47,10 @@ cdef extern from "eddy.h" nogil:
         EDDY_ECANCELED
         EDDY_ENOENT
         EDDY_EINVAL
+        EDDY_EPIPE
+        EDDY_EBUSY
+        EDDY_ENOTSUP
+        EDDY_ENOBUFS
         EDDY_EAI_ADDRFAMILY
         EDDY_EAI_SYSTEM
 
@@ -112,3 +116,113 @@ cdef extern from "eddy.h" nogil:
     int eddy_loop_sock_sendfile(eddy_loop_t *loop, int sock_fd, int file_fd,
                                 int64_t offset, size_t count, bint fallback,
                                 eddy_future_t **out)
+
+    # --- streams: transports, connections, servers -----------------------
+    ctypedef struct eddy_transport_t:
+        pass
+    ctypedef struct eddy_server_t:
+        pass
+    ctypedef struct eddy_tls_config_t:
+        pass
+
+    ctypedef struct eddy_protocol_t:
+        void (*connection_made)(eddy_transport_t *t, void *ud) noexcept
+        void (*connection_lost)(eddy_transport_t *t, int err, void *ud) noexcept
+        void (*pause_writing)(eddy_transport_t *t, void *ud) noexcept
+        void (*resume_writing)(eddy_transport_t *t, void *ud) noexcept
+        void (*data_received)(eddy_transport_t *t, const uint8_t *data, size_t len,
+                              void *ud) noexcept
+        bint (*eof_received)(eddy_transport_t *t, void *ud) noexcept
+        int (*get_buffer)(eddy_transport_t *t, size_t sizehint, void **buf, size_t *len,
+                          void *ud) noexcept
+        void (*buffer_updated)(eddy_transport_t *t, size_t nbytes, void *ud) noexcept
+
+    ctypedef int (*eddy_protocol_factory_fn)(void *factory_ud, const eddy_protocol_t **proto,
+                                             void **ud) noexcept
+
+    ctypedef struct eddy_connection_options_t:
+        int family
+        int proto
+        int flags
+        const char *local_host
+        uint16_t local_port
+        double happy_eyeballs_delay
+        int interleave
+        bint all_errors
+        int sock
+        eddy_tls_config_t *tls
+        const char *server_hostname
+        double tls_handshake_timeout
+        double tls_shutdown_timeout
+
+    ctypedef struct eddy_server_options_t:
+        int family
+        int flags
+        int backlog
+        bint reuse_address
+        bint reuse_port
+        bint keep_alive
+        bint start_serving
+        bint cleanup_socket
+        const int *socks
+        size_t nsocks
+        eddy_tls_config_t *tls
+        double tls_handshake_timeout
+        double tls_shutdown_timeout
+
+    ctypedef struct eddy_buf_t:
+        const void *base
+        size_t len
+
+    void eddy_connection_options_init(eddy_connection_options_t *o)
+    void eddy_server_options_init(eddy_server_options_t *o)
+    int eddy_loop_create_connection(eddy_loop_t *loop, const eddy_protocol_t *proto, void *ud,
+                                    const char *host, uint16_t port,
+                                    const eddy_connection_options_t *opts,
+                                    eddy_future_t **out)
+    int eddy_loop_create_server(eddy_loop_t *loop, eddy_protocol_factory_fn factory_fn,
+                                void *factory_ud, const char *host, uint16_t port,
+                                const eddy_server_options_t *opts, eddy_future_t **out)
+    int eddy_loop_create_unix_connection(eddy_loop_t *loop, const eddy_protocol_t *proto,
+                                         void *ud, const char *path,
+                                         const eddy_connection_options_t *opts,
+                                         eddy_future_t **out)
+    int eddy_loop_create_unix_server(eddy_loop_t *loop, eddy_protocol_factory_fn factory_fn,
+                                     void *factory_ud, const char *path,
+                                     const eddy_server_options_t *opts, eddy_future_t **out)
+    int eddy_loop_connect_accepted_socket(eddy_loop_t *loop, const eddy_protocol_t *proto,
+                                          void *ud, int fd,
+                                          const eddy_connection_options_t *opts,
+                                          eddy_future_t **out)
+
+    int eddy_server_close(eddy_server_t *s)
+    int eddy_server_close_clients(eddy_server_t *s)
+    int eddy_server_abort_clients(eddy_server_t *s)
+    int eddy_server_wait_closed(eddy_server_t *s, eddy_future_t **out)
+    int eddy_server_start_serving(eddy_server_t *s)
+    int eddy_server_serve_forever(eddy_server_t *s, eddy_future_t **out)
+    int eddy_server_is_serving(const eddy_server_t *s)
+    int eddy_server_get_sockets(const eddy_server_t *s, int *fds, size_t cap, size_t *n)
+    void eddy_server_retain(eddy_server_t *s)
+    void eddy_server_release(eddy_server_t *s)
+
+    int eddy_transport_close(eddy_transport_t *t)
+    int eddy_transport_is_closing(const eddy_transport_t *t)
+    int eddy_transport_get_extra_info(const eddy_transport_t *t, const char *name,
+                                      void *buf, size_t *len)
+    int eddy_transport_set_protocol(eddy_transport_t *t, const eddy_protocol_t *proto,
+                                    void *ud)
+    void eddy_transport_retain(eddy_transport_t *t)
+    void eddy_transport_release(eddy_transport_t *t)
+    int eddy_transport_is_reading(const eddy_transport_t *t)
+    int eddy_transport_pause_reading(eddy_transport_t *t)
+    int eddy_transport_resume_reading(eddy_transport_t *t)
+    int eddy_transport_write(eddy_transport_t *t, const void *data, size_t len)
+    int eddy_transport_writelines(eddy_transport_t *t, const eddy_buf_t *bufs, size_t n)
+    int eddy_transport_can_write_eof(const eddy_transport_t *t)
+    int eddy_transport_write_eof(eddy_transport_t *t)
+    int eddy_transport_abort(eddy_transport_t *t)
+    size_t eddy_transport_get_write_buffer_size(const eddy_transport_t *t)
+    int eddy_transport_get_write_buffer_limits(const eddy_transport_t *t, size_t *low,
+                                               size_t *high)
+    int eddy_transport_set_write_buffer_limits(eddy_transport_t *t, int64_t high, int64_t low)

@@ -437,7 +437,7 @@ cdef socklen_t _py_to_sockaddr(int family, address, sockaddr_storage *out) excep
 
 cdef enum OpKind:
     OP_RECV, OP_RECV_INTO, OP_RECVFROM, OP_RECVFROM_INTO, OP_COUNT, OP_NONE,
-    OP_ACCEPT, OP_SENDFILE, OP_GETADDRINFO, OP_GETNAMEINFO
+    OP_ACCEPT, OP_SENDFILE, OP_GETADDRINFO, OP_GETNAMEINFO, OP_TRANSPORT, OP_SERVER
 
 
 @cython.final
@@ -497,11 +497,14 @@ cdef class _Op:
         cdef int64_t n = 0
         cdef int rc
         if eddy_future_cancelled(self.ef):
+            self._failed()
             self._release()
             if not self.fut.done():
                 self.fut.cancel()
             return
         rc = eddy_future_result(self.ef, &ptr, &n)
+        if rc != 0:
+            self._failed()
         if self.fut.done():
             if rc == 0:
                 self._discard(ptr, n)
@@ -515,10 +518,24 @@ cdef class _Op:
         finally:
             self._release()
 
+    cdef _failed(self):
+        """eddy will not call back the connection or server it was making:
+        drop the reference it held."""
+        if self.kind == OP_TRANSPORT:
+            if not (<Transport>self.keep)._made:
+                (<Transport>self.keep)._take_back_from_eddy()
+        elif self.kind == OP_SERVER:
+            (<Server>self.keep)._take_back_from_eddy()
+
     cdef _discard(self, void *ptr, int64_t n):
         """Frees a result nobody will take (the asyncio future was
         cancelled after eddy finished)."""
-        if self.kind == OP_ACCEPT:
+        if self.kind == OP_TRANSPORT:
+            (<Transport>self.keep).abort()
+        elif self.kind == OP_SERVER:
+            eddy_server_close(<eddy_server_t *>ptr)
+            (<Server>self.keep)._take_back_from_eddy()
+        elif self.kind == OP_ACCEPT:
             os.close(n)
         elif self.kind == OP_GETADDRINFO:
             eddy_freeaddrinfo(<addrinfo *>ptr)
@@ -559,6 +576,14 @@ cdef class _Op:
             if n:
                 self.keep.seek(self.offset + n)
             return n
+        if self.kind == OP_TRANSPORT:
+            return (self.keep, (<Transport>self.keep)._protocol)
+        if self.kind == OP_SERVER:
+            server = <Server>self.keep
+            server._s = <eddy_server_t *>ptr
+            eddy_server_retain(server._s)
+            server._load_sockets()
+            return server
         if self.kind == OP_GETADDRINFO:
             ai = <addrinfo *>ptr
             result = []
@@ -592,6 +617,9 @@ cdef class _Op:
             PyBuffer_Release(&self.view)
         if self.ef != NULL:
             eddy_future_release(self.ef)
+
+
+include "_streams.pxi"
 
 
 def _run_until_complete_cb(fut):
@@ -641,6 +669,7 @@ cdef class Loop:
     cdef object _old_wakeup_fd
     cdef bint _wakeup_installed
     cdef dict _signal_handlers
+    cdef object _servers
     cdef public double slow_callback_duration
 
     def __cinit__(self):
@@ -653,6 +682,7 @@ cdef class Loop:
         self._writers = {}
         self._signal_handlers = {}
         self._asyncgens = weakref.WeakSet()
+        self._servers = weakref.WeakSet()
         self.slow_callback_duration = 0.1
 
     def __init__(self):
@@ -881,6 +911,9 @@ cdef class Loop:
         if executor is not None:
             self._default_executor = None
             executor.shutdown(wait=False)
+        for server in list(self._servers):
+            # eddy closes their fds now: the socket objects must let go.
+            (<Server>server)._forget_sockets()
         rc = eddy_loop_close(self._eloop)
         if self._ssock is not None:
             self._ssock.close()
@@ -1459,6 +1492,249 @@ cdef class Loop:
         if not infos:
             raise OSError('getaddrinfo() returned empty list')
         return infos[0][4]
+
+    # --- streams ---------------------------------------------------------
+
+    async def create_connection(
+            self, protocol_factory, host=None, port=None, *, ssl=None, family=0,
+            proto=0, flags=0, sock=None, local_addr=None, server_hostname=None,
+            ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
+            happy_eyeballs_delay=None, interleave=None, all_errors=False):
+        """Connect to host:port (or take sock) and make a transport for a
+        protocol from protocol_factory: (transport, protocol)."""
+        _check_ssl_unsupported(ssl, server_hostname, ssl_handshake_timeout,
+                               ssl_shutdown_timeout)
+        if host is not None or port is not None:
+            if sock is not None:
+                raise ValueError('host/port and sock can not be specified at the same time')
+        elif sock is None:
+            raise ValueError('host and port was not specified and no sock specified')
+        _check_stream_socket(sock)
+        if happy_eyeballs_delay is not None and interleave is None:
+            # Happy Eyeballs needs the families interleaved (RFC 8305).
+            interleave = 1
+        return await self._connect(protocol_factory, host, port, None, family, proto,
+                                   flags, sock, local_addr, happy_eyeballs_delay,
+                                   interleave, all_errors)
+
+    async def create_unix_connection(
+            self, protocol_factory, path=None, *, ssl=None, sock=None,
+            server_hostname=None, ssl_handshake_timeout=None,
+            ssl_shutdown_timeout=None):
+        """Connect to the Unix socket at path (or take sock)."""
+        _check_ssl_unsupported(ssl, server_hostname, ssl_handshake_timeout,
+                               ssl_shutdown_timeout)
+        if path is not None:
+            if sock is not None:
+                raise ValueError('path and sock can not be specified at the same time')
+            path = os.fsdecode(os.fspath(path))
+        elif sock is None:
+            raise ValueError('no path and sock were specified')
+        else:
+            if sock.family != _socket.AF_UNIX or sock.type != _socket.SOCK_STREAM:
+                raise ValueError(f'A UNIX Domain Stream Socket was expected, got {sock!r}')
+        return await self._connect(protocol_factory, None, None, path, 0, 0, 0, sock,
+                                   None, None, None, False)
+
+    async def connect_accepted_socket(
+            self, protocol_factory, sock, *, ssl=None, ssl_handshake_timeout=None,
+            ssl_shutdown_timeout=None):
+        """A transport for an already connected (accepted) socket."""
+        _check_ssl_unsupported(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        _check_stream_socket(sock)
+        return await self._connect(protocol_factory, None, None, None, 0, 0, 0, sock,
+                                   None, None, None, False, True)
+
+    def _connect(self, protocol_factory, host, port, path, family, proto, flags,
+                 sock, local_addr, happy_eyeballs_delay, interleave, all_errors,
+                 accepted=False):
+        cdef eddy_connection_options_t opts
+        cdef const char *chost = NULL
+        cdef const char *cpath = NULL
+        cdef Transport tr
+        cdef _Op op
+        cdef int rc
+        cdef void *ud
+        self._check_closed()
+        eddy_connection_options_init(&opts)
+        opts.family = family
+        opts.proto = proto
+        opts.flags = flags
+        opts.all_errors = all_errors
+        if local_addr is not None:
+            blocal = (local_addr[0] or '').encode('idna')
+            if blocal:
+                opts.local_host = blocal
+            opts.local_port = _port_number(local_addr[1])
+        if happy_eyeballs_delay is not None:
+            opts.happy_eyeballs_delay = happy_eyeballs_delay
+        if interleave is not None:
+            opts.interleave = interleave
+        if sock is not None:
+            opts.sock = sock.fileno()
+        if host is not None:
+            bhost = host.encode('idna')
+            chost = bhost
+        if path is not None:
+            bpath = os.fsencode(path)
+            cpath = bpath
+        cport = _port_number(port)
+        protocol = protocol_factory()
+        tr = Transport(self, protocol)
+        op = _Op(self, OP_TRANSPORT)
+        op.keep = tr
+        ud = tr._give_to_eddy()
+        if accepted:
+            rc = eddy_loop_connect_accepted_socket(self._eloop, _protocol_table(protocol),
+                                                   ud, opts.sock, &opts, &op.ef)
+        elif path is not None or (sock is not None and sock.family == _socket.AF_UNIX):
+            if sock is not None:
+                cpath = NULL
+            rc = eddy_loop_create_unix_connection(self._eloop, _protocol_table(protocol),
+                                                  ud, cpath, &opts, &op.ef)
+        else:
+            rc = eddy_loop_create_connection(self._eloop, _protocol_table(protocol), ud,
+                                             chost, cport, &opts, &op.ef)
+        if rc < 0:
+            tr._take_back_from_eddy()
+        elif sock is not None:
+            tr._adopt_socket(sock)
+        return op.start(rc)
+
+    async def create_server(
+            self, protocol_factory, host=None, port=None, *,
+            family=_socket.AF_UNSPEC, flags=_socket.AI_PASSIVE, sock=None,
+            backlog=100, ssl=None, reuse_address=None, reuse_port=None,
+            keep_alive=None, ssl_handshake_timeout=None,
+            ssl_shutdown_timeout=None, start_serving=True):
+        """A server listening on host:port (every address of host; all
+        interfaces for None or ''; a sequence of hosts), or on sock."""
+        if isinstance(ssl, bool):
+            raise TypeError('ssl argument must be an SSLContext or None')
+        _check_ssl_unsupported(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        self._check_closed()
+        socks = []
+        if host is not None or port is not None:
+            if sock is not None:
+                raise ValueError('host/port and sock can not be specified at the same time')
+            if host == '':
+                host = None
+            if host is not None and not isinstance(host, str):
+                socks = await self._bind_hosts(list(host), port, family, flags,
+                                               reuse_address, reuse_port)
+                host = None
+        else:
+            if sock is None:
+                raise ValueError('Neither host/port nor sock were specified')
+            _check_stream_socket(sock)
+            socks = [sock]
+        return await self._serve(protocol_factory, host, port, None, family, flags, socks,
+                                 backlog, reuse_address, reuse_port, keep_alive,
+                                 start_serving, True)
+
+    async def create_unix_server(
+            self, protocol_factory, path=None, *, sock=None, backlog=100,
+            ssl=None, ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
+            start_serving=True, cleanup_socket=True):
+        """A server listening on the Unix socket path (or sock)."""
+        if isinstance(ssl, bool):
+            raise TypeError('ssl argument must be an SSLContext or None')
+        _check_ssl_unsupported(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        self._check_closed()
+        socks = []
+        if path is not None:
+            if sock is not None:
+                raise ValueError('path and sock can not be specified at the same time')
+            path = os.fsdecode(os.fspath(path))
+        else:
+            if sock is None:
+                raise ValueError('path was not specified, and no sock specified')
+            if sock.family != _socket.AF_UNIX or sock.type != _socket.SOCK_STREAM:
+                raise ValueError(f'A UNIX Domain Stream Socket was expected, got {sock!r}')
+            socks = [sock]
+        return await self._serve(protocol_factory, None, None, path, 0, 0, socks, backlog,
+                                 None, None, None, start_serving, cleanup_socket, True)
+
+    async def _bind_hosts(self, hosts, port, family, flags, reuse_address, reuse_port):
+        """Sockets bound to every address of every host (asyncio's rule for
+        a sequence of hosts); eddy listens on them."""
+        infos = set()
+        for h in hosts:
+            for info in await self.getaddrinfo(h, port, family=family,
+                                               type=_socket.SOCK_STREAM, flags=flags):
+                infos.add(info)
+        socks = []
+        try:
+            for af, socktype, proto, _, sa in infos:
+                s = _socket.socket(af, socktype, proto)
+                socks.append(s)
+                if reuse_address is None or reuse_address:
+                    s.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    s.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEPORT, 1)
+                if af == _socket.AF_INET6:
+                    s.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, 1)
+                try:
+                    s.bind(sa)
+                except OSError as err:
+                    raise OSError(err.errno, f'error while attempting to bind on '
+                                             f'address {sa!r}: {err.strerror.lower()}') from None
+        except BaseException:
+            for s in socks:
+                s.close()
+            raise
+        return socks
+
+    def _serve(self, protocol_factory, host, port, path, family, flags, socks, backlog,
+               reuse_address, reuse_port, keep_alive, start_serving, cleanup_socket,
+               unix=False):
+        cdef eddy_server_options_t opts
+        cdef const char *chost = NULL
+        cdef const char *cpath = NULL
+        cdef int fds[64]
+        cdef Server server
+        cdef _Op op
+        cdef int rc
+        cdef size_t i
+        if len(socks) > 64:
+            raise ValueError('at most 64 sockets')
+        eddy_server_options_init(&opts)
+        opts.family = family
+        opts.flags = flags
+        opts.backlog = backlog
+        if reuse_address is not None:
+            opts.reuse_address = reuse_address
+        opts.reuse_port = bool(reuse_port)
+        opts.keep_alive = bool(keep_alive)
+        opts.start_serving = start_serving
+        opts.cleanup_socket = cleanup_socket
+        for i in range(len(socks)):
+            fds[i] = socks[i].fileno()
+        opts.socks = fds if socks else NULL
+        opts.nsocks = len(socks)
+        if host is not None:
+            bhost = host.encode('idna')
+            chost = bhost
+        if path is not None:
+            bpath = os.fsencode(path)
+            cpath = bpath
+        cport = _port_number(port)
+        server = Server(self, protocol_factory)
+        op = _Op(self, OP_SERVER)
+        op.keep = server
+        if unix:
+            rc = eddy_loop_create_unix_server(self._eloop, _server_factory,
+                                              server._give_to_eddy(), cpath, &opts, &op.ef)
+        else:
+            rc = eddy_loop_create_server(self._eloop, _server_factory, server._give_to_eddy(),
+                                         chost, cport, &opts, &op.ef)
+        if rc < 0:
+            server._take_back_from_eddy()
+        else:
+            # eddy owns the fds now; the socket objects are detached before
+            # eddy closes them (Server.close).
+            server._given_socks = list(socks)
+        return op.start(rc)
 
     # --- name resolution ---------------------------------------------------
 
