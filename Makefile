@@ -165,6 +165,12 @@ test:
 	else \
 	    $(call phase,'strace not installed: skipping the syscall budget'); \
 	fi
+	@if command -v $(PYTHON) >/dev/null 2>&1; then \
+	    $(call phase,'Python binding (python/: eddyloop, pytest)'); \
+	    $(MAKE) $(SUBFLAGS) test-python; \
+	else \
+	    $(call phase,'$(PYTHON) not installed: skipping the Python binding'); \
+	fi
 	@if command -v $(VALGRIND_BIN) >/dev/null 2>&1; then \
 	    $(call phase,'C tests under valgrind'); \
 	    $(MAKE) $(SUBFLAGS) test-valgrind; \
@@ -437,8 +443,8 @@ PY := $(PY_VENV)/bin/python
 
 python-install: build
 	@[ -x $(PY) ] || $(PYTHON) -m venv --system-site-packages $(PY_VENV)
-	@$(PY) -c 'import Cython, pytest, setuptools' 2>/dev/null \
-	    || $(PY) -m pip install -q cython pytest setuptools
+	@$(PY) -c 'import Cython, pytest, setuptools, wheel' 2>/dev/null \
+	    || $(PY) -m pip install -q cython pytest setuptools wheel
 	EDDY_SKIP_CARGO=1 $(PY) -m pip install -q --no-build-isolation ./python
 
 test-python: python-install
