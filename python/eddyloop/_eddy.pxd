@@ -195,6 +195,14 @@ cdef extern from "eddy.h" nogil:
                                           const eddy_connection_options_t *opts,
                                           eddy_future_t **out)
 
+    int eddy_loop_sendfile(eddy_loop_t *loop, eddy_transport_t *t, int file_fd,
+                           int64_t offset, size_t count, bint fallback,
+                           eddy_future_t **out)
+    int eddy_loop_connect_read_pipe(eddy_loop_t *loop, const eddy_protocol_t *proto,
+                                    void *ud, int fd, eddy_future_t **out)
+    int eddy_loop_connect_write_pipe(eddy_loop_t *loop, const eddy_protocol_t *proto,
+                                     void *ud, int fd, eddy_future_t **out)
+
     int eddy_server_close(eddy_server_t *s)
     int eddy_server_close_clients(eddy_server_t *s)
     int eddy_server_abort_clients(eddy_server_t *s)

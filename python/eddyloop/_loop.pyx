@@ -1601,6 +1601,75 @@ cdef class Loop:
             tr._adopt_socket(sock)
         return op.start(rc)
 
+    async def sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
+        """Send a file over a stream transport with sendfile(2) (or reading
+        and writing when that cannot serve it and fallback is true); the
+        file position ends at offset + the count sent."""
+        cdef _Op op
+        if transport.is_closing():
+            raise RuntimeError('Transport is closing')
+        if not isinstance(transport, Transport) or (<Transport>transport)._t == NULL:
+            raise RuntimeError(f'sendfile is not supported for transport {transport!r}')
+        if 'b' not in getattr(file, 'mode', 'b'):
+            raise ValueError('file should be opened in binary mode')
+        if count is not None:
+            if not isinstance(count, int):
+                raise TypeError(f'count must be a positive integer (got {count!r})')
+            if count <= 0:
+                raise ValueError(f'count must be a positive integer (got {count!r})')
+        if not isinstance(offset, int):
+            raise TypeError(f'offset must be a non-negative integer (got {offset!r})')
+        if offset < 0:
+            raise ValueError(f'offset must be a non-negative integer (got {offset!r})')
+        op = _Op(self, OP_SENDFILE)
+        op.keep = file
+        op.offset = offset
+        try:
+            return await op.start(eddy_loop_sendfile(
+                self._eloop, (<Transport>transport)._t, file.fileno(), offset, count or 0,
+                fallback, &op.ef))
+        except OSError as exc:
+            if exc.errno == _errno.EOPNOTSUPP and not fallback:
+                raise RuntimeError(
+                    f'fallback is disabled and native sendfile is not '
+                    f'supported for transport {transport!r}') from None
+            raise
+
+    async def connect_read_pipe(self, protocol_factory, pipe):
+        """A read transport for a pipe, socket or character device."""
+        return await self._connect_pipe(protocol_factory, pipe, False)
+
+    async def connect_write_pipe(self, protocol_factory, pipe):
+        """A write transport for a pipe, socket or character device."""
+        return await self._connect_pipe(protocol_factory, pipe, True)
+
+    def _connect_pipe(self, protocol_factory, pipe, bint write):
+        cdef Transport tr
+        cdef _Op op
+        cdef int rc
+        self._check_closed()
+        fd = _fileobj_to_fd(pipe)
+        protocol = protocol_factory()
+        tr = Transport(self, protocol)
+        op = _Op(self, OP_TRANSPORT)
+        op.keep = tr
+        # eddy owns a duplicate; the pipe object stays the transport's 'pipe'
+        # extra and is closed after connection_lost, as asyncio closes it.
+        # (Handing eddy the object's own fd would leave two owners of it.)
+        fd = os.dup(fd)
+        if write:
+            rc = eddy_loop_connect_write_pipe(self._eloop, _protocol_table(protocol),
+                                              tr._give_to_eddy(), fd, &op.ef)
+        else:
+            rc = eddy_loop_connect_read_pipe(self._eloop, _protocol_table(protocol),
+                                             tr._give_to_eddy(), fd, &op.ef)
+        if rc < 0:
+            os.close(fd)
+            tr._take_back_from_eddy()
+        else:
+            tr._adopt_pipe(pipe)
+        return op.start(rc)
+
     async def create_server(
             self, protocol_factory, host=None, port=None, *,
             family=_socket.AF_UNSPEC, flags=_socket.AI_PASSIVE, sock=None,

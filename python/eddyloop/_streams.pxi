@@ -34,6 +34,7 @@ cdef class Transport:
     cdef Py_buffer _view
     cdef bint _has_view
     cdef object _sock
+    cdef object _pipe
     cdef dict _extra
 
     def __cinit__(self, Loop loop, protocol, server=None):
@@ -95,6 +96,8 @@ cdef class Transport:
             return self._extra[name]
         if name == 'socket':
             return self._socket() or default
+        if name == 'pipe':
+            return self._pipe if self._pipe is not None else default
         if name in ('peername', 'sockname'):
             value = self._address(name)
             if value is not None:
@@ -264,6 +267,9 @@ cdef class Transport:
         from asyncio import trsock
         self._sock = trsock.TransportSocket(sock)
 
+    cdef _adopt_pipe(self, pipe):
+        self._pipe = pipe
+
     cdef _connection_lost(self, int err):
         self._lost = True
         try:
@@ -272,6 +278,8 @@ cdef class Transport:
         finally:
             if self._sock is not None:
                 self._sock._sock.detach()
+            if self._pipe is not None:
+                self._pipe.close()
             if self._server is not None:
                 (<Server>self._server)._detach(self)
             self._take_back_from_eddy()
