@@ -700,3 +700,30 @@ def test_unclosed_loop_warns():
     with pytest.warns(ResourceWarning, match='unclosed event loop'):
         del loop
         gc.collect()
+
+
+@pytest.mark.skipif(not hasattr(os, 'fork'), reason='needs fork')
+def test_fork_child_makes_fresh_loop(loop):
+    """After os.fork() the child runs a new loop (timers, eddy's resolver)
+    and the parent's loop still works."""
+    async def work():
+        await asyncio.sleep(0.001)
+        infos = await asyncio.get_running_loop().getaddrinfo('127.0.0.1', 80)
+        return len(infos)
+
+    assert loop.run_until_complete(work()) > 0
+    import warnings
+    with warnings.catch_warnings():
+        # 3.12+ warns about fork() in a process with threads (eddy's
+        # resolver); the child only runs eddyloop and exits.
+        warnings.simplefilter('ignore', DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        try:
+            code = 0 if eddyloop.run(work()) > 0 else 1
+        except BaseException:
+            code = 2
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert loop.run_until_complete(work()) > 0
