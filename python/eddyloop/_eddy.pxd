@@ -234,3 +234,47 @@ cdef extern from "eddy.h" nogil:
     int eddy_transport_get_write_buffer_limits(const eddy_transport_t *t, size_t *low,
                                                size_t *high)
     int eddy_transport_set_write_buffer_limits(eddy_transport_t *t, int64_t high, int64_t low)
+
+    # --- datagrams ---------------------------------------------------------
+    ctypedef struct eddy_datagram_t:
+        pass
+
+    ctypedef struct eddy_datagram_options_t:
+        const char *local_host
+        uint16_t local_port
+        const char *remote_host
+        uint16_t remote_port
+        int family
+        int proto
+        int flags
+        bint reuse_port
+        bint allow_broadcast
+        int sock
+
+    ctypedef struct eddy_datagram_protocol_t:
+        void (*connection_made)(eddy_datagram_t *d, void *ud) noexcept
+        void (*connection_lost)(eddy_datagram_t *d, int err, void *ud) noexcept
+        void (*pause_writing)(eddy_datagram_t *d, void *ud) noexcept
+        void (*resume_writing)(eddy_datagram_t *d, void *ud) noexcept
+        void (*datagram_received)(eddy_datagram_t *d, const uint8_t *data, size_t len,
+                                  const sockaddr *addr, socklen_t addrlen,
+                                  void *ud) noexcept
+        void (*error_received)(eddy_datagram_t *d, int err, void *ud) noexcept
+
+    void eddy_datagram_options_init(eddy_datagram_options_t *o)
+    int eddy_loop_create_datagram_endpoint(eddy_loop_t *loop,
+                                           const eddy_datagram_protocol_t *proto,
+                                           void *ud, const eddy_datagram_options_t *opts,
+                                           eddy_future_t **out)
+    int eddy_datagram_sendto(eddy_datagram_t *d, const void *data, size_t len,
+                             const sockaddr *addr, socklen_t addrlen)
+    int eddy_datagram_abort(eddy_datagram_t *d)
+    int eddy_datagram_close(eddy_datagram_t *d)
+    int eddy_datagram_is_closing(const eddy_datagram_t *d)
+    int eddy_datagram_get_extra_info(const eddy_datagram_t *d, const char *name,
+                                     void *buf, size_t *len)
+    size_t eddy_datagram_get_write_buffer_size(const eddy_datagram_t *d)
+    int eddy_datagram_set_protocol(eddy_datagram_t *d, const eddy_datagram_protocol_t *proto,
+                                   void *ud)
+    void eddy_datagram_retain(eddy_datagram_t *d)
+    void eddy_datagram_release(eddy_datagram_t *d)

@@ -95,6 +95,8 @@ cdef extern from *:
 
 # --- errors ----------------------------------------------------------------
 
+_UNSET = object()  # create_datagram_endpoint's reuse_address default
+
 def version():
     """The version of the eddy library linked into this module."""
     return eddy_version_string().decode()
@@ -437,7 +439,7 @@ cdef socklen_t _py_to_sockaddr(int family, address, sockaddr_storage *out) excep
 
 cdef enum OpKind:
     OP_RECV, OP_RECV_INTO, OP_RECVFROM, OP_RECVFROM_INTO, OP_COUNT, OP_NONE,
-    OP_ACCEPT, OP_SENDFILE, OP_GETADDRINFO, OP_GETNAMEINFO, OP_TRANSPORT, OP_SERVER
+    OP_ACCEPT, OP_SENDFILE, OP_GETADDRINFO, OP_GETNAMEINFO, OP_TRANSPORT, OP_SERVER, OP_DATAGRAM
 
 
 @cython.final
@@ -526,12 +528,15 @@ cdef class _Op:
                 (<Transport>self.keep)._take_back_from_eddy()
         elif self.kind == OP_SERVER:
             (<Server>self.keep)._take_back_from_eddy()
+        elif self.kind == OP_DATAGRAM:
+            if not (<DatagramTransport>self.keep)._made:
+                (<DatagramTransport>self.keep)._take_back_from_eddy()
 
     cdef _discard(self, void *ptr, int64_t n):
         """Frees a result nobody will take (the asyncio future was
         cancelled after eddy finished)."""
-        if self.kind == OP_TRANSPORT:
-            (<Transport>self.keep).abort()
+        if self.kind == OP_TRANSPORT or self.kind == OP_DATAGRAM:
+            self.keep.abort()
         elif self.kind == OP_SERVER:
             eddy_server_close(<eddy_server_t *>ptr)
             (<Server>self.keep)._take_back_from_eddy()
@@ -578,6 +583,12 @@ cdef class _Op:
             return n
         if self.kind == OP_TRANSPORT:
             return (self.keep, (<Transport>self.keep)._protocol)
+        if self.kind == OP_DATAGRAM:
+            dg = <DatagramTransport>self.keep
+            if dg._address is not None:
+                # sendto checks against the address eddy resolved.
+                dg._address = dg.get_extra_info('peername', dg._address)
+            return (dg, dg._protocol)
         if self.kind == OP_SERVER:
             server = <Server>self.keep
             server._s = <eddy_server_t *>ptr
@@ -620,6 +631,7 @@ cdef class _Op:
 
 
 include "_streams.pxi"
+include "_datagram.pxi"
 
 
 def _run_until_complete_cb(fut):
@@ -1669,6 +1681,91 @@ cdef class Loop:
         else:
             tr._adopt_pipe(pipe)
         return op.start(rc)
+
+    async def create_datagram_endpoint(
+            self, protocol_factory, local_addr=None, remote_addr=None, *,
+            family=0, proto=0, flags=0, reuse_address=_UNSET, reuse_port=None,
+            allow_broadcast=None, sock=None):
+        """A datagram endpoint bound to local_addr and/or connected to
+        remote_addr (host/port pairs, or paths for AF_UNIX), or over sock."""
+        cdef eddy_datagram_options_t opts
+        cdef DatagramTransport tr
+        cdef _Op op
+        cdef int rc
+        self._check_closed()
+        eddy_datagram_options_init(&opts)
+        if sock is not None:
+            if sock.type == _socket.SOCK_STREAM:
+                raise ValueError(f'A datagram socket was expected, got {sock!r}')
+            if (local_addr or remote_addr or family or proto or flags or
+                    reuse_port or allow_broadcast):
+                given = dict(local_addr=local_addr, remote_addr=remote_addr,
+                             family=family, proto=proto, flags=flags,
+                             reuse_address=reuse_address, reuse_port=reuse_port,
+                             allow_broadcast=allow_broadcast)
+                problems = ', '.join(f'{k}={v}' for k, v in given.items() if v)
+                raise ValueError(
+                    f'socket modifier keyword arguments can not be used '
+                    f'when sock is specified. ({problems})')
+            family = sock.family
+            opts.sock = sock.fileno()
+        else:
+            if not (local_addr or remote_addr) and family == 0:
+                raise ValueError('unexpected address family')
+            if reuse_address is not _UNSET:
+                if reuse_address:
+                    raise ValueError(
+                        'Passing `reuse_address=True` is no longer supported, '
+                        'as the usage of SO_REUSEPORT in UDP poses a '
+                        'significant security concern.')
+                warnings.warn('The *reuse_address* parameter has been deprecated '
+                              'as of 3.5.10 and is scheduled for removal in 3.11.',
+                              DeprecationWarning, stacklevel=2)
+            opts.family = family
+            opts.proto = proto
+            opts.flags = flags
+            opts.reuse_port = bool(reuse_port)
+            opts.allow_broadcast = bool(allow_broadcast)
+            if family == _socket.AF_UNIX:
+                for addr in (local_addr, remote_addr):
+                    if addr is not None and not isinstance(addr, (str, bytes, os.PathLike)):
+                        raise TypeError('string is expected')
+                blocal = os.fsencode(local_addr) if local_addr else None
+                bremote = os.fsencode(remote_addr) if remote_addr else None
+            else:
+                for addr in (local_addr, remote_addr):
+                    if addr is not None and not (isinstance(addr, tuple) and len(addr) >= 2):
+                        raise TypeError('2-tuple is expected')
+                blocal = (local_addr[0] or '').encode('idna') if local_addr else None
+                bremote = (remote_addr[0] or '').encode('idna') if remote_addr else None
+                if local_addr:
+                    opts.local_port = _port_number(local_addr[1])
+                if remote_addr:
+                    opts.remote_port = _port_number(remote_addr[1])
+            if blocal:
+                opts.local_host = blocal
+            if bremote:
+                opts.remote_host = bremote
+        protocol = protocol_factory()
+        tr = DatagramTransport(self, protocol, family or 0,
+                               remote_addr if sock is None else None)
+        if family == 0:
+            # The family comes from the resolved addresses: read it back.
+            tr._family = -1
+        op = _Op(self, OP_DATAGRAM)
+        op.keep = tr
+        rc = eddy_loop_create_datagram_endpoint(self._eloop, &_DATAGRAM_PROTOCOL,
+                                                tr._give_to_eddy(), &opts, &op.ef)
+        if rc < 0:
+            tr._take_back_from_eddy()
+        elif sock is not None:
+            from asyncio import trsock
+            tr._sock = trsock.TransportSocket(sock)
+        result = await op.start(rc)
+        if tr._family == -1:
+            s = tr.get_extra_info('socket')
+            tr._family = s.family if s is not None else _socket.AF_INET
+        return result
 
     async def create_server(
             self, protocol_factory, host=None, port=None, *,

@@ -358,3 +358,57 @@ def test_transport_write_type_and_after_close(loop):
         await server.wait_closed()
 
     loop.run_until_complete(main())
+
+
+class DatagramRecorder(asyncio.DatagramProtocol):
+    def __init__(self, loop):
+        self.events = []
+        self.got = loop.create_future()
+        self.lost = loop.create_future()
+
+    def connection_made(self, transport):
+        self.events.append('connection_made')
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.events.append('datagram_received')
+        self.got.set_result((data, addr))
+
+    def error_received(self, exc):
+        self.events.append('error_received')
+
+    def connection_lost(self, exc):
+        self.events.append('connection_lost')
+        self.lost.set_result(exc)
+
+
+def test_datagram_endpoints(any_loop):
+    loop = any_loop
+
+    async def main():
+        st, sp = await loop.create_datagram_endpoint(
+            lambda: DatagramRecorder(loop), local_addr=('127.0.0.1', 0))
+        addr = st.get_extra_info('sockname')
+        ct, cp = await loop.create_datagram_endpoint(
+            lambda: DatagramRecorder(loop), remote_addr=addr)
+        ct.sendto(b'ping')
+        data, caddr = await sp.got
+        assert caddr == ct.get_extra_info('sockname')
+        st.sendto(b'pong', caddr)
+        assert await cp.got == (b'pong', addr)
+        with pytest.raises(ValueError, match='Invalid address: must be None or'):
+            ct.sendto(b'x', ('127.0.0.2', 9))
+        with pytest.raises(TypeError, match='data argument must be a bytes-like object'):
+            ct.sendto('text')
+        ct.close()
+        st.close()
+        assert await cp.lost is None
+        assert await sp.lost is None
+        with pytest.raises(ValueError, match='unexpected address family'):
+            await loop.create_datagram_endpoint(asyncio.DatagramProtocol)
+        return data, sp.events, cp.events
+
+    data, server_events, client_events = loop.run_until_complete(main())
+    assert data == b'ping'
+    want = ['connection_made', 'datagram_received', 'connection_lost']
+    assert server_events == client_events == want
