@@ -1525,9 +1525,18 @@ cdef class Loop:
         if happy_eyeballs_delay is not None and interleave is None:
             # Happy Eyeballs needs the families interleaved (RFC 8305).
             interleave = 1
-        return await self._connect(protocol_factory, host, port, None, family, proto,
-                                   flags, sock, local_addr, happy_eyeballs_delay,
-                                   interleave, all_errors)
+        try:
+            return await self._connect(protocol_factory, host, port, None, family, proto,
+                                       flags, sock, local_addr, happy_eyeballs_delay,
+                                       interleave, all_errors)
+        except OSError as exc:
+            # eddy reports the local bind's failure as the bare errno. With
+            # local_addr set, EADDRINUSE is about that address (its bind, or
+            # its 4-tuple at connect), and asyncio's message names it.
+            if local_addr is not None and exc.errno == _errno.EADDRINUSE:
+                raise OSError(exc.errno, f'error while attempting to bind on address '
+                                         f'{local_addr!r}: {exc.strerror.lower()}') from None
+            raise
 
     async def create_unix_connection(
             self, protocol_factory, path=None, *, ssl=None, sock=None,
