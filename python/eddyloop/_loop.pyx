@@ -459,6 +459,7 @@ cdef class _Op:
     cdef int64_t offset
 
     def __cinit__(self, Loop loop, int kind):
+        _check_eddy_thread(loop)
         self.loop = loop
         self.kind = <OpKind>kind
         self.fut = loop.create_future()
@@ -653,6 +654,18 @@ cdef _check_socket(Loop loop, sock):
 
 
 # --- the loop --------------------------------------------------------------
+
+cdef inline int _check_eddy_thread(Loop loop) except -1:
+    """eddy's non-thread-safe calls must not run beside eddy_loop_run_forever
+    in another thread: that would be a data race inside eddy, not just the
+    lost wake-up asyncio tolerates outside debug mode. Refused with asyncio's
+    debug-mode error."""
+    if loop._thread_ident != 0 and PyThread_get_thread_ident() != loop._thread_ident:
+        raise RuntimeError(
+            'Non-thread-safe operation invoked on an event loop other '
+            'than the current one')
+    return 0
+
 
 cdef class Loop:
     """The core of eddyloop.Loop (which adds asyncio.AbstractEventLoop)."""
@@ -999,8 +1012,8 @@ cdef class Loop:
         cdef int rc
         cdef TimerHandle timer
         self._check_closed()
+        _check_eddy_thread(self)
         if self._debug:
-            self._check_thread()
             self._check_callback(callback, 'call_at')
         timer = TimerHandle.__new__(TimerHandle)
         timer._init(callback, args, self, context)
@@ -1214,6 +1227,7 @@ cdef class Loop:
         cdef _IoWatch w
         cdef int rc
         self._check_closed()
+        _check_eddy_thread(self)
         fd = _fileobj_to_fd(fd)
         if self._debug:
             self._check_callback(callback, 'add_writer' if writer else 'add_reader')
@@ -1237,7 +1251,8 @@ cdef class Loop:
             (<_IoWatch>old).handle.cancel()
         return w.handle
 
-    cdef bint _remove_reader(self, int fd):
+    cdef bint _remove_reader(self, int fd) except -1:
+        _check_eddy_thread(self)
         w = self._readers.pop(fd, None)
         if w is None:
             return False
@@ -1245,7 +1260,8 @@ cdef class Loop:
         (<_IoWatch>w).handle.cancel()
         return True
 
-    cdef bint _remove_writer(self, int fd):
+    cdef bint _remove_writer(self, int fd) except -1:
+        _check_eddy_thread(self)
         w = self._writers.pop(fd, None)
         if w is None:
             return False

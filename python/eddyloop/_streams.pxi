@@ -169,6 +169,7 @@ cdef class Transport:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f'data argument must be a bytes-like object, '
                             f'not {type(data).__name__!r}')
+        _check_eddy_thread(self._loop)
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
             if view.len == 0:
@@ -193,6 +194,7 @@ cdef class Transport:
         cdef eddy_buf_t *bufs
         cdef Py_buffer *views
         cdef int rc
+        _check_eddy_thread(self._loop)
         chunks = list(list_of_data)
         n = len(chunks)
         if n == 0:

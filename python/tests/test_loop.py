@@ -727,3 +727,30 @@ def test_fork_child_makes_fresh_loop(loop):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
     assert loop.run_until_complete(work()) > 0
+
+
+def test_eddy_calls_from_other_thread_refused_while_running(loop):
+    """call_later and add_reader from another thread while eddy runs the loop
+    would race inside eddy: refused with asyncio's debug-mode error (outside
+    debug mode too). call_soon stays allowed, as in asyncio."""
+    errors = []
+    r, w = socket.socketpair()
+
+    def other():
+        for call in (lambda: loop.call_later(1, print), lambda: loop.add_reader(r, print)):
+            try:
+                call()
+            except RuntimeError as exc:
+                errors.append(str(exc))
+        loop.call_soon(loop.stop)
+
+    try:
+        loop.call_soon(threading.Thread(target=other).start)
+        safety = safety_timer(loop)
+        loop.run_forever()
+        assert safety._scheduled
+    finally:
+        r.close()
+        w.close()
+    assert len(errors) == 2
+    assert all('Non-thread-safe operation' in e for e in errors)
