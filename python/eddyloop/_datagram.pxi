@@ -4,6 +4,9 @@
 cdef eddy_datagram_protocol_t _DATAGRAM_PROTOCOL
 
 
+# eddy may call back into it while a reference cycle is being collected:
+# its attributes must stay valid until it is deallocated.
+@cython.no_gc_clear
 cdef class DatagramTransport:
     """asyncio.DatagramTransport's interface over an eddy datagram
     endpoint."""

@@ -667,6 +667,9 @@ cdef inline int _check_eddy_thread(Loop loop) except -1:
     return 0
 
 
+# eddy may call back into it while a reference cycle is being collected:
+# its attributes must stay valid until it is deallocated.
+@cython.no_gc_clear
 cdef class Loop:
     """The core of eddyloop.Loop (which adds asyncio.AbstractEventLoop)."""
     cdef eddy_loop_t *_eloop

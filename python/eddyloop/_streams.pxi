@@ -21,6 +21,9 @@ cdef inline const eddy_protocol_t *_protocol_table(protocol):
     return &_PLAIN_PROTOCOL
 
 
+# eddy may call back into it while a reference cycle is being collected:
+# its attributes must stay valid until it is deallocated.
+@cython.no_gc_clear
 cdef class Transport:
     """asyncio.Transport's interface over an eddy stream transport (TCP or
     Unix socket)."""
@@ -460,6 +463,9 @@ cdef int _server_factory(void *factory_ud, const eddy_protocol_t **proto,
         return EDDY_EINVAL
 
 
+# eddy may call back into it while a reference cycle is being collected:
+# its attributes must stay valid until it is deallocated.
+@cython.no_gc_clear
 cdef class Server:
     """asyncio.Server's interface over an eddy server."""
     cdef eddy_server_t *_s
