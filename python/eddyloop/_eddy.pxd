@@ -41,18 +41,10 @@ cdef extern from "eddy.h" nogil:
 
     enum:
         EDDY_ECLOSED
-        EDDY_ERUNNING
-        EDDY_EINVALSTATE
-        EDDY_EWRONGTHREAD
         EDDY_ECANCELED
-        EDDY_ENOENT
         EDDY_EINVAL
         EDDY_EPIPE
         EDDY_EBUSY
-        EDDY_ENOTSUP
-        EDDY_ENOBUFS
-        EDDY_EAI_ADDRFAMILY
-        EDDY_EAI_SYSTEM
 
     const char *eddy_strerror(int err)
     const char *eddy_err_name(int err)
@@ -64,7 +56,6 @@ cdef extern from "eddy.h" nogil:
     int eddy_loop_stop(eddy_loop_t *loop)
     int eddy_loop_close(eddy_loop_t *loop)
     int eddy_loop_is_running(const eddy_loop_t *loop)
-    int eddy_loop_is_closed(const eddy_loop_t *loop)
     void eddy_loop_release(eddy_loop_t *loop)
     double eddy_loop_time(const eddy_loop_t *loop)
 
