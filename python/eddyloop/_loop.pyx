@@ -318,10 +318,7 @@ cdef void _io_cb(void *ud) noexcept with gil:
     try:
         if w.handle._cancelled:
             # asyncio drops a cancelled reader or writer when it fires.
-            if w.writer:
-                loop._remove_writer(w.fd)
-            else:
-                loop._remove_reader(w.fd)
+            loop._remove_watch(w.fd, w.writer)
         elif loop._pending_exc is None:
             loop._run_handle(w.handle)
     except BaseException as exc:
@@ -931,9 +928,9 @@ cdef class Loop:
         for timer in list(self._timers):
             (<TimerHandle>timer)._unschedule()
         for fd in list(self._readers):
-            self._remove_reader(fd)
+            self._remove_watch(fd, False)
         for fd in list(self._writers):
-            self._remove_writer(fd)
+            self._remove_watch(fd, True)
         self._executor_shutdown_called = True
         executor = self._default_executor
         if executor is not None:
@@ -1254,21 +1251,15 @@ cdef class Loop:
             (<_IoWatch>old).handle.cancel()
         return w.handle
 
-    cdef bint _remove_reader(self, int fd) except -1:
+    cdef bint _remove_watch(self, int fd, bint writer) except -1:
         _check_eddy_thread(self)
-        w = self._readers.pop(fd, None)
+        w = (self._writers if writer else self._readers).pop(fd, None)
         if w is None:
             return False
-        eddy_loop_remove_reader(self._eloop, fd)
-        (<_IoWatch>w).handle.cancel()
-        return True
-
-    cdef bint _remove_writer(self, int fd) except -1:
-        _check_eddy_thread(self)
-        w = self._writers.pop(fd, None)
-        if w is None:
-            return False
-        eddy_loop_remove_writer(self._eloop, fd)
+        if writer:
+            eddy_loop_remove_writer(self._eloop, fd)
+        else:
+            eddy_loop_remove_reader(self._eloop, fd)
         (<_IoWatch>w).handle.cancel()
         return True
 
@@ -1280,7 +1271,7 @@ cdef class Loop:
         """True if a reader of fd was removed."""
         if self._closed:
             return False
-        return self._remove_reader(_fileobj_to_fd(fd))
+        return self._remove_watch(_fileobj_to_fd(fd), False)
 
     def add_writer(self, fd, callback, *args):
         """Call callback(*args) whenever fd is writable."""
@@ -1290,7 +1281,7 @@ cdef class Loop:
         """True if a writer of fd was removed."""
         if self._closed:
             return False
-        return self._remove_writer(_fileobj_to_fd(fd))
+        return self._remove_watch(_fileobj_to_fd(fd), True)
 
     # --- signals -----------------------------------------------------------
 
@@ -1483,17 +1474,7 @@ cdef class Loop:
         _check_socket(self, sock)
         if sock.type != _socket.SOCK_STREAM:
             raise ValueError('only SOCK_STREAM type sockets are supported')
-        if count is not None:
-            if not isinstance(count, int):
-                raise TypeError(f'count must be a positive integer (got {count!r})')
-            if count <= 0:
-                raise ValueError(f'count must be a positive integer (got {count!r})')
-        if not isinstance(offset, int):
-            raise TypeError(f'offset must be a non-negative integer (got {offset!r})')
-        if offset < 0:
-            raise ValueError(f'offset must be a non-negative integer (got {offset!r})')
-        if 'b' not in getattr(file, 'mode', 'b'):
-            raise ValueError('file should be opened in binary mode')
+        _check_sendfile_args(file, offset, count)
         op = _Op(self, OP_SENDFILE)
         op.keep = file
         op.offset = offset
@@ -1650,17 +1631,7 @@ cdef class Loop:
             raise RuntimeError('Transport is closing')
         if not isinstance(transport, Transport) or (<Transport>transport)._t == NULL:
             raise RuntimeError(f'sendfile is not supported for transport {transport!r}')
-        if 'b' not in getattr(file, 'mode', 'b'):
-            raise ValueError('file should be opened in binary mode')
-        if count is not None:
-            if not isinstance(count, int):
-                raise TypeError(f'count must be a positive integer (got {count!r})')
-            if count <= 0:
-                raise ValueError(f'count must be a positive integer (got {count!r})')
-        if not isinstance(offset, int):
-            raise TypeError(f'offset must be a non-negative integer (got {offset!r})')
-        if offset < 0:
-            raise ValueError(f'offset must be a non-negative integer (got {offset!r})')
+        _check_sendfile_args(file, offset, count)
         op = _Op(self, OP_SENDFILE)
         op.keep = file
         op.offset = offset
@@ -1987,6 +1958,21 @@ cdef bint _is_numeric(int family, address) except -1:
     except ValueError:
         return False
     return True
+
+
+cdef _check_sendfile_args(file, offset, count):
+    """asyncio's checks of sendfile's and sock_sendfile's arguments."""
+    if 'b' not in getattr(file, 'mode', 'b'):
+        raise ValueError('file should be opened in binary mode')
+    if count is not None:
+        if not isinstance(count, int):
+            raise TypeError(f'count must be a positive integer (got {count!r})')
+        if count <= 0:
+            raise ValueError(f'count must be a positive integer (got {count!r})')
+    if not isinstance(offset, int):
+        raise TypeError(f'offset must be a non-negative integer (got {offset!r})')
+    if offset < 0:
+        raise ValueError(f'offset must be a non-negative integer (got {offset!r})')
 
 
 def _sighandler_noop(signum, frame):
