@@ -180,6 +180,12 @@ test:
 	@$(MAKE) $(SUBFLAGS) test-asan
 	@$(call phase,'fuzzer of API sequences under ASan + UBSan ($(TEST_FUZZ_SEEDS) seeds)')
 	@$(MAKE) $(SUBFLAGS) fuzz SEEDS=$(TEST_FUZZ_SEEDS)
+	@if command -v $(PYTHON) >/dev/null 2>&1; then \
+	    $(call phase,'Python binding (python/: eddyloop, pytest)'); \
+	    $(MAKE) $(SUBFLAGS) test-python; \
+	else \
+	    $(call phase,'$(PYTHON) not installed: skipping the Python binding'); \
+	fi
 	@if command -v $(VALGRIND_BIN) >/dev/null 2>&1; then \
 	    $(call phase,'C tests under valgrind'); \
 	    $(MAKE) $(SUBFLAGS) test-valgrind; \
@@ -517,3 +523,32 @@ $(BENCH_DIR)/%_uv: benches/%_uv.c benches/bench_util.h
 $(addprefix $(BENCH_DIR)/,$(BENCH_PLAIN_LOADS)): $(BENCH_DIR)/%: benches/%.c benches/bench_util.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
+
+# --- Python binding (issue 12) -----------------------------------------------
+#
+#   make test-python         build and install python/ (eddyloop) into a venv
+#                            in $(BUILD)/python-venv, run its pytest tests
+#   make conformance-python  CPython's own asyncio tests on eddyloop and on
+#                            asyncio's loop (python/tests/conformance.py)
+#
+# The venv sees the interpreter's site-packages, so Cython and pytest
+# installed there (.ci/run does) are used without a download; otherwise they
+# are installed into the venv. The extension links libeddy.a, built first.
+PYTHON ?= python3
+PY_VENV := $(BUILD)/python-venv
+PY := $(PY_VENV)/bin/python
+
+.PHONY: test-python conformance-python python-install
+
+python-install: build
+	@[ -x $(PY) ] || $(PYTHON) -m venv --system-site-packages $(PY_VENV)
+	@$(PY) -c 'import Cython, pytest, setuptools, wheel' 2>/dev/null \
+	    || $(PY) -m pip install -q cython pytest setuptools wheel
+	EDDY_SKIP_CARGO=1 $(PY) -m pip install -q --no-build-isolation ./python
+
+test-python: python-install
+	$(PY) -m pytest -q python/tests
+
+conformance-python: python-install
+	$(PY) python/tests/conformance.py --loop asyncio
+	$(PY) python/tests/conformance.py --loop eddy
