@@ -588,17 +588,31 @@ TEST(create_connection_argument_errors_are_einval_and_sock_stays_open) {
   close_loop(loop);
 }
 
+/* A 127.0.0.1 listener whose queue (of one) is full: a further connect()
+   stays pending. `*filler` is the connection that fills it. */
+static int full_listener(int *filler) {
+  int l = tcp_bound(0, 0);
+  *filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK(*filler >= 0);
+  struct sockaddr_in a = loopback_addr(sock_port(l));
+  CHECK_EQ(connect(*filler, (struct sockaddr *)&a, sizeof a), 0);
+  return l;
+}
+
+static void close_full_listener(int l, int filler) {
+  close(filler);
+  drain_accept(l);
+  close(l);
+}
+
 /* Cancelling create_connection before it ran, and while its connect is
    pending (the listener's queue is full), leaves no fd open and never calls
    connection_made */
 TEST(cancelling_create_connection_while_connecting_leaves_no_fd) {
   eddy_loop_t *loop = new_loop();
-  int l = tcp_bound(0, 0); /* queue of one */
+  int filler;
+  int l = full_listener(&filler);
   uint16_t port = sock_port(l);
-  int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  CHECK(filler >= 0);
-  struct sockaddr_in a = loopback_addr(port);
-  CHECK_EQ(connect(filler, (struct sockaddr *)&a, sizeof a), 0);
   int fds_before = count_sockets();
   static struct conn c;
 
@@ -624,9 +638,7 @@ TEST(cancelling_create_connection_while_connecting_leaves_no_fd) {
   CHECK_EQ(count_sockets(), fds_before);
   CHECK_EQ(c.made, 0);
   CHECK_EQ(c.lost, 0);
-  close(filler);
-  drain_accept(l);
-  close(l);
+  close_full_listener(l, filler);
   close_loop(loop);
 }
 
@@ -635,12 +647,9 @@ TEST(cancelling_create_connection_while_connecting_leaves_no_fd) {
    pending, and nothing of the attempt outlives the loop. */
 TEST(closing_the_loop_while_create_connection_connects_leaves_no_fd) {
   eddy_loop_t *loop = new_loop();
-  int l = tcp_bound(0, 0); /* queue of one */
+  int filler;
+  int l = full_listener(&filler);
   uint16_t port = sock_port(l);
-  int filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  CHECK(filler >= 0);
-  struct sockaddr_in a = loopback_addr(port);
-  CHECK_EQ(connect(filler, (struct sockaddr *)&a, sizeof a), 0);
   int fds_before = count_sockets();
   static struct conn c;
 
@@ -656,9 +665,7 @@ TEST(closing_the_loop_while_create_connection_connects_leaves_no_fd) {
   CHECK_EQ(count_sockets(), fds_before);
   CHECK_EQ(c.made, 0);
   CHECK_EQ(c.lost, 0);
-  close(filler);
-  drain_accept(l);
-  close(l);
+  close_full_listener(l, filler);
 }
 
 /* =============================================== connect_accepted_socket */
