@@ -43,7 +43,6 @@ pub(crate) enum Ready {
     Done(Arc<Future>, DoneCallback),
     Step(Arc<Future>),
     Job(LoopJob),
-    Io(Arc<dyn IoHandler>, IoEvent),
 }
 
 /// What the poller said about one registered fd.
@@ -71,8 +70,18 @@ pub(crate) trait IoHandler {
 #[derive(Default)]
 pub(crate) struct IoRegistry {
     slots: Slab<Arc<dyn IoHandler>>,
-    again: Vec<(Arc<dyn IoHandler>, IoEvent)>,
+    again: IoBatch,
+    /// The previous iteration's batch, emptied: its capacity is reused, so
+    /// a steady loop allocates nothing per iteration.
+    spare: IoBatch,
 }
+
+/// An iteration's I/O work, in order: the handlers that asked to run again,
+/// then the poll's events. The handlers are taken when the poll returns, as
+/// asyncio's `_process_events` takes them: a handler that leaves or joins
+/// the poller during the batch changes nothing for the events already
+/// collected.
+type IoBatch = Vec<(Arc<dyn IoHandler>, IoEvent)>;
 
 /// A registered fd's token: never zero (the loop's own tokens come first),
 /// so an `Option<IoToken>` in every transport costs no more than the token.
@@ -609,6 +618,15 @@ impl EventLoop {
 
     /// One iteration, in asyncio's `_run_once` order; the poll waits at most
     /// `max_wait` (None: as long as the loop would).
+    ///
+    /// asyncio appends the I/O handlers to the ready queue after what was
+    /// already there and before the due timers, then runs that snapshot.
+    /// The I/O handlers are run straight from the poll's batch instead, at
+    /// the same place in the order: the callbacks queued before the poll
+    /// (`pre`), the batch, then what the poll phase queued after it (work
+    /// from other threads, signals, fd watchers, due timers: `post`).
+    /// Anything scheduled while these run goes behind the snapshot, to the
+    /// next iteration, as in asyncio.
     fn run_once(self: &Arc<Self>, max_wait: Option<Duration>) {
         bump(&self.counters.iterations, 1);
         let (timeout, now) = self.prepare_poll();
@@ -616,31 +634,53 @@ impl EventLoop {
             (Some(t), Some(m)) => Some(t.min(m)),
             (t, m) => t.or(m),
         };
-        let now = self.poll(timeout, now);
+        let mut pre = self.core.borrow().ready.len();
+        let (now, mut batch) = self.poll(timeout, now);
         self.collect_due_timers(now);
-        let mut left = self.core.borrow().ready.len();
+        let mut post = self.core.borrow().ready.len() - pre;
         let debug = self.get_debug();
+        let mut io = batch.drain(..);
         // A panic inside the library's own part of a callback must not take
         // the loop down: it is reported like asyncio reports an exception
-        // and the rest of the batch runs. One unwind guard per batch rather
-        // than per callback keeps it off the per-callback path.
-        while left > 0 {
+        // and the rest of the snapshot runs. One unwind guard per snapshot
+        // rather than per callback keeps it off the per-callback path; the
+        // counters and the batch's iterator live outside it, so a panic
+        // resumes with the next item.
+        loop {
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                while left > 0 {
-                    left -= 1;
-                    let Some(item) = self.core.borrow_mut().ready.pop_front() else {
-                        left = 0;
-                        break;
-                    };
+                self.run_queued(&mut pre, debug);
+                for (h, ev) in io.by_ref() {
+                    bump(&self.counters.callbacks, 1);
                     if debug {
-                        self.run_timed(item);
+                        self.run_timed(None, None, || h.on_io(self, ev));
                     } else {
-                        self.run_item(item);
+                        h.on_io(self, ev);
                     }
                 }
+                self.run_queued(&mut post, debug);
             }));
-            if run.is_err() {
-                self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
+            if run.is_ok() {
+                break;
+            }
+            self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
+        }
+        drop(io);
+        self.io.borrow_mut().spare = batch;
+    }
+
+    /// Runs the next `left` callbacks of the ready queue, counting down.
+    #[inline]
+    fn run_queued(self: &Arc<Self>, left: &mut usize, debug: bool) {
+        while *left > 0 {
+            *left -= 1;
+            let Some(item) = self.core.borrow_mut().ready.pop_front() else {
+                *left = 0;
+                return;
+            };
+            if debug {
+                self.run_item_timed(item);
+            } else {
+                self.run_item(item);
             }
         }
     }
@@ -697,14 +737,15 @@ impl EventLoop {
     /// (`before`) when there are timers; the reading after the poll is
     /// returned for `collect_due_timers`, so a loop with timers reads the
     /// clock no more often than it did before idle time was measured.
-    fn poll(self: &Arc<Self>, timeout: Option<Duration>, before: Option<f64>) -> Option<f64> {
+    fn poll(self: &Arc<Self>, timeout: Option<Duration>, before: Option<f64>) -> (Option<f64>, IoBatch) {
         let mut watchers_ready = false;
         let mut remote_ready = false;
         let mut signals_ready = false;
         let mut after = None;
+        let mut batch = IoBatch::new();
         {
             let mut guard = self.poller.borrow_mut();
-            let p = guard.as_mut()?;
+            let Some(p) = guard.as_mut() else { return (None, batch) };
             let t0 = (timeout != Some(Duration::ZERO)).then(|| before.unwrap_or_else(|| self.time()));
             let polled = p.poll.poll(&mut p.events, timeout);
             if let Some(t0) = t0 {
@@ -717,14 +758,14 @@ impl EventLoop {
                 if e.kind() != std::io::ErrorKind::Interrupted {
                     drop(guard);
                     self.report(ErrorContext::new(format!("poll failed: {e}"), from_io(&e)));
-                    return after;
+                    return (after, batch);
                 }
             }
-            let mut core = self.core.borrow_mut();
             let mut io = self.io.borrow_mut();
-            for (h, ev) in io.again.drain(..) {
-                core.ready.push_back(Ready::Io(h, ev));
-            }
+            let io = &mut *io;
+            // The batch starts as the handlers that asked to run again;
+            // `again` takes the spare's capacity for the next iteration.
+            batch = std::mem::replace(&mut io.again, std::mem::take(&mut io.spare));
             let mut n = 0;
             for ev in p.events.iter() {
                 n += 1;
@@ -740,7 +781,7 @@ impl EventLoop {
                             hangup: ev.is_error() || ev.is_write_closed(),
                             read_closed: ev.is_read_closed(),
                         };
-                        core.ready.push_back(Ready::Io(h.clone(), e));
+                        batch.push((h.clone(), e));
                     }
                 }
             }
@@ -757,7 +798,7 @@ impl EventLoop {
         if watchers_ready || watchers.pending() {
             watchers.collect(&mut self.core.borrow_mut().ready);
         }
-        after
+        (after, batch)
     }
 
     /// `now`: a clock reading taken since the poll returned, if any.
@@ -787,11 +828,10 @@ impl EventLoop {
             Ready::Done(fut, cb) => fut.run_done_callback(cb),
             Ready::Step(task) => tasks::step(&task),
             Ready::Job(f) => f(self),
-            Ready::Io(h, ev) => h.on_io(self, ev),
         }
     }
 
-    fn run_timed(self: &Arc<Self>, item: Ready) {
+    fn run_item_timed(self: &Arc<Self>, item: Ready) {
         let handle = match &item {
             Ready::Handle(h) => Some(h.clone()),
             _ => None,
@@ -800,8 +840,14 @@ impl EventLoop {
             Ready::Step(t) => Some(t.clone()),
             _ => None,
         };
+        self.run_timed(handle, future, || self.run_item(item));
+    }
+
+    /// Debug mode: runs `f` and reports it when it took at least
+    /// slow_callback_duration.
+    fn run_timed(self: &Arc<Self>, handle: Option<Arc<Handle>>, future: Option<Arc<Future>>, f: impl FnOnce()) {
         let t0 = self.time();
-        self.run_item(item);
+        f();
         let dt = self.time() - t0;
         if dt >= self.slow_callback_duration.get() {
             let what = if future.is_some() { "task step" } else { "callback" };
