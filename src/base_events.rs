@@ -639,17 +639,20 @@ impl EventLoop {
         self.collect_due_timers(now);
         let mut post = self.core.borrow().ready.len() - pre;
         let debug = self.get_debug();
-        let mut io = batch.drain(..);
+        // Popped from the back, in the poll's order.
+        batch.reverse();
         // A panic inside the library's own part of a callback must not take
         // the loop down: it is reported like asyncio reports an exception
         // and the rest of the snapshot runs. One unwind guard per snapshot
         // rather than per callback keeps it off the per-callback path; the
-        // counters and the batch's iterator live outside it, so a panic
-        // resumes with the next item.
+        // counters and the batch live outside it, so a panic resumes with
+        // the next item.
         loop {
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                self.run_queued(&mut pre, debug);
-                for (h, ev) in io.by_ref() {
+                if pre > 0 {
+                    self.run_queued(&mut pre, debug);
+                }
+                while let Some((h, ev)) = batch.pop() {
                     bump(&self.counters.callbacks, 1);
                     if debug {
                         self.run_timed(None, None, || h.on_io(self, ev));
@@ -657,14 +660,15 @@ impl EventLoop {
                         h.on_io(self, ev);
                     }
                 }
-                self.run_queued(&mut post, debug);
+                if post > 0 {
+                    self.run_queued(&mut post, debug);
+                }
             }));
             if run.is_ok() {
                 break;
             }
             self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
         }
-        drop(io);
         self.io.borrow_mut().spare = batch;
     }
 
