@@ -393,7 +393,9 @@ impl Transport {
             }
         }
         self.lp.put_read_buffer(buf);
-        self.read_result(r.map(|n| n > 0));
+        if !matches!(r, Ok(n) if n > 0) {
+            self.read_result(r.map(|n| n > 0));
+        }
     }
 
     fn read_buffered(self: &Arc<Self>, proto: ProtocolSlot) {
@@ -408,7 +410,9 @@ impl Transport {
                 proto.buffer_updated(self, n);
             }
         }
-        self.read_result(r.map(|n| n > 0));
+        if !matches!(r, Ok(n) if n > 0) {
+            self.read_result(r.map(|n| n > 0));
+        }
     }
 
     /// Bookkeeping after a read of n > 0 bytes: a full read means more may
@@ -426,7 +430,8 @@ impl Transport {
         }
     }
 
-    #[inline]
+    /// What a read that delivered nothing means: EOF, drained, or an error.
+    #[cold]
     fn read_result(self: &Arc<Self>, r: Result<bool, i32>) {
         match r {
             Ok(true) => {}
@@ -507,21 +512,31 @@ impl Transport {
     }
 
     /// write() once the checks have passed; `empty`: nothing is buffered.
+    /// Inline, down to the send: the rest (a short send, an error, a
+    /// buffer) is `write_rest`.
+    #[inline]
     pub(crate) fn write_checked(self: &Arc<Self>, data: &[u8], empty: bool) -> Result<(), i32> {
         if data.is_empty() {
             return Ok(());
         }
-        let mut sent = 0;
-        if empty {
-            let r = match (&self.tls, self.kind.is_socket()) {
-                (None, true) => sys::send(self.raw_fd, data),
-                _ => self.io_write(&[IoSlice::new(data)]),
-            };
-            sent = self.sent_now(r)?;
-            if sent == data.len() {
-                return Ok(());
-            }
+        if !empty {
+            return self.write_rest(data, Ok(0));
         }
+        let r = match (&self.tls, self.kind.is_socket()) {
+            (None, true) => sys::send(self.raw_fd, data),
+            _ => self.io_write(&[IoSlice::new(data)]),
+        };
+        match r {
+            Ok(n) if n == data.len() => Ok(()),
+            r => self.write_rest(data, r),
+        }
+    }
+
+    /// What a direct send `r` did not take of `data` is buffered; a send
+    /// error ends the connection and is returned.
+    #[inline(never)]
+    fn write_rest(self: &Arc<Self>, data: &[u8], r: Result<usize, i32>) -> Result<(), i32> {
+        let sent = self.sent_now(r)?;
         self.buffer_rest(&[data], sent);
         Ok(())
     }
@@ -617,12 +632,23 @@ impl Transport {
 
 
     /// Flushes the buffer when the fd is writable (asyncio's `_write_ready`).
+    /// Every readable edge of a socket comes with a writable one: the check
+    /// for nothing to flush is inline, the flush is not.
+    #[inline]
     fn write_ready(self: &Arc<Self>) {
+        let pending = {
+            let st = self.st.borrow();
+            st.flow.size() != 0 && !st.close.lost
+        };
+        if pending {
+            self.flush();
+        }
+    }
+
+    #[inline(never)]
+    fn flush(self: &Arc<Self>) {
         let r = {
             let st = self.st.borrow();
-            if st.flow.size() == 0 || st.close.lost {
-                return;
-            }
             let mut slices = Vec::with_capacity(st.buffer.len().min(MAX_IOV));
             for (i, b) in st.buffer.iter().take(MAX_IOV).enumerate() {
                 slices.push(IoSlice::new(if i == 0 { &b[st.front_sent..] } else { b }));
