@@ -373,7 +373,8 @@ impl Transport {
         }
     }
 
-    #[inline]
+    /// Inline into on_io, with read_data: the per-message path.
+    #[inline(always)]
     fn read_with(self: &Arc<Self>, proto: ProtocolSlot) {
         if proto.is_buffered() {
             self.read_buffered(proto);
@@ -382,7 +383,7 @@ impl Transport {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_data(self: &Arc<Self>, proto: ProtocolSlot) {
         let mut buf = self.lp.take_read_buffer();
         let r = sys::read(self.raw_fd, &mut buf);
@@ -398,6 +399,7 @@ impl Transport {
         }
     }
 
+    #[inline(never)]
     fn read_buffered(self: &Arc<Self>, proto: ProtocolSlot) {
         let (p, len) = match proto.get_buffer(self, 0) {
             Ok(b) => b,
@@ -514,7 +516,7 @@ impl Transport {
     /// write() once the checks have passed; `empty`: nothing is buffered.
     /// Inline, down to the send: the rest (a short send, an error, a
     /// buffer) is `write_rest`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn write_checked(self: &Arc<Self>, data: &[u8], empty: bool) -> Result<(), i32> {
         if data.is_empty() {
             return Ok(());
