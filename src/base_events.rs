@@ -56,6 +56,17 @@ pub(crate) struct IoEvent {
     pub read_closed: bool,
 }
 
+/// What an fd's epoll event says, in the terms the handlers use.
+#[inline]
+fn io_event(ev: &mio::event::Event) -> IoEvent {
+    IoEvent {
+        readable: ev.is_readable() || ev.is_read_closed(),
+        writable: ev.is_writable() || ev.is_write_closed(),
+        hangup: ev.is_error() || ev.is_write_closed(),
+        read_closed: ev.is_read_closed(),
+    }
+}
+
 /// An object with an fd in the loop's (edge-triggered) poller: transports,
 /// servers' listening sockets.
 pub(crate) trait IoHandler {
@@ -69,18 +80,33 @@ pub(crate) trait IoHandler {
 /// resumed reader, an accept batch cut at the backlog).
 #[derive(Default)]
 pub(crate) struct IoRegistry {
-    slots: Slab<Arc<dyn IoHandler>>,
+    /// Each handler with the generation its token carries.
+    slots: Slab<(u32, Arc<dyn IoHandler>)>,
+    /// The next registration's generation.
+    generation: u32,
     again: IoBatch,
-    /// The previous iteration's batch, emptied: its capacity is reused, so
-    /// a steady loop allocates nothing per iteration.
+    /// The previous iteration's `again`, emptied: its capacity is reused,
+    /// so a steady loop allocates nothing per iteration.
     spare: IoBatch,
 }
 
-/// An iteration's I/O work, in order: the handlers that asked to run again,
-/// then the poll's events. The handlers are taken when the poll returns, as
-/// asyncio's `_process_events` takes them: a handler that leaves or joins
-/// the poller during the batch changes nothing for the events already
-/// collected.
+impl IoRegistry {
+    /// The handler an event's token names, if it is still registered: a
+    /// token of a handler that left the poller earlier in the same batch
+    /// names nothing, even when a new handler has its slot (another
+    /// generation), as asyncio skips the cancelled handle of a removed
+    /// reader.
+    #[inline]
+    fn handler(&self, token: usize) -> Option<Arc<dyn IoHandler>> {
+        let slot = (token & SLOT_MASK).wrapping_sub(FIRST_IO_TOKEN);
+        match self.slots.get(slot) {
+            Some((generation, h)) if *generation as usize == token >> 32 => Some(h.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// The handlers that asked to run again, in order.
 type IoBatch = Vec<(Arc<dyn IoHandler>, IoEvent)>;
 
 /// A registered fd's token: never zero (the loop's own tokens come first),
@@ -88,8 +114,11 @@ type IoBatch = Vec<(Arc<dyn IoHandler>, IoEvent)>;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct IoToken(NonZeroUsize);
 
-/// Tokens below this are the loop's own (waker, watchers, signals).
+/// Tokens below this are the loop's own (waker, watchers, signals). A
+/// handler's token is its slot plus this in the low 32 bits and its
+/// registration's generation in the high 32.
 const FIRST_IO_TOKEN: usize = 16;
+const SLOT_MASK: usize = 0xffff_ffff;
 
 pub(crate) type LoopJob = Box<dyn FnOnce(&Arc<EventLoop>)>;
 
@@ -639,8 +668,14 @@ impl EventLoop {
         self.collect_due_timers(now);
         let mut post = self.core.borrow().ready.len() - pre;
         let debug = self.get_debug();
-        // Popped from the back, in the poll's order.
+        // Popped from the back, in the order they asked.
         batch.reverse();
+        // Borrowed until the snapshot has run: the handlers read the fds'
+        // events from the poller's buffer; registering and deregistering
+        // only borrow it too, and nothing polls while the loop runs.
+        let poller = self.poller.borrow();
+        let events = poller.as_ref().map(|p| &p.events);
+        let mut seen = 0;
         // A panic inside the library's own part of a callback must not take
         // the loop down: it is reported like asyncio reports an exception
         // and the rest of the snapshot runs. One unwind guard per snapshot
@@ -653,11 +688,24 @@ impl EventLoop {
                     self.run_queued(&mut pre, debug);
                 }
                 while let Some((h, ev)) = batch.pop() {
-                    bump(&self.counters.callbacks, 1);
-                    if debug {
-                        self.run_timed(None, None, || h.on_io(self, ev));
-                    } else {
-                        h.on_io(self, ev);
+                    self.run_io(h, ev, debug);
+                }
+                if let Some(events) = events {
+                    let mut it = events.iter();
+                    if seen > 0 {
+                        // Resuming after a panic.
+                        it.nth(seen - 1);
+                    }
+                    for ev in it {
+                        seen += 1;
+                        let token = ev.token().0;
+                        if token < FIRST_IO_TOKEN {
+                            continue;
+                        }
+                        let h = self.io.borrow().handler(token);
+                        if let Some(h) = h {
+                            self.run_io(h, io_event(ev), debug);
+                        }
                     }
                 }
                 if post > 0 {
@@ -669,7 +717,20 @@ impl EventLoop {
             }
             self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
         }
-        self.io.borrow_mut().spare = batch;
+        drop(poller);
+        if batch.capacity() > 0 {
+            self.io.borrow_mut().spare = batch;
+        }
+    }
+
+    #[inline(always)]
+    fn run_io(self: &Arc<Self>, h: Arc<dyn IoHandler>, ev: IoEvent, debug: bool) {
+        bump(&self.counters.callbacks, 1);
+        if debug {
+            self.run_timed(None, None, || h.on_io(self, ev));
+        } else {
+            h.on_io(self, ev);
+        }
     }
 
     /// Runs the next `left` callbacks of the ready queue, counting down.
@@ -736,7 +797,9 @@ impl EventLoop {
         }
     }
 
-    /// Polls and queues what became ready. Idle time is the span around a
+    /// Polls and queues what became ready, except the fds' events: they
+    /// stay in the poller's buffer, and the handlers that asked to run
+    /// again are returned, for run_once to run. Idle time is the span around a
     /// poll that may block, read with the clock `prepare_poll` already read
     /// (`before`) when there are timers; the reading after the poll is
     /// returned for `collect_due_timers`, so a loop with timers reads the
@@ -767,9 +830,12 @@ impl EventLoop {
             }
             let mut io = self.io.borrow_mut();
             let io = &mut *io;
-            // The batch starts as the handlers that asked to run again;
-            // `again` takes the spare's capacity for the next iteration.
-            batch = std::mem::replace(&mut io.again, std::mem::take(&mut io.spare));
+            // The handlers that asked to run again; `again` takes the
+            // spare's capacity for the next iteration.
+            if !io.again.is_empty() {
+                batch = std::mem::replace(&mut io.again, std::mem::take(&mut io.spare));
+            }
+            // The fds' events stay in the buffer, for run_once.
             let mut n = 0;
             for ev in p.events.iter() {
                 n += 1;
@@ -777,16 +843,7 @@ impl EventLoop {
                     WAKER => remote_ready = true,
                     WATCHERS => watchers_ready = true,
                     SIGNALS => signals_ready = true,
-                    Token(t) => {
-                        let Some(h) = io.slots.get(t.wrapping_sub(FIRST_IO_TOKEN)) else { continue };
-                        let e = IoEvent {
-                            readable: ev.is_readable() || ev.is_read_closed(),
-                            writable: ev.is_writable() || ev.is_write_closed(),
-                            hangup: ev.is_error() || ev.is_write_closed(),
-                            read_closed: ev.is_read_closed(),
-                        };
-                        batch.push((h.clone(), e));
-                    }
+                    _ => {}
                 }
             }
             bump(&self.counters.events, n);
@@ -876,7 +933,7 @@ impl EventLoop {
         }
         self.close_signals();
         let io = std::mem::take(&mut *self.io.borrow_mut());
-        for h in io.slots.iter() {
+        for (_, h) in io.slots.iter() {
             h.close_silently();
         }
         let jobs = self.remote.close();
@@ -942,8 +999,13 @@ impl EventLoop {
     /// Adds `fd` to the poller for both directions, once for its life
     /// (no epoll_ctl per write or per pause).
     pub(crate) fn register_io(&self, fd: std::os::fd::RawFd, h: Arc<dyn IoHandler>) -> Result<IoToken, i32> {
-        let slot = self.io.borrow_mut().slots.insert(h);
-        let token = IoToken(NonZeroUsize::new(slot + FIRST_IO_TOKEN).expect("above zero"));
+        let (slot, generation) = {
+            let mut io = self.io.borrow_mut();
+            let generation = io.generation;
+            io.generation = generation.wrapping_add(1);
+            (io.slots.insert((generation, h)), generation)
+        };
+        let token = IoToken(NonZeroUsize::new((slot + FIRST_IO_TOKEN) | (generation as usize) << 32).expect("above zero"));
         let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
         if let Err(e) = self.with_registry(|r| r.register(&mut mio::unix::SourceFd(&fd), Token(token.0.get()), interest)) {
             self.release_token(token);
@@ -962,7 +1024,7 @@ impl EventLoop {
     fn release_token(&self, token: IoToken) {
         // Dropped after the borrow: the last reference to a handler may go
         // here, and its drop may reach the registry again.
-        let old = self.io.borrow_mut().slots.remove(token.0.get() - FIRST_IO_TOKEN);
+        let old = self.io.borrow_mut().slots.remove((token.0.get() & SLOT_MASK) - FIRST_IO_TOKEN);
         drop(old);
     }
 
