@@ -1311,4 +1311,32 @@ mod tests {
         drop(second);
         assert!(a.is_closed());
     }
+
+    struct Quiet;
+
+    impl IoHandler for Quiet {
+        fn on_io(self: Arc<Self>, _lp: &Arc<EventLoop>, _ev: IoEvent) {}
+        fn close_silently(&self) {}
+    }
+
+    /// An event collected for a handler that has since left the poller must
+    /// not reach the handler that took its slot.
+    #[test]
+    fn a_stale_token_names_no_handler_even_when_its_slot_is_reused() {
+        use std::os::fd::AsRawFd;
+        let lp = EventLoop::new().unwrap();
+        let l = lp.arc().clone();
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let first: Arc<dyn IoHandler> = Arc::new(Quiet);
+        let old = l.register_io(a.as_raw_fd(), first.clone()).unwrap();
+        assert!(l.io.borrow().handler(old.0.get()).is_some_and(|h| Arc::ptr_eq(&h, &first)));
+        l.deregister_io(a.as_raw_fd(), old);
+        let second: Arc<dyn IoHandler> = Arc::new(Quiet);
+        let new = l.register_io(b.as_raw_fd(), second.clone()).unwrap();
+        assert_eq!(old.0.get() & SLOT_MASK, new.0.get() & SLOT_MASK, "the slot is reused");
+        assert!(l.io.borrow().handler(old.0.get()).is_none());
+        assert!(l.io.borrow().handler(new.0.get()).is_some_and(|h| Arc::ptr_eq(&h, &second)));
+        l.deregister_io(b.as_raw_fd(), new);
+        assert_eq!(l.close(), Ok(()));
+    }
 }
