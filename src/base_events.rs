@@ -734,7 +734,7 @@ impl EventLoop {
     }
 
     /// Runs the next `left` callbacks of the ready queue, counting down.
-    #[inline]
+    #[inline(always)]
     fn run_queued(self: &Arc<Self>, left: &mut usize, debug: bool) {
         while *left > 0 {
             *left -= 1;
