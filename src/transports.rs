@@ -10,7 +10,7 @@
 //! buffered; only what the kernel did not take is buffered and flushed
 //! with writev when the fd turns writable.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::io::IoSlice;
@@ -223,11 +223,6 @@ pub(crate) struct State {
     pub(crate) reading_paused: bool,
     pub(crate) eof_received: bool,
     eof_written: bool,
-    /// An edge was seen and not yet drained (kept while paused).
-    readable: bool,
-    /// The poller saw the peer's FIN (or a pipe's hang-up): a short read
-    /// does not mean drained, the EOF is still to be read.
-    peer_closed: bool,
     buffer: VecDeque<Vec<u8>>,
     /// Bytes of the front chunk already written.
     front_sent: usize,
@@ -258,8 +253,6 @@ impl State {
             reading_paused: false,
             eof_received: false,
             eof_written: false,
-            readable: false,
-            peer_closed: false,
             buffer: VecDeque::new(),
             front_sent: 0,
             flow: FlowControl::new(high),
@@ -278,10 +271,22 @@ impl State {
     }
 }
 
+/// The read side's edge bookkeeping, apart from the State's RefCell: the
+/// per-message path (an event, then a read) updates it without a borrow.
+#[derive(Default)]
+pub(crate) struct ReadEdge {
+    /// An edge was seen and not yet drained (kept while paused).
+    readable: Cell<bool>,
+    /// The poller saw the peer's FIN (or a pipe's hang-up): a short read
+    /// does not mean drained, the EOF is still to be read.
+    peer_closed: Cell<bool>,
+}
+
 pub struct Transport {
     pub(crate) lp: Arc<EventLoop>,
     pub(crate) kind: Kind,
     pub(crate) raw_fd: RawFd,
+    pub(crate) edge: ReadEdge,
     pub(crate) st: RefCell<State>,
     /// Kind::Tls: the TLS layer (sslproto's) and the plain transport under
     /// it (boxed: plain connections should not pay for its size).
@@ -310,6 +315,7 @@ impl Transport {
             lp: lp.clone(),
             kind,
             raw_fd,
+            edge: ReadEdge::default(),
             st: RefCell::new(State::new(Some(fd), proto, DEFAULT_HIGH, peername.and_then(|a| a.as_socket()))),
             tls: None,
         });
@@ -326,12 +332,8 @@ impl Transport {
             if let Some(p) = me.protocol() {
                 p.connection_made(&me);
             }
-            let pending_read = {
-                let mut st = me.st.borrow_mut();
-                st.started = true;
-                st.readable
-            };
-            if pending_read {
+            me.st.borrow_mut().started = true;
+            if me.edge.readable.get() {
                 me.read_ready();
             }
             if let Some(f) = on_made {
@@ -422,11 +424,8 @@ impl Transport {
     /// will come for it), so read again next iteration.
     #[inline]
     fn after_read(self: &Arc<Self>, full: bool) {
-        let again = {
-            let mut st = self.st.borrow_mut();
-            st.readable = full || st.peer_closed;
-            st.readable
-        };
+        let again = full || self.edge.peer_closed.get();
+        self.edge.readable.set(again);
         if again {
             self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
         }
@@ -438,10 +437,10 @@ impl Transport {
         match r {
             Ok(true) => {}
             Ok(false) => {
-                self.st.borrow_mut().readable = false;
+                self.edge.readable.set(false);
                 self.eof();
             }
-            Err(e) if e == EDDY_EAGAIN => self.st.borrow_mut().readable = false,
+            Err(e) if e == EDDY_EAGAIN => self.edge.readable.set(false),
             Err(e) => self.fatal(e, None),
         }
     }
@@ -472,7 +471,7 @@ impl Transport {
                 return;
             }
             st.reading_paused = false;
-            st.readable
+            self.edge.readable.get()
         };
         if let Some(link) = &self.tls {
             return link.resume_reading(self);
@@ -946,12 +945,11 @@ impl IoHandler for Transport {
         }
         // The reader before the writer, as asyncio's _process_events.
         if ev.readable && self.kind.reads() {
-            let proto = {
-                let mut st = self.st.borrow_mut();
-                st.readable = true;
-                st.peer_closed |= ev.read_closed;
-                st.reader()
-            };
+            self.edge.readable.set(true);
+            if ev.read_closed {
+                self.edge.peer_closed.set(true);
+            }
+            let proto = self.st.borrow().reader();
             if let Some(proto) = proto {
                 self.read_with(proto);
             }
