@@ -452,6 +452,7 @@ impl Transport {
             lp: lp.clone(),
             kind: Kind::Tls,
             raw_fd: lower.raw_fd,
+            edge: Default::default(),
             st: RefCell::new(State::new(None, app, TLS_HIGH, None)),
             tls: Some(Box::new(TlsLink {
                 lower: lower.clone(),

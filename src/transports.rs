@@ -10,7 +10,7 @@
 //! buffered; only what the kernel did not take is buffered and flushed
 //! with writev when the fd turns writable.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::ffi::c_void;
 use std::io::IoSlice;
@@ -223,11 +223,6 @@ pub(crate) struct State {
     pub(crate) reading_paused: bool,
     pub(crate) eof_received: bool,
     eof_written: bool,
-    /// An edge was seen and not yet drained (kept while paused).
-    readable: bool,
-    /// The poller saw the peer's FIN (or a pipe's hang-up): a short read
-    /// does not mean drained, the EOF is still to be read.
-    peer_closed: bool,
     buffer: VecDeque<Vec<u8>>,
     /// Bytes of the front chunk already written.
     front_sent: usize,
@@ -258,8 +253,6 @@ impl State {
             reading_paused: false,
             eof_received: false,
             eof_written: false,
-            readable: false,
-            peer_closed: false,
             buffer: VecDeque::new(),
             front_sent: 0,
             flow: FlowControl::new(high),
@@ -278,10 +271,22 @@ impl State {
     }
 }
 
+/// The read side's edge bookkeeping, apart from the State's RefCell: the
+/// per-message path (an event, then a read) updates it without a borrow.
+#[derive(Default)]
+pub(crate) struct ReadEdge {
+    /// An edge was seen and not yet drained (kept while paused).
+    readable: Cell<bool>,
+    /// The poller saw the peer's FIN (or a pipe's hang-up): a short read
+    /// does not mean drained, the EOF is still to be read.
+    peer_closed: Cell<bool>,
+}
+
 pub struct Transport {
     pub(crate) lp: Arc<EventLoop>,
     pub(crate) kind: Kind,
     pub(crate) raw_fd: RawFd,
+    pub(crate) edge: ReadEdge,
     pub(crate) st: RefCell<State>,
     /// Kind::Tls: the TLS layer (sslproto's) and the plain transport under
     /// it (boxed: plain connections should not pay for its size).
@@ -310,6 +315,7 @@ impl Transport {
             lp: lp.clone(),
             kind,
             raw_fd,
+            edge: ReadEdge::default(),
             st: RefCell::new(State::new(Some(fd), proto, DEFAULT_HIGH, peername.and_then(|a| a.as_socket()))),
             tls: None,
         });
@@ -346,12 +352,8 @@ impl Transport {
 
     /// Reads from now on, at once when the fd turned readable before.
     fn start_reading(self: &Arc<Self>) {
-        let pending_read = {
-            let mut st = self.st.borrow_mut();
-            st.started = true;
-            st.readable
-        };
-        if pending_read {
+        self.st.borrow_mut().started = true;
+        if self.edge.readable.get() {
             self.read_ready();
         }
     }
@@ -388,7 +390,8 @@ impl Transport {
         }
     }
 
-    #[inline]
+    /// Inline into on_io, with read_data: the per-message path.
+    #[inline(always)]
     fn read_with(self: &Arc<Self>, proto: ProtocolSlot) {
         if proto.is_buffered() {
             self.read_buffered(proto);
@@ -397,7 +400,7 @@ impl Transport {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn read_data(self: &Arc<Self>, proto: ProtocolSlot) {
         let mut buf = self.lp.take_read_buffer();
         let r = sys::read(self.raw_fd, &mut buf);
@@ -408,9 +411,12 @@ impl Transport {
             }
         }
         self.lp.put_read_buffer(buf);
-        self.read_result(r.map(|n| n > 0));
+        if !matches!(r, Ok(n) if n > 0) {
+            self.read_result(r.map(|n| n > 0));
+        }
     }
 
+    #[inline(never)]
     fn read_buffered(self: &Arc<Self>, proto: ProtocolSlot) {
         let (p, len) = match proto.get_buffer(self, 0) {
             Ok(b) => b,
@@ -423,7 +429,9 @@ impl Transport {
                 proto.buffer_updated(self, n);
             }
         }
-        self.read_result(r.map(|n| n > 0));
+        if !matches!(r, Ok(n) if n > 0) {
+            self.read_result(r.map(|n| n > 0));
+        }
     }
 
     /// Bookkeeping after a read of n > 0 bytes: a full read means more may
@@ -431,25 +439,23 @@ impl Transport {
     /// will come for it), so read again next iteration.
     #[inline]
     fn after_read(self: &Arc<Self>, full: bool) {
-        let again = {
-            let mut st = self.st.borrow_mut();
-            st.readable = full || st.peer_closed;
-            st.readable
-        };
+        let again = full || self.edge.peer_closed.get();
+        self.edge.readable.set(again);
         if again {
             self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
         }
     }
 
-    #[inline]
+    /// What a read that delivered nothing means: EOF, drained, or an error.
+    #[cold]
     fn read_result(self: &Arc<Self>, r: Result<bool, i32>) {
         match r {
             Ok(true) => {}
             Ok(false) => {
-                self.st.borrow_mut().readable = false;
+                self.edge.readable.set(false);
                 self.eof();
             }
-            Err(e) if e == EDDY_EAGAIN => self.st.borrow_mut().readable = false,
+            Err(e) if e == EDDY_EAGAIN => self.edge.readable.set(false),
             Err(e) => self.fatal(e, None),
         }
     }
@@ -480,7 +486,7 @@ impl Transport {
                 return;
             }
             st.reading_paused = false;
-            st.readable
+            self.edge.readable.get()
         };
         if let Some(link) = &self.tls {
             return link.resume_reading(self);
@@ -522,21 +528,31 @@ impl Transport {
     }
 
     /// write() once the checks have passed; `empty`: nothing is buffered.
+    /// Inline, down to the send: the rest (a short send, an error, a
+    /// buffer) is `write_rest`.
+    #[inline(always)]
     pub(crate) fn write_checked(self: &Arc<Self>, data: &[u8], empty: bool) -> Result<(), i32> {
         if data.is_empty() {
             return Ok(());
         }
-        let mut sent = 0;
-        if empty {
-            let r = match (&self.tls, self.kind.is_socket()) {
-                (None, true) => sys::send(self.raw_fd, data),
-                _ => self.io_write(&[IoSlice::new(data)]),
-            };
-            sent = self.sent_now(r)?;
-            if sent == data.len() {
-                return Ok(());
-            }
+        if !empty {
+            return self.write_rest(data, Ok(0));
         }
+        let r = match (&self.tls, self.kind.is_socket()) {
+            (None, true) => sys::send(self.raw_fd, data),
+            _ => self.io_write(&[IoSlice::new(data)]),
+        };
+        match r {
+            Ok(n) if n == data.len() => Ok(()),
+            r => self.write_rest(data, r),
+        }
+    }
+
+    /// What a direct send `r` did not take of `data` is buffered; a send
+    /// error ends the connection and is returned.
+    #[inline(never)]
+    fn write_rest(self: &Arc<Self>, data: &[u8], r: Result<usize, i32>) -> Result<(), i32> {
+        let sent = self.sent_now(r)?;
         self.buffer_rest(&[data], sent);
         Ok(())
     }
@@ -632,12 +648,23 @@ impl Transport {
 
 
     /// Flushes the buffer when the fd is writable (asyncio's `_write_ready`).
+    /// Every readable edge of a socket comes with a writable one: the check
+    /// for nothing to flush is inline, the flush is not.
+    #[inline]
     fn write_ready(self: &Arc<Self>) {
+        let pending = {
+            let st = self.st.borrow();
+            st.flow.size() != 0 && !st.close.lost
+        };
+        if pending {
+            self.flush();
+        }
+    }
+
+    #[inline(never)]
+    fn flush(self: &Arc<Self>) {
         let r = {
             let st = self.st.borrow();
-            if st.flow.size() == 0 || st.close.lost {
-                return;
-            }
             let mut slices = Vec::with_capacity(st.buffer.len().min(MAX_IOV));
             for (i, b) in st.buffer.iter().take(MAX_IOV).enumerate() {
                 slices.push(IoSlice::new(if i == 0 { &b[st.front_sent..] } else { b }));
@@ -933,12 +960,11 @@ impl IoHandler for Transport {
         }
         // The reader before the writer, as asyncio's _process_events.
         if ev.readable && self.kind.reads() {
-            let proto = {
-                let mut st = self.st.borrow_mut();
-                st.readable = true;
-                st.peer_closed |= ev.read_closed;
-                st.reader()
-            };
+            self.edge.readable.set(true);
+            if ev.read_closed {
+                self.edge.peer_closed.set(true);
+            }
+            let proto = self.st.borrow().reader();
             if let Some(proto) = proto {
                 self.read_with(proto);
             }
