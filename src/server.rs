@@ -15,7 +15,7 @@ use crate::futures::{Future, Outcome};
 use crate::slab::Slab;
 use crate::sslproto::{Handshake, TlsOptions, TlsProtocol};
 use crate::sys;
-use crate::transports::{Acceptor, Kind, ProtocolSlot, Transport};
+use crate::transports::{Acceptor, AcceptorLink, Kind, ProtocolSlot, Transport};
 
 /// asyncio's `ACCEPT_RETRY_DELAY`.
 const ACCEPT_RETRY_DELAY: f64 = 1.0;
@@ -55,6 +55,8 @@ pub struct Server {
     tls: Option<TlsOptions>,
     backlog: i32,
     cleanup_socket: bool,
+    /// What the accepted transports hold to find this server again.
+    link: Arc<AcceptorLink>,
     st: RefCell<State>,
 }
 
@@ -67,12 +69,13 @@ impl Server {
         cleanup_socket: bool,
         tls: Option<TlsOptions>,
     ) -> Arc<Server> {
-        Arc::new(Server {
+        Arc::new_cyclic(|me: &Weak<Server>| Server {
             lp: lp.clone(),
             factory,
             tls,
             backlog: if backlog > 0 { backlog } else { 100 },
             cleanup_socket,
+            link: Arc::new(AcceptorLink(me.clone() as Weak<dyn Acceptor>)),
             st: RefCell::new(State {
                 sockets,
                 listeners: Vec::new(),
@@ -202,7 +205,16 @@ impl Server {
         match t {
             Ok(t) => {
                 let index = self.st.borrow_mut().clients.insert(t.clone());
-                t.join_server(Arc::downgrade(self) as Weak<dyn Acceptor>, index);
+                match u32::try_from(index) {
+                    Ok(i) => t.join_server(Arc::downgrade(&self.link), i),
+                    // 2^32 live connections do not fit in memory; should
+                    // the index outgrow a u32 anyway, the connection is
+                    // refused rather than left untracked.
+                    Err(_) => {
+                        self.st.borrow_mut().clients.remove(index);
+                        t.abort();
+                    }
+                }
             }
             Err((e, _closed)) => {
                 let mut ctx = ErrorContext::new("could not set up an accepted connection", e);

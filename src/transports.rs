@@ -164,6 +164,12 @@ pub(crate) trait Acceptor {
     fn detach(&self, index: usize);
 }
 
+/// An acceptor as its connections hold it: one per server, so that each
+/// transport keeps a thin `Weak` to it. A `Weak<dyn Acceptor>` is two
+/// words, which would make every transport bigger, and boxing it cost an
+/// allocation per connection.
+pub(crate) struct AcceptorLink(pub(crate) Weak<dyn Acceptor>);
+
 /// The closing states of a transport (asyncio's `_closing`, then the
 /// connection_lost that follows), shared by the stream and datagram
 /// transports.
@@ -231,9 +237,11 @@ pub(crate) struct State {
     /// sendfile.rs), boxed: rare.
     pub(crate) takeover: Option<Box<Takeover>>,
     /// The server that accepted this connection, and the connection's
-    /// index in its client slab (boxed: a `dyn` pointer would make every
-    /// transport 8 bytes bigger).
-    server: Option<Box<(Weak<dyn Acceptor>, usize)>>,
+    /// index in its client slab (a u32 beside the small fields: a usize
+    /// would make every transport 8 bytes bigger; a server holds fewer
+    /// connections than fds exist).
+    server: Option<Weak<AcceptorLink>>,
+    server_index: u32,
     /// An accepted connection's peer, kept for get_extra_info after the
     /// peer has gone (asyncio caches it too). Internet addresses only: a
     /// SockAddr is 128 bytes, an idle connection's biggest field.
@@ -258,6 +266,7 @@ impl State {
             flow: FlowControl::new(high),
             takeover: None,
             server: None,
+            server_index: 0,
             peername,
         }
     }
@@ -360,8 +369,10 @@ impl Transport {
 
     /// Called by the server that accepted the connection: connection_lost
     /// removes the transport from the server's clients at `index`.
-    pub(crate) fn join_server(&self, server: Weak<dyn Acceptor>, index: usize) {
-        self.st.borrow_mut().server = Some(Box::new((server, index)));
+    pub(crate) fn join_server(&self, server: Weak<AcceptorLink>, index: u32) {
+        let mut st = self.st.borrow_mut();
+        st.server = Some(server);
+        st.server_index = index;
     }
 
     pub fn c_ptr(self: &Arc<Self>) -> *mut Transport {
@@ -848,16 +859,16 @@ impl Transport {
             if st.fd.is_none() {
                 return;
             }
-            (st.proto.take(), st.server.take())
+            (st.proto.take(), st.server.take().map(|link| (link, st.server_index)))
         };
         if let Some(p) = proto {
             p.connection_lost(self, err);
         }
         self.end_takeover(err);
         self.release_fd();
-        if let Some((server, index)) = server.map(|b| *b) {
-            if let Some(server) = server.upgrade() {
-                server.detach(index);
+        if let Some((link, index)) = server {
+            if let Some(server) = link.upgrade().and_then(|l| l.0.upgrade()) {
+                server.detach(index as usize);
             }
         }
     }
