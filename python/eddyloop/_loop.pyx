@@ -40,7 +40,7 @@ import time as _time
 import warnings
 import weakref
 
-from asyncio import coroutines, events, futures, tasks
+from asyncio import base_events, coroutines, events, futures, tasks
 from asyncio import constants as _constants
 from asyncio import format_helpers
 from asyncio.log import logger
@@ -1514,8 +1514,13 @@ cdef class Loop:
             happy_eyeballs_delay=None, interleave=None, all_errors=False):
         """Connect to host:port (or take sock) and make a transport for a
         protocol from protocol_factory: (transport, protocol)."""
-        _check_ssl_unsupported(ssl, server_hostname, ssl_handshake_timeout,
-                               ssl_shutdown_timeout)
+        if server_hostname is not None and not ssl:
+            raise ValueError('server_hostname is only meaningful with ssl')
+        if server_hostname is None and ssl:
+            if not host:
+                raise ValueError('You must set server_hostname when using ssl without a host')
+            server_hostname = host
+        _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError('host/port and sock can not be specified at the same time')
@@ -1528,7 +1533,9 @@ cdef class Loop:
         try:
             return await self._connect(protocol_factory, host, port, None, family, proto,
                                        flags, sock, local_addr, happy_eyeballs_delay,
-                                       interleave, all_errors)
+                                       interleave, all_errors, False,
+                                       (ssl, server_hostname, ssl_handshake_timeout,
+                                        ssl_shutdown_timeout))
         except OSError as exc:
             # eddy reports the local bind's failure as the bare errno. With
             # local_addr set, EADDRINUSE is about that address (its bind, or
@@ -1543,8 +1550,12 @@ cdef class Loop:
             server_hostname=None, ssl_handshake_timeout=None,
             ssl_shutdown_timeout=None):
         """Connect to the Unix socket at path (or take sock)."""
-        _check_ssl_unsupported(ssl, server_hostname, ssl_handshake_timeout,
-                               ssl_shutdown_timeout)
+        if ssl:
+            if server_hostname is None:
+                raise ValueError('you have to pass server_hostname when using ssl')
+        elif server_hostname is not None:
+            raise ValueError('server_hostname is only meaningful with ssl')
+        _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if path is not None:
             if sock is not None:
                 raise ValueError('path and sock can not be specified at the same time')
@@ -1555,20 +1566,23 @@ cdef class Loop:
             if sock.family != _socket.AF_UNIX or sock.type != _socket.SOCK_STREAM:
                 raise ValueError(f'A UNIX Domain Stream Socket was expected, got {sock!r}')
         return await self._connect(protocol_factory, None, None, path, 0, 0, 0, sock,
-                                   None, None, None, False)
+                                   None, None, None, False, False,
+                                   (ssl, server_hostname, ssl_handshake_timeout,
+                                    ssl_shutdown_timeout))
 
     async def connect_accepted_socket(
             self, protocol_factory, sock, *, ssl=None, ssl_handshake_timeout=None,
             ssl_shutdown_timeout=None):
         """A transport for an already connected (accepted) socket."""
-        _check_ssl_unsupported(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
         _check_stream_socket(sock)
+        _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         return await self._connect(protocol_factory, None, None, None, 0, 0, 0, sock,
-                                   None, None, None, False, True)
+                                   None, None, None, False, True,
+                                   (ssl, '', ssl_handshake_timeout, ssl_shutdown_timeout))
 
     def _connect(self, protocol_factory, host, port, path, family, proto, flags,
                  sock, local_addr, happy_eyeballs_delay, interleave, all_errors,
-                 accepted=False):
+                 accepted, ssl_args):
         cdef eddy_connection_options_t opts
         cdef const char *chost = NULL
         cdef const char *cpath = NULL
@@ -1600,7 +1614,14 @@ cdef class Loop:
             bpath = os.fsencode(path)
             cpath = bpath
         cport = _port_number(port)
-        protocol = protocol_factory()
+        protocol = app_protocol = protocol_factory()
+        ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout = ssl_args
+        waiter = None
+        if ssl:
+            waiter = self.create_future()
+            protocol = _ssl_protocol(self, app_protocol, ssl, waiter, accepted,
+                                     server_hostname, ssl_handshake_timeout,
+                                     ssl_shutdown_timeout)
         tr = Transport(self, protocol)
         op = _Op(self, OP_TRANSPORT)
         op.keep = tr
@@ -1620,7 +1641,49 @@ cdef class Loop:
             tr._take_back_from_eddy()
         elif sock is not None:
             tr._adopt_socket(sock)
-        return op.start(rc)
+        fut = op.start(rc)
+        if waiter is None:
+            return fut
+        return self._tls_connected(fut, waiter, app_protocol)
+
+    async def _tls_connected(self, fut, waiter, app_protocol):
+        """The connection once its TLS handshake is done (asyncio's waiter)."""
+        raw, ssl_protocol = await fut
+        try:
+            await waiter
+        except BaseException:
+            raw.close()
+            raise
+        return ssl_protocol._app_transport, app_protocol
+
+    async def start_tls(self, transport, protocol, sslcontext, *, server_side=False,
+                        server_hostname=None, ssl_handshake_timeout=None,
+                        ssl_shutdown_timeout=None):
+        """Put TLS over an open transport: asyncio's start_tls."""
+        import ssl
+        if not isinstance(sslcontext, ssl.SSLContext):
+            raise TypeError(f'sslcontext is expected to be an instance of '
+                            f'ssl.SSLContext, got {sslcontext!r}')
+        if not getattr(transport, '_start_tls_compatible', False):
+            raise TypeError(f'transport {transport!r} is not supported by start_tls()')
+        waiter = self.create_future()
+        ssl_protocol = _ssl_protocol(self, protocol, sslcontext, waiter, server_side,
+                                     server_hostname, ssl_handshake_timeout,
+                                     ssl_shutdown_timeout, False)
+        # Paused first, so that the TLS protocol gets no data before its
+        # connection_made.
+        transport.pause_reading()
+        transport.set_protocol(ssl_protocol)
+        conmade_cb = self.call_soon(ssl_protocol.connection_made, transport)
+        resume_cb = self.call_soon(transport.resume_reading)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            conmade_cb.cancel()
+            resume_cb.cancel()
+            raise
+        return ssl_protocol._app_transport
 
     async def sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
         """Send a file over a stream transport with sendfile(2) (or reading
@@ -1630,7 +1693,19 @@ cdef class Loop:
         if transport.is_closing():
             raise RuntimeError('Transport is closing')
         if not isinstance(transport, Transport) or (<Transport>transport)._t == NULL:
-            raise RuntimeError(f'sendfile is not supported for transport {transport!r}')
+            mode = getattr(transport, '_sendfile_compatible',
+                           _constants._SendfileMode.UNSUPPORTED)
+            if mode is _constants._SendfileMode.UNSUPPORTED:
+                raise RuntimeError(f'sendfile is not supported for transport {transport!r}')
+            _check_sendfile_args(file, offset, count)
+            if not fallback:
+                raise RuntimeError(
+                    f'fallback is disabled and native sendfile is not '
+                    f'supported for transport {transport!r}')
+            # A TLS transport (or another Python one): asyncio's own
+            # read-and-write fallback, which uses only the loop's public API.
+            return await base_events.BaseEventLoop._sendfile_fallback(
+                self, transport, file, offset, count)
         _check_sendfile_args(file, offset, count)
         op = _Op(self, OP_SENDFILE)
         op.keep = file
@@ -1774,9 +1849,7 @@ cdef class Loop:
             ssl_shutdown_timeout=None, start_serving=True):
         """A server listening on host:port (every address of host; all
         interfaces for None or ''; a sequence of hosts), or on sock."""
-        if isinstance(ssl, bool):
-            raise TypeError('ssl argument must be an SSLContext or None')
-        _check_ssl_unsupported(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        _check_server_ssl(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         self._check_closed()
         socks = []
         if host is not None or port is not None:
@@ -1795,16 +1868,15 @@ cdef class Loop:
             socks = [sock]
         return await self._serve(protocol_factory, host, port, None, family, flags, socks,
                                  backlog, reuse_address, reuse_port, keep_alive,
-                                 start_serving, True)
+                                 start_serving, True, False,
+                                 (ssl, ssl_handshake_timeout, ssl_shutdown_timeout))
 
     async def create_unix_server(
             self, protocol_factory, path=None, *, sock=None, backlog=100,
             ssl=None, ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
             start_serving=True, cleanup_socket=True):
         """A server listening on the Unix socket path (or sock)."""
-        if isinstance(ssl, bool):
-            raise TypeError('ssl argument must be an SSLContext or None')
-        _check_ssl_unsupported(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        _check_server_ssl(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         self._check_closed()
         socks = []
         if path is not None:
@@ -1818,7 +1890,8 @@ cdef class Loop:
                 raise ValueError(f'A UNIX Domain Stream Socket was expected, got {sock!r}')
             socks = [sock]
         return await self._serve(protocol_factory, None, None, path, 0, 0, socks, backlog,
-                                 None, None, None, start_serving, cleanup_socket, True)
+                                 None, None, None, start_serving, cleanup_socket, True,
+                                 (ssl, ssl_handshake_timeout, ssl_shutdown_timeout))
 
     async def _bind_hosts(self, hosts, port, family, flags, reuse_address, reuse_port):
         """Sockets bound to every address of every host (asyncio's rule for
@@ -1852,7 +1925,7 @@ cdef class Loop:
 
     def _serve(self, protocol_factory, host, port, path, family, flags, socks, backlog,
                reuse_address, reuse_port, keep_alive, start_serving, cleanup_socket,
-               unix=False):
+               unix, ssl_args):
         cdef eddy_server_options_t opts
         cdef const char *chost = NULL
         cdef const char *cpath = NULL
@@ -1885,6 +1958,8 @@ cdef class Loop:
             cpath = bpath
         cport = _port_number(port)
         server = Server(self, protocol_factory)
+        if ssl_args[0] is not None:
+            server._ssl, server._ssl_handshake_timeout, server._ssl_shutdown_timeout = ssl_args
         op = _Op(self, OP_SERVER)
         op.keep = server
         if unix:

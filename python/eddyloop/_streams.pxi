@@ -39,6 +39,10 @@ cdef class Transport:
     cdef object _sock
     cdef object _pipe
     cdef dict _extra
+    cdef object _close_exc
+
+    # start_tls may put TLS over it (asyncio's flag).
+    _start_tls_compatible = True
 
     def __cinit__(self, Loop loop, protocol, server=None):
         self._loop = loop
@@ -144,6 +148,14 @@ cdef class Transport:
 
     def abort(self):
         if self._t != NULL:
+            eddy_transport_abort(self._t)
+
+    def _force_close(self, exc):
+        """Abort, with `exc` for connection_lost: what asyncio's
+        SSLProtocol calls on a fatal TLS error."""
+        if self._t != NULL and not self._lost:
+            if self._close_exc is None:
+                self._close_exc = exc
             eddy_transport_abort(self._t)
 
     def set_protocol(self, protocol):
@@ -278,7 +290,8 @@ cdef class Transport:
     cdef _connection_lost(self, int err):
         self._lost = True
         try:
-            exc = None if err == 0 else _error(err)
+            exc = self._close_exc if err == 0 else _error(err)
+            self._close_exc = None
             self._protocol.connection_lost(exc)
         finally:
             if self._sock is not None:
@@ -454,6 +467,10 @@ cdef int _server_factory(void *factory_ud, const eddy_protocol_t **proto,
                 'exception': exc,
             })
             return EDDY_EINVAL
+        if server._ssl is not None:
+            protocol = _ssl_protocol(server._loop, protocol, server._ssl, None, True, None,
+                                     server._ssl_handshake_timeout,
+                                     server._ssl_shutdown_timeout)
         tr = Transport(server._loop, protocol, server)
         proto[0] = _protocol_table(protocol)
         ud[0] = tr._give_to_eddy()
@@ -476,6 +493,9 @@ cdef class Server:
     cdef readonly tuple _sockets
     cdef list _given_socks
     cdef object _serving_forever_fut
+    cdef object _ssl
+    cdef object _ssl_handshake_timeout
+    cdef object _ssl_shutdown_timeout
     cdef object __weakref__
 
     def __cinit__(self, Loop loop, protocol_factory):
@@ -610,16 +630,33 @@ cdef class Server:
         await self.wait_closed()
 
 
-cdef _check_ssl_unsupported(ssl, server_hostname, ssl_handshake_timeout,
-                            ssl_shutdown_timeout):
-    if ssl:
-        raise NotImplementedError('eddyloop does not support ssl= yet')
-    if server_hostname is not None:
-        raise ValueError('server_hostname is only meaningful with ssl')
-    if ssl_handshake_timeout is not None:
+cdef _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout):
+    """asyncio's checks of the TLS-only arguments."""
+    if ssl_handshake_timeout is not None and not ssl:
         raise ValueError('ssl_handshake_timeout is only meaningful with ssl')
-    if ssl_shutdown_timeout is not None:
+    if ssl_shutdown_timeout is not None and not ssl:
         raise ValueError('ssl_shutdown_timeout is only meaningful with ssl')
+
+
+cdef _check_server_ssl(ssl, ssl_handshake_timeout, ssl_shutdown_timeout):
+    if isinstance(ssl, bool):
+        raise TypeError('ssl argument must be an SSLContext or None')
+    _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+
+
+cdef object _ssl_protocol(Loop loop, app_protocol, sslcontext, waiter, bint server_side,
+                          server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout,
+                          bint call_connection_made=True):
+    """TLS over an eddy transport: asyncio's own SSLProtocol (Python's ssl
+    over MemoryBIOs) is the eddy transport's protocol and wraps the
+    application's, as asyncio's _make_ssl_transport does. The application
+    gets SSLProtocol's app transport."""
+    from asyncio import sslproto
+    return sslproto.SSLProtocol(
+        loop, app_protocol, None if isinstance(sslcontext, bool) else sslcontext, waiter,
+        server_side, server_hostname, call_connection_made=call_connection_made,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout)
 
 
 cdef _check_stream_socket(sock):
