@@ -19,8 +19,11 @@ cdef class DatagramTransport:
     cdef bint _made
     cdef bint _lost
     cdef object _sock
+    # What the protocol and the user see: a DatagramTransport over this one.
+    cdef readonly object _py
 
     def __cinit__(self, Loop loop, protocol, int family, address):
+        self._py = _DatagramTransport(self)
         self._loop = loop
         self._protocol = protocol
         self._family = family
@@ -126,7 +129,7 @@ cdef class DatagramTransport:
             self._loop.call_exception_handler({
                 'message': f'Fatal error: protocol.{name}() call failed.',
                 'exception': exc,
-                'transport': self,
+                'transport': self._py,
                 'protocol': self._protocol,
             })
 
@@ -138,7 +141,7 @@ cdef void _dg_connection_made(eddy_datagram_t *d, void *ud) noexcept with gil:
             tr._d = d
             eddy_datagram_retain(d)
         tr._made = True
-        tr._call('connection_made', (tr,))
+        tr._call('connection_made', (tr._py,))
     except BaseException as exc:
         tr._loop._interrupt(exc)
 

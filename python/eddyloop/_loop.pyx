@@ -580,13 +580,13 @@ cdef class _Op:
                 self.keep.seek(self.offset + n)
             return n
         if self.kind == OP_TRANSPORT:
-            return (self.keep, (<Transport>self.keep)._protocol)
+            return ((<Transport>self.keep)._py, (<Transport>self.keep)._protocol)
         if self.kind == OP_DATAGRAM:
             dg = <DatagramTransport>self.keep
             if dg._address is not None:
                 # sendto checks against the address eddy resolved.
                 dg._address = dg.get_extra_info('peername', dg._address)
-            return (dg, dg._protocol)
+            return (dg._py, dg._protocol)
         if self.kind == OP_SERVER:
             server = <Server>self.keep
             server._s = <eddy_server_t *>ptr
@@ -630,6 +630,37 @@ cdef class _Op:
 
 include "_streams.pxi"
 include "_datagram.pxi"
+
+
+def _transport_class(name, core, bases, **attrs):
+    """A subclass of asyncio's transport classes `bases` over a Cython
+    transport `core`. (The Cython class cannot derive from them itself: both
+    lay out instance memory, BaseTransport for its __slots__.) Every method of the
+    core is a slot filled with the core's bound method when the transport is
+    made, so a call costs what a call on the core costs."""
+    names = tuple(n for n, v in vars(core).items()
+                  if callable(v) and not n.startswith('__'))
+
+    def __init__(self, core):
+        self._core = core
+        for n in names:
+            setattr(self, n, getattr(core, n))
+
+    def __repr__(self):
+        return repr(self._core).replace(core.__name__, name, 1)
+
+    return type(name, bases, dict(
+        __slots__=('_core',) + names, __init__=__init__, __repr__=__repr__,
+        __module__='eddyloop', __doc__=core.__doc__, **attrs))
+
+
+# start_tls may put TLS over a stream transport (asyncio's flag).
+StreamTransport = _transport_class('StreamTransport', Transport, (asyncio.Transport,),
+                                   _start_tls_compatible=True)
+# Also an asyncio.Transport, as asyncio's own datagram transport is (and
+# CPython's tests check).
+_DatagramTransport = _transport_class('DatagramTransport', DatagramTransport,
+                                      (asyncio.Transport, asyncio.DatagramTransport))
 
 
 def _run_until_complete_cb(fut):
@@ -1692,6 +1723,8 @@ cdef class Loop:
         cdef _Op op
         if transport.is_closing():
             raise RuntimeError('Transport is closing')
+        if type(transport) is StreamTransport:
+            transport = transport._core
         if not isinstance(transport, Transport) or (<Transport>transport)._t == NULL:
             mode = getattr(transport, '_sendfile_compatible',
                            _constants._SendfileMode.UNSUPPORTED)

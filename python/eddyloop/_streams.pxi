@@ -40,15 +40,15 @@ cdef class Transport:
     cdef object _pipe
     cdef dict _extra
     cdef object _close_exc
-
-    # start_tls may put TLS over it (asyncio's flag).
-    _start_tls_compatible = True
+    # What the protocol and the user see: a StreamTransport over this one.
+    cdef readonly object _py
 
     def __cinit__(self, Loop loop, protocol, server=None):
         self._loop = loop
         self._protocol = protocol
         self._server = server
         self._extra = {}
+        self._py = StreamTransport(self)
 
     def __dealloc__(self):
         if self._has_view:
@@ -89,7 +89,7 @@ cdef class Transport:
             self._loop.call_exception_handler({
                 'message': message,
                 'exception': exc,
-                'transport': self,
+                'transport': self._py,
                 'protocol': self._protocol,
             })
         if self._t != NULL:
@@ -272,7 +272,7 @@ cdef class Transport:
         if self._server is not None:
             (<Server>self._server)._attach(self)
         try:
-            self._protocol.connection_made(self)
+            self._protocol.connection_made(self._py)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -289,6 +289,12 @@ cdef class Transport:
 
     cdef _connection_lost(self, int err):
         self._lost = True
+        # eddy reads no more. The buffer's owner (the protocol) is not
+        # visible to the garbage collector through the view: let go of it
+        # before a cycle through this transport can be collected.
+        if self._has_view:
+            PyBuffer_Release(&self._view)
+            self._has_view = False
         try:
             exc = self._close_exc if err == 0 else _error(err)
             self._close_exc = None
@@ -332,7 +338,7 @@ cdef class Transport:
             self._loop.call_exception_handler({
                 'message': f'protocol.{"pause" if pause else "resume"}_writing() failed',
                 'exception': exc,
-                'transport': self,
+                'transport': self._py,
                 'protocol': self._protocol,
             })
 

@@ -3,6 +3,7 @@ control, BufferedProtocol, errors from protocol callbacks."""
 import asyncio
 import os
 import socket
+import sys
 import tempfile
 
 import pytest
@@ -412,3 +413,42 @@ def test_datagram_endpoints(any_loop):
     assert data == b'ping'
     want = ['connection_made', 'datagram_received', 'connection_lost']
     assert server_events == client_events == want
+
+
+def test_transports_are_asyncio_transports(any_loop):
+    loop = any_loop
+
+    async def main():
+        server = await loop.create_server(lambda: Recorder(loop, echo=True), '127.0.0.1', 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, client = await loop.create_connection(lambda: Recorder(loop), '127.0.0.1', port)
+        # The object the protocol got is the one returned.
+        assert client.transport is tr
+        assert isinstance(tr, asyncio.Transport)
+        assert isinstance(tr, asyncio.ReadTransport)
+        assert isinstance(tr, asyncio.WriteTransport)
+        tr.close()
+        await client.lost
+        server.close()
+        await server.wait_closed()
+
+        r, w = os.pipe()
+        rt, rp = await loop.connect_read_pipe(lambda: Recorder(loop), os.fdopen(r, 'rb'))
+        wt, wp = await loop.connect_write_pipe(asyncio.BaseProtocol, os.fdopen(w, 'wb'))
+        assert isinstance(rt, asyncio.ReadTransport)
+        assert isinstance(wt, asyncio.WriteTransport)
+        wt.close()
+        await rp.lost
+
+        dt, dp = await loop.create_datagram_endpoint(
+            lambda: DatagramRecorder(loop), local_addr=('127.0.0.1', 0))
+        assert dp.transport is dt
+        # asyncio's datagram transport is an asyncio.Transport (and, from
+        # 3.12 on, also an asyncio.DatagramTransport).
+        assert isinstance(dt, asyncio.Transport)
+        if isinstance(loop, eddyloop.Loop) or sys.version_info >= (3, 12):
+            assert isinstance(dt, asyncio.DatagramTransport)
+        dt.close()
+        await dp.lost
+
+    loop.run_until_complete(main())
