@@ -436,7 +436,8 @@ cdef socklen_t _py_to_sockaddr(int family, address, sockaddr_storage *out) excep
 
 cdef enum OpKind:
     OP_RECV, OP_RECV_INTO, OP_RECVFROM, OP_RECVFROM_INTO, OP_COUNT, OP_NONE,
-    OP_ACCEPT, OP_SENDFILE, OP_GETADDRINFO, OP_GETNAMEINFO, OP_TRANSPORT, OP_SERVER, OP_DATAGRAM
+    OP_ACCEPT, OP_SENDFILE, OP_GETADDRINFO, OP_GETNAMEINFO, OP_TRANSPORT, OP_SERVER, OP_DATAGRAM,
+    OP_PROCESS
 
 
 @cython.final
@@ -529,12 +530,17 @@ cdef class _Op:
         elif self.kind == OP_DATAGRAM:
             if not (<DatagramTransport>self.keep)._made:
                 (<DatagramTransport>self.keep)._take_back_from_eddy()
+        elif self.kind == OP_PROCESS:
+            if not (<Process>self.keep)._made:
+                (<Process>self.keep)._take_back_from_eddy()
 
     cdef _discard(self, void *ptr, int64_t n):
         """Frees a result nobody will take (the asyncio future was
         cancelled after eddy finished)."""
         if self.kind == OP_TRANSPORT or self.kind == OP_DATAGRAM:
             self.keep.abort()
+        elif self.kind == OP_PROCESS:
+            self.keep.close()
         elif self.kind == OP_SERVER:
             eddy_server_close(<eddy_server_t *>ptr)
             (<Server>self.keep)._take_back_from_eddy()
@@ -587,6 +593,8 @@ cdef class _Op:
                 # sendto checks against the address eddy resolved.
                 dg._address = dg.get_extra_info('peername', dg._address)
             return (dg._py, dg._protocol)
+        if self.kind == OP_PROCESS:
+            return ((<Process>self.keep)._py, (<Process>self.keep)._protocol)
         if self.kind == OP_SERVER:
             server = <Server>self.keep
             server._s = <eddy_server_t *>ptr
@@ -630,6 +638,7 @@ cdef class _Op:
 
 include "_streams.pxi"
 include "_datagram.pxi"
+include "_subprocess.pxi"
 
 
 def _transport_class(name, core, bases, **attrs):
@@ -661,6 +670,8 @@ StreamTransport = _transport_class('StreamTransport', Transport, (asyncio.Transp
 # CPython's tests check).
 _DatagramTransport = _transport_class('DatagramTransport', DatagramTransport,
                                       (asyncio.Transport, asyncio.DatagramTransport))
+_SubprocessTransport = _transport_class('SubprocessTransport', Process,
+                                        (asyncio.SubprocessTransport,))
 
 
 def _run_until_complete_cb(fut):
@@ -1787,6 +1798,106 @@ cdef class Loop:
             tr._take_back_from_eddy()
         else:
             tr._adopt_pipe(pipe)
+        return op.start(rc)
+
+    # --- subprocesses --------------------------------------------------------
+
+    async def subprocess_exec(self, protocol_factory, program, *args,
+                              stdin=_subprocess.PIPE, stdout=_subprocess.PIPE,
+                              stderr=_subprocess.PIPE, universal_newlines=False,
+                              shell=False, bufsize=0, encoding=None, errors=None,
+                              text=None, **kwargs):
+        """Run program with args, its pipes connected to a
+        SubprocessProtocol from protocol_factory."""
+        if shell:
+            raise ValueError('shell must be False')
+        _check_popen_text_args(universal_newlines, bufsize, encoding, errors, text)
+        argv = [os.fsencode(a) for a in (program,) + args]
+        return await self._spawn(protocol_factory, argv, None, stdin, stdout, stderr,
+                                 kwargs)
+
+    async def subprocess_shell(self, protocol_factory, cmd, *, stdin=_subprocess.PIPE,
+                               stdout=_subprocess.PIPE, stderr=_subprocess.PIPE,
+                               universal_newlines=False, shell=True, bufsize=0,
+                               encoding=None, errors=None, text=None, **kwargs):
+        """Run cmd with /bin/sh -c."""
+        if not isinstance(cmd, (bytes, str)):
+            raise ValueError('cmd must be a string')
+        if not shell:
+            raise ValueError('shell must be True')
+        _check_popen_text_args(universal_newlines, bufsize, encoding, errors, text)
+        return await self._spawn(protocol_factory, None, os.fsencode(cmd), stdin, stdout,
+                                 stderr, kwargs)
+
+    def _spawn(self, protocol_factory, list argv, bytes cmd, stdin, stdout, stderr,
+               dict kwargs):
+        cdef eddy_subprocess_options_t opts
+        cdef const char **cargv = NULL
+        cdef const char **cenv = NULL
+        cdef Process proc
+        cdef _Op op
+        cdef int rc
+        cdef Py_ssize_t i
+        unknown = [k for k, v in kwargs.items() if k not in _POPEN_KWARGS and
+                   (k not in _POPEN_DEFAULTS or v != _POPEN_DEFAULTS[k])]
+        if unknown:
+            raise NotImplementedError(
+                f'eddyloop does not support the Popen argument(s) {", ".join(sorted(unknown))}')
+        self._check_closed()
+        eddy_subprocess_options_init(&opts)
+        opts.stdin_fd = _stdio_fd(stdin)
+        opts.stdout_fd = _stdio_fd(stdout)
+        opts.stderr_fd = _stdio_fd(stderr)
+        opts.close_fds = bool(kwargs.get('close_fds', True))
+        opts.start_new_session = bool(kwargs.get('start_new_session', False))
+        if kwargs.get('cwd') is not None:
+            bcwd = os.fsencode(kwargs['cwd'])
+            opts.cwd = bcwd
+        benv = None
+        if kwargs.get('env') is not None:
+            benv = [os.fsencode(k) + b'=' + os.fsencode(v) for k, v in kwargs['env'].items()]
+        # eddy has no pass_fds: those fds are made inheritable for the spawn
+        # and the child keeps every inheritable fd (close_fds off).
+        pass_fds = [fd for fd in kwargs.get('pass_fds', ()) if not os.get_inheritable(fd)]
+        if kwargs.get('pass_fds'):
+            opts.close_fds = False
+        protocol = protocol_factory()
+        proc = Process(self, protocol)
+        op = _Op(self, OP_PROCESS)
+        op.keep = proc
+        strings = argv or []
+        cargv = <const char **>malloc((len(strings) + 1) * sizeof(char *))
+        if benv is not None:
+            cenv = <const char **>malloc((len(benv) + 1) * sizeof(char *))
+        try:
+            if cargv == NULL or (benv is not None and cenv == NULL):
+                raise MemoryError()
+            for i in range(len(strings)):
+                cargv[i] = <const char *>strings[i]
+            cargv[len(strings)] = NULL
+            if benv is not None:
+                for i in range(len(benv)):
+                    cenv[i] = <const char *>benv[i]
+                cenv[len(benv)] = NULL
+                opts.env = cenv
+            for fd in pass_fds:
+                os.set_inheritable(fd, True)
+            try:
+                if cmd is not None:
+                    rc = eddy_loop_subprocess_shell(self._eloop, &_SUBPROCESS_PROTOCOL,
+                                                    proc._give_to_eddy(), cmd, &opts, &op.ef)
+                else:
+                    rc = eddy_loop_subprocess_exec(self._eloop, &_SUBPROCESS_PROTOCOL,
+                                                   proc._give_to_eddy(), cargv, &opts,
+                                                   &op.ef)
+            finally:
+                for fd in pass_fds:
+                    os.set_inheritable(fd, False)
+        finally:
+            free(cargv)
+            free(cenv)
+        if rc < 0:
+            proc._take_back_from_eddy()
         return op.start(rc)
 
     async def create_datagram_endpoint(
