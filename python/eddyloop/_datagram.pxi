@@ -7,7 +7,7 @@ cdef eddy_datagram_protocol_t _DATAGRAM_PROTOCOL
 # eddy may call back into it while a reference cycle is being collected:
 # its attributes must stay valid until it is deallocated.
 @cython.no_gc_clear
-cdef class DatagramTransport:
+cdef class DatagramTransport(_Core):
     """asyncio.DatagramTransport's interface over an eddy datagram
     endpoint."""
     cdef eddy_datagram_t *_d
@@ -19,11 +19,8 @@ cdef class DatagramTransport:
     cdef bint _made
     cdef bint _lost
     cdef object _sock
-    # What the protocol and the user see: a DatagramTransport over this one.
-    cdef readonly object _py
 
     def __cinit__(self, Loop loop, protocol, int family, address):
-        self._py = _DatagramTransport(self)
         self._loop = loop
         self._protocol = protocol
         self._family = family
@@ -129,7 +126,7 @@ cdef class DatagramTransport:
             self._loop.call_exception_handler({
                 'message': f'Fatal error: protocol.{name}() call failed.',
                 'exception': exc,
-                'transport': self._py,
+                'transport': self._facade(),
                 'protocol': self._protocol,
             })
 
@@ -141,7 +138,7 @@ cdef void _dg_connection_made(eddy_datagram_t *d, void *ud) noexcept with gil:
             tr._d = d
             eddy_datagram_retain(d)
         tr._made = True
-        tr._call('connection_made', (tr._py,))
+        tr._call('connection_made', (tr._facade(),))
     except BaseException as exc:
         tr._loop._interrupt(exc)
 

@@ -586,15 +586,15 @@ cdef class _Op:
                 self.keep.seek(self.offset + n)
             return n
         if self.kind == OP_TRANSPORT:
-            return ((<Transport>self.keep)._py, (<Transport>self.keep)._protocol)
+            return ((<Transport>self.keep)._facade(), (<Transport>self.keep)._protocol)
         if self.kind == OP_DATAGRAM:
             dg = <DatagramTransport>self.keep
             if dg._address is not None:
                 # sendto checks against the address eddy resolved.
                 dg._address = dg.get_extra_info('peername', dg._address)
-            return (dg._py, dg._protocol)
+            return (dg._facade(), dg._protocol)
         if self.kind == OP_PROCESS:
-            return ((<Process>self.keep)._py, (<Process>self.keep)._protocol)
+            return ((<Process>self.keep)._facade(), (<Process>self.keep)._protocol)
         if self.kind == OP_SERVER:
             server = <Server>self.keep
             server._s = <eddy_server_t *>ptr
@@ -636,6 +636,22 @@ cdef class _Op:
             eddy_future_release(self.ef)
 
 
+cdef class _Core:
+    """A Cython transport. What protocols and users see is its facade, an
+    instance of asyncio's transport classes (_transport_class); the core
+    holds it weakly, so the two never form a cycle and a finished
+    connection is freed by reference counting alone, as asyncio's are. A
+    facade nobody holds any more is made anew when needed."""
+    cdef object _py_ref
+
+    cdef object _facade(self):
+        py = self._py_ref() if self._py_ref is not None else None
+        if py is None:
+            py = _FACADES[type(self)](self)
+            self._py_ref = weakref.ref(py)
+        return py
+
+
 include "_streams.pxi"
 include "_datagram.pxi"
 include "_subprocess.pxi"
@@ -659,7 +675,7 @@ def _transport_class(name, core, bases, **attrs):
         return repr(self._core).replace(core.__name__, name, 1)
 
     return type(name, bases, dict(
-        __slots__=('_core',) + names, __init__=__init__, __repr__=__repr__,
+        __slots__=('_core', '__weakref__') + names, __init__=__init__, __repr__=__repr__,
         __module__='eddyloop', __doc__=core.__doc__, **attrs))
 
 
@@ -672,6 +688,8 @@ _DatagramTransport = _transport_class('DatagramTransport', DatagramTransport,
                                       (asyncio.Transport, asyncio.DatagramTransport))
 _SubprocessTransport = _transport_class('SubprocessTransport', Process,
                                         (asyncio.SubprocessTransport,))
+_FACADES = {Transport: StreamTransport, DatagramTransport: _DatagramTransport,
+            Process: _SubprocessTransport}
 
 
 def _run_until_complete_cb(fut):
@@ -1686,17 +1704,24 @@ cdef class Loop:
         fut = op.start(rc)
         if waiter is None:
             return fut
-        return self._tls_connected(fut, waiter, app_protocol)
+        return self._tls_connected(fut, waiter, protocol._app_transport, app_protocol)
 
-    async def _tls_connected(self, fut, waiter, app_protocol):
+    async def _tls_connected(self, fut, waiter, app_transport, app_protocol):
         """The connection once its TLS handshake is done (asyncio's waiter)."""
-        raw, ssl_protocol = await fut
+        try:
+            raw, _ = await fut
+        except BaseException:
+            # SSLProtocol made its transport already (asyncio makes it only
+            # once connected): closed, it does not warn when collected.
+            app_transport.close()
+            raise
         try:
             await waiter
         except BaseException:
+            app_transport.close()
             raw.close()
             raise
-        return ssl_protocol._app_transport, app_protocol
+        return app_transport, app_protocol
 
     async def start_tls(self, transport, protocol, sslcontext, *, server_side=False,
                         server_hostname=None, ssl_handshake_timeout=None,

@@ -24,7 +24,7 @@ cdef inline const eddy_protocol_t *_protocol_table(protocol):
 # eddy may call back into it while a reference cycle is being collected:
 # its attributes must stay valid until it is deallocated.
 @cython.no_gc_clear
-cdef class Transport:
+cdef class Transport(_Core):
     """asyncio.Transport's interface over an eddy stream transport (TCP or
     Unix socket)."""
     cdef eddy_transport_t *_t
@@ -40,15 +40,13 @@ cdef class Transport:
     cdef object _pipe
     cdef dict _extra
     cdef object _close_exc
-    # What the protocol and the user see: a StreamTransport over this one.
-    cdef readonly object _py
+    cdef bint _eof_written
 
     def __cinit__(self, Loop loop, protocol, server=None):
         self._loop = loop
         self._protocol = protocol
         self._server = server
         self._extra = {}
-        self._py = StreamTransport(self)
 
     def __dealloc__(self):
         if self._has_view:
@@ -89,7 +87,7 @@ cdef class Transport:
             self._loop.call_exception_handler({
                 'message': message,
                 'exception': exc,
-                'transport': self._py,
+                'transport': self._facade(),
                 'protocol': self._protocol,
             })
         if self._t != NULL:
@@ -198,7 +196,7 @@ cdef class Transport:
         if rc >= 0 or rc == EDDY_ECLOSED:
             # asyncio drops writes once the connection is lost.
             return
-        if rc == EDDY_EPIPE:
+        if rc == EDDY_EPIPE and self._eof_written:
             raise RuntimeError('Cannot call write() after write_eof()')
         if rc == EDDY_EBUSY:
             raise RuntimeError('unable to write; sendfile is in progress')
@@ -241,6 +239,9 @@ cdef class Transport:
 
     def write_eof(self):
         if self._t != NULL:
+            # EPIPE from write then means "after write_eof", not a peer
+            # gone (which asyncio drops silently).
+            self._eof_written = True
             eddy_transport_write_eof(self._t)
 
     def get_write_buffer_size(self):
@@ -272,7 +273,7 @@ cdef class Transport:
         if self._server is not None:
             (<Server>self._server)._attach(self)
         try:
-            self._protocol.connection_made(self._py)
+            self._protocol.connection_made(self._facade())
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -338,7 +339,7 @@ cdef class Transport:
             self._loop.call_exception_handler({
                 'message': f'protocol.{"pause" if pause else "resume"}_writing() failed',
                 'exception': exc,
-                'transport': self._py,
+                'transport': self._facade(),
                 'protocol': self._protocol,
             })
 

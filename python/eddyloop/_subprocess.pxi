@@ -19,7 +19,7 @@ _POPEN_DEFAULTS = {
 # eddy may call back into it while a reference cycle is being collected:
 # its attributes must stay valid until it is deallocated.
 @cython.no_gc_clear
-cdef class Process:
+cdef class Process(_Core):
     """asyncio.SubprocessTransport's interface over an eddy process."""
     cdef eddy_process_t *_p
     cdef Loop _loop
@@ -30,14 +30,12 @@ cdef class Process:
     cdef int _pid
     cdef dict _pipes
     cdef list _exit_waiters
-    cdef readonly object _py
 
     def __cinit__(self, Loop loop, protocol):
         self._loop = loop
         self._protocol = protocol
         self._pipes = {}
         self._exit_waiters = []
-        self._py = _SubprocessTransport(self)
 
     def __dealloc__(self):
         if self._p != NULL:
@@ -80,7 +78,7 @@ cdef class Process:
         cdef eddy_transport_t *t
         cdef Transport tr
         if fd in self._pipes:
-            return self._pipes[fd]._py
+            return (<Transport>self._pipes[fd])._facade()
         if self._p == NULL or fd not in (0, 1, 2):
             return None
         t = eddy_process_get_pipe_transport(self._p, fd)
@@ -92,7 +90,7 @@ cdef class Process:
         eddy_transport_retain(t)
         tr._made = True
         self._pipes[fd] = tr
-        return tr._py
+        return tr._facade()
 
     async def _wait(self):
         """The return code once the child exited (what
@@ -156,7 +154,7 @@ cdef class Process:
             self._loop.call_exception_handler({
                 'message': f'Fatal error: protocol.{name}() call failed.',
                 'exception': exc,
-                'transport': self._py,
+                'transport': self._facade(),
                 'protocol': self._protocol,
             })
 
@@ -168,8 +166,12 @@ cdef void _sp_connection_made(eddy_process_t *p, void *ud) noexcept with gil:
             proc._p = p
             eddy_process_retain(p)
             proc._pid = eddy_process_get_pid(p)
+            # Taken now: eddy forgets a pipe once it closed, and asyncio's
+            # get_pipe_transport still answers then.
+            for fd in range(3):
+                proc.get_pipe_transport(fd)
         proc._made = True
-        proc._call('connection_made', (proc._py,))
+        proc._call('connection_made', (proc._facade(),))
     except BaseException as exc:
         proc._loop._interrupt(exc)
 

@@ -452,3 +452,24 @@ def test_transports_are_asyncio_transports(any_loop):
         await dp.lost
 
     loop.run_until_complete(main())
+
+
+def test_write_after_peer_closed_is_dropped(any_loop):
+    """A send error is not 'write after write_eof': the write returns and
+    connection_lost follows with the error."""
+    loop = any_loop
+
+    async def main():
+        a, b = socket.socketpair()
+        tr, proto = await loop.connect_accepted_socket(lambda: Recorder(loop), a)
+        b.close()
+        for _ in range(20):
+            tr.write(b'x' * 65536)
+            await asyncio.sleep(0)
+            if proto.lost.done():
+                break
+        exc = await proto.lost
+        tr.write(b'more')  # dropped, no exception
+        return exc
+
+    assert isinstance(loop.run_until_complete(main()), (BrokenPipeError, ConnectionResetError))

@@ -328,3 +328,49 @@ def test_bad_ssl_combinations(loop):
         lsock.close()
 
     loop.run_until_complete(main())
+
+
+def test_finished_tls_connection_freed_without_gc(any_loop):
+    """Reference counting alone frees a closed TLS connection and its
+    context (no cycle through the transport), as on asyncio."""
+    import gc
+    import weakref
+    loop = any_loop
+
+    async def main(cctx):
+        server = await loop.create_server(lambda: Echo(loop), '127.0.0.1', 0,
+                                          ssl=server_context())
+        port = server.sockets[0].getsockname()[1]
+        tr, client = await loop.create_connection(lambda: Client(loop, 1), '127.0.0.1', port,
+                                                  ssl=cctx, server_hostname='localhost')
+        tr.write(b'x')
+        await client.got
+        tr.close()
+        await client.lost
+        server.close()
+        await server.wait_closed()
+
+    gc.disable()
+    try:
+        cctx = client_context()
+        loop.run_until_complete(main(cctx))
+        loop.run_until_complete(asyncio.sleep(0))
+        ref = weakref.ref(cctx)
+        del cctx
+        assert ref() is None
+    finally:
+        gc.enable()
+
+
+def test_refused_tls_connection_leaves_no_unclosed_transport(loop, recwarn):
+    import gc
+    s = socket.socket()
+    s.bind(('127.0.0.1', 0))
+    port = s.getsockname()[1]
+    with s:
+        with pytest.raises(ConnectionRefusedError):
+            loop.run_until_complete(loop.create_connection(
+                asyncio.Protocol, '127.0.0.1', port, ssl=client_context(),
+                server_hostname='localhost'))
+        gc.collect()
+    assert not [w for w in recwarn if issubclass(w.category, ResourceWarning)]
