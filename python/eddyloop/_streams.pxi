@@ -103,12 +103,16 @@ cdef class Transport(_Core):
             return self._socket() or default
         if name == 'pipe':
             return self._pipe if self._pipe is not None else default
-        if name in ('peername', 'sockname'):
+        return default
+
+    cdef _load_addresses(self):
+        """peername and sockname, read once the connection is made (as
+        asyncio reads them when it makes the transport): they stay
+        answerable after the connection is gone."""
+        for name in ('peername', 'sockname'):
             value = self._address(name)
             if value is not None:
                 self._extra[name] = value
-                return value
-        return default
 
     cdef object _address(self, str name):
         cdef sockaddr_storage ss
@@ -270,6 +274,7 @@ cdef class Transport(_Core):
             self._t = t
             eddy_transport_retain(t)
         self._made = True
+        self._load_addresses()
         if self._server is not None:
             (<Server>self._server)._attach(self)
         try:

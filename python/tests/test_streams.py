@@ -473,3 +473,22 @@ def test_write_after_peer_closed_is_dropped(any_loop):
         return exc
 
     assert isinstance(loop.run_until_complete(main()), (BrokenPipeError, ConnectionResetError))
+
+
+def test_addresses_answer_after_connection_lost(any_loop):
+    loop = any_loop
+
+    async def main():
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, 'sock')
+            server = await loop.create_unix_server(lambda: Recorder(loop, echo=True), path)
+            tr, client = await loop.create_unix_connection(lambda: Recorder(loop), path)
+            tr.write_eof()
+            await client.lost
+            # Read when the connection was made, as asyncio does.
+            assert tr.get_extra_info('sockname') == ''
+            assert tr.get_extra_info('peername') == path
+            server.close()
+            await server.wait_closed()
+
+    loop.run_until_complete(main())
