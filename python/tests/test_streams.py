@@ -11,24 +11,6 @@ import pytest
 import eddyloop
 
 
-@pytest.fixture(params=['eddyloop', 'asyncio'])
-def any_loop(request):
-    """eddyloop, and asyncio's own loop to show the expectation is
-    asyncio's behaviour."""
-    loop = (eddyloop.new_event_loop() if request.param == 'eddyloop'
-            else asyncio.SelectorEventLoop())
-    yield loop
-    loop.close()
-
-
-@pytest.fixture
-def loop():
-    loop = eddyloop.new_event_loop()
-    yield loop
-    loop.run_until_complete(loop.shutdown_default_executor())
-    loop.close()
-
-
 class Recorder(asyncio.Protocol):
     """Records every callback in order; data is kept separately."""
 

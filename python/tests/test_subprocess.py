@@ -9,25 +9,6 @@ import sys
 
 import pytest
 
-import eddyloop
-
-
-@pytest.fixture(params=['eddyloop', 'asyncio'])
-def any_loop(request):
-    loop = (eddyloop.new_event_loop() if request.param == 'eddyloop'
-            else asyncio.SelectorEventLoop())
-    asyncio.set_event_loop(loop)  # 3.11's asyncio child watcher wants it
-    yield loop
-    asyncio.set_event_loop(None)
-    loop.close()
-
-
-@pytest.fixture
-def loop():
-    loop = eddyloop.new_event_loop()
-    yield loop
-    loop.close()
-
 
 def test_exec_communicate_and_returncode(any_loop):
     async def main():

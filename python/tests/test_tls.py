@@ -9,7 +9,6 @@ import tempfile
 
 import pytest
 
-import eddyloop
 
 test_utils = pytest.importorskip('test.test_asyncio.utils')
 
@@ -29,23 +28,6 @@ def client_context():
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.load_verify_locations(CA)
     return ctx
-
-
-@pytest.fixture(params=['eddyloop', 'asyncio'])
-def any_loop(request):
-    loop = (eddyloop.new_event_loop() if request.param == 'eddyloop'
-            else asyncio.SelectorEventLoop())
-    yield loop
-    loop.run_until_complete(loop.shutdown_default_executor())
-    loop.close()
-
-
-@pytest.fixture
-def loop():
-    loop = eddyloop.new_event_loop()
-    yield loop
-    loop.run_until_complete(loop.shutdown_default_executor())
-    loop.close()
 
 
 class Echo(asyncio.Protocol):
