@@ -20,8 +20,10 @@ def new_event_loop():
     return Loop()
 
 
-class EventLoopPolicy(__asyncio.events.BaseDefaultEventLoopPolicy):
-    """asyncio's default policy, making eddyloop loops."""
+class EventLoopPolicy(__asyncio.DefaultEventLoopPolicy):
+    """asyncio's default policy, making eddyloop loops. (Its child watcher
+    calls are kept for code that makes them; eddyloop's subprocesses do
+    not use the watcher.)"""
 
     def _loop_factory(self):
         return new_event_loop()

@@ -7,7 +7,7 @@ cdef eddy_datagram_protocol_t _DATAGRAM_PROTOCOL
 # eddy may call back into it while a reference cycle is being collected:
 # its attributes must stay valid until it is deallocated.
 @cython.no_gc_clear
-cdef class DatagramTransport:
+cdef class DatagramTransport(_Core):
     """asyncio.DatagramTransport's interface over an eddy datagram
     endpoint."""
     cdef eddy_datagram_t *_d
@@ -126,7 +126,7 @@ cdef class DatagramTransport:
             self._loop.call_exception_handler({
                 'message': f'Fatal error: protocol.{name}() call failed.',
                 'exception': exc,
-                'transport': self,
+                'transport': self._facade(),
                 'protocol': self._protocol,
             })
 
@@ -138,7 +138,7 @@ cdef void _dg_connection_made(eddy_datagram_t *d, void *ud) noexcept with gil:
             tr._d = d
             eddy_datagram_retain(d)
         tr._made = True
-        tr._call('connection_made', (tr,))
+        tr._call('connection_made', (tr._facade(),))
     except BaseException as exc:
         tr._loop._interrupt(exc)
 

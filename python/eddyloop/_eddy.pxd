@@ -269,3 +269,49 @@ cdef extern from "eddy.h" nogil:
                                    void *ud)
     void eddy_datagram_retain(eddy_datagram_t *d)
     void eddy_datagram_release(eddy_datagram_t *d)
+
+    # --- subprocesses --------------------------------------------------------
+    ctypedef struct eddy_process_t:
+        pass
+
+    enum:
+        EDDY_SUBPROCESS_PIPE
+        EDDY_SUBPROCESS_STDOUT
+        EDDY_SUBPROCESS_DEVNULL
+        EDDY_SUBPROCESS_INHERIT
+        EDDY_EINVALSTATE
+
+    ctypedef struct eddy_subprocess_options_t:
+        int stdin_fd
+        int stdout_fd
+        int stderr_fd
+        const char *cwd
+        const char *const *env
+        bint close_fds
+        bint start_new_session
+
+    ctypedef struct eddy_subprocess_protocol_t:
+        void (*connection_made)(eddy_process_t *p, void *ud) noexcept
+        void (*connection_lost)(eddy_process_t *p, int err, void *ud) noexcept
+        void (*pause_writing)(eddy_process_t *p, void *ud) noexcept
+        void (*resume_writing)(eddy_process_t *p, void *ud) noexcept
+        void (*pipe_data_received)(eddy_process_t *p, int fd, const uint8_t *data,
+                                   size_t len, void *ud) noexcept
+        void (*pipe_connection_lost)(eddy_process_t *p, int fd, int err, void *ud) noexcept
+        void (*process_exited)(eddy_process_t *p, void *ud) noexcept
+
+    void eddy_subprocess_options_init(eddy_subprocess_options_t *o)
+    int eddy_loop_subprocess_exec(eddy_loop_t *loop, const eddy_subprocess_protocol_t *proto,
+                                  void *ud, const char *const *argv,
+                                  const eddy_subprocess_options_t *opts, eddy_future_t **out)
+    int eddy_loop_subprocess_shell(eddy_loop_t *loop, const eddy_subprocess_protocol_t *proto,
+                                   void *ud, const char *cmd,
+                                   const eddy_subprocess_options_t *opts, eddy_future_t **out)
+    int eddy_process_get_pid(const eddy_process_t *p)
+    eddy_transport_t *eddy_process_get_pipe_transport(const eddy_process_t *p, int fd)
+    int eddy_process_get_returncode(const eddy_process_t *p, int *out)
+    int eddy_process_send_signal(eddy_process_t *p, int signum)
+    int eddy_process_close(eddy_process_t *p)
+    int eddy_process_is_closing(const eddy_process_t *p)
+    void eddy_process_retain(eddy_process_t *p)
+    void eddy_process_release(eddy_process_t *p)

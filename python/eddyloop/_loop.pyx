@@ -40,7 +40,7 @@ import time as _time
 import warnings
 import weakref
 
-from asyncio import coroutines, events, futures, tasks
+from asyncio import base_events, coroutines, events, futures, tasks
 from asyncio import constants as _constants
 from asyncio import format_helpers
 from asyncio.log import logger
@@ -436,7 +436,8 @@ cdef socklen_t _py_to_sockaddr(int family, address, sockaddr_storage *out) excep
 
 cdef enum OpKind:
     OP_RECV, OP_RECV_INTO, OP_RECVFROM, OP_RECVFROM_INTO, OP_COUNT, OP_NONE,
-    OP_ACCEPT, OP_SENDFILE, OP_GETADDRINFO, OP_GETNAMEINFO, OP_TRANSPORT, OP_SERVER, OP_DATAGRAM
+    OP_ACCEPT, OP_SENDFILE, OP_GETADDRINFO, OP_GETNAMEINFO, OP_TRANSPORT, OP_SERVER, OP_DATAGRAM,
+    OP_PROCESS
 
 
 @cython.final
@@ -529,12 +530,17 @@ cdef class _Op:
         elif self.kind == OP_DATAGRAM:
             if not (<DatagramTransport>self.keep)._made:
                 (<DatagramTransport>self.keep)._take_back_from_eddy()
+        elif self.kind == OP_PROCESS:
+            if not (<Process>self.keep)._made:
+                (<Process>self.keep)._take_back_from_eddy()
 
     cdef _discard(self, void *ptr, int64_t n):
         """Frees a result nobody will take (the asyncio future was
         cancelled after eddy finished)."""
         if self.kind == OP_TRANSPORT or self.kind == OP_DATAGRAM:
             self.keep.abort()
+        elif self.kind == OP_PROCESS:
+            self.keep.close()
         elif self.kind == OP_SERVER:
             eddy_server_close(<eddy_server_t *>ptr)
             (<Server>self.keep)._take_back_from_eddy()
@@ -580,13 +586,15 @@ cdef class _Op:
                 self.keep.seek(self.offset + n)
             return n
         if self.kind == OP_TRANSPORT:
-            return (self.keep, (<Transport>self.keep)._protocol)
+            return ((<Transport>self.keep)._facade(), (<Transport>self.keep)._protocol)
         if self.kind == OP_DATAGRAM:
             dg = <DatagramTransport>self.keep
             if dg._address is not None:
                 # sendto checks against the address eddy resolved.
                 dg._address = dg.get_extra_info('peername', dg._address)
-            return (dg, dg._protocol)
+            return (dg._facade(), dg._protocol)
+        if self.kind == OP_PROCESS:
+            return ((<Process>self.keep)._facade(), (<Process>self.keep)._protocol)
         if self.kind == OP_SERVER:
             server = <Server>self.keep
             server._s = <eddy_server_t *>ptr
@@ -628,8 +636,60 @@ cdef class _Op:
             eddy_future_release(self.ef)
 
 
+cdef class _Core:
+    """A Cython transport. What protocols and users see is its facade, an
+    instance of asyncio's transport classes (_transport_class); the core
+    holds it weakly, so the two never form a cycle and a finished
+    connection is freed by reference counting alone, as asyncio's are. A
+    facade nobody holds any more is made anew when needed."""
+    cdef object _py_ref
+
+    cdef object _facade(self):
+        py = self._py_ref() if self._py_ref is not None else None
+        if py is None:
+            py = _FACADES[type(self)](self)
+            self._py_ref = weakref.ref(py)
+        return py
+
+
 include "_streams.pxi"
 include "_datagram.pxi"
+include "_subprocess.pxi"
+
+
+def _transport_class(name, core, bases, **attrs):
+    """A subclass of asyncio's transport classes `bases` over a Cython
+    transport `core`. (The Cython class cannot derive from them itself: both
+    lay out instance memory, BaseTransport for its __slots__.) Every method of the
+    core is a slot filled with the core's bound method when the transport is
+    made, so a call costs what a call on the core costs."""
+    names = tuple(n for n, v in vars(core).items()
+                  if callable(v) and not n.startswith('__'))
+
+    def __init__(self, core):
+        self._core = core
+        for n in names:
+            setattr(self, n, getattr(core, n))
+
+    def __repr__(self):
+        return repr(self._core).replace(core.__name__, name, 1)
+
+    return type(name, bases, dict(
+        __slots__=('_core', '__weakref__') + names, __init__=__init__, __repr__=__repr__,
+        __module__='eddyloop', __doc__=core.__doc__, **attrs))
+
+
+# start_tls may put TLS over a stream transport (asyncio's flag).
+StreamTransport = _transport_class('StreamTransport', Transport, (asyncio.Transport,),
+                                   _start_tls_compatible=True)
+# Also an asyncio.Transport, as asyncio's own datagram transport is (and
+# CPython's tests check).
+_DatagramTransport = _transport_class('DatagramTransport', DatagramTransport,
+                                      (asyncio.Transport, asyncio.DatagramTransport))
+_SubprocessTransport = _transport_class('SubprocessTransport', Process,
+                                        (asyncio.SubprocessTransport,))
+_FACADES = {Transport: StreamTransport, DatagramTransport: _DatagramTransport,
+            Process: _SubprocessTransport}
 
 
 def _run_until_complete_cb(fut):
@@ -1514,8 +1574,13 @@ cdef class Loop:
             happy_eyeballs_delay=None, interleave=None, all_errors=False):
         """Connect to host:port (or take sock) and make a transport for a
         protocol from protocol_factory: (transport, protocol)."""
-        _check_ssl_unsupported(ssl, server_hostname, ssl_handshake_timeout,
-                               ssl_shutdown_timeout)
+        if server_hostname is not None and not ssl:
+            raise ValueError('server_hostname is only meaningful with ssl')
+        if server_hostname is None and ssl:
+            if not host:
+                raise ValueError('You must set server_hostname when using ssl without a host')
+            server_hostname = host
+        _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if host is not None or port is not None:
             if sock is not None:
                 raise ValueError('host/port and sock can not be specified at the same time')
@@ -1528,7 +1593,9 @@ cdef class Loop:
         try:
             return await self._connect(protocol_factory, host, port, None, family, proto,
                                        flags, sock, local_addr, happy_eyeballs_delay,
-                                       interleave, all_errors)
+                                       interleave, all_errors, False,
+                                       (ssl, server_hostname, ssl_handshake_timeout,
+                                        ssl_shutdown_timeout))
         except OSError as exc:
             # eddy reports the local bind's failure as the bare errno. With
             # local_addr set, EADDRINUSE is about that address (its bind, or
@@ -1543,8 +1610,12 @@ cdef class Loop:
             server_hostname=None, ssl_handshake_timeout=None,
             ssl_shutdown_timeout=None):
         """Connect to the Unix socket at path (or take sock)."""
-        _check_ssl_unsupported(ssl, server_hostname, ssl_handshake_timeout,
-                               ssl_shutdown_timeout)
+        if ssl:
+            if server_hostname is None:
+                raise ValueError('you have to pass server_hostname when using ssl')
+        elif server_hostname is not None:
+            raise ValueError('server_hostname is only meaningful with ssl')
+        _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         if path is not None:
             if sock is not None:
                 raise ValueError('path and sock can not be specified at the same time')
@@ -1555,20 +1626,23 @@ cdef class Loop:
             if sock.family != _socket.AF_UNIX or sock.type != _socket.SOCK_STREAM:
                 raise ValueError(f'A UNIX Domain Stream Socket was expected, got {sock!r}')
         return await self._connect(protocol_factory, None, None, path, 0, 0, 0, sock,
-                                   None, None, None, False)
+                                   None, None, None, False, False,
+                                   (ssl, server_hostname, ssl_handshake_timeout,
+                                    ssl_shutdown_timeout))
 
     async def connect_accepted_socket(
             self, protocol_factory, sock, *, ssl=None, ssl_handshake_timeout=None,
             ssl_shutdown_timeout=None):
         """A transport for an already connected (accepted) socket."""
-        _check_ssl_unsupported(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
         _check_stream_socket(sock)
+        _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         return await self._connect(protocol_factory, None, None, None, 0, 0, 0, sock,
-                                   None, None, None, False, True)
+                                   None, None, None, False, True,
+                                   (ssl, '', ssl_handshake_timeout, ssl_shutdown_timeout))
 
     def _connect(self, protocol_factory, host, port, path, family, proto, flags,
                  sock, local_addr, happy_eyeballs_delay, interleave, all_errors,
-                 accepted=False):
+                 accepted, ssl_args):
         cdef eddy_connection_options_t opts
         cdef const char *chost = NULL
         cdef const char *cpath = NULL
@@ -1600,7 +1674,14 @@ cdef class Loop:
             bpath = os.fsencode(path)
             cpath = bpath
         cport = _port_number(port)
-        protocol = protocol_factory()
+        protocol = app_protocol = protocol_factory()
+        ssl, server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout = ssl_args
+        waiter = None
+        if ssl:
+            waiter = self.create_future()
+            protocol = _ssl_protocol(self, app_protocol, ssl, waiter, accepted,
+                                     server_hostname, ssl_handshake_timeout,
+                                     ssl_shutdown_timeout)
         tr = Transport(self, protocol)
         op = _Op(self, OP_TRANSPORT)
         op.keep = tr
@@ -1620,7 +1701,56 @@ cdef class Loop:
             tr._take_back_from_eddy()
         elif sock is not None:
             tr._adopt_socket(sock)
-        return op.start(rc)
+        fut = op.start(rc)
+        if waiter is None:
+            return fut
+        return self._tls_connected(fut, waiter, protocol._app_transport, app_protocol)
+
+    async def _tls_connected(self, fut, waiter, app_transport, app_protocol):
+        """The connection once its TLS handshake is done (asyncio's waiter)."""
+        try:
+            raw, _ = await fut
+        except BaseException:
+            # SSLProtocol made its transport already (asyncio makes it only
+            # once connected): closed, it does not warn when collected.
+            app_transport.close()
+            raise
+        try:
+            await waiter
+        except BaseException:
+            app_transport.close()
+            raw.close()
+            raise
+        return app_transport, app_protocol
+
+    async def start_tls(self, transport, protocol, sslcontext, *, server_side=False,
+                        server_hostname=None, ssl_handshake_timeout=None,
+                        ssl_shutdown_timeout=None):
+        """Put TLS over an open transport: asyncio's start_tls."""
+        import ssl
+        if not isinstance(sslcontext, ssl.SSLContext):
+            raise TypeError(f'sslcontext is expected to be an instance of '
+                            f'ssl.SSLContext, got {sslcontext!r}')
+        if not getattr(transport, '_start_tls_compatible', False):
+            raise TypeError(f'transport {transport!r} is not supported by start_tls()')
+        waiter = self.create_future()
+        ssl_protocol = _ssl_protocol(self, protocol, sslcontext, waiter, server_side,
+                                     server_hostname, ssl_handshake_timeout,
+                                     ssl_shutdown_timeout, False)
+        # Paused first, so that the TLS protocol gets no data before its
+        # connection_made.
+        transport.pause_reading()
+        transport.set_protocol(ssl_protocol)
+        conmade_cb = self.call_soon(ssl_protocol.connection_made, transport)
+        resume_cb = self.call_soon(transport.resume_reading)
+        try:
+            await waiter
+        except BaseException:
+            transport.close()
+            conmade_cb.cancel()
+            resume_cb.cancel()
+            raise
+        return ssl_protocol._app_transport
 
     async def sendfile(self, transport, file, offset=0, count=None, *, fallback=True):
         """Send a file over a stream transport with sendfile(2) (or reading
@@ -1629,8 +1759,22 @@ cdef class Loop:
         cdef _Op op
         if transport.is_closing():
             raise RuntimeError('Transport is closing')
+        if type(transport) is StreamTransport:
+            transport = transport._core
         if not isinstance(transport, Transport) or (<Transport>transport)._t == NULL:
-            raise RuntimeError(f'sendfile is not supported for transport {transport!r}')
+            mode = getattr(transport, '_sendfile_compatible',
+                           _constants._SendfileMode.UNSUPPORTED)
+            if mode is _constants._SendfileMode.UNSUPPORTED:
+                raise RuntimeError(f'sendfile is not supported for transport {transport!r}')
+            _check_sendfile_args(file, offset, count)
+            if not fallback:
+                raise RuntimeError(
+                    f'fallback is disabled and native sendfile is not '
+                    f'supported for transport {transport!r}')
+            # A TLS transport (or another Python one): asyncio's own
+            # read-and-write fallback, which uses only the loop's public API.
+            return await base_events.BaseEventLoop._sendfile_fallback(
+                self, transport, file, offset, count)
         _check_sendfile_args(file, offset, count)
         op = _Op(self, OP_SENDFILE)
         op.keep = file
@@ -1679,6 +1823,106 @@ cdef class Loop:
             tr._take_back_from_eddy()
         else:
             tr._adopt_pipe(pipe)
+        return op.start(rc)
+
+    # --- subprocesses --------------------------------------------------------
+
+    async def subprocess_exec(self, protocol_factory, program, *args,
+                              stdin=_subprocess.PIPE, stdout=_subprocess.PIPE,
+                              stderr=_subprocess.PIPE, universal_newlines=False,
+                              shell=False, bufsize=0, encoding=None, errors=None,
+                              text=None, **kwargs):
+        """Run program with args, its pipes connected to a
+        SubprocessProtocol from protocol_factory."""
+        if shell:
+            raise ValueError('shell must be False')
+        _check_popen_text_args(universal_newlines, bufsize, encoding, errors, text)
+        argv = [os.fsencode(a) for a in (program,) + args]
+        return await self._spawn(protocol_factory, argv, None, stdin, stdout, stderr,
+                                 kwargs)
+
+    async def subprocess_shell(self, protocol_factory, cmd, *, stdin=_subprocess.PIPE,
+                               stdout=_subprocess.PIPE, stderr=_subprocess.PIPE,
+                               universal_newlines=False, shell=True, bufsize=0,
+                               encoding=None, errors=None, text=None, **kwargs):
+        """Run cmd with /bin/sh -c."""
+        if not isinstance(cmd, (bytes, str)):
+            raise ValueError('cmd must be a string')
+        if not shell:
+            raise ValueError('shell must be True')
+        _check_popen_text_args(universal_newlines, bufsize, encoding, errors, text)
+        return await self._spawn(protocol_factory, None, os.fsencode(cmd), stdin, stdout,
+                                 stderr, kwargs)
+
+    def _spawn(self, protocol_factory, list argv, bytes cmd, stdin, stdout, stderr,
+               dict kwargs):
+        cdef eddy_subprocess_options_t opts
+        cdef const char **cargv = NULL
+        cdef const char **cenv = NULL
+        cdef Process proc
+        cdef _Op op
+        cdef int rc
+        cdef Py_ssize_t i
+        unknown = [k for k, v in kwargs.items() if k not in _POPEN_KWARGS and
+                   (k not in _POPEN_DEFAULTS or v != _POPEN_DEFAULTS[k])]
+        if unknown:
+            raise NotImplementedError(
+                f'eddyloop does not support the Popen argument(s) {", ".join(sorted(unknown))}')
+        self._check_closed()
+        eddy_subprocess_options_init(&opts)
+        opts.stdin_fd = _stdio_fd(stdin)
+        opts.stdout_fd = _stdio_fd(stdout)
+        opts.stderr_fd = _stdio_fd(stderr)
+        opts.close_fds = bool(kwargs.get('close_fds', True))
+        opts.start_new_session = bool(kwargs.get('start_new_session', False))
+        if kwargs.get('cwd') is not None:
+            bcwd = os.fsencode(kwargs['cwd'])
+            opts.cwd = bcwd
+        benv = None
+        if kwargs.get('env') is not None:
+            benv = [os.fsencode(k) + b'=' + os.fsencode(v) for k, v in kwargs['env'].items()]
+        # eddy has no pass_fds: those fds are made inheritable for the spawn
+        # and the child keeps every inheritable fd (close_fds off).
+        pass_fds = [fd for fd in kwargs.get('pass_fds', ()) if not os.get_inheritable(fd)]
+        if kwargs.get('pass_fds'):
+            opts.close_fds = False
+        protocol = protocol_factory()
+        proc = Process(self, protocol)
+        op = _Op(self, OP_PROCESS)
+        op.keep = proc
+        strings = argv or []
+        cargv = <const char **>malloc((len(strings) + 1) * sizeof(char *))
+        if benv is not None:
+            cenv = <const char **>malloc((len(benv) + 1) * sizeof(char *))
+        try:
+            if cargv == NULL or (benv is not None and cenv == NULL):
+                raise MemoryError()
+            for i in range(len(strings)):
+                cargv[i] = <const char *>strings[i]
+            cargv[len(strings)] = NULL
+            if benv is not None:
+                for i in range(len(benv)):
+                    cenv[i] = <const char *>benv[i]
+                cenv[len(benv)] = NULL
+                opts.env = cenv
+            for fd in pass_fds:
+                os.set_inheritable(fd, True)
+            try:
+                if cmd is not None:
+                    rc = eddy_loop_subprocess_shell(self._eloop, &_SUBPROCESS_PROTOCOL,
+                                                    proc._give_to_eddy(), cmd, &opts, &op.ef)
+                else:
+                    rc = eddy_loop_subprocess_exec(self._eloop, &_SUBPROCESS_PROTOCOL,
+                                                   proc._give_to_eddy(), cargv, &opts,
+                                                   &op.ef)
+            finally:
+                for fd in pass_fds:
+                    os.set_inheritable(fd, False)
+        finally:
+            free(cargv)
+            free(cenv)
+        if rc < 0:
+            proc._take_back_from_eddy()
         return op.start(rc)
 
     async def create_datagram_endpoint(
@@ -1774,9 +2018,7 @@ cdef class Loop:
             ssl_shutdown_timeout=None, start_serving=True):
         """A server listening on host:port (every address of host; all
         interfaces for None or ''; a sequence of hosts), or on sock."""
-        if isinstance(ssl, bool):
-            raise TypeError('ssl argument must be an SSLContext or None')
-        _check_ssl_unsupported(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        _check_server_ssl(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         self._check_closed()
         socks = []
         if host is not None or port is not None:
@@ -1795,16 +2037,15 @@ cdef class Loop:
             socks = [sock]
         return await self._serve(protocol_factory, host, port, None, family, flags, socks,
                                  backlog, reuse_address, reuse_port, keep_alive,
-                                 start_serving, True)
+                                 start_serving, True, False,
+                                 (ssl, ssl_handshake_timeout, ssl_shutdown_timeout))
 
     async def create_unix_server(
             self, protocol_factory, path=None, *, sock=None, backlog=100,
             ssl=None, ssl_handshake_timeout=None, ssl_shutdown_timeout=None,
             start_serving=True, cleanup_socket=True):
         """A server listening on the Unix socket path (or sock)."""
-        if isinstance(ssl, bool):
-            raise TypeError('ssl argument must be an SSLContext or None')
-        _check_ssl_unsupported(ssl, None, ssl_handshake_timeout, ssl_shutdown_timeout)
+        _check_server_ssl(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
         self._check_closed()
         socks = []
         if path is not None:
@@ -1818,7 +2059,8 @@ cdef class Loop:
                 raise ValueError(f'A UNIX Domain Stream Socket was expected, got {sock!r}')
             socks = [sock]
         return await self._serve(protocol_factory, None, None, path, 0, 0, socks, backlog,
-                                 None, None, None, start_serving, cleanup_socket, True)
+                                 None, None, None, start_serving, cleanup_socket, True,
+                                 (ssl, ssl_handshake_timeout, ssl_shutdown_timeout))
 
     async def _bind_hosts(self, hosts, port, family, flags, reuse_address, reuse_port):
         """Sockets bound to every address of every host (asyncio's rule for
@@ -1852,7 +2094,7 @@ cdef class Loop:
 
     def _serve(self, protocol_factory, host, port, path, family, flags, socks, backlog,
                reuse_address, reuse_port, keep_alive, start_serving, cleanup_socket,
-               unix=False):
+               unix, ssl_args):
         cdef eddy_server_options_t opts
         cdef const char *chost = NULL
         cdef const char *cpath = NULL
@@ -1885,6 +2127,8 @@ cdef class Loop:
             cpath = bpath
         cport = _port_number(port)
         server = Server(self, protocol_factory)
+        if ssl_args[0] is not None:
+            server._ssl, server._ssl_handshake_timeout, server._ssl_shutdown_timeout = ssl_args
         op = _Op(self, OP_SERVER)
         op.keep = server
         if unix:

@@ -24,7 +24,7 @@ cdef inline const eddy_protocol_t *_protocol_table(protocol):
 # eddy may call back into it while a reference cycle is being collected:
 # its attributes must stay valid until it is deallocated.
 @cython.no_gc_clear
-cdef class Transport:
+cdef class Transport(_Core):
     """asyncio.Transport's interface over an eddy stream transport (TCP or
     Unix socket)."""
     cdef eddy_transport_t *_t
@@ -39,6 +39,8 @@ cdef class Transport:
     cdef object _sock
     cdef object _pipe
     cdef dict _extra
+    cdef object _close_exc
+    cdef bint _eof_written
 
     def __cinit__(self, Loop loop, protocol, server=None):
         self._loop = loop
@@ -85,7 +87,7 @@ cdef class Transport:
             self._loop.call_exception_handler({
                 'message': message,
                 'exception': exc,
-                'transport': self,
+                'transport': self._facade(),
                 'protocol': self._protocol,
             })
         if self._t != NULL:
@@ -101,12 +103,16 @@ cdef class Transport:
             return self._socket() or default
         if name == 'pipe':
             return self._pipe if self._pipe is not None else default
-        if name in ('peername', 'sockname'):
+        return default
+
+    cdef _load_addresses(self):
+        """peername and sockname, read once the connection is made (as
+        asyncio reads them when it makes the transport): they stay
+        answerable after the connection is gone."""
+        for name in ('peername', 'sockname'):
             value = self._address(name)
             if value is not None:
                 self._extra[name] = value
-                return value
-        return default
 
     cdef object _address(self, str name):
         cdef sockaddr_storage ss
@@ -144,6 +150,14 @@ cdef class Transport:
 
     def abort(self):
         if self._t != NULL:
+            eddy_transport_abort(self._t)
+
+    def _force_close(self, exc):
+        """Abort, with `exc` for connection_lost: what asyncio's
+        SSLProtocol calls on a fatal TLS error."""
+        if self._t != NULL and not self._lost:
+            if self._close_exc is None:
+                self._close_exc = exc
             eddy_transport_abort(self._t)
 
     def set_protocol(self, protocol):
@@ -186,7 +200,7 @@ cdef class Transport:
         if rc >= 0 or rc == EDDY_ECLOSED:
             # asyncio drops writes once the connection is lost.
             return
-        if rc == EDDY_EPIPE:
+        if rc == EDDY_EPIPE and self._eof_written:
             raise RuntimeError('Cannot call write() after write_eof()')
         if rc == EDDY_EBUSY:
             raise RuntimeError('unable to write; sendfile is in progress')
@@ -229,6 +243,9 @@ cdef class Transport:
 
     def write_eof(self):
         if self._t != NULL:
+            # EPIPE from write then means "after write_eof", not a peer
+            # gone (which asyncio drops silently).
+            self._eof_written = True
             eddy_transport_write_eof(self._t)
 
     def get_write_buffer_size(self):
@@ -257,10 +274,11 @@ cdef class Transport:
             self._t = t
             eddy_transport_retain(t)
         self._made = True
+        self._load_addresses()
         if self._server is not None:
             (<Server>self._server)._attach(self)
         try:
-            self._protocol.connection_made(self)
+            self._protocol.connection_made(self._facade())
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -277,8 +295,15 @@ cdef class Transport:
 
     cdef _connection_lost(self, int err):
         self._lost = True
+        # eddy reads no more. The buffer's owner (the protocol) is not
+        # visible to the garbage collector through the view: let go of it
+        # before a cycle through this transport can be collected.
+        if self._has_view:
+            PyBuffer_Release(&self._view)
+            self._has_view = False
         try:
-            exc = None if err == 0 else _error(err)
+            exc = self._close_exc if err == 0 else _error(err)
+            self._close_exc = None
             self._protocol.connection_lost(exc)
         finally:
             if self._sock is not None:
@@ -319,7 +344,7 @@ cdef class Transport:
             self._loop.call_exception_handler({
                 'message': f'protocol.{"pause" if pause else "resume"}_writing() failed',
                 'exception': exc,
-                'transport': self,
+                'transport': self._facade(),
                 'protocol': self._protocol,
             })
 
@@ -454,6 +479,10 @@ cdef int _server_factory(void *factory_ud, const eddy_protocol_t **proto,
                 'exception': exc,
             })
             return EDDY_EINVAL
+        if server._ssl is not None:
+            protocol = _ssl_protocol(server._loop, protocol, server._ssl, None, True, None,
+                                     server._ssl_handshake_timeout,
+                                     server._ssl_shutdown_timeout)
         tr = Transport(server._loop, protocol, server)
         proto[0] = _protocol_table(protocol)
         ud[0] = tr._give_to_eddy()
@@ -476,6 +505,9 @@ cdef class Server:
     cdef readonly tuple _sockets
     cdef list _given_socks
     cdef object _serving_forever_fut
+    cdef object _ssl
+    cdef object _ssl_handshake_timeout
+    cdef object _ssl_shutdown_timeout
     cdef object __weakref__
 
     def __cinit__(self, Loop loop, protocol_factory):
@@ -610,16 +642,33 @@ cdef class Server:
         await self.wait_closed()
 
 
-cdef _check_ssl_unsupported(ssl, server_hostname, ssl_handshake_timeout,
-                            ssl_shutdown_timeout):
-    if ssl:
-        raise NotImplementedError('eddyloop does not support ssl= yet')
-    if server_hostname is not None:
-        raise ValueError('server_hostname is only meaningful with ssl')
-    if ssl_handshake_timeout is not None:
+cdef _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout):
+    """asyncio's checks of the TLS-only arguments."""
+    if ssl_handshake_timeout is not None and not ssl:
         raise ValueError('ssl_handshake_timeout is only meaningful with ssl')
-    if ssl_shutdown_timeout is not None:
+    if ssl_shutdown_timeout is not None and not ssl:
         raise ValueError('ssl_shutdown_timeout is only meaningful with ssl')
+
+
+cdef _check_server_ssl(ssl, ssl_handshake_timeout, ssl_shutdown_timeout):
+    if isinstance(ssl, bool):
+        raise TypeError('ssl argument must be an SSLContext or None')
+    _check_ssl_args(ssl, ssl_handshake_timeout, ssl_shutdown_timeout)
+
+
+cdef object _ssl_protocol(Loop loop, app_protocol, sslcontext, waiter, bint server_side,
+                          server_hostname, ssl_handshake_timeout, ssl_shutdown_timeout,
+                          bint call_connection_made=True):
+    """TLS over an eddy transport: asyncio's own SSLProtocol (Python's ssl
+    over MemoryBIOs) is the eddy transport's protocol and wraps the
+    application's, as asyncio's _make_ssl_transport does. The application
+    gets SSLProtocol's app transport."""
+    from asyncio import sslproto
+    return sslproto.SSLProtocol(
+        loop, app_protocol, None if isinstance(sslcontext, bool) else sslcontext, waiter,
+        server_side, server_hostname, call_connection_made=call_connection_made,
+        ssl_handshake_timeout=ssl_handshake_timeout,
+        ssl_shutdown_timeout=ssl_shutdown_timeout)
 
 
 cdef _check_stream_socket(sock):

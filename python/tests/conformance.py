@@ -28,10 +28,14 @@ import subprocess
 import sys
 import unittest
 
-# module: (kind, [(mixin class, base class, factory method name)])
+# module: (kind, [(mixin class, base class, factory method name)]); the
+# factory method 'setUp' stands for a setUp that makes self.loop the loop
+# under test (what the mixins without a factory method expect of their
+# TestCase).
 MODULES = {
     'test_events': ('mixin', [('EventLoopTestsMixin', 'test_utils.TestCase',
-                               'create_event_loop')]),
+                               'create_event_loop'),
+                              ('SubprocessTestsMixin', 'test_utils.TestCase', 'setUp')]),
     'test_sock_lowlevel': ('mixin', [('BaseSockTestsMixin', 'test_utils.TestCase',
                                       'create_event_loop')]),
     'test_sendfile': ('mixin', [('SendfileTestsBase', 'test_utils.TestCase',
@@ -39,6 +43,12 @@ MODULES = {
     'test_server': ('mixin', [('BaseStartServer', 'unittest.TestCase', 'new_loop')]),
     'test_buffered_proto': ('mixin', [('BaseTestBufferedProtocol', 'unittest.TestCase',
                                        'new_loop')]),
+    'test_subprocess': ('mixin', [('SubprocessMixin', 'test_utils.TestCase', 'setUp')]),
+    'test_streams': ('policy', None),
+    'test_ssl': ('policy', None),
+    # Its other class, SslProtoHandshakeTests, drives SSLProtocol with mock
+    # loops and transports: it tests asyncio's code, not a loop.
+    'test_sslproto': ('mixin', [('BaseStartTLS', 'unittest.TestCase', 'new_loop')]),
     'test_locks': ('policy', None),
     'test_queues': ('policy', None),
     'test_timeouts': ('policy', None),
@@ -56,6 +66,14 @@ def loop_factory(which):
     return asyncio.SelectorEventLoop
 
 
+def _loop_setup(base, factory):
+    def setUp(self):
+        base.setUp(self)
+        self.loop = factory()
+        self.set_event_loop(self.loop)
+    return setUp
+
+
 def test_classes(module_name, which):
     """The TestCase classes to run for a module, by name."""
     module = importlib.import_module(f'test.test_asyncio.{module_name}')
@@ -67,9 +85,12 @@ def test_classes(module_name, which):
             mixin = getattr(module, mixin_name)
             base = eval(base_name)
             factory = loop_factory(which)
+            if factory_method == 'setUp':
+                method = _loop_setup(base, factory)
+            else:
+                method = lambda self, f=factory: f()  # noqa: E731
             cls = type(f'{mixin_name}On{which.capitalize()}', (mixin, base),
-                       {factory_method: lambda self, f=factory: f(),
-                        '__module__': module.__name__})
+                       {factory_method: method, '__module__': module.__name__})
             classes[cls.__name__] = cls
     else:
         for name, obj in vars(module).items():

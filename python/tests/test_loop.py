@@ -22,15 +22,6 @@ import eddyloop
 SAFETY = 30.0  # seconds; only a hang reaches it
 
 
-@pytest.fixture
-def loop():
-    loop = eddyloop.new_event_loop()
-    yield loop
-    if not loop.is_closed():
-        loop.run_until_complete(loop.shutdown_default_executor())
-        loop.close()
-
-
 def safety_timer(loop):
     """A timer that stops a hung loop; the test asserts it never ran."""
     return loop.call_later(SAFETY, loop.stop)

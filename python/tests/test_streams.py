@@ -3,29 +3,12 @@ control, BufferedProtocol, errors from protocol callbacks."""
 import asyncio
 import os
 import socket
+import sys
 import tempfile
 
 import pytest
 
 import eddyloop
-
-
-@pytest.fixture(params=['eddyloop', 'asyncio'])
-def any_loop(request):
-    """eddyloop, and asyncio's own loop to show the expectation is
-    asyncio's behaviour."""
-    loop = (eddyloop.new_event_loop() if request.param == 'eddyloop'
-            else asyncio.SelectorEventLoop())
-    yield loop
-    loop.close()
-
-
-@pytest.fixture
-def loop():
-    loop = eddyloop.new_event_loop()
-    yield loop
-    loop.run_until_complete(loop.shutdown_default_executor())
-    loop.close()
 
 
 class Recorder(asyncio.Protocol):
@@ -412,3 +395,82 @@ def test_datagram_endpoints(any_loop):
     assert data == b'ping'
     want = ['connection_made', 'datagram_received', 'connection_lost']
     assert server_events == client_events == want
+
+
+def test_transports_are_asyncio_transports(any_loop):
+    loop = any_loop
+
+    async def main():
+        server = await loop.create_server(lambda: Recorder(loop, echo=True), '127.0.0.1', 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, client = await loop.create_connection(lambda: Recorder(loop), '127.0.0.1', port)
+        # The object the protocol got is the one returned.
+        assert client.transport is tr
+        assert isinstance(tr, asyncio.Transport)
+        assert isinstance(tr, asyncio.ReadTransport)
+        assert isinstance(tr, asyncio.WriteTransport)
+        tr.close()
+        await client.lost
+        server.close()
+        await server.wait_closed()
+
+        r, w = os.pipe()
+        rt, rp = await loop.connect_read_pipe(lambda: Recorder(loop), os.fdopen(r, 'rb'))
+        wt, wp = await loop.connect_write_pipe(asyncio.BaseProtocol, os.fdopen(w, 'wb'))
+        assert isinstance(rt, asyncio.ReadTransport)
+        assert isinstance(wt, asyncio.WriteTransport)
+        wt.close()
+        await rp.lost
+
+        dt, dp = await loop.create_datagram_endpoint(
+            lambda: DatagramRecorder(loop), local_addr=('127.0.0.1', 0))
+        assert dp.transport is dt
+        # asyncio's datagram transport is an asyncio.Transport (and, from
+        # 3.12 on, also an asyncio.DatagramTransport).
+        assert isinstance(dt, asyncio.Transport)
+        if isinstance(loop, eddyloop.Loop) or sys.version_info >= (3, 12):
+            assert isinstance(dt, asyncio.DatagramTransport)
+        dt.close()
+        await dp.lost
+
+    loop.run_until_complete(main())
+
+
+def test_write_after_peer_closed_is_dropped(any_loop):
+    """A send error is not 'write after write_eof': the write returns and
+    connection_lost follows with the error."""
+    loop = any_loop
+
+    async def main():
+        a, b = socket.socketpair()
+        tr, proto = await loop.connect_accepted_socket(lambda: Recorder(loop), a)
+        b.close()
+        for _ in range(20):
+            tr.write(b'x' * 65536)
+            await asyncio.sleep(0)
+            if proto.lost.done():
+                break
+        exc = await proto.lost
+        tr.write(b'more')  # dropped, no exception
+        return exc
+
+    assert isinstance(loop.run_until_complete(main()), (BrokenPipeError, ConnectionResetError))
+
+
+def test_addresses_answer_after_connection_lost(any_loop):
+    loop = any_loop
+
+    async def main():
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, 'sock')
+            server = await loop.create_unix_server(lambda: Recorder(loop, echo=True), path)
+            tr, client = await loop.create_unix_connection(lambda: Recorder(loop), path)
+            tr.write_eof()
+            await client.lost
+            # Read when the connection was made, as asyncio does.
+            assert tr.get_extra_info('sockname') == ''
+            assert tr.get_extra_info('peername') == path
+            server.close()
+            await server.wait_closed()
+
+    loop.run_until_complete(main())
