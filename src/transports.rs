@@ -531,7 +531,9 @@ impl Transport {
 
     /// asyncio's `write`: sends at once when nothing is buffered, buffers
     /// the rest. A failure of the send is returned and also ends the
-    /// connection (connection_lost follows with the same code).
+    /// connection (connection_lost follows with the same code). Inline: the
+    /// C shim and this are one function on the per-message path.
+    #[inline(always)]
     pub fn write(self: &Arc<Self>, data: &[u8]) -> Result<(), i32> {
         // The echo/HTTP hot path: one buffer, no IoSlice array, no sums.
         let empty = self.check_writable()?;
