@@ -11,8 +11,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mio::{Events, Poll, Token, Waker};
-
 use crate::error::*;
 use crate::events::{self, Callback, DetachedReport, ErrorContext, Handle};
 use crate::executor::{self, Executor};
@@ -33,8 +31,10 @@ const CLOCK_RESOLUTION: f64 = 1e-9;
 /// asyncio's `max_size`: one read per event is at most this much (the
 /// size of the loop's read buffer, which every stream read uses).
 pub(crate) const MAX_READ: usize = 256 * 1024;
-const WAKER: Token = Token(0);
-pub(crate) const WATCHERS: Token = Token(1);
+/// The tokens of the loop's own fds in its poller; the I/O handlers' tokens
+/// start at FIRST_IO_TOKEN.
+const WAKER: usize = 0;
+pub(crate) const WATCHERS: usize = 1;
 
 /// Work queued for the next run phase.
 pub(crate) enum Ready {
@@ -45,25 +45,44 @@ pub(crate) enum Ready {
     Job(LoopJob),
 }
 
-/// What the poller said about one registered fd.
-#[derive(Clone, Copy, Default, Debug)]
-pub(crate) struct IoEvent {
-    pub readable: bool,
-    pub writable: bool,
-    /// The peer hung up or the fd has an error pending.
-    pub hangup: bool,
-    /// The peer will send no more (EPOLLRDHUP / EPOLLHUP).
-    pub read_closed: bool,
-}
+/// What the poller said about one registered fd: its epoll bits, read
+/// where a handler asks (a handler tests one or two of them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IoEvent(u32);
 
-/// What an fd's epoll event says, in the terms the handlers use.
-#[inline]
-fn io_event(ev: &mio::event::Event) -> IoEvent {
-    IoEvent {
-        readable: ev.is_readable() || ev.is_read_closed(),
-        writable: ev.is_writable() || ev.is_write_closed(),
-        hangup: ev.is_error() || ev.is_write_closed(),
-        read_closed: ev.is_read_closed(),
+const EPOLLIN: u32 = libc::EPOLLIN as u32;
+const EPOLLPRI: u32 = libc::EPOLLPRI as u32;
+const EPOLLOUT: u32 = libc::EPOLLOUT as u32;
+const EPOLLERR: u32 = libc::EPOLLERR as u32;
+const EPOLLHUP: u32 = libc::EPOLLHUP as u32;
+const EPOLLRDHUP: u32 = libc::EPOLLRDHUP as u32;
+
+impl IoEvent {
+    /// A handler run again without a new edge: to read.
+    pub(crate) const READABLE: IoEvent = IoEvent(EPOLLIN);
+
+    /// There is something to read: data, the peer's FIN or an error.
+    #[inline]
+    pub fn readable(self) -> bool {
+        self.0 & (EPOLLIN | EPOLLPRI | EPOLLHUP) != 0
+    }
+
+    /// A write may make progress (or fail with the pending error).
+    #[inline]
+    pub fn writable(self) -> bool {
+        self.0 & (EPOLLOUT | EPOLLHUP) != 0 || self.0 == EPOLLERR
+    }
+
+    /// The peer hung up or the fd has an error pending.
+    #[inline]
+    pub fn hangup(self) -> bool {
+        self.0 & (EPOLLERR | EPOLLHUP) != 0
+    }
+
+    /// The peer will send no more (EPOLLRDHUP with data, or EPOLLHUP).
+    #[inline]
+    pub fn read_closed(self) -> bool {
+        self.0 & EPOLLHUP != 0 || self.0 & (EPOLLIN | EPOLLRDHUP) == EPOLLIN | EPOLLRDHUP
     }
 }
 
@@ -232,7 +251,7 @@ pub(crate) struct Remote {
     /// Apart from the queue's lock, so the loop never wakes into a mutex
     /// the waking thread still holds; close takes it for writing, so no
     /// wake is in flight (and the eventfd is gone) once close returns.
-    waker: std::sync::RwLock<Option<Waker>>,
+    waker: std::sync::RwLock<Option<sys::EventFd>>,
 }
 
 struct RemoteState {
@@ -293,8 +312,8 @@ struct Core {
 }
 
 struct Poller {
-    poll: Poll,
-    events: Events,
+    poll: sys::Epoll,
+    events: sys::EpollEvents,
 }
 
 /// The loop's own counters (behind `metrics`). Plain cells: only the loop's
@@ -362,8 +381,9 @@ impl EventLoop {
     /// external reference.
     #[allow(clippy::new_ret_no_self)]
     pub fn new() -> Result<LoopRef, i32> {
-        let poll = Poll::new().map_err(|e| from_io(&e))?;
-        let waker = Waker::new(poll.registry(), WAKER).map_err(|e| from_io(&e))?;
+        let poll = sys::Epoll::new()?;
+        let waker = sys::EventFd::new()?;
+        poll.add(waker.raw(), WAKER, sys::EDGE_READ)?;
         let lp = Arc::new(EventLoop {
             core: RefCell::new(Core {
                 ready: VecDeque::new(),
@@ -371,7 +391,7 @@ impl EventLoop {
                 timer_seq: 0,
                 stopping: false,
             }),
-            poller: RefCell::new(Some(Poller { poll, events: Events::with_capacity(1024) })),
+            poller: RefCell::new(Some(Poller { poll, events: sys::EpollEvents::with_capacity(1024) })),
             remote: Arc::new(Remote {
                 state: Mutex::new(RemoteState { queue: Vec::new(), closed: false }),
                 pending: AtomicBool::new(false),
@@ -620,9 +640,8 @@ impl EventLoop {
     /// The poller's fd, readable while it holds I/O events: a foreign loop
     /// polls it to learn when to run an iteration. The loop keeps it.
     pub fn backend_fd(&self) -> Result<std::os::fd::RawFd, i32> {
-        use std::os::fd::AsRawFd;
         let guard = self.poller.borrow();
-        Ok(guard.as_ref().ok_or(EDDY_ECLOSED)?.poll.as_raw_fd())
+        Ok(guard.as_ref().ok_or(EDDY_ECLOSED)?.poll.raw())
     }
 
     /// How long a foreign loop may wait on `backend_fd` before the next
@@ -720,15 +739,14 @@ impl EventLoop {
                         // Resuming after a panic.
                         it.nth(seen - 1);
                     }
-                    for ev in it {
+                    for (token, bits) in it {
                         seen += 1;
-                        let token = ev.token().0;
                         if token < FIRST_IO_TOKEN {
                             continue;
                         }
                         let h = self.io.borrow().handler(token);
                         if let Some(h) = h {
-                            self.run_io(h, io_event(ev), debug);
+                            self.run_io(h, IoEvent(bits), debug);
                         }
                     }
                 }
@@ -838,7 +856,7 @@ impl EventLoop {
             let mut guard = self.poller.borrow_mut();
             let Some(p) = guard.as_mut() else { return (None, batch) };
             let t0 = (timeout != Some(Duration::ZERO)).then(|| before.unwrap_or_else(|| self.time()));
-            let polled = p.poll.poll(&mut p.events, timeout);
+            let polled = p.poll.wait(&mut p.events, timeout);
             if let Some(t0) = t0 {
                 let t1 = self.time();
                 let idle = &self.counters.idle_time;
@@ -846,9 +864,10 @@ impl EventLoop {
                 after = Some(t1);
             }
             if let Err(e) = polled {
-                if e.kind() != std::io::ErrorKind::Interrupted {
+                if e != EDDY_EINTR {
                     drop(guard);
-                    self.report(ErrorContext::new(format!("poll failed: {e}"), from_io(&e)));
+                    let message = format!("poll failed: {}", strerror(e).to_string_lossy());
+                    self.report(ErrorContext::new(message, e));
                     return (after, batch);
                 }
             }
@@ -860,17 +879,17 @@ impl EventLoop {
                 batch = std::mem::replace(&mut io.again, std::mem::take(&mut io.spare));
             }
             // The fds' events stay in the buffer, for run_once.
-            let mut n = 0;
-            for ev in p.events.iter() {
-                n += 1;
-                match ev.token() {
-                    WAKER => remote_ready = true,
-                    WATCHERS => watchers_ready = true,
-                    SIGNALS => signals_ready = true,
-                    _ => {}
+            for (token, _) in p.events.iter() {
+                if token < FIRST_IO_TOKEN {
+                    match token {
+                        WAKER => remote_ready = true,
+                        WATCHERS => watchers_ready = true,
+                        SIGNALS => signals_ready = true,
+                        _ => {}
+                    }
                 }
             }
-            bump(&self.counters.events, n);
+            bump(&self.counters.events, p.events.len() as u64);
         }
         if remote_ready || self.remote.pending.load(Ordering::Acquire) {
             let mut core = self.core.borrow_mut();
@@ -1014,10 +1033,10 @@ impl EventLoop {
         }
     }
 
-    pub(crate) fn with_registry<T>(&self, f: impl FnOnce(&mio::Registry) -> std::io::Result<T>) -> Result<T, i32> {
+    pub(crate) fn with_poller<T>(&self, f: impl FnOnce(&sys::Epoll) -> Result<T, i32>) -> Result<T, i32> {
         let guard = self.poller.borrow();
         let p = guard.as_ref().ok_or(EDDY_ECLOSED)?;
-        f(p.poll.registry()).map_err(|e| from_io(&e))
+        f(&p.poll)
     }
 
     /// Adds `fd` to the poller for both directions, once for its life
@@ -1030,8 +1049,7 @@ impl EventLoop {
             (io.slots.insert((generation, h)), generation)
         };
         let token = IoToken(NonZeroUsize::new((slot + FIRST_IO_TOKEN) | (generation as usize) << 32).expect("above zero"));
-        let interest = mio::Interest::READABLE | mio::Interest::WRITABLE;
-        if let Err(e) = self.with_registry(|r| r.register(&mut mio::unix::SourceFd(&fd), Token(token.0.get()), interest)) {
+        if let Err(e) = self.with_poller(|p| p.add(fd, token.0.get(), sys::EDGE_BOTH)) {
             self.release_token(token);
             return Err(e);
         }
@@ -1053,7 +1071,7 @@ impl EventLoop {
     /// Removes `fd` from the poller and frees its token (before the fd is
     /// closed).
     pub(crate) fn deregister_io(&self, fd: std::os::fd::RawFd, token: IoToken) {
-        let _ = self.with_registry(|r| r.deregister(&mut mio::unix::SourceFd(&fd)));
+        let _ = self.with_poller(|p| p.delete(fd));
         self.io.borrow_mut().fds.remove(fd);
         self.release_token(token);
     }
@@ -1363,6 +1381,24 @@ mod tests {
     impl IoHandler for Quiet {
         fn on_io(self: Arc<Self>, _lp: &Arc<EventLoop>, _ev: IoEvent) {}
         fn close_silently(&self) {}
+    }
+
+    /// The epoll bits read as mio's accessors read them (the loop polled
+    /// through mio before): a FIN with data is readable and read-closed, an error alone
+    /// is writable (the write reports it) and a hang-up is everything.
+    #[test]
+    fn epoll_bits_read_as_the_handlers_expect() {
+        let ev = |bits: i32| IoEvent(bits as u32);
+        let all = |e: IoEvent| (e.readable(), e.writable(), e.hangup(), e.read_closed());
+        assert_eq!(all(ev(libc::EPOLLIN)), (true, false, false, false));
+        assert_eq!(all(ev(libc::EPOLLOUT)), (false, true, false, false));
+        assert_eq!(all(ev(libc::EPOLLIN | libc::EPOLLRDHUP)), (true, false, false, true));
+        assert_eq!(all(ev(libc::EPOLLRDHUP | libc::EPOLLOUT)), (false, true, false, false));
+        assert_eq!(all(ev(libc::EPOLLERR)), (false, true, true, false));
+        assert_eq!(all(ev(libc::EPOLLERR | libc::EPOLLOUT)), (false, true, true, false));
+        assert_eq!(all(ev(libc::EPOLLHUP)), (true, true, true, true));
+        assert_eq!(all(ev(libc::EPOLLPRI)), (true, false, false, false));
+        assert_eq!(all(IoEvent::READABLE), (true, false, false, false));
     }
 
     /// An event collected for a handler that has since left the poller must

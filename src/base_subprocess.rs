@@ -270,7 +270,7 @@ impl Child for Process {
 
 impl IoHandler for Process {
     fn on_io(self: Arc<Self>, _lp: &Arc<EventLoop>, ev: IoEvent) {
-        if ev.readable || ev.hangup {
+        if ev.readable() || ev.hangup() {
             self.exited();
         }
     }

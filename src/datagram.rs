@@ -195,7 +195,7 @@ impl Datagram {
                 let more = n == sys::RecvBatch::slots(self.slot_len);
                 self.st.borrow_mut().readable = more;
                 if more {
-                    self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
+                    self.lp.io_again(self.clone(), IoEvent::READABLE);
                 }
                 self.st.borrow_mut().batching = true;
                 for i in 0..n {
@@ -217,7 +217,7 @@ impl Datagram {
             Err(e) if e == EDDY_EAGAIN => self.st.borrow_mut().readable = false,
             Err(e) => {
                 // Keep reading: more may be queued behind the error.
-                self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
+                self.lp.io_again(self.clone(), IoEvent::READABLE);
                 self.error_received(e);
             }
         }
@@ -486,10 +486,10 @@ impl Datagram {
 
 impl IoHandler for Datagram {
     fn on_io(self: Arc<Self>, _lp: &Arc<EventLoop>, ev: IoEvent) {
-        if ev.readable || ev.hangup {
+        if ev.readable() || ev.hangup() {
             self.read_ready();
         }
-        if ev.writable {
+        if ev.writable() {
             self.write_ready();
         }
     }

@@ -1,6 +1,6 @@
 //! fd watchers (asyncio's `add_reader` / `add_writer`), level-triggered as
 //! asyncio's selectors are. They live in their own level-triggered epoll,
-//! which is nested in the loop's (edge-triggered) mio poller: when it shows
+//! which is nested in the loop's (edge-triggered) poller: when it shows
 //! activity, the loop keeps re-polling it each iteration until it is quiet.
 
 use std::collections::HashMap;
@@ -8,13 +8,10 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 
-use mio::unix::SourceFd;
-use mio::Interest;
-
 use crate::base_events::{EventLoop, Ready, WATCHERS};
 use crate::error::*;
 use crate::events::{Callback, Handle};
-use crate::sys::{LevelEpoll, HANGUP, READABLE, WRITABLE};
+use crate::sys::{Epoll, EDGE_READ, HANGUP, READABLE, WRITABLE};
 
 /// The library's own readiness callback.
 pub(crate) type WatchFn = dyn Fn(&Arc<EventLoop>);
@@ -59,7 +56,7 @@ impl Watch {
 
 #[derive(Default)]
 pub(crate) struct Watchers {
-    epoll: Option<LevelEpoll>,
+    epoll: Option<Epoll>,
     fds: HashMap<RawFd, Watch>,
     /// The nested epoll reported events last time: poll it again without
     /// waiting for a new edge.
@@ -120,8 +117,8 @@ impl EventLoop {
         if self.watchers.borrow().epoll.is_some() {
             return Ok(());
         }
-        let ep = LevelEpoll::new()?;
-        self.with_registry(|reg| reg.register(&mut SourceFd(&ep.raw()), WATCHERS, Interest::READABLE))?;
+        let ep = Epoll::new()?;
+        self.with_poller(|p| p.add(ep.raw(), WATCHERS, EDGE_READ))?;
         self.watchers.borrow_mut().epoll = Some(ep);
         Ok(())
     }

@@ -155,7 +155,7 @@ impl Server {
         }
         // The batch was cut at backlog: the edge is spent, so continue on
         // the next iteration.
-        self.lp.io_again(l.clone(), IoEvent { readable: true, ..Default::default() });
+        self.lp.io_again(l.clone(), IoEvent::READABLE);
     }
 
     /// Out of fds: report, stop accepting, retry later (never spin).
@@ -170,7 +170,7 @@ impl Server {
             s.st.borrow_mut().backing_off = false;
             let listeners = s.st.borrow().listeners.clone();
             for l in listeners {
-                s.lp.io_again(l, IoEvent { readable: true, ..Default::default() });
+                s.lp.io_again(l, IoEvent::READABLE);
             }
         });
         let _ = self.lp.call_later_job(ACCEPT_RETRY_DELAY, resume);
@@ -329,7 +329,7 @@ impl Server {
 impl IoHandler for Listener {
     fn on_io(self: Arc<Self>, _lp: &Arc<EventLoop>, ev: IoEvent) {
         let server = self.server.borrow().clone();
-        if let (true, Some(s)) = (ev.readable || ev.hangup, server) {
+        if let (true, Some(s)) = (ev.readable() || ev.hangup(), server) {
             s.accept_batch(&self);
         }
     }

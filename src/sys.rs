@@ -4,17 +4,24 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 
-/// A level-triggered epoll instance, for fd watchers (asyncio's selectors are
-/// level-triggered; mio is edge-triggered). It is nested in mio's poller.
-pub(crate) struct LevelEpoll {
+/// An epoll instance: the loop's poller (edge-triggered, each fd registered
+/// once for both directions) and the fd watchers' set nested in it
+/// (level-triggered, as asyncio's selectors are).
+pub(crate) struct Epoll {
     fd: OwnedFd,
 }
 
 pub(crate) const READABLE: u32 = libc::EPOLLIN as u32;
 pub(crate) const WRITABLE: u32 = libc::EPOLLOUT as u32;
 pub(crate) const HANGUP: u32 = (libc::EPOLLHUP | libc::EPOLLERR) as u32;
+/// What the loop's poller watches an fd for: both directions and the
+/// peer's FIN, edge-triggered.
+pub(crate) const EDGE_BOTH: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLOUT | libc::EPOLLET) as u32;
+/// The same for an fd the loop only reads (the waker, the signal pipe, the
+/// watchers' epoll).
+pub(crate) const EDGE_READ: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLET) as u32;
 
-impl LevelEpoll {
+impl Epoll {
     pub(crate) fn new() -> Result<Self, i32> {
         // SAFETY: epoll_create1 has no memory arguments.
         let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
@@ -25,16 +32,8 @@ impl LevelEpoll {
         Ok(Self { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
     }
 
-    /// Adds, modifies or removes `fd` so that it is watched for `events`
-    /// (0 removes it). `registered` says whether it is in the set now.
-    pub(crate) fn set(&self, fd: RawFd, events: u32, registered: bool) -> Result<(), i32> {
-        let op = match (registered, events != 0) {
-            (false, true) => libc::EPOLL_CTL_ADD,
-            (true, true) => libc::EPOLL_CTL_MOD,
-            (true, false) => libc::EPOLL_CTL_DEL,
-            (false, false) => return Ok(()),
-        };
-        let mut ev = libc::epoll_event { events, u64: fd as u64 };
+    fn ctl(&self, op: libc::c_int, fd: RawFd, events: u32, data: u64) -> Result<(), i32> {
+        let mut ev = libc::epoll_event { events, u64: data };
         // SAFETY: ev is a valid epoll_event for the duration of the call; the
         // kernel validates fd and returns EBADF/EPERM for unusable ones.
         let rc = unsafe { libc::epoll_ctl(self.fd.as_raw_fd(), op, fd, &mut ev) };
@@ -44,13 +43,113 @@ impl LevelEpoll {
         Ok(())
     }
 
+    /// Adds `fd`, watched for `events`; its events carry `token`.
+    pub(crate) fn add(&self, fd: RawFd, token: usize, events: u32) -> Result<(), i32> {
+        self.ctl(libc::EPOLL_CTL_ADD, fd, events, token as u64)
+    }
+
+    pub(crate) fn delete(&self, fd: RawFd) -> Result<(), i32> {
+        self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0)
+    }
+
+    /// Adds, modifies or removes `fd` so that it is watched for `events`
+    /// (0 removes it); its events carry the fd. `registered` says whether
+    /// it is in the set now.
+    pub(crate) fn set(&self, fd: RawFd, events: u32, registered: bool) -> Result<(), i32> {
+        let op = match (registered, events != 0) {
+            (false, true) => libc::EPOLL_CTL_ADD,
+            (true, true) => libc::EPOLL_CTL_MOD,
+            (true, false) => libc::EPOLL_CTL_DEL,
+            (false, false) => return Ok(()),
+        };
+        self.ctl(op, fd, events, fd as u64)
+    }
+
+    /// Waits up to `timeout` (None: without limit) for events, into
+    /// `events`; a timeout is rounded up to whole milliseconds, so that a
+    /// timer due in less than one does not make the loop spin.
+    pub(crate) fn wait(&self, events: &mut EpollEvents, timeout: Option<std::time::Duration>) -> Result<(), i32> {
+        let ms = timeout.map_or(-1, |t| {
+            let ms = t.saturating_add(std::time::Duration::from_nanos(999_999)).as_millis();
+            libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+        });
+        events.len = 0;
+        let cap = libc::c_int::try_from(events.buf.len()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: buf is writable for cap entries.
+        let n = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), events.buf.as_mut_ptr(), cap, ms) };
+        if n < 0 {
+            return Err(-Errno::last_raw());
+        }
+        events.len = n as usize;
+        Ok(())
+    }
+
     /// Polls without blocking; returns (fd, events) pairs.
     pub(crate) fn ready(&self, out: &mut Vec<(RawFd, u32)>) {
-        let mut buf = [libc::epoll_event { events: 0, u64: 0 }; 64];
-        // SAFETY: buf is writable for buf.len() entries.
-        let n = unsafe { libc::epoll_wait(self.fd.as_raw_fd(), buf.as_mut_ptr(), buf.len() as i32, 0) };
-        for ev in buf.iter().take(n.max(0) as usize) {
-            out.push((ev.u64 as RawFd, ev.events));
+        let mut events = EpollEvents::with_capacity(64);
+        if self.wait(&mut events, Some(std::time::Duration::ZERO)).is_ok() {
+            out.extend(events.iter().map(|(fd, bits)| (fd as RawFd, bits)));
+        }
+    }
+
+    pub(crate) fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+}
+
+/// The events of the last `Epoll::wait`, in a buffer kept for the next.
+pub(crate) struct EpollEvents {
+    buf: Vec<libc::epoll_event>,
+    len: usize,
+}
+
+impl EpollEvents {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Self { buf: vec![libc::epoll_event { events: 0, u64: 0 }; n], len: 0 }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// (token, epoll bits) of each event, in the kernel's order.
+    #[inline]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, u32)> + '_ {
+        self.buf[..self.len].iter().map(|e| (e.u64 as usize, e.events))
+    }
+}
+
+/// An eventfd that wakes the loop's poller from another thread: each write
+/// is a new edge, so it is never read except to unblock a full counter.
+pub(crate) struct EventFd {
+    fd: OwnedFd,
+}
+
+impl EventFd {
+    pub(crate) fn new() -> Result<Self, i32> {
+        // SAFETY: eventfd has no memory arguments.
+        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if fd < 0 {
+            return Err(-Errno::last_raw());
+        }
+        // SAFETY: fd was just returned by the kernel and nothing else owns it.
+        Ok(Self { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
+    }
+
+    pub(crate) fn wake(&self) -> Result<(), i32> {
+        let one = 1u64.to_ne_bytes();
+        match retry_raw(|| {
+            // SAFETY: one is readable for its 8 bytes.
+            unsafe { libc::write(self.fd.as_raw_fd(), one.as_ptr().cast(), one.len()) }
+        }) {
+            // The counter would overflow: a wake-up is pending anyway; reset
+            // it and write again so that this one is an edge too.
+            Err(e) if e == -libc::EAGAIN => {
+                let mut buf = [0u8; 8];
+                read(self.fd.as_raw_fd(), &mut buf)?;
+                self.wake()
+            }
+            r => r.map(drop),
         }
     }
 

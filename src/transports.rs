@@ -453,7 +453,7 @@ impl Transport {
         let again = full || self.edge.peer_closed.get();
         self.edge.readable.set(again);
         if again {
-            self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
+            self.lp.io_again(self.clone(), IoEvent::READABLE);
         }
     }
 
@@ -505,7 +505,7 @@ impl Transport {
         if pending {
             // The edge was consumed while paused: read on the next
             // iteration rather than wait for one that may never come.
-            self.lp.io_again(self.clone(), IoEvent { readable: true, ..Default::default() });
+            self.lp.io_again(self.clone(), IoEvent::READABLE);
         }
     }
 
@@ -961,7 +961,7 @@ impl IoHandler for Transport {
         if self.kind == Kind::WritePipe {
             // A write pipe is readable or in error only when its reader went
             // away (asyncio's _UnixWritePipeTransport._read_ready).
-            if ev.readable || ev.hangup {
+            if ev.readable() || ev.hangup() {
                 let pending = self.st.borrow().flow.size() > 0;
                 if pending {
                     self.fatal(EDDY_EPIPE, None);
@@ -972,9 +972,9 @@ impl IoHandler for Transport {
             }
         }
         // The reader before the writer, as asyncio's _process_events.
-        if ev.readable && self.kind.reads() {
+        if ev.readable() && self.kind.reads() {
             self.edge.readable.set(true);
-            if ev.read_closed {
+            if ev.read_closed() {
                 self.edge.peer_closed.set(true);
             }
             let proto = self.st.borrow().reader();
@@ -982,7 +982,7 @@ impl IoHandler for Transport {
                 self.read_with(proto);
             }
         }
-        if ev.writable {
+        if ev.writable() {
             self.write_ready();
         }
     }

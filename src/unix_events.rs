@@ -10,15 +10,12 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Mutex, Weak};
 
-use mio::unix::SourceFd;
-use mio::{Interest, Token};
-
 use crate::base_events::{EventLoop, IoHandler, Ready};
 use crate::error::*;
 use crate::events::Callback;
 use crate::sys::{self, Disposition};
 
-pub(crate) const SIGNALS: Token = Token(2);
+pub(crate) const SIGNALS: usize = 2;
 
 /// A child process the SIGCHLD fallback watches (base_subprocess's
 /// process implements it; the signal code does not need to know it).
@@ -65,7 +62,7 @@ impl EventLoop {
             return Ok(w.as_raw_fd());
         }
         let (r, w) = sys::pipe()?;
-        self.with_registry(|reg| reg.register(&mut SourceFd(&r.as_raw_fd()), SIGNALS, Interest::READABLE))?;
+        self.with_poller(|p| p.add(r.as_raw_fd(), SIGNALS, sys::EDGE_READ))?;
         let fd = w.as_raw_fd();
         self.signals.borrow_mut().pipe = Some((r, w));
         Ok(fd)
