@@ -369,8 +369,8 @@ pub struct EventLoop {
     pub(crate) signals: RefCell<Signals>,
     pub(crate) io: RefCell<IoRegistry>,
     /// The shared read buffer (asyncio's max_size, 256 KiB), allocated on
-    /// the first read; taken out for a read (see `take_read_buffer`).
-    read_buffer: Cell<Option<sys::ReadBuf>>,
+    /// the first read; borrowed for a read (see `with_read_buffer`).
+    read_buffer: RefCell<Option<sys::ReadBuf>>,
     counters: Counters,
     /// The thread `run_iteration` is bound to (0 until its first call).
     driver_thread: AtomicUsize,
@@ -412,7 +412,7 @@ impl EventLoop {
             executor_waiters: RefCell::new(executor::Waiters::default()),
             signals: RefCell::new(Signals::default()),
             io: RefCell::new(IoRegistry::default()),
-            read_buffer: Cell::new(None),
+            read_buffer: RefCell::new(None),
             counters: Counters::default(),
             driver_thread: AtomicUsize::new(0),
         });
@@ -1083,14 +1083,15 @@ impl EventLoop {
         drop(old);
     }
 
-    /// The loop's read buffer, taken out for the duration of one read and
-    /// its callback; a read nested in that callback gets a fresh one.
-    pub(crate) fn take_read_buffer(&self) -> sys::ReadBuf {
-        self.read_buffer.take().unwrap_or_else(|| sys::ReadBuf::new(MAX_READ))
-    }
-
-    pub(crate) fn put_read_buffer(&self, buf: sys::ReadBuf) {
-        self.read_buffer.set(Some(buf));
+    /// Runs `f` with the loop's read buffer, borrowed for one read and its
+    /// callback (a borrow flag costs less than moving the buffer out and
+    /// back); a read nested in that callback gets a fresh buffer.
+    #[inline(always)]
+    pub(crate) fn with_read_buffer<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
+        match self.read_buffer.try_borrow_mut() {
+            Ok(mut b) => f(b.get_or_insert_with(new_read_buffer)),
+            Err(_) => f(&mut new_read_buffer()),
+        }
     }
 
     /// Runs `h` again on the next iteration without waiting for an edge.
@@ -1103,6 +1104,11 @@ impl EventLoop {
     fn retain_external(&self) {
         self.external_refs.fetch_add(1, Ordering::AcqRel);
     }
+}
+
+#[cold]
+fn new_read_buffer() -> sys::ReadBuf {
+    sys::ReadBuf::new(MAX_READ)
 }
 
 impl Drop for EventLoop {

@@ -413,15 +413,16 @@ impl Transport {
 
     #[inline(always)]
     fn read_data(self: &Arc<Self>, proto: ProtocolSlot) {
-        let mut buf = self.lp.take_read_buffer();
-        let r = sys::read(self.raw_fd, &mut buf);
-        if let Ok(n) = r {
-            if n > 0 {
-                self.after_read(n == buf.len());
-                proto.data_received(self, &buf[..n]);
+        let r = self.lp.with_read_buffer(|buf| {
+            let r = sys::read(self.raw_fd, buf);
+            if let Ok(n) = r {
+                if n > 0 {
+                    self.after_read(n == buf.len());
+                    proto.data_received(self, &buf[..n]);
+                }
             }
-        }
-        self.lp.put_read_buffer(buf);
+            r
+        });
         if !matches!(r, Ok(n) if n > 0) {
             self.read_result(r.map(|n| n > 0));
         }
