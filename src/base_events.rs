@@ -82,7 +82,8 @@ impl IoEvent {
     /// The peer will send no more (EPOLLRDHUP with data, or EPOLLHUP).
     #[inline]
     pub fn read_closed(self) -> bool {
-        self.0 & EPOLLHUP != 0 || self.0 & (EPOLLIN | EPOLLRDHUP) == EPOLLIN | EPOLLRDHUP
+        // The first test is the usual answer: neither bit.
+        self.0 & (EPOLLHUP | EPOLLRDHUP) != 0 && self.0 & (EPOLLHUP | EPOLLIN) != 0
     }
 }
 

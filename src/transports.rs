@@ -650,6 +650,18 @@ impl Transport {
         }
     }
 
+    /// A write pipe is readable or in error only when its reader went away
+    /// (asyncio's _UnixWritePipeTransport._read_ready).
+    #[cold]
+    fn reader_gone(self: &Arc<Self>) {
+        let pending = self.st.borrow().flow.size() > 0;
+        if pending {
+            self.fatal(EDDY_EPIPE, None);
+        } else {
+            self.close();
+        }
+    }
+
     /// asyncio's `_maybe_resume_protocol`.
     fn maybe_resume(self: &Arc<Self>) {
         let resume = self.st.borrow_mut().flow.should_resume();
@@ -959,20 +971,8 @@ pub(crate) struct Takeover {
 
 impl IoHandler for Transport {
     fn on_io(self: Arc<Self>, _lp: &Arc<EventLoop>, ev: IoEvent) {
-        if self.kind == Kind::WritePipe {
-            // A write pipe is readable or in error only when its reader went
-            // away (asyncio's _UnixWritePipeTransport._read_ready).
-            if ev.readable() || ev.hangup() {
-                let pending = self.st.borrow().flow.size() > 0;
-                if pending {
-                    self.fatal(EDDY_EPIPE, None);
-                } else {
-                    self.close();
-                }
-                return;
-            }
-        }
-        // The reader before the writer, as asyncio's _process_events.
+        // The reader before the writer, as asyncio's _process_events. (A
+        // write pipe does not read: tested second, off the sockets' path.)
         if ev.readable() && self.kind.reads() {
             self.edge.readable.set(true);
             if ev.read_closed() {
@@ -982,6 +982,8 @@ impl IoHandler for Transport {
             if let Some(proto) = proto {
                 self.read_with(proto);
             }
+        } else if self.kind == Kind::WritePipe && (ev.readable() || ev.hangup()) {
+            return self.reader_gone();
         }
         if ev.writable() {
             self.write_ready();
