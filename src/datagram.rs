@@ -49,6 +49,52 @@ pub struct DatagramProtocol {
 /// A datagram waiting to be sent, and where to (None: the remote address).
 type Queued = (Vec<u8>, Option<SockAddr>);
 
+/// What an outbox keeps of its bytes' capacity between batches: a burst of
+/// large replies should not pin their memory for the endpoint's life.
+const OUTBOX_KEEP: usize = 64 * 1024;
+
+/// The replies held while a received batch is delivered: their bytes one
+/// after another in `bytes`, and each one's end there and its address. A
+/// reply costs one copy and, once the buffer has grown, no allocation (a
+/// Vec per reply cost a malloc and a free per datagram).
+#[derive(Default)]
+struct Outbox {
+    bytes: Vec<u8>,
+    held: Vec<(usize, Option<SockAddr>)>,
+}
+
+impl Outbox {
+    fn push(&mut self, data: &[u8], addr: Option<SockAddr>) -> Result<(), i32> {
+        self.bytes.try_reserve(data.len()).map_err(|_| EDDY_ENOMEM)?;
+        self.held.try_reserve(1).map_err(|_| EDDY_ENOMEM)?;
+        self.bytes.extend_from_slice(data);
+        self.held.push((self.bytes.len(), addr));
+        Ok(())
+    }
+
+    fn len(&self) -> usize {
+        self.held.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.held.is_empty()
+    }
+
+    /// The held replies from the `skip`th on, in order.
+    fn iter(&self, skip: usize) -> impl Iterator<Item = (&[u8], Option<&SockAddr>)> {
+        let start = |i: usize| if i == 0 { 0 } else { self.held[i - 1].0 };
+        (skip..self.held.len()).map(move |i| (&self.bytes[start(i)..self.held[i].0], self.held[i].1.as_ref()))
+    }
+
+    fn clear(&mut self) {
+        self.held.clear();
+        self.bytes.clear();
+        if self.bytes.capacity() > OUTBOX_KEEP {
+            self.bytes = Vec::new();
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 struct Slot {
     table: DatagramProtocol,
@@ -68,7 +114,7 @@ struct State {
     /// it would have sent at once in `outbox`, and the batch's replies
     /// leave together in one sendmmsg after the last datagram_received.
     batching: bool,
-    outbox: Vec<Queued>,
+    outbox: Outbox,
     flow: FlowControl,
 }
 
@@ -125,7 +171,7 @@ impl Datagram {
                 readable: false,
                 buffer: VecDeque::new(),
                 batching: false,
-                outbox: Vec::new(),
+                outbox: Outbox::default(),
                 flow: FlowControl::new(DEFAULT_HIGH),
             }),
         });
@@ -256,8 +302,7 @@ impl Datagram {
         {
             let mut st = self.st.borrow_mut();
             if st.batching && st.flow.size() == 0 {
-                st.outbox.push((data.to_vec(), addr));
-                return Ok(());
+                return st.outbox.push(data, addr);
             }
         }
         if self.st.borrow().flow.size() == 0 {
@@ -281,9 +326,9 @@ impl Datagram {
     }
 
     /// One sendmmsg of the datagrams at the front of `q`.
-    fn send_batch<'a>(&self, q: impl Iterator<Item = &'a Queued>) -> Result<usize, i32> {
+    fn send_batch<'a>(&self, q: impl Iterator<Item = (&'a [u8], Option<&'a SockAddr>)>) -> Result<usize, i32> {
         let connected = self.connected;
-        sys::sendmmsg(self.raw_fd, q.map(|(d, a)| (&d[..], a.as_ref().filter(|_| !connected))))
+        sys::sendmmsg(self.raw_fd, q.map(|(d, a)| (d, a.filter(|_| !connected))))
     }
 
     /// Sends what sendto kept back during a batch, as sendto would have
@@ -305,7 +350,7 @@ impl Datagram {
         };
         let mut next = 0;
         while next < out.len() {
-            match self.send_batch(out[next..].iter()) {
+            match self.send_batch(out.iter(next)) {
                 Ok(n) => next += n,
                 Err(e) if e == EDDY_EAGAIN => break,
                 Err(e) => {
@@ -318,9 +363,9 @@ impl Datagram {
             let mut st = self.st.borrow_mut();
             let queued = next < out.len() && !st.close.lost;
             if queued {
-                for q in out.drain(next..) {
-                    st.flow.grow(q.0.len() + DATAGRAM_OVERHEAD);
-                    st.buffer.push_back(q);
+                for (d, a) in out.iter(next) {
+                    st.flow.grow(d.len() + DATAGRAM_OVERHEAD);
+                    st.buffer.push_back((d.to_vec(), a.cloned()));
                 }
             }
             out.clear();
@@ -360,7 +405,7 @@ impl Datagram {
                 if st.close.lost || st.buffer.is_empty() {
                     break;
                 }
-                self.send_batch(st.buffer.iter())
+                self.send_batch(st.buffer.iter().map(|(d, a)| (&d[..], a.as_ref())))
             };
             let (sent, err) = match r {
                 Err(e) if e == EDDY_EAGAIN => return,
