@@ -779,6 +779,15 @@ static void transport_on_pair(eddy_loop_t *loop, struct conn *c, int sv[2], bool
   CHECK_OK(outcome(loop, 0, f, NULL, NULL));
 }
 
+/* transport_on_pair with small socket buffers and 1 MiB written: most of
+   it is still in the transport's buffer (the peer is not reading). */
+static void buffered_transport_on_pair(eddy_loop_t *loop, struct conn *c, int sv[2]) {
+  transport_on_pair(loop, c, sv, true);
+  static const uint8_t zeros[1024 * 1024];
+  CHECK_OK(eddy_transport_write(c->t, zeros, sizeof zeros));
+  CHECK(eddy_transport_get_write_buffer_size(c->t) > 0);
+}
+
 /* An unlinked temporary file holding `size` bytes of pattern(). */
 static int pattern_file(size_t size) {
   char path[] = "/tmp/eddy-test-sendfile-XXXXXX";
@@ -983,6 +992,27 @@ TEST(sendfile_on_closing_or_closed_transport_is_eclosed) {
   close_loop(loop);
 }
 
+/* item 139: a transport closing with data still buffered takes writes
+   (item 68) but no file: EDDY_ECLOSED, the file position unmoved */
+TEST(sendfile_on_a_transport_closing_with_data_buffered_is_eclosed) {
+  eddy_loop_t *loop = new_loop();
+  int sv[2];
+  static struct conn c;
+  buffered_transport_on_pair(loop, &c, sv);
+  int file = pattern_file(1000);
+  CHECK_OK(eddy_transport_close(c.t));
+  eddy_future_t *sf = NULL;
+  int rc = eddy_loop_sendfile(loop, c.t, file, 0, 0, true, &sf);
+  CHECK_ERR(outcome(loop, rc, sf, NULL, NULL), EDDY_ECLOSED);
+  CHECK_EQ(lseek(file, 0, SEEK_CUR), 0);
+  CHECK_OK(eddy_transport_abort(c.t));
+  WAIT_UNTIL(loop, c.lost == 1, 3.0);
+  CHECK_EQ(c.lost, 1);
+  close(file);
+  close(sv[1]);
+  close_loop(loop);
+}
+
 /* The bytes of /proc/self/environ: a file sendfile(2) refuses (EINVAL) that
    pread(2) reads, so it takes the read-and-send fallback. (Not
    /proc/self/cmdline: valgrind replaces that one with a regular file.) */
@@ -1040,12 +1070,7 @@ TEST(sendfile_waiting_for_the_buffer_fails_when_the_transport_is_aborted) {
   eddy_loop_t *loop = new_loop();
   int sv[2];
   static struct conn c;
-  transport_on_pair(loop, &c, sv, true);
-  size_t pre = 1024 * 1024;
-  uint8_t *pred = calloc(1, pre);
-  CHECK(pred != NULL);
-  CHECK_OK(eddy_transport_write(c.t, pred, pre));
-  CHECK(eddy_transport_get_write_buffer_size(c.t) > 0);
+  buffered_transport_on_pair(loop, &c, sv);
   int file = pattern_file(4096);
   eddy_future_t *sf = NULL;
   CHECK_OK(eddy_loop_sendfile(loop, c.t, file, 0, 0, true, &sf));
@@ -1056,7 +1081,6 @@ TEST(sendfile_waiting_for_the_buffer_fails_when_the_transport_is_aborted) {
   WAIT_UNTIL(loop, c.lost == 1, 3.0);
   CHECK_EQ(c.lost, 1);
   CHECK_EQ(lseek(file, 0, SEEK_CUR), 0);
-  free(pred);
   close(file);
   close(sv[1]);
   close_loop(loop);

@@ -438,13 +438,23 @@ static void check_write_pipe_flush(bool use_write_eof) {
   eddy_transport_retain(t);
   CHECK_OK(eddy_transport_set_write_buffer_limits(t, 1 << 30, -1));
   const size_t N = sizeof g_out; /* 1 MiB: more than the pipe holds */
-  CHECK_OK(eddy_transport_write(t, g_out, N));
+  const size_t TAIL = 10;          /* written after close or write_eof */
+  CHECK_OK(eddy_transport_write(t, g_out, N - TAIL));
   CHECK(eddy_transport_get_write_buffer_size(t) > 0);
   g_in_api = 1;
   int rc = use_write_eof ? eddy_transport_write_eof(t) : eddy_transport_close(t);
   g_in_api = 0;
   CHECK_OK(rc);
   CHECK_EQ(eddy_transport_is_closing(t), 1);
+  /* item 68: close() still takes writes while it flushes; write_eof does
+     not (item 64) */
+  rc = eddy_transport_write(t, g_out + N - TAIL, TAIL);
+  if (use_write_eof) {
+    CHECK_ERR(rc, EDDY_EPIPE);
+  } else {
+    CHECK_OK(rc);
+  }
+  const size_t sent = use_write_eof ? N - TAIL : N;
   CHECK_EQ(r.lost, 0);
   /* the reader isn't reading yet: no connection_lost */
   run_for(loop, 0.03);
@@ -454,7 +464,7 @@ static void check_write_pipe_flush(bool use_write_eof) {
   CHECK(run_until(loop, c_drain_eof, &d, 5.0));
   CHECK(run_until(loop, c_lost, &r, 2.0));
   run_for(loop, 0.02);
-  CHECK_EQ(d.total, N);
+  CHECK_EQ(d.total, sent);
   CHECK_EQ(d.bad, 0);
   CHECK_STR_EQ(r.log, "made,lost(0)");
   CHECK_EQ(r.sync_violations, 0);
@@ -469,7 +479,7 @@ static void check_write_pipe_flush(bool use_write_eof) {
    connection_lost(0) follows */
 TEST(write_pipe_write_eof_flushes_then_connection_lost) { check_write_pipe_flush(true); }
 
-/* item 123: close flushes too */
+/* items 123, 68: close flushes too, with what was written after it */
 TEST(write_pipe_close_flushes_then_connection_lost) { check_write_pipe_flush(false); }
 
 /* items 123, 70: abort drops the buffer; connection_lost(0) next
@@ -505,8 +515,9 @@ TEST(write_pipe_abort_drops_buffer) {
   close_loop(loop);
 }
 
-/* item 123 with eddy's decision for 67: writes after close/abort are
-   EDDY_ECLOSED, after write_eof EDDY_EPIPE; nothing is sent */
+/* item 123 with eddy's decision for 67: writes after close (with nothing
+   buffered) or abort are EDDY_ECLOSED, after write_eof EDDY_EPIPE; nothing
+   is sent */
 TEST(write_pipe_write_after_close_abort_or_write_eof_fails) {
   eddy_loop_t *loop = new_loop();
   int p[3][2];

@@ -2092,14 +2092,18 @@ int eddy_transport_resume_reading(struct eddy_transport_t *t);
 
 /**
  * Sends `data` now if nothing is buffered and copies what the kernel does
- * not take. `EDDY_ECLOSED` after close/abort/connection loss, `EDDY_EPIPE`
- * after write_eof, `EDDY_EBUSY` during sendfile; a send error is returned
- * and connection_lost follows with it.
+ * not take. After close(), while the buffer still drains (before
+ * connection_lost), data is still taken and flushed before
+ * connection_lost, as asyncio does (a TLS transport refuses it).
+ * `EDDY_ECLOSED` after abort, connection loss or any other close,
+ * `EDDY_EPIPE` after write_eof, `EDDY_EBUSY` during sendfile; a send error
+ * is returned and connection_lost follows with it.
  */
 int eddy_transport_write(struct eddy_transport_t *t, const void *data, size_t len);
 
 /**
- * Writes `n` buffers with one writev when nothing is buffered.
+ * Writes `n` buffers with one writev when nothing is buffered. The
+ * same rules as eddy_transport_write.
  */
 int eddy_transport_writelines(struct eddy_transport_t *t, const struct eddy_buf_t *bufs, size_t n);
 

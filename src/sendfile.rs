@@ -26,6 +26,11 @@ impl Transport {
         if !self.kind.is_socket() && !tls {
             return Err(EDDY_ENOTSUP);
         }
+        // A closing transport takes no file even while it still flushes
+        // (asyncio: "Transport is closing"), where write() is still taken.
+        if self.is_closing() {
+            return Err(EDDY_ECLOSED);
+        }
         self.check_writable()?;
         if file < 0 {
             return Err(EDDY_EINVAL);

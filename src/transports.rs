@@ -204,6 +204,16 @@ impl Closing {
         true
     }
 
+    /// close() came while data was buffered and connection_lost is not due
+    /// yet (it is once the buffer drains): a stream transport still takes
+    /// writes and flushes them first (docs/semantics.md item 68, which
+    /// asyncio's SSLProtocol relies on: it closes its transport while
+    /// paused and writes its close_notify from resume_writing, which the
+    /// flush calls before it checks whether the buffer is empty).
+    pub fn flushing(&self) -> bool {
+        self.closing && !self.lost
+    }
+
     /// connection_lost is now due: false when it already was.
     pub fn lose(&mut self) -> bool {
         !std::mem::replace(&mut self.lost, true)
@@ -520,7 +530,7 @@ impl Transport {
         if st.eof_written {
             return Err(EDDY_EPIPE);
         }
-        if st.close.is_closing() {
+        if st.close.is_closing() && !(st.close.flushing() && self.tls.is_none()) {
             return Err(EDDY_ECLOSED);
         }
         if st.takeover.as_ref().is_some_and(|s| s.active) {

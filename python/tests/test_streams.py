@@ -343,6 +343,47 @@ def test_transport_write_type_and_after_close(loop):
     loop.run_until_complete(main())
 
 
+def test_write_after_close_while_flushing_is_sent(any_loop):
+    """A write after close() while the buffer still drains is appended and
+    flushed before connection_lost (docs/semantics.md item 68): asyncio's
+    SSLProtocol relies on it when it closes a paused transport."""
+    loop = any_loop
+    servers = []
+
+    def factory():
+        p = Recorder(loop)
+        servers.append(p)
+        return p
+
+    async def main():
+        server = await loop.create_server(factory, '127.0.0.1', 0)
+        port = server.sockets[0].getsockname()[1]
+        tr, client = await loop.create_connection(lambda: Recorder(loop), '127.0.0.1', port)
+        while not servers or servers[0].transport is None:
+            await asyncio.sleep(0)
+        servers[0].transport.pause_reading()
+        # Small kernel buffers: most of the write stays in the transport's.
+        tr.get_extra_info('socket').setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        servers[0].transport.get_extra_info('socket').setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        tr.set_write_buffer_limits(high=1 << 30)
+        tr.write(b'a' * 4_000_000)
+        assert tr.get_write_buffer_size() > 0
+        tr.close()
+        tr.write(b'b' * 10)
+        servers[0].transport.resume_reading()
+        assert await client.lost is None
+        await servers[0].lost
+        server.close()
+        await server.wait_closed()
+        return servers[0]
+
+    srv = loop.run_until_complete(main())
+    assert len(srv.data) == 4_000_010
+    assert srv.data.endswith(b'a' + b'b' * 10)
+    assert srv.events == ['connection_made', 'data_received', 'eof_received', 'connection_lost']
+
+
 class DatagramRecorder(asyncio.DatagramProtocol):
     def __init__(self, loop):
         self.events = []
