@@ -275,8 +275,6 @@ cdef class Transport(_Core):
             eddy_transport_retain(t)
         self._made = True
         self._load_addresses()
-        if self._server is not None:
-            (<Server>self._server)._attach(self)
         try:
             self._protocol.connection_made(self._facade())
         except (SystemExit, KeyboardInterrupt):
@@ -486,6 +484,9 @@ cdef int _server_factory(void *factory_ud, const eddy_protocol_t **proto,
         tr = Transport(server._loop, protocol, server)
         proto[0] = _protocol_table(protocol)
         ud[0] = tr._give_to_eddy()
+        # A client from its accept on, as asyncio's transport constructor
+        # attaches it and eddy's server counts it.
+        server._attach(tr)
         return 0
     except BaseException as exc:
         server._loop._interrupt(exc)
@@ -502,6 +503,7 @@ cdef class Server:
     cdef object _protocol_factory
     cdef bint _factory_ref
     cdef set _clients
+    cdef list _closing_waiters
     cdef readonly tuple _sockets
     cdef list _given_socks
     cdef object _serving_forever_fut
@@ -514,6 +516,7 @@ cdef class Server:
         self._loop = loop
         self._protocol_factory = protocol_factory
         self._clients = set()
+        self._closing_waiters = []
         loop._servers.add(self)
 
     def __dealloc__(self):
@@ -543,6 +546,16 @@ cdef class Server:
 
     def get_loop(self):
         return self._loop
+
+    @property
+    def _waiters(self):
+        """asyncio.Server._waiters, read-only: the futures of the pending
+        wait_closed() calls, then None once the server is closed and its
+        last connection is gone (when eddy completes wait_closed).
+        CPython's test_server reads it."""
+        if self._s != NULL and self._sockets is None and not self._clients:
+            return None
+        return list(self._closing_waiters)
 
     def is_serving(self):
         return self._s != NULL and bool(eddy_server_is_serving(self._s))
@@ -632,7 +645,12 @@ cdef class Server:
         if self._s == NULL:
             return
         op = _Op(self._loop, OP_NONE)
-        await op.start(eddy_server_wait_closed(self._s, &op.ef))
+        waiter = op.start(eddy_server_wait_closed(self._s, &op.ef))
+        self._closing_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._closing_waiters.remove(waiter)
 
     async def __aenter__(self):
         return self

@@ -45,6 +45,25 @@ class Recorder(asyncio.Protocol):
         self.lost.set_result(exc)
 
 
+async def tcp_connection(loop):
+    """A TCP server of Recorders and one client connection, once both ends
+    have their connection_made: (server, client transport, client
+    Recorder, server-side Recorder)."""
+    servers = []
+
+    def factory():
+        p = Recorder(loop)
+        servers.append(p)
+        return p
+
+    server = await loop.create_server(factory, '127.0.0.1', 0)
+    port = server.sockets[0].getsockname()[1]
+    tr, client = await loop.create_connection(lambda: Recorder(loop), '127.0.0.1', port)
+    while not servers or servers[0].transport is None:
+        await asyncio.sleep(0)
+    return server, tr, client, servers[0]
+
+
 def test_protocol_callback_order_tcp(any_loop):
     loop = any_loop
     servers = []
@@ -280,6 +299,26 @@ def test_server_object(loop):
     loop.run_until_complete(main())
 
 
+def test_server_waiters_until_the_last_connection_is_gone(any_loop):
+    """asyncio.Server._waiters (CPython's test_server reads it): a list
+    while the server is open or a connection remains, None once closed
+    with no connection left."""
+    loop = any_loop
+
+    async def main():
+        server, tr, client, srv = await tcp_connection(loop)
+        assert server._waiters == []
+        server.close()
+        assert server._sockets is None
+        assert server._waiters == []
+        tr.close()
+        await srv.lost
+        assert server._waiters is None
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
 def test_create_server_with_sock_keeps_the_socket_object(loop):
     async def main():
         sock = socket.create_server(('127.0.0.1', 0))
@@ -348,35 +387,25 @@ def test_write_after_close_while_flushing_is_sent(any_loop):
     flushed before connection_lost (docs/semantics.md item 68): asyncio's
     SSLProtocol relies on it when it closes a paused transport."""
     loop = any_loop
-    servers = []
-
-    def factory():
-        p = Recorder(loop)
-        servers.append(p)
-        return p
 
     async def main():
-        server = await loop.create_server(factory, '127.0.0.1', 0)
-        port = server.sockets[0].getsockname()[1]
-        tr, client = await loop.create_connection(lambda: Recorder(loop), '127.0.0.1', port)
-        while not servers or servers[0].transport is None:
-            await asyncio.sleep(0)
-        servers[0].transport.pause_reading()
+        server, tr, client, srv = await tcp_connection(loop)
+        srv.transport.pause_reading()
         # Small kernel buffers: most of the write stays in the transport's.
         tr.get_extra_info('socket').setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
-        servers[0].transport.get_extra_info('socket').setsockopt(
+        srv.transport.get_extra_info('socket').setsockopt(
             socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
         tr.set_write_buffer_limits(high=1 << 30)
         tr.write(b'a' * 4_000_000)
         assert tr.get_write_buffer_size() > 0
         tr.close()
         tr.write(b'b' * 10)
-        servers[0].transport.resume_reading()
+        srv.transport.resume_reading()
         assert await client.lost is None
-        await servers[0].lost
+        await srv.lost
         server.close()
         await server.wait_closed()
-        return servers[0]
+        return srv
 
     srv = loop.run_until_complete(main())
     assert len(srv.data) == 4_000_010
