@@ -1087,7 +1087,8 @@ TEST(sendfile_waiting_for_the_buffer_fails_when_the_transport_is_aborted) {
 }
 
 /* A sendfile(2) blocked on a full socket stops when the transport is
-   aborted: the future fails with EDDY_ECLOSED and the operation's watch on
+   aborted: the future fails with EDDY_ECLOSED, the file position is left
+   after what was sent (item 138, as asyncio), and the operation's watch on
    the fd goes before the fd is closed (the loop closes clean, no fd left) */
 TEST(sendfile_in_progress_stops_when_the_transport_is_aborted) {
   eddy_loop_t *loop = new_loop();
@@ -1102,6 +1103,9 @@ TEST(sendfile_in_progress_stops_when_the_transport_is_aborted) {
   CHECK_EQ(eddy_future_done(sf), 0); /* the peer reads nothing */
   CHECK_OK(eddy_transport_abort(c.t));
   CHECK_ERR(outcome(loop, 0, sf, NULL, NULL), EDDY_ECLOSED);
+  off_t pos = lseek(file, 0, SEEK_CUR);
+  CHECK(pos > 0);
+  CHECK(pos < 4 * 1024 * 1024);
   WAIT_UNTIL(loop, c.lost == 1, 3.0);
   CHECK_EQ(c.lost, 1);
   /* a new socket may now get the old fd's number: nothing writes to it */

@@ -100,6 +100,22 @@ impl Future {
         *self.completion_hook.borrow_mut() = Some(hook);
     }
 
+    /// Runs `hook` when the future completes, after the hook set before
+    /// (run_op's own); at once if it is done already.
+    pub(crate) fn add_completion_hook(&self, hook: CompletionHook) {
+        if self.done() {
+            return hook(self);
+        }
+        let mut slot = self.completion_hook.borrow_mut();
+        *slot = Some(match slot.take() {
+            Some(first) => Box::new(move |f: &Future| {
+                first(f);
+                hook(f)
+            }),
+            None => hook,
+        });
+    }
+
     pub fn get_loop(&self) -> &Arc<EventLoop> {
         &self.lp
     }
@@ -114,6 +130,12 @@ impl Future {
 
     pub fn cancelled(&self) -> bool {
         matches!(self.state.borrow().status, Status::Cancelled)
+    }
+
+    /// Ended with an error or cancelled; unlike result(), this does not
+    /// count as retrieving the error.
+    pub(crate) fn failed(&self) -> bool {
+        matches!(self.state.borrow().status, Status::Error(..) | Status::Cancelled)
     }
 
     pub fn set_result(self: &Arc<Self>, ptr: *mut c_void, n: i64) -> Result<(), i32> {

@@ -455,6 +455,7 @@ cdef class _Op:
     cdef sockaddr_storage addr
     cdef socklen_t addrlen
     cdef int64_t offset
+    cdef int64_t file_pos
 
     def __cinit__(self, Loop loop, int kind):
         _check_eddy_thread(loop)
@@ -533,6 +534,16 @@ cdef class _Op:
         elif self.kind == OP_PROCESS:
             if not (<Process>self.keep)._made:
                 (<Process>self.keep)._take_back_from_eddy()
+        elif self.kind == OP_SENDFILE:
+            # eddy left the fd's position after what was sent (asyncio
+            # does too); the file object, which may buffer, follows it as
+            # after a success.
+            try:
+                pos = os.lseek(self.keep.fileno(), 0, os.SEEK_CUR)
+                if pos != self.file_pos:
+                    self.keep.seek(pos)
+            except (OSError, ValueError):
+                pass  # the caller closed the file meanwhile
 
     cdef _discard(self, void *ptr, int64_t n):
         """Frees a result nobody will take (the asyncio future was
@@ -1538,6 +1549,7 @@ cdef class Loop:
         op = _Op(self, OP_SENDFILE)
         op.keep = file
         op.offset = offset
+        op.file_pos = os.lseek(file.fileno(), 0, os.SEEK_CUR)
         try:
             rc = eddy_loop_sock_sendfile(self._eloop, sock.fileno(), file.fileno(),
                                          offset, count or 0, fallback, &op.ef)
@@ -1779,6 +1791,7 @@ cdef class Loop:
         op = _Op(self, OP_SENDFILE)
         op.keep = file
         op.offset = offset
+        op.file_pos = os.lseek(file.fileno(), 0, os.SEEK_CUR)
         try:
             return await op.start(eddy_loop_sendfile(
                 self._eloop, (<Transport>transport)._t, file.fileno(), offset, count or 0,
