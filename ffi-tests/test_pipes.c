@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -371,6 +372,23 @@ TEST(read_pipe_on_pty_master_hangup_gives_connection_lost_eio) {
   close_loop(loop);
 }
 
+/* A pty: *m the master, *sl the slave in raw mode (no echo, no line
+   editing), both close-on-exec. */
+static void open_raw_pty(int *m, int *sl) {
+  *m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  CHECK(*m >= 0);
+  CHECK_EQ(grantpt(*m), 0);
+  CHECK_EQ(unlockpt(*m), 0);
+  char *name = ptsname(*m);
+  CHECK(name != NULL);
+  *sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  CHECK(*sl >= 0);
+  struct termios tio;
+  CHECK_EQ(tcgetattr(*sl, &tio), 0);
+  cfmakeraw(&tio);
+  CHECK_EQ(tcsetattr(*sl, TCSANOW, &tio), 0);
+}
+
 /* ================================================================ write pipes */
 
 /* items 120, 123: writes to a write pipe arrive; writelines too; small
@@ -660,6 +678,42 @@ TEST(write_pipe_flow_control_pauses_and_resumes_once) {
 }
 
 /* ======================================================== handed-over fds */
+
+/* items 120, 122: a tty slave as a write pipe (asyncio's test_bidirectional_pty)
+   is readable when input arrives, which says nothing about a reader going
+   away (asyncio watches that on pipes and sockets only): the transport
+   stays open and keeps writing */
+TEST(write_pipe_on_a_pty_stays_open_when_input_arrives) {
+  eddy_loop_t *loop = new_loop();
+  struct rec r;
+  rec_init(&r);
+  int m, sl;
+  open_raw_pty(&m, &sl);
+  int wfd = dup(sl);
+  CHECK(wfd >= 0);
+  eddy_transport_t *t = open_pipe(loop, true, wfd, &r);
+  CHECK_EQ(write(m, "a", 1), 1);
+  struct pollfd p = {sl, POLLIN, 0};
+  CHECK_EQ(poll(&p, 1, 2000), 1); /* the input is there: eddy sees it next */
+  CHECK_OK(run_once(loop));
+  CHECK_OK(run_once(loop));
+  CHECK_EQ(eddy_transport_is_closing(t), 0);
+  CHECK_OK(eddy_transport_write(t, "xy", 2));
+  char buf[2];
+  size_t got = 0;
+  while (got < 2) {
+    ssize_t n = read(m, buf + got, 2 - got);
+    CHECK(n > 0);
+    got += (size_t)n;
+  }
+  CHECK(memcmp(buf, "xy", 2) == 0);
+  CHECK_OK(eddy_transport_close(t));
+  CHECK(run_until(loop, c_lost, &r, 2.0));
+  CHECK_STR_EQ(r.log, "made,lost(0)");
+  close(sl);
+  close(m);
+  close_loop(loop);
+}
 
 /* item 120, docs/api.md section 12: a regular file is refused with EDDY_EINVAL for
    both kinds, and the fd stays the caller's (still open, blocking mode

@@ -894,6 +894,27 @@ impl Transport {
         drop(fd);
     }
 
+    /// A write pipe that is readable or in error has lost its reader
+    /// (asyncio's _UnixWritePipeTransport._read_ready).
+    #[cold]
+    fn reader_gone(self: &Arc<Self>) {
+        let pending = self.st.borrow().flow.size() > 0;
+        if pending {
+            self.fatal(EDDY_EPIPE, None);
+        } else {
+            self.close();
+        }
+    }
+
+    /// A character device (a tty) is readable when it has input, which
+    /// says nothing about a reader going away: asyncio watches a write
+    /// pipe's readability only on pipes and sockets. Asked only when a
+    /// write pipe turns readable.
+    #[cold]
+    fn is_char_device(&self) -> bool {
+        sys::file_type(self.raw_fd) == Ok(libc::S_IFCHR)
+    }
+
     // ---- protocol and extra info -------------------------------------------------
 
     /// Takes effect for the next event; the read path (buffered or not) is
@@ -966,18 +987,8 @@ pub(crate) struct Takeover {
 
 impl IoHandler for Transport {
     fn on_io(self: Arc<Self>, _lp: &Arc<EventLoop>, ev: IoEvent) {
-        if self.kind == Kind::WritePipe {
-            // A write pipe is readable or in error only when its reader went
-            // away (asyncio's _UnixWritePipeTransport._read_ready).
-            if ev.readable || ev.hangup {
-                let pending = self.st.borrow().flow.size() > 0;
-                if pending {
-                    self.fatal(EDDY_EPIPE, None);
-                } else {
-                    self.close();
-                }
-                return;
-            }
+        if self.kind == Kind::WritePipe && (ev.hangup || ev.readable && !self.is_char_device()) {
+            return self.reader_gone();
         }
         // The reader before the writer, as asyncio's _process_events.
         if ev.readable && self.kind.reads() {
