@@ -691,8 +691,10 @@ def _transport_class(name, core, bases, **attrs):
 
 
 # start_tls may put TLS over a stream transport (asyncio's flag).
-StreamTransport = _transport_class('StreamTransport', Transport, (asyncio.Transport,),
-                                   _start_tls_compatible=True)
+StreamTransport = _transport_class(
+    'StreamTransport', Transport, (asyncio.Transport,), _start_tls_compatible=True,
+    _pipe=property(lambda self: self._core._pipe_object,
+                   lambda self, pipe: setattr(self._core, '_pipe_object', pipe)))
 # Also an asyncio.Transport, as asyncio's own datagram transport is (and
 # CPython's tests check).
 _DatagramTransport = _transport_class('DatagramTransport', DatagramTransport,

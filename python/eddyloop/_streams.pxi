@@ -41,6 +41,7 @@ cdef class Transport(_Core):
     cdef dict _extra
     cdef object _close_exc
     cdef bint _eof_written
+    cdef bint _close_called
 
     def __cinit__(self, Loop loop, protocol, server=None):
         self._loop = loop
@@ -71,6 +72,11 @@ cdef class Transport(_Core):
             info.append('pending')
         elif self._lost:
             info.append('closed')
+        elif self._loop.is_closed() and not self._close_called:
+            # Nobody closed it: the loop's close let go of eddy's copy of
+            # the fd without connection_lost, and the pipe or socket object
+            # the transport holds is still open (asyncio says 'open' too).
+            info.append('open')
         elif self.is_closing():
             info.append('closing')
         return '<{}>'.format(' '.join(info))
@@ -145,16 +151,19 @@ cdef class Transport(_Core):
         return bool(eddy_transport_is_closing(self._t))
 
     def close(self):
+        self._close_called = True
         if self._t != NULL:
             eddy_transport_close(self._t)
 
     def abort(self):
+        self._close_called = True
         if self._t != NULL:
             eddy_transport_abort(self._t)
 
     def _force_close(self, exc):
         """Abort, with `exc` for connection_lost: what asyncio's
         SSLProtocol calls on a fatal TLS error."""
+        self._close_called = True
         if self._t != NULL and not self._lost:
             if self._close_exc is None:
                 self._close_exc = exc
@@ -289,6 +298,17 @@ cdef class Transport(_Core):
         self._sock = trsock.TransportSocket(sock)
 
     cdef _adopt_pipe(self, pipe):
+        self._pipe = pipe
+
+    @property
+    def _pipe_object(self):
+        """The pipe object a pipe transport closes after connection_lost
+        (asyncio's `_pipe`; code that closes the pipe itself sets it to
+        None, as CPython's tests do)."""
+        return self._pipe
+
+    @_pipe_object.setter
+    def _pipe_object(self, pipe):
         self._pipe = pipe
 
     cdef _connection_lost(self, int err):

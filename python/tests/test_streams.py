@@ -506,6 +506,38 @@ def test_transports_are_asyncio_transports(any_loop):
     loop.run_until_complete(main())
 
 
+def test_pipe_transport_repr_after_its_loop_closed(any_loop):
+    """A pipe transport nobody closed says 'open' once its loop is closed
+    (its pipe object is still open; CPython's test_unclosed_pipe_transport);
+    one that was closed says 'closed'."""
+    loop = any_loop
+    r, w = os.pipe()
+    robj, wobj = os.fdopen(r, 'rb'), os.fdopen(w, 'wb')
+    r2, w2 = os.pipe()
+    os.close(r2)
+
+    async def main():
+        rt, _ = await loop.connect_read_pipe(asyncio.Protocol, robj)
+        wt, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, wobj)
+        closed, proto = await loop.connect_write_pipe(lambda: Recorder(loop),
+                                                      os.fdopen(w2, 'wb'))
+        closed.close()
+        await proto.lost
+        return rt, wt, closed
+
+    rt, wt, closed = loop.run_until_complete(main())
+    loop.close()
+    try:
+        assert 'open' in repr(rt)
+        assert 'open' in repr(wt)
+        assert 'closed' in repr(closed)
+    finally:
+        robj.close()
+        wobj.close()
+        rt._pipe = None
+        wt._pipe = None
+
+
 def test_write_after_peer_closed_is_dropped(any_loop):
     """A send error is not 'write after write_eof': the write returns and
     connection_lost follows with the error."""
