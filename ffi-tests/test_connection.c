@@ -218,6 +218,60 @@ TEST(create_connection_to_closed_port_fails_econnrefused_with_address_in_message
   close_loop(loop);
 }
 
+/* items 106, 107: a local address that cannot be bound fails the future
+   with asyncio's message naming the bind and the address; each failed step
+   is one of the future's errors (eddy_future_error_count/_at), a refused
+   connect's message is asyncio's "Connect call failed (...)" */
+TEST(create_connection_errors_name_the_step_that_failed) {
+  eddy_loop_t *loop = new_loop();
+  int held = tcp_bound(0, -1); /* bound, not listening */
+  uint16_t port = sock_port(held);
+  static struct conn c;
+  char want[128];
+  /* the bind */
+  eddy_connection_options_t o;
+  eddy_connection_options_init(&o);
+  o.local_host = "127.0.0.1";
+  o.local_port = port;
+  eddy_future_t *f = NULL;
+  CHECK_OK(eddy_loop_create_connection(loop, &conn_proto, &c, "127.0.0.1", port, &o, &f));
+  CHECK_ERR(complete(loop, f), -EADDRINUSE);
+  snprintf(want, sizeof want, "error while attempting to bind on address ('127.0.0.1', %u): address already in use",
+           (unsigned)port);
+  CHECK_STR_EQ(eddy_future_error_message(f), want);
+  CHECK_EQ(eddy_future_error_count(f), 1);
+  int code = 0;
+  const char *msg = NULL;
+  CHECK_OK(eddy_future_error_at(f, 0, &code, &msg));
+  CHECK_EQ(code, -EADDRINUSE);
+  CHECK_STR_EQ(msg, want);
+  CHECK_ERR(eddy_future_error_at(f, 1, &code, &msg), EDDY_EINVAL);
+  CHECK_ERR(eddy_future_error_at(f, 0, NULL, &msg), EDDY_EINVAL);
+  CHECK_ERR(eddy_future_error_at(NULL, 0, &code, &msg), EDDY_EINVAL);
+  CHECK_EQ(eddy_future_error_count(NULL), 0);
+  eddy_future_release(f);
+  /* the connect */
+  CHECK_OK(eddy_loop_create_connection(loop, &conn_proto, &c, "127.0.0.1", port, NULL, &f));
+  CHECK_ERR(complete(loop, f), -ECONNREFUSED);
+  snprintf(want, sizeof want, "Connect call failed ('127.0.0.1', %u)", (unsigned)port);
+  CHECK_STR_EQ(eddy_future_error_message(f), want);
+  CHECK_EQ(eddy_future_error_count(f), 1);
+  CHECK_OK(eddy_future_error_at(f, 0, &code, &msg));
+  CHECK_EQ(code, -ECONNREFUSED);
+  CHECK_STR_EQ(msg, want);
+  eddy_future_release(f);
+  /* a future that is not a connection's has none */
+  CHECK_OK(eddy_loop_create_future(loop, &f));
+  CHECK_OK(eddy_future_set_error(f, -EIO, NULL));
+  CHECK_EQ(eddy_future_error_count(f), 0);
+  CHECK_ERR(eddy_future_error_at(f, 0, &code, &msg), EDDY_EINVAL);
+  CHECK_ERR(eddy_future_result(f, NULL, NULL), -EIO);
+  eddy_future_release(f);
+  CHECK_EQ(c.made, 0);
+  close(held);
+  close_loop(loop);
+}
+
 /* items 102, 58: a name is resolved off the loop (the future is not done
    inside the call) and the future completes only after connection_made ran;
    its value is the transport */

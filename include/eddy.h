@@ -1562,6 +1562,20 @@ int eddy_future_result(const struct eddy_future_t *f, void **ptr, int64_t *n);
 const char *eddy_future_error_message(const struct eddy_future_t *f);
 
 /**
+ * How many errors of single steps a failed future's error comes with, in
+ * the order they happened: create_connection gives one per address it
+ * tried (or could not bind a local address for); 0 for other futures.
+ */
+size_t eddy_future_error_count(const struct eddy_future_t *f);
+
+/**
+ * The `i`th of those errors: `*code` and `*message` (asyncio's message
+ * for that step, valid while the future lives). `EDDY_EINVAL` for NULL
+ * arguments or `i` out of range.
+ */
+int eddy_future_error_at(const struct eddy_future_t *f, size_t i, int *code, const char **message);
+
+/**
  * Schedules `cb(f, ud)` for when the future is done (at once, via
  * call_soon, if it is done already).
  */

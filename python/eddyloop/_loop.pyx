@@ -102,6 +102,24 @@ def version():
     return eddy_version_string().decode()
 
 
+cdef object _connect_error(eddy_future_t *ef, bint all_errors):
+    """asyncio's exception for a failed create_connection, from the error
+    of each step eddy tried: an ExceptionGroup with all_errors, else the one
+    error, or 'Multiple exceptions: ...'."""
+    cdef int code = 0
+    cdef const char *msg = NULL
+    cdef size_t i
+    excs = []
+    for i in range(eddy_future_error_count(ef)):
+        eddy_future_error_at(ef, i, &code, &msg)
+        excs.append(OSError(-code, msg.decode('utf-8', 'replace')))
+    if all_errors:
+        return ExceptionGroup('create_connection failed', excs)
+    if len({str(e) for e in excs}) == 1:
+        return excs[0]
+    return OSError('Multiple exceptions: {}'.format(', '.join(str(e) for e in excs)))
+
+
 cdef object _error(int rc, const char *message=NULL):
     """The Python exception for an eddy error code: an errno becomes the
     matching OSError subclass, a resolver code a socket.gaierror."""
@@ -456,6 +474,7 @@ cdef class _Op:
     cdef socklen_t addrlen
     cdef int64_t offset
     cdef int64_t file_pos
+    cdef bint all_errors
 
     def __cinit__(self, Loop loop, int kind):
         _check_eddy_thread(loop)
@@ -515,6 +534,8 @@ cdef class _Op:
         try:
             if rc == 0:
                 self.fut.set_result(self._value(ptr, n))
+            elif eddy_future_error_count(self.ef) > 0:
+                self.fut.set_exception(_connect_error(self.ef, self.all_errors))
             else:
                 self.fut.set_exception(_error(rc, eddy_future_error_message(self.ef)))
         finally:
@@ -1604,20 +1625,11 @@ cdef class Loop:
         if happy_eyeballs_delay is not None and interleave is None:
             # Happy Eyeballs needs the families interleaved (RFC 8305).
             interleave = 1
-        try:
-            return await self._connect(protocol_factory, host, port, None, family, proto,
-                                       flags, sock, local_addr, happy_eyeballs_delay,
-                                       interleave, all_errors, False,
-                                       (ssl, server_hostname, ssl_handshake_timeout,
-                                        ssl_shutdown_timeout))
-        except OSError as exc:
-            # eddy reports the local bind's failure as the bare errno. With
-            # local_addr set, EADDRINUSE is about that address (its bind, or
-            # its 4-tuple at connect), and asyncio's message names it.
-            if local_addr is not None and exc.errno == _errno.EADDRINUSE:
-                raise OSError(exc.errno, f'error while attempting to bind on address '
-                                         f'{local_addr!r}: {exc.strerror.lower()}') from None
-            raise
+        return await self._connect(protocol_factory, host, port, None, family, proto,
+                                   flags, sock, local_addr, happy_eyeballs_delay,
+                                   interleave, all_errors, False,
+                                   (ssl, server_hostname, ssl_handshake_timeout,
+                                    ssl_shutdown_timeout))
 
     async def create_unix_connection(
             self, protocol_factory, path=None, *, ssl=None, sock=None,
@@ -1699,6 +1711,7 @@ cdef class Loop:
         tr = Transport(self, protocol)
         op = _Op(self, OP_TRANSPORT)
         op.keep = tr
+        op.all_errors = all_errors
         ud = tr._give_to_eddy()
         if accepted:
             rc = eddy_loop_connect_accepted_socket(self._eloop, _protocol_table(protocol),

@@ -538,6 +538,36 @@ def test_pipe_transport_repr_after_its_loop_closed(any_loop):
         wt._pipe = None
 
 
+def test_create_connection_errors_as_asyncio(any_loop):
+    """A refused connect and a failed local bind raise asyncio's OSErrors;
+    all_errors=True gives an ExceptionGroup of them."""
+    loop = any_loop
+    held = socket.socket()
+    held.bind(('127.0.0.1', 0))
+    port = held.getsockname()[1]
+
+    async def main():
+        with pytest.raises(ConnectionRefusedError) as info:
+            await loop.create_connection(asyncio.Protocol, '127.0.0.1', port)
+        assert info.value.strerror == f"Connect call failed ('127.0.0.1', {port})"
+        with pytest.raises(OSError) as info:
+            await loop.create_connection(asyncio.Protocol, '127.0.0.1', port,
+                                         local_addr=('127.0.0.1', port))
+        assert info.value.strerror == (f"error while attempting to bind on address "
+                                       f"('127.0.0.1', {port}): address already in use")
+        if sys.version_info >= (3, 12) or isinstance(loop, eddyloop.Loop):
+            with pytest.raises(ExceptionGroup) as info:
+                await loop.create_connection(asyncio.Protocol, '127.0.0.1', port,
+                                             all_errors=True)
+            assert info.value.message == 'create_connection failed'
+            assert [type(e) for e in info.value.exceptions] == [ConnectionRefusedError]
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        held.close()
+
+
 def test_write_after_peer_closed_is_dropped(any_loop):
     """A send error is not 'write after write_eof': the write returns and
     connection_lost follows with the error."""
