@@ -218,6 +218,60 @@ TEST(create_connection_to_closed_port_fails_econnrefused_with_address_in_message
   close_loop(loop);
 }
 
+/* items 106, 107: a local address that cannot be bound fails the future
+   with asyncio's message naming the bind and the address; each failed step
+   is one of the future's errors (eddy_future_error_count/_at), a refused
+   connect's message is asyncio's "Connect call failed (...)" */
+TEST(create_connection_errors_name_the_step_that_failed) {
+  eddy_loop_t *loop = new_loop();
+  int held = tcp_bound(0, -1); /* bound, not listening */
+  uint16_t port = sock_port(held);
+  static struct conn c;
+  char want[128];
+  /* the bind */
+  eddy_connection_options_t o;
+  eddy_connection_options_init(&o);
+  o.local_host = "127.0.0.1";
+  o.local_port = port;
+  eddy_future_t *f = NULL;
+  CHECK_OK(eddy_loop_create_connection(loop, &conn_proto, &c, "127.0.0.1", port, &o, &f));
+  CHECK_ERR(complete(loop, f), -EADDRINUSE);
+  snprintf(want, sizeof want, "error while attempting to bind on address ('127.0.0.1', %u): address already in use",
+           (unsigned)port);
+  CHECK_STR_EQ(eddy_future_error_message(f), want);
+  CHECK_EQ(eddy_future_error_count(f), 1);
+  int code = 0;
+  const char *msg = NULL;
+  CHECK_OK(eddy_future_error_at(f, 0, &code, &msg));
+  CHECK_EQ(code, -EADDRINUSE);
+  CHECK_STR_EQ(msg, want);
+  CHECK_ERR(eddy_future_error_at(f, 1, &code, &msg), EDDY_EINVAL);
+  CHECK_ERR(eddy_future_error_at(f, 0, NULL, &msg), EDDY_EINVAL);
+  CHECK_ERR(eddy_future_error_at(NULL, 0, &code, &msg), EDDY_EINVAL);
+  CHECK_EQ(eddy_future_error_count(NULL), 0);
+  eddy_future_release(f);
+  /* the connect */
+  CHECK_OK(eddy_loop_create_connection(loop, &conn_proto, &c, "127.0.0.1", port, NULL, &f));
+  CHECK_ERR(complete(loop, f), -ECONNREFUSED);
+  snprintf(want, sizeof want, "Connect call failed ('127.0.0.1', %u)", (unsigned)port);
+  CHECK_STR_EQ(eddy_future_error_message(f), want);
+  CHECK_EQ(eddy_future_error_count(f), 1);
+  CHECK_OK(eddy_future_error_at(f, 0, &code, &msg));
+  CHECK_EQ(code, -ECONNREFUSED);
+  CHECK_STR_EQ(msg, want);
+  eddy_future_release(f);
+  /* a future that is not a connection's has none */
+  CHECK_OK(eddy_loop_create_future(loop, &f));
+  CHECK_OK(eddy_future_set_error(f, -EIO, NULL));
+  CHECK_EQ(eddy_future_error_count(f), 0);
+  CHECK_ERR(eddy_future_error_at(f, 0, &code, &msg), EDDY_EINVAL);
+  CHECK_ERR(eddy_future_result(f, NULL, NULL), -EIO);
+  eddy_future_release(f);
+  CHECK_EQ(c.made, 0);
+  close(held);
+  close_loop(loop);
+}
+
 /* items 102, 58: a name is resolved off the loop (the future is not done
    inside the call) and the future completes only after connection_made ran;
    its value is the transport */
@@ -779,6 +833,15 @@ static void transport_on_pair(eddy_loop_t *loop, struct conn *c, int sv[2], bool
   CHECK_OK(outcome(loop, 0, f, NULL, NULL));
 }
 
+/* transport_on_pair with small socket buffers and 1 MiB written: most of
+   it is still in the transport's buffer (the peer is not reading). */
+static void buffered_transport_on_pair(eddy_loop_t *loop, struct conn *c, int sv[2]) {
+  transport_on_pair(loop, c, sv, true);
+  static const uint8_t zeros[1024 * 1024];
+  CHECK_OK(eddy_transport_write(c->t, zeros, sizeof zeros));
+  CHECK(eddy_transport_get_write_buffer_size(c->t) > 0);
+}
+
 /* An unlinked temporary file holding `size` bytes of pattern(). */
 static int pattern_file(size_t size) {
   char path[] = "/tmp/eddy-test-sendfile-XXXXXX";
@@ -983,6 +1046,27 @@ TEST(sendfile_on_closing_or_closed_transport_is_eclosed) {
   close_loop(loop);
 }
 
+/* item 139: a transport closing with data still buffered takes writes
+   (item 68) but no file: EDDY_ECLOSED, the file position unmoved */
+TEST(sendfile_on_a_transport_closing_with_data_buffered_is_eclosed) {
+  eddy_loop_t *loop = new_loop();
+  int sv[2];
+  static struct conn c;
+  buffered_transport_on_pair(loop, &c, sv);
+  int file = pattern_file(1000);
+  CHECK_OK(eddy_transport_close(c.t));
+  eddy_future_t *sf = NULL;
+  int rc = eddy_loop_sendfile(loop, c.t, file, 0, 0, true, &sf);
+  CHECK_ERR(outcome(loop, rc, sf, NULL, NULL), EDDY_ECLOSED);
+  CHECK_EQ(lseek(file, 0, SEEK_CUR), 0);
+  CHECK_OK(eddy_transport_abort(c.t));
+  WAIT_UNTIL(loop, c.lost == 1, 3.0);
+  CHECK_EQ(c.lost, 1);
+  close(file);
+  close(sv[1]);
+  close_loop(loop);
+}
+
 /* The bytes of /proc/self/environ: a file sendfile(2) refuses (EINVAL) that
    pread(2) reads, so it takes the read-and-send fallback. (Not
    /proc/self/cmdline: valgrind replaces that one with a regular file.) */
@@ -1040,12 +1124,7 @@ TEST(sendfile_waiting_for_the_buffer_fails_when_the_transport_is_aborted) {
   eddy_loop_t *loop = new_loop();
   int sv[2];
   static struct conn c;
-  transport_on_pair(loop, &c, sv, true);
-  size_t pre = 1024 * 1024;
-  uint8_t *pred = calloc(1, pre);
-  CHECK(pred != NULL);
-  CHECK_OK(eddy_transport_write(c.t, pred, pre));
-  CHECK(eddy_transport_get_write_buffer_size(c.t) > 0);
+  buffered_transport_on_pair(loop, &c, sv);
   int file = pattern_file(4096);
   eddy_future_t *sf = NULL;
   CHECK_OK(eddy_loop_sendfile(loop, c.t, file, 0, 0, true, &sf));
@@ -1056,14 +1135,14 @@ TEST(sendfile_waiting_for_the_buffer_fails_when_the_transport_is_aborted) {
   WAIT_UNTIL(loop, c.lost == 1, 3.0);
   CHECK_EQ(c.lost, 1);
   CHECK_EQ(lseek(file, 0, SEEK_CUR), 0);
-  free(pred);
   close(file);
   close(sv[1]);
   close_loop(loop);
 }
 
 /* A sendfile(2) blocked on a full socket stops when the transport is
-   aborted: the future fails with EDDY_ECLOSED and the operation's watch on
+   aborted: the future fails with EDDY_ECLOSED, the file position is left
+   after what was sent (item 138, as asyncio), and the operation's watch on
    the fd goes before the fd is closed (the loop closes clean, no fd left) */
 TEST(sendfile_in_progress_stops_when_the_transport_is_aborted) {
   eddy_loop_t *loop = new_loop();
@@ -1078,6 +1157,9 @@ TEST(sendfile_in_progress_stops_when_the_transport_is_aborted) {
   CHECK_EQ(eddy_future_done(sf), 0); /* the peer reads nothing */
   CHECK_OK(eddy_transport_abort(c.t));
   CHECK_ERR(outcome(loop, 0, sf, NULL, NULL), EDDY_ECLOSED);
+  off_t pos = lseek(file, 0, SEEK_CUR);
+  CHECK(pos > 0);
+  CHECK(pos < 4 * 1024 * 1024);
   WAIT_UNTIL(loop, c.lost == 1, 3.0);
   CHECK_EQ(c.lost, 1);
   /* a new socket may now get the old fd's number: nothing writes to it */

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -371,6 +372,23 @@ TEST(read_pipe_on_pty_master_hangup_gives_connection_lost_eio) {
   close_loop(loop);
 }
 
+/* A pty: *m the master, *sl the slave in raw mode (no echo, no line
+   editing), both close-on-exec. */
+static void open_raw_pty(int *m, int *sl) {
+  *m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+  CHECK(*m >= 0);
+  CHECK_EQ(grantpt(*m), 0);
+  CHECK_EQ(unlockpt(*m), 0);
+  char *name = ptsname(*m);
+  CHECK(name != NULL);
+  *sl = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  CHECK(*sl >= 0);
+  struct termios tio;
+  CHECK_EQ(tcgetattr(*sl, &tio), 0);
+  cfmakeraw(&tio);
+  CHECK_EQ(tcsetattr(*sl, TCSANOW, &tio), 0);
+}
+
 /* ================================================================ write pipes */
 
 /* items 120, 123: writes to a write pipe arrive; writelines too; small
@@ -438,13 +456,23 @@ static void check_write_pipe_flush(bool use_write_eof) {
   eddy_transport_retain(t);
   CHECK_OK(eddy_transport_set_write_buffer_limits(t, 1 << 30, -1));
   const size_t N = sizeof g_out; /* 1 MiB: more than the pipe holds */
-  CHECK_OK(eddy_transport_write(t, g_out, N));
+  const size_t TAIL = 10;          /* written after close or write_eof */
+  CHECK_OK(eddy_transport_write(t, g_out, N - TAIL));
   CHECK(eddy_transport_get_write_buffer_size(t) > 0);
   g_in_api = 1;
   int rc = use_write_eof ? eddy_transport_write_eof(t) : eddy_transport_close(t);
   g_in_api = 0;
   CHECK_OK(rc);
   CHECK_EQ(eddy_transport_is_closing(t), 1);
+  /* item 68: close() still takes writes while it flushes; write_eof does
+     not (item 64) */
+  rc = eddy_transport_write(t, g_out + N - TAIL, TAIL);
+  if (use_write_eof) {
+    CHECK_ERR(rc, EDDY_EPIPE);
+  } else {
+    CHECK_OK(rc);
+  }
+  const size_t sent = use_write_eof ? N - TAIL : N;
   CHECK_EQ(r.lost, 0);
   /* the reader isn't reading yet: no connection_lost */
   run_for(loop, 0.03);
@@ -454,7 +482,7 @@ static void check_write_pipe_flush(bool use_write_eof) {
   CHECK(run_until(loop, c_drain_eof, &d, 5.0));
   CHECK(run_until(loop, c_lost, &r, 2.0));
   run_for(loop, 0.02);
-  CHECK_EQ(d.total, N);
+  CHECK_EQ(d.total, sent);
   CHECK_EQ(d.bad, 0);
   CHECK_STR_EQ(r.log, "made,lost(0)");
   CHECK_EQ(r.sync_violations, 0);
@@ -469,7 +497,7 @@ static void check_write_pipe_flush(bool use_write_eof) {
    connection_lost(0) follows */
 TEST(write_pipe_write_eof_flushes_then_connection_lost) { check_write_pipe_flush(true); }
 
-/* item 123: close flushes too */
+/* items 123, 68: close flushes too, with what was written after it */
 TEST(write_pipe_close_flushes_then_connection_lost) { check_write_pipe_flush(false); }
 
 /* items 123, 70: abort drops the buffer; connection_lost(0) next
@@ -505,8 +533,9 @@ TEST(write_pipe_abort_drops_buffer) {
   close_loop(loop);
 }
 
-/* item 123 with eddy's decision for 67: writes after close/abort are
-   EDDY_ECLOSED, after write_eof EDDY_EPIPE; nothing is sent */
+/* item 123 with eddy's decision for 67: writes after close (with nothing
+   buffered) or abort are EDDY_ECLOSED, after write_eof EDDY_EPIPE; nothing
+   is sent */
 TEST(write_pipe_write_after_close_abort_or_write_eof_fails) {
   eddy_loop_t *loop = new_loop();
   int p[3][2];
@@ -649,6 +678,42 @@ TEST(write_pipe_flow_control_pauses_and_resumes_once) {
 }
 
 /* ======================================================== handed-over fds */
+
+/* items 120, 122: a tty slave as a write pipe (asyncio's test_bidirectional_pty)
+   is readable when input arrives, which says nothing about a reader going
+   away (asyncio watches that on pipes and sockets only): the transport
+   stays open and keeps writing */
+TEST(write_pipe_on_a_pty_stays_open_when_input_arrives) {
+  eddy_loop_t *loop = new_loop();
+  struct rec r;
+  rec_init(&r);
+  int m, sl;
+  open_raw_pty(&m, &sl);
+  int wfd = dup(sl);
+  CHECK(wfd >= 0);
+  eddy_transport_t *t = open_pipe(loop, true, wfd, &r);
+  CHECK_EQ(write(m, "a", 1), 1);
+  struct pollfd p = {sl, POLLIN, 0};
+  CHECK_EQ(poll(&p, 1, 2000), 1); /* the input is there: eddy sees it next */
+  CHECK_OK(run_once(loop));
+  CHECK_OK(run_once(loop));
+  CHECK_EQ(eddy_transport_is_closing(t), 0);
+  CHECK_OK(eddy_transport_write(t, "xy", 2));
+  char buf[2];
+  size_t got = 0;
+  while (got < 2) {
+    ssize_t n = read(m, buf + got, 2 - got);
+    CHECK(n > 0);
+    got += (size_t)n;
+  }
+  CHECK(memcmp(buf, "xy", 2) == 0);
+  CHECK_OK(eddy_transport_close(t));
+  CHECK(run_until(loop, c_lost, &r, 2.0));
+  CHECK_STR_EQ(r.log, "made,lost(0)");
+  close(sl);
+  close(m);
+  close_loop(loop);
+}
 
 /* item 120, docs/api.md section 12: a regular file is refused with EDDY_EINVAL for
    both kinds, and the fd stays the caller's (still open, blocking mode

@@ -885,6 +885,80 @@ TEST(sock_sendfile_of_a_1_mib_file_arrives_intact) {
   close(sv[1]);
 }
 
+/* A TCP pair whose buffers hold little: a sendfile of FILE_SIZE waits. */
+static void small_tcp_pair(int sv[2]) {
+  tcp_pair(sv);
+  int n = 16384;
+  CHECK_EQ(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &n, sizeof n), 0);
+  CHECK_EQ(setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &n, sizeof n), 0);
+}
+
+/* item 138: a sock_sendfile that is cancelled midway leaves the file
+   position at offset + the bytes sent (asyncio's
+   _sock_sendfile_update_filepos), which the peer can count */
+TEST(sock_sendfile_cancelled_midway_leaves_the_position_after_what_was_sent) {
+  eddy_loop_t *loop = new_loop();
+  int sv[2];
+  small_tcp_pair(sv);
+  int file = pattern_file(FILE_SIZE);
+  CHECK_EQ(lseek(file, 777, SEEK_SET), 777); /* the position is not the offset */
+  eddy_future_t *f = NULL;
+  CHECK_OK(eddy_loop_sock_sendfile(loop, sv[0], file, 10, 0, false, &f));
+  CHECK_OK(run_once(loop));
+  CHECK_EQ(eddy_future_done(f), 0); /* the peer reads nothing */
+  CHECK_EQ(eddy_future_cancel(f), 1);
+  CHECK_EQ(eddy_future_cancelled(f), 1);
+  /* everything the kernel took reaches the peer, then EOF */
+  CHECK_EQ(shutdown(sv[0], SHUT_WR), 0);
+  size_t got = 0;
+  static uint8_t buf[65536];
+  for (;;) {
+    ssize_t r = recv_wait(sv[1], buf, sizeof buf);
+    CHECK(r >= 0);
+    if (r <= 0) break;
+    got += (size_t)r;
+  }
+  CHECK(got > 0);
+  CHECK_EQ(lseek(file, 0, SEEK_CUR), (off_t)(10 + got));
+  eddy_future_release(f);
+  close_loop(loop);
+  close(file);
+  close(sv[0]);
+  close(sv[1]);
+}
+
+/* item 138: a sock_sendfile that fails midway (the peer went away after
+   reading 1024 bytes) leaves the position after what was sent too, as
+   asyncio does (test_sendfile_close_peer_in_the_middle_of_receiving) */
+TEST(sock_sendfile_failing_midway_leaves_the_position_after_what_was_sent) {
+  eddy_loop_t *loop = new_loop();
+  int sv[2];
+  small_tcp_pair(sv);
+  int file = pattern_file(FILE_SIZE);
+  eddy_future_t *f = NULL;
+  CHECK_OK(eddy_loop_sock_sendfile(loop, sv[0], file, 0, 0, false, &f));
+  CHECK_OK(run_once(loop));
+  CHECK_EQ(eddy_future_done(f), 0);
+  uint8_t buf[1024];
+  size_t got = 0;
+  while (got < sizeof buf) {
+    ssize_t r = recv_wait(sv[1], buf + got, sizeof buf - got);
+    CHECK(r > 0);
+    got += (size_t)r;
+  }
+  close(sv[1]); /* with data unread: the kernel resets the connection */
+  if (!eddy_future_done(f)) eddy_loop_run_until_complete(loop, f);
+  int rc = eddy_future_result(f, NULL, NULL);
+  CHECK(rc == -EPIPE || rc == -ECONNRESET);
+  off_t pos = lseek(file, 0, SEEK_CUR);
+  CHECK(pos >= 1024);
+  CHECK(pos < (off_t)FILE_SIZE);
+  eddy_future_release(f);
+  close_loop(loop);
+  close(file);
+  close(sv[0]);
+}
+
 /* item 138: offset 10, count 5000: 5000 bytes from offset 10 arrive,
    and the file position is 5010 */
 TEST(sock_sendfile_offset_10_count_5000_leaves_the_position_at_5010) {

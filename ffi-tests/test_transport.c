@@ -346,7 +346,6 @@ static void check_close_flushes(enum kind k) {
   CHECK_EQ(eddy_transport_is_closing(t), 1);
   CHECK_EQ(eddy_transport_is_reading(t), 0);
   CHECK_EQ(eddy_transport_get_write_buffer_size(t), pending); /* not dropped */
-  CHECK_ERR(eddy_transport_write(t, "x", 1), EDDY_ECLOSED);
   CHECK_OK(api_close(t)); /* idempotent */
   /* the peer is not reading: the flush cannot finish, so no connection_lost */
   run_for(loop, 0.03);
@@ -721,25 +720,120 @@ TEST(write_after_abort_is_eclosed) { check_write_after(K_ACCEPTED_TCP, true); }
 /* item 67 (eddy's decision) */
 TEST(write_after_close_is_eclosed_client_side) { check_write_after(K_CLIENT_TCP, false); }
 
-/* item 68 (eddy's decision replaces the quirk): a write after close()
-   while data is still buffered is refused; the earlier data still goes out */
-TEST(write_after_close_with_buffered_data_is_eclosed_and_not_sent) {
-  eddy_loop_t *loop = new_loop();
+/* A protocol that writes after close(), from resume_writing (asyncio's
+   SSLProtocol closes its paused transport and writes the rest of its
+   output from resume_writing), and notes the write buffer's size when
+   connection_lost runs. */
+struct tail {
   struct rec r;
-  rec_init(&r);
+  size_t off, len; /* stream bytes resume_writing writes, if len > 0 */
+  int rc, calls;
+  size_t size_at_lost;
+};
+
+static void tail_init(struct tail *w, size_t off, size_t len) {
+  rec_init(&w->r);
+  w->off = off;
+  w->len = len;
+  w->rc = -1;
+  w->calls = 0;
+  w->size_at_lost = SIZE_MAX;
+}
+
+static void p_resume_tail(eddy_transport_t *t, void *ud) {
+  struct tail *w = ud;
+  p_resume(t, &w->r);
+  w->calls++;
+  if (w->len > 0) w->rc = write_pattern(t, w->off, w->len);
+}
+
+static void p_lost_size(eddy_transport_t *t, int err, void *ud) {
+  struct tail *w = ud;
+  w->size_at_lost = eddy_transport_get_write_buffer_size(t);
+  p_lost(t, err, &w->r);
+}
+
+static const eddy_protocol_t TAIL = {
+    .connection_made = p_made,
+    .connection_lost = p_lost_size,
+    .pause_writing = p_pause,
+    .resume_writing = p_resume_tail,
+    .data_received = p_data,
+    .eof_received = p_eof,
+};
+
+static void check_write_while_flushing(enum kind k) {
+  eddy_loop_t *loop = new_loop();
+  struct tail w;
+  tail_init(&w, 0, 0);
   int peer = -1;
-  eddy_transport_t *t = open_kind(loop, K_UNIX, &PLAIN, &r, &peer, NULL);
-  const size_t N = MIB;
+  eddy_transport_t *t = open_kind(loop, k, &TAIL, &w.r, &peer, NULL);
+  eddy_transport_retain(t);
+  const size_t N = 4 * MIB; /* more than the kernel takes (check_close_flushes) */
   fill(t, N);
+  size_t s0 = eddy_transport_get_write_buffer_size(t);
   CHECK_OK(api_close(t));
-  CHECK_ERR(eddy_transport_write(t, g_block, 10), EDDY_ECLOSED);
+  CHECK_EQ(eddy_transport_is_closing(t), 1);
+  /* taken while the buffer still flushes: stream bytes [N, N + 22) */
+  CHECK_OK(write_pattern(t, N, 10));
+  eddy_buf_t b[2] = {{g_block + (N + 10) % PAT_P, 5}, {g_block + (N + 15) % PAT_P, 7}};
+  CHECK_OK(eddy_transport_writelines(t, b, 2));
+  CHECK_EQ(eddy_transport_get_write_buffer_size(t), s0 + 22);
+  /* the peer isn't reading yet: nothing drains, no connection_lost */
+  run_for(loop, 0.02);
+  CHECK_EQ(w.r.lost, 0);
   struct sink s;
   sink_start(&s, loop, peer, true);
+  CHECK(run_until(loop, c_lost, &w.r, 5.0));
+  CHECK_EQ(w.size_at_lost, 0);
   CHECK(run_until(loop, c_sink_end, &s, 5.0));
-  CHECK_EQ(s.total, N);
+  CHECK_EQ(s.total, N + 22);
   CHECK_EQ(s.bad, 0);
-  CHECK(run_until(loop, c_lost, &r, 2.0));
-  CHECK_STR_EQ(r.log, "made,lost(0)");
+  CHECK_EQ(s.eof, 1);
+  CHECK_STR_EQ(w.r.log, "made,lost(0)");
+  /* item 67 once connection_lost is recorded */
+  CHECK_ERR(eddy_transport_write(t, "nope", 4), EDDY_ECLOSED);
+  CHECK_ERR(eddy_transport_writelines(t, b, 2), EDDY_ECLOSED);
+  sink_stop(&s);
+  eddy_transport_release(t);
+  close(peer);
+  close_loop(loop);
+}
+
+/* item 68: a write after close() while data is still buffered is
+   appended and flushed; connection_lost(0) comes once all of it is out;
+   later writes fall under item 67 */
+TEST(write_after_close_while_flushing_is_sent_before_connection_lost_unix) { check_write_while_flushing(K_UNIX); }
+
+/* item 68 */
+TEST(write_after_close_while_flushing_is_sent_before_connection_lost_tcp) {
+  check_write_while_flushing(K_ACCEPTED_TCP);
+}
+
+/* items 68, 81: close() while paused by flow control, then resume_writing
+   (called from the flush, possibly with the buffer already empty) writes
+   the rest: it is sent before connection_lost */
+TEST(write_from_resume_writing_after_close_is_sent_before_connection_lost) {
+  eddy_loop_t *loop = new_loop();
+  const size_t N = MIB;
+  struct tail w;
+  tail_init(&w, N, 10);
+  int peer = -1;
+  eddy_transport_t *t = open_kind(loop, K_UNIX, &TAIL, &w.r, &peer, NULL);
+  CHECK_OK(write_pattern(t, 0, N));
+  CHECK_EQ(w.r.pauses, 1);
+  CHECK_OK(api_close(t));
+  struct sink s;
+  sink_start(&s, loop, peer, true);
+  CHECK(run_until(loop, c_lost, &w.r, 5.0));
+  CHECK_EQ(w.calls, 1);
+  CHECK_OK(w.rc);
+  CHECK_EQ(w.size_at_lost, 0);
+  CHECK(run_until(loop, c_sink_end, &s, 5.0));
+  CHECK_EQ(s.total, N + 10);
+  CHECK_EQ(s.bad, 0);
+  CHECK_EQ(s.eof, 1);
+  CHECK_STR_EQ(w.r.log, "made,pause,resume,lost(0)");
   sink_stop(&s);
   close(peer);
   close_loop(loop);

@@ -1562,6 +1562,20 @@ int eddy_future_result(const struct eddy_future_t *f, void **ptr, int64_t *n);
 const char *eddy_future_error_message(const struct eddy_future_t *f);
 
 /**
+ * How many errors of single steps a failed future's error comes with, in
+ * the order they happened: create_connection gives one per address it
+ * tried (or could not bind a local address for); 0 for other futures.
+ */
+size_t eddy_future_error_count(const struct eddy_future_t *f);
+
+/**
+ * The `i`th of those errors: `*code` and `*message` (asyncio's message
+ * for that step, valid while the future lives). `EDDY_EINVAL` for NULL
+ * arguments or `i` out of range.
+ */
+int eddy_future_error_at(const struct eddy_future_t *f, size_t i, int *code, const char **message);
+
+/**
  * Schedules `cb(f, ud)` for when the future is done (at once, via
  * call_soon, if it is done already).
  */
@@ -1691,7 +1705,9 @@ int eddy_set_event_loop_policy(const struct eddy_policy_t *policy);
  * `eddy_loop_sock_sendfile` does; a TLS transport always goes through its
  * write path in 16 KiB pieces (`EDDY_ENOTSUP` when `fallback` is false);
  * pipes: `EDDY_ENOTSUP`. If the connection is lost or closed first, the
- * future fails with its error (`EDDY_ECLOSED` after close or abort).
+ * future fails with its error (`EDDY_ECLOSED` after close or abort). The
+ * file position is left after what was sent, on success, failure or
+ * cancellation alike (unmoved when nothing was sent and it failed).
  */
 int eddy_loop_sendfile(struct eddy_loop_t *loop,
                        struct eddy_transport_t *t,
@@ -1707,7 +1723,9 @@ int eddy_loop_sendfile(struct eddy_loop_t *loop,
  * sendfile cannot serve them (a /proc file, for instance) and `fallback`
  * is true; with `fallback` false that fails with `EDDY_ENOTSUP` (asyncio's
  * SendfileNotAvailableError). `n` is the count sent; the file position is
- * left at offset + n.
+ * left at offset + n. When the future fails or is cancelled after bytes
+ * went out, the position is left after them too (the count is not in the
+ * future then): the caller learns it with lseek.
  */
 int eddy_loop_sock_sendfile(struct eddy_loop_t *loop,
                             int sock_fd,
@@ -2092,14 +2110,18 @@ int eddy_transport_resume_reading(struct eddy_transport_t *t);
 
 /**
  * Sends `data` now if nothing is buffered and copies what the kernel does
- * not take. `EDDY_ECLOSED` after close/abort/connection loss, `EDDY_EPIPE`
- * after write_eof, `EDDY_EBUSY` during sendfile; a send error is returned
- * and connection_lost follows with it.
+ * not take. After close(), while the buffer still drains (before
+ * connection_lost), data is still taken and flushed before
+ * connection_lost, as asyncio does (a TLS transport refuses it).
+ * `EDDY_ECLOSED` after abort, connection loss or any other close,
+ * `EDDY_EPIPE` after write_eof, `EDDY_EBUSY` during sendfile; a send error
+ * is returned and connection_lost follows with it.
  */
 int eddy_transport_write(struct eddy_transport_t *t, const void *data, size_t len);
 
 /**
- * Writes `n` buffers with one writev when nothing is buffered.
+ * Writes `n` buffers with one writev when nothing is buffered. The
+ * same rules as eddy_transport_write.
  */
 int eddy_transport_writelines(struct eddy_transport_t *t, const struct eddy_buf_t *bufs, size_t n);
 

@@ -186,6 +186,11 @@ fn interleave(addrs: Vec<AddrEntry>, first_family_count: usize) -> Vec<AddrEntry
     out
 }
 
+/// asyncio's message for a failed connect (sock_connect's).
+fn connect_failed(addr: &SockAddr) -> String {
+    format!("Connect call failed {}", describe(addr))
+}
+
 fn describe(addr: &SockAddr) -> String {
     match addr.as_socket() {
         Some(s) => format!("('{}', {})", s.ip(), s.port()),
@@ -292,19 +297,27 @@ impl Connector {
             };
             match Connector::attempt(lp, c, &entry, local) {
                 Ok(()) => return,
-                Err(e) => c.borrow_mut().errors.push((e, format!("Connect call failed {}", describe(&entry.3)))),
+                Err(e) => c.borrow_mut().errors.push(e),
             }
         }
     }
 
-    fn attempt(lp: &Arc<EventLoop>, c: &Rc<RefCell<Connector>>, entry: &AddrEntry, local: Option<SockAddr>) -> Result<(), i32> {
+    /// Starts connecting to `entry`; the error of the step that failed, with
+    /// asyncio's message for it.
+    fn attempt(lp: &Arc<EventLoop>, c: &Rc<RefCell<Connector>>, entry: &AddrEntry, local: Option<SockAddr>) -> Result<(), (i32, String)> {
+        let connect_failed = |e: i32| (e, connect_failed(&entry.3));
         let ty = Type::STREAM.nonblocking().cloexec();
-        let sock = Socket::new(Domain::from(entry.0), ty, Some(socket2::Protocol::from(entry.2))).map_err(|e| from_io(&e))?;
+        let sock = Socket::new(Domain::from(entry.0), ty, Some(socket2::Protocol::from(entry.2)))
+            .map_err(|e| connect_failed(from_io(&e)))?;
         if let Some(l) = local {
-            sock.bind(&l).map_err(|e| from_io(&e))?;
+            sock.bind(&l).map_err(|e| {
+                let e = from_io(&e);
+                let reason = strerror(e).to_string_lossy().to_lowercase();
+                (e, format!("error while attempting to bind on address {}: {reason}", describe(&l)))
+            })?;
         }
         let fd: OwnedFd = sock.into();
-        let f = sock::sock_connect(lp, fd.as_raw_fd(), entry.3.clone())?;
+        let f = sock::sock_connect(lp, fd.as_raw_fd(), entry.3.clone()).map_err(connect_failed)?;
         let index = c.borrow().attempts.len();
         c.borrow_mut().attempts.push(Attempt { fd: Some(fd), fut: Arc::downgrade(&f) });
         // The pending attempt keeps the connector alive.
@@ -355,7 +368,7 @@ impl Connector {
                     if let Some(a) = me.attempts.get_mut(index) {
                         a.fd = None;
                     }
-                    me.errors.push((e, format!("Connect call failed {}", describe(addr))));
+                    me.errors.push((e, connect_failed(addr)));
                 }
                 let last_running = { c.borrow().next == index + 1 };
                 let others_running = c.borrow().attempts.iter().any(Attempt::running);
@@ -367,25 +380,26 @@ impl Connector {
     }
 
     /// asyncio's reporting: one error, or identical ones, as is; otherwise
-    /// the first code with a message naming them all.
+    /// the first code with a message naming them all. Every error is also
+    /// a cause of the future's (eddy_future_error_at), from which a binding
+    /// makes asyncio's exception group (`all_errors`).
     fn fail_all(c: &Rc<RefCell<Connector>>) {
         let (fut, errors, all) = {
-            let me = c.borrow();
-            (me.fut.clone(), me.errors.clone(), me.all_errors)
+            let mut me = c.borrow_mut();
+            (me.fut.clone(), std::mem::take(&mut me.errors), me.all_errors)
         };
         let Some(first) = errors.first() else {
             return fut.fail(EDDY_ECONNREFUSED, None);
         };
-        let same = errors.iter().all(|e| e.0 == first.0);
+        let same = errors.iter().all(|e| e == first);
         let msg = if errors.len() == 1 || (same && !all) {
-            format!("{}: {}", first.1, strerror(first.0).to_string_lossy())
+            first.1.clone()
         } else {
-            let parts: Vec<String> =
-                errors.iter().map(|(e, m)| format!("{m}: {}", strerror(*e).to_string_lossy())).collect();
+            let parts: Vec<String> = errors.iter().map(|(e, m)| format!("[Errno {}] {m}", -e)).collect();
             let head = if all { "create_connection failed" } else { "Multiple exceptions" };
             format!("{head}: {}", parts.join(", "))
         };
-        fut.fail(first.0, Some(msg));
+        fut.fail_with_causes(first.0, msg, errors);
     }
 }
 

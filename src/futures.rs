@@ -49,6 +49,9 @@ pub struct Future {
     /// An object the future's value points to and owns a reference to
     /// (create_server's server).
     held: RefCell<Option<Box<dyn std::any::Any>>>,
+    /// The errors of the steps that led to the future's error, in order
+    /// (create_connection: each address tried, each failed local bind).
+    causes: RefCell<Vec<(i32, CString)>>,
 }
 
 pub(crate) type CompletionHook = Box<dyn FnOnce(&Future)>;
@@ -82,6 +85,7 @@ impl Future {
             task,
             completion_hook: RefCell::new(None),
             held: RefCell::new(None),
+            causes: RefCell::new(Vec::new()),
         })
     }
 
@@ -100,6 +104,22 @@ impl Future {
         *self.completion_hook.borrow_mut() = Some(hook);
     }
 
+    /// Runs `hook` when the future completes, after the hook set before
+    /// (run_op's own); at once if it is done already.
+    pub(crate) fn add_completion_hook(&self, hook: CompletionHook) {
+        if self.done() {
+            return hook(self);
+        }
+        let mut slot = self.completion_hook.borrow_mut();
+        *slot = Some(match slot.take() {
+            Some(first) => Box::new(move |f: &Future| {
+                first(f);
+                hook(f)
+            }),
+            None => hook,
+        });
+    }
+
     pub fn get_loop(&self) -> &Arc<EventLoop> {
         &self.lp
     }
@@ -114,6 +134,12 @@ impl Future {
 
     pub fn cancelled(&self) -> bool {
         matches!(self.state.borrow().status, Status::Cancelled)
+    }
+
+    /// Ended with an error or cancelled; unlike result(), this does not
+    /// count as retrieving the error.
+    pub(crate) fn failed(&self) -> bool {
+        matches!(self.state.borrow().status, Status::Error(..) | Status::Cancelled)
     }
 
     pub fn set_result(self: &Arc<Self>, ptr: *mut c_void, n: i64) -> Result<(), i32> {
@@ -134,6 +160,27 @@ impl Future {
     /// copied); a future already done is left alone.
     pub(crate) fn fail(self: &Arc<Self>, err: i32, message: Option<String>) {
         let _ = self.complete(Outcome::Error(err, message.and_then(|m| CString::new(m).ok())));
+    }
+
+    /// fail(), with the errors of the steps that led to it.
+    pub(crate) fn fail_with_causes(self: &Arc<Self>, err: i32, message: String, causes: Vec<(i32, String)>) {
+        if self.done() {
+            return;
+        }
+        *self.causes.borrow_mut() =
+            causes.into_iter().filter_map(|(e, m)| CString::new(m).ok().map(|m| (e, m))).collect();
+        self.fail(err, Some(message));
+    }
+
+    /// How many step errors the future's error comes with.
+    pub fn cause_count(&self) -> usize {
+        self.causes.borrow().len()
+    }
+
+    /// The `i`th step error: its code and message (valid while the future
+    /// lives: the list never changes once the future is done).
+    pub fn cause(&self, i: usize) -> Option<(i32, *const c_char)> {
+        self.causes.borrow().get(i).map(|(e, m)| (*e, m.as_ptr()))
     }
 
     /// Returns whether the future was pending (and is now cancelled, or for

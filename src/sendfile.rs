@@ -3,7 +3,9 @@
 //! transport, which hands its writing over for the duration (a TLS
 //! transport can only take the fallback, through its own write path).
 
+use std::cell::Cell;
 use std::os::fd::RawFd;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::base_events::{EventLoop, Ready};
@@ -25,6 +27,11 @@ impl Transport {
         let tls = self.tls.is_some();
         if !self.kind.is_socket() && !tls {
             return Err(EDDY_ENOTSUP);
+        }
+        // A closing transport takes no file even while it still flushes
+        // (asyncio: "Transport is closing"), where write() is still taken.
+        if self.is_closing() {
+            return Err(EDDY_ECLOSED);
         }
         self.check_writable()?;
         if file < 0 {
@@ -149,11 +156,12 @@ impl SendfileByWrites {
         lp.push_ready(Ready::Job(Box::new(move |_| self.step(t))));
     }
 
-    /// Leaves the file position after what was sent (asyncio does too).
+    /// Leaves the file position after what was sent, on an error too
+    /// (asyncio does).
     fn done(self, t: &Arc<Transport>, r: Result<(), i32>) {
         let sent = self.pos - self.offset;
-        let r = r.and_then(|()| if sent > 0 { sys::seek_to(self.file, self.pos) } else { Ok(()) });
-        (self.finish)(t, match r {
+        let moved = if sent > 0 { sys::seek_to(self.file, self.pos) } else { Ok(()) };
+        (self.finish)(t, match r.and(moved) {
             Ok(()) => Outcome::Result(std::ptr::null_mut(), sent),
             Err(e) => Outcome::Error(e, None),
         });
@@ -206,38 +214,41 @@ fn sendfile_on(
         return Err(EDDY_EINVAL);
     }
     let end = if count == 0 { sys::file_size(file)?.max(offset) } else { offset + count as i64 };
-    let mut pos = offset;
+    // How far the file has been sent, shared with the hook that leaves the
+    // position there when the operation fails or is cancelled.
+    let sent_to = Rc::new(Cell::new(offset));
+    let pos = sent_to.clone();
     let mut native = true;
     let mut pending: Vec<u8> = Vec::new();
     let mut pending_off = 0;
     let finish = move |pos: i64| -> Attempt {
         done(sys::seek_to(file, pos).map(|()| (0, pos - offset)))
     };
-    run_op(lp, sock, true, None, move || loop {
+    let fut = run_op(lp, sock, true, None, move || loop {
         if pending_off < pending.len() {
             match sys::send(sock, &pending[pending_off..]) {
                 Ok(n) => {
                     pending_off += n;
-                    pos += n as i64;
+                    pos.set(pos.get() + n as i64);
                     continue;
                 }
                 Err(e) if e == EDDY_EAGAIN => return Attempt::Again,
                 Err(e) => return done(Err(e)),
             }
         }
-        if pos >= end {
-            return finish(pos);
+        if pos.get() >= end {
+            return finish(pos.get());
         }
-        let want = (end - pos) as usize;
+        let want = (end - pos.get()) as usize;
         if native {
-            let mut off = pos;
+            let mut off = pos.get();
             match sys::sendfile(sock, file, &mut off, want.min(0x7fff_f000)) {
-                Ok(0) => return finish(pos),
-                Ok(_) => pos = off,
+                Ok(0) => return finish(pos.get()),
+                Ok(_) => pos.set(off),
                 Err(e) if e == EDDY_EAGAIN => return Attempt::Again,
                 // sendfile cannot serve this pair (asyncio's
                 // SendfileNotAvailableError): only before the first byte.
-                Err(e) if pos == offset && (e == EDDY_EINVAL || e == EDDY_ENOSYS || e == EDDY_ENOTSUP) => {
+                Err(e) if pos.get() == offset && (e == EDDY_EINVAL || e == EDDY_ENOSYS || e == EDDY_ENOTSUP) => {
                     if !fallback {
                         return done(Err(EDDY_ENOTSUP));
                     }
@@ -247,8 +258,8 @@ fn sendfile_on(
             }
         } else {
             pending.resize(want.min(FALLBACK_CHUNK), 0);
-            match sys::pread(file, &mut pending, pos) {
-                Ok(0) => return finish(pos),
+            match sys::pread(file, &mut pending, pos.get()) {
+                Ok(0) => return finish(pos.get()),
                 Ok(n) => {
                     pending.truncate(n);
                     pending_off = 0;
@@ -256,5 +267,14 @@ fn sendfile_on(
                 Err(e) => return done(Err(e)),
             }
         }
-    })
+    })?;
+    // asyncio leaves the position after what was sent on an error or a
+    // cancellation too (_sock_sendfile_update_filepos), where the future
+    // cannot carry the count.
+    fut.add_completion_hook(Box::new(move |f: &Future| {
+        if f.failed() && sent_to.get() > offset {
+            let _ = sys::seek_to(file, sent_to.get());
+        }
+    }));
+    Ok(fut)
 }

@@ -204,6 +204,16 @@ impl Closing {
         true
     }
 
+    /// close() came while data was buffered and connection_lost is not due
+    /// yet (it is once the buffer drains): a stream transport still takes
+    /// writes and flushes them first (docs/semantics.md item 68, which
+    /// asyncio's SSLProtocol relies on: it closes its transport while
+    /// paused and writes its close_notify from resume_writing, which the
+    /// flush calls before it checks whether the buffer is empty).
+    pub fn flushing(&self) -> bool {
+        self.closing && !self.lost
+    }
+
     /// connection_lost is now due: false when it already was.
     pub fn lose(&mut self) -> bool {
         !std::mem::replace(&mut self.lost, true)
@@ -521,7 +531,7 @@ impl Transport {
         if st.eof_written {
             return Err(EDDY_EPIPE);
         }
-        if st.close.is_closing() {
+        if st.close.is_closing() && !(st.close.flushing() && self.tls.is_none()) {
             return Err(EDDY_ECLOSED);
         }
         if st.takeover.as_ref().is_some_and(|s| s.active) {
@@ -899,6 +909,15 @@ impl Transport {
         drop(fd);
     }
 
+    /// A character device (a tty) is readable when it has input, which
+    /// says nothing about a reader going away: asyncio watches a write
+    /// pipe's readability only on pipes and sockets. Asked only when a
+    /// write pipe turns readable.
+    #[cold]
+    fn is_char_device(&self) -> bool {
+        sys::file_type(self.raw_fd) == Ok(libc::S_IFCHR)
+    }
+
     // ---- protocol and extra info -------------------------------------------------
 
     /// Takes effect for the next event; the read path (buffered or not) is
@@ -982,7 +1001,9 @@ impl IoHandler for Transport {
             if let Some(proto) = proto {
                 self.read_with(proto);
             }
-        } else if self.kind == Kind::WritePipe && (ev.readable() || ev.hangup()) {
+        } else if self.kind == Kind::WritePipe
+            && (ev.hangup() || ev.readable() && !self.is_char_device())
+        {
             return self.reader_gone();
         }
         if ev.writable() {

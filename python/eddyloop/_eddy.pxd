@@ -78,6 +78,8 @@ cdef extern from "eddy.h" nogil:
     int eddy_future_cancelled(const eddy_future_t *f)
     int eddy_future_result(const eddy_future_t *f, void **ptr, int64_t *n)
     const char *eddy_future_error_message(const eddy_future_t *f)
+    size_t eddy_future_error_count(const eddy_future_t *f)
+    int eddy_future_error_at(const eddy_future_t *f, size_t i, int *code, const char **message)
     int eddy_future_add_done_callback(eddy_future_t *f, eddy_future_cb cb, void *ud)
     void eddy_future_release(eddy_future_t *f)
 

@@ -102,6 +102,24 @@ def version():
     return eddy_version_string().decode()
 
 
+cdef object _connect_error(eddy_future_t *ef, bint all_errors):
+    """asyncio's exception for a failed create_connection, from the error
+    of each step eddy tried: an ExceptionGroup with all_errors, else the one
+    error, or 'Multiple exceptions: ...'."""
+    cdef int code = 0
+    cdef const char *msg = NULL
+    cdef size_t i
+    excs = []
+    for i in range(eddy_future_error_count(ef)):
+        eddy_future_error_at(ef, i, &code, &msg)
+        excs.append(OSError(-code, msg.decode('utf-8', 'replace')))
+    if all_errors:
+        return ExceptionGroup('create_connection failed', excs)
+    if len({str(e) for e in excs}) == 1:
+        return excs[0]
+    return OSError('Multiple exceptions: {}'.format(', '.join(str(e) for e in excs)))
+
+
 cdef object _error(int rc, const char *message=NULL):
     """The Python exception for an eddy error code: an errno becomes the
     matching OSError subclass, a resolver code a socket.gaierror."""
@@ -455,6 +473,8 @@ cdef class _Op:
     cdef sockaddr_storage addr
     cdef socklen_t addrlen
     cdef int64_t offset
+    cdef int64_t file_pos
+    cdef bint all_errors
 
     def __cinit__(self, Loop loop, int kind):
         _check_eddy_thread(loop)
@@ -514,6 +534,8 @@ cdef class _Op:
         try:
             if rc == 0:
                 self.fut.set_result(self._value(ptr, n))
+            elif eddy_future_error_count(self.ef) > 0:
+                self.fut.set_exception(_connect_error(self.ef, self.all_errors))
             else:
                 self.fut.set_exception(_error(rc, eddy_future_error_message(self.ef)))
         finally:
@@ -533,6 +555,16 @@ cdef class _Op:
         elif self.kind == OP_PROCESS:
             if not (<Process>self.keep)._made:
                 (<Process>self.keep)._take_back_from_eddy()
+        elif self.kind == OP_SENDFILE:
+            # eddy left the fd's position after what was sent (asyncio
+            # does too); the file object, which may buffer, follows it as
+            # after a success.
+            try:
+                pos = os.lseek(self.keep.fileno(), 0, os.SEEK_CUR)
+                if pos != self.file_pos:
+                    self.keep.seek(pos)
+            except (OSError, ValueError):
+                pass  # the caller closed the file meanwhile
 
     cdef _discard(self, void *ptr, int64_t n):
         """Frees a result nobody will take (the asyncio future was
@@ -680,8 +712,10 @@ def _transport_class(name, core, bases, **attrs):
 
 
 # start_tls may put TLS over a stream transport (asyncio's flag).
-StreamTransport = _transport_class('StreamTransport', Transport, (asyncio.Transport,),
-                                   _start_tls_compatible=True)
+StreamTransport = _transport_class(
+    'StreamTransport', Transport, (asyncio.Transport,), _start_tls_compatible=True,
+    _pipe=property(lambda self: self._core._pipe_object,
+                   lambda self, pipe: setattr(self._core, '_pipe_object', pipe)))
 # Also an asyncio.Transport, as asyncio's own datagram transport is (and
 # CPython's tests check).
 _DatagramTransport = _transport_class('DatagramTransport', DatagramTransport,
@@ -1538,6 +1572,7 @@ cdef class Loop:
         op = _Op(self, OP_SENDFILE)
         op.keep = file
         op.offset = offset
+        op.file_pos = os.lseek(file.fileno(), 0, os.SEEK_CUR)
         try:
             rc = eddy_loop_sock_sendfile(self._eloop, sock.fileno(), file.fileno(),
                                          offset, count or 0, fallback, &op.ef)
@@ -1590,20 +1625,11 @@ cdef class Loop:
         if happy_eyeballs_delay is not None and interleave is None:
             # Happy Eyeballs needs the families interleaved (RFC 8305).
             interleave = 1
-        try:
-            return await self._connect(protocol_factory, host, port, None, family, proto,
-                                       flags, sock, local_addr, happy_eyeballs_delay,
-                                       interleave, all_errors, False,
-                                       (ssl, server_hostname, ssl_handshake_timeout,
-                                        ssl_shutdown_timeout))
-        except OSError as exc:
-            # eddy reports the local bind's failure as the bare errno. With
-            # local_addr set, EADDRINUSE is about that address (its bind, or
-            # its 4-tuple at connect), and asyncio's message names it.
-            if local_addr is not None and exc.errno == _errno.EADDRINUSE:
-                raise OSError(exc.errno, f'error while attempting to bind on address '
-                                         f'{local_addr!r}: {exc.strerror.lower()}') from None
-            raise
+        return await self._connect(protocol_factory, host, port, None, family, proto,
+                                   flags, sock, local_addr, happy_eyeballs_delay,
+                                   interleave, all_errors, False,
+                                   (ssl, server_hostname, ssl_handshake_timeout,
+                                    ssl_shutdown_timeout))
 
     async def create_unix_connection(
             self, protocol_factory, path=None, *, ssl=None, sock=None,
@@ -1685,6 +1711,7 @@ cdef class Loop:
         tr = Transport(self, protocol)
         op = _Op(self, OP_TRANSPORT)
         op.keep = tr
+        op.all_errors = all_errors
         ud = tr._give_to_eddy()
         if accepted:
             rc = eddy_loop_connect_accepted_socket(self._eloop, _protocol_table(protocol),
@@ -1779,6 +1806,7 @@ cdef class Loop:
         op = _Op(self, OP_SENDFILE)
         op.keep = file
         op.offset = offset
+        op.file_pos = os.lseek(file.fileno(), 0, os.SEEK_CUR)
         try:
             return await op.start(eddy_loop_sendfile(
                 self._eloop, (<Transport>transport)._t, file.fileno(), offset, count or 0,

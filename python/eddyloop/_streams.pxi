@@ -41,6 +41,7 @@ cdef class Transport(_Core):
     cdef dict _extra
     cdef object _close_exc
     cdef bint _eof_written
+    cdef bint _close_called
 
     def __cinit__(self, Loop loop, protocol, server=None):
         self._loop = loop
@@ -71,6 +72,11 @@ cdef class Transport(_Core):
             info.append('pending')
         elif self._lost:
             info.append('closed')
+        elif self._loop.is_closed() and not self._close_called:
+            # Nobody closed it: the loop's close let go of eddy's copy of
+            # the fd without connection_lost, and the pipe or socket object
+            # the transport holds is still open (asyncio says 'open' too).
+            info.append('open')
         elif self.is_closing():
             info.append('closing')
         return '<{}>'.format(' '.join(info))
@@ -145,16 +151,19 @@ cdef class Transport(_Core):
         return bool(eddy_transport_is_closing(self._t))
 
     def close(self):
+        self._close_called = True
         if self._t != NULL:
             eddy_transport_close(self._t)
 
     def abort(self):
+        self._close_called = True
         if self._t != NULL:
             eddy_transport_abort(self._t)
 
     def _force_close(self, exc):
         """Abort, with `exc` for connection_lost: what asyncio's
         SSLProtocol calls on a fatal TLS error."""
+        self._close_called = True
         if self._t != NULL and not self._lost:
             if self._close_exc is None:
                 self._close_exc = exc
@@ -275,8 +284,6 @@ cdef class Transport(_Core):
             eddy_transport_retain(t)
         self._made = True
         self._load_addresses()
-        if self._server is not None:
-            (<Server>self._server)._attach(self)
         try:
             self._protocol.connection_made(self._facade())
         except (SystemExit, KeyboardInterrupt):
@@ -291,6 +298,17 @@ cdef class Transport(_Core):
         self._sock = trsock.TransportSocket(sock)
 
     cdef _adopt_pipe(self, pipe):
+        self._pipe = pipe
+
+    @property
+    def _pipe_object(self):
+        """The pipe object a pipe transport closes after connection_lost
+        (asyncio's `_pipe`; code that closes the pipe itself sets it to
+        None, as CPython's tests do)."""
+        return self._pipe
+
+    @_pipe_object.setter
+    def _pipe_object(self, pipe):
         self._pipe = pipe
 
     cdef _connection_lost(self, int err):
@@ -486,6 +504,9 @@ cdef int _server_factory(void *factory_ud, const eddy_protocol_t **proto,
         tr = Transport(server._loop, protocol, server)
         proto[0] = _protocol_table(protocol)
         ud[0] = tr._give_to_eddy()
+        # A client from its accept on, as asyncio's transport constructor
+        # attaches it and eddy's server counts it.
+        server._attach(tr)
         return 0
     except BaseException as exc:
         server._loop._interrupt(exc)
@@ -502,6 +523,7 @@ cdef class Server:
     cdef object _protocol_factory
     cdef bint _factory_ref
     cdef set _clients
+    cdef list _closing_waiters
     cdef readonly tuple _sockets
     cdef list _given_socks
     cdef object _serving_forever_fut
@@ -514,6 +536,7 @@ cdef class Server:
         self._loop = loop
         self._protocol_factory = protocol_factory
         self._clients = set()
+        self._closing_waiters = []
         loop._servers.add(self)
 
     def __dealloc__(self):
@@ -543,6 +566,16 @@ cdef class Server:
 
     def get_loop(self):
         return self._loop
+
+    @property
+    def _waiters(self):
+        """asyncio.Server._waiters, read-only: the futures of the pending
+        wait_closed() calls, then None once the server is closed and its
+        last connection is gone (when eddy completes wait_closed).
+        CPython's test_server reads it."""
+        if self._s != NULL and self._sockets is None and not self._clients:
+            return None
+        return list(self._closing_waiters)
 
     def is_serving(self):
         return self._s != NULL and bool(eddy_server_is_serving(self._s))
@@ -632,7 +665,12 @@ cdef class Server:
         if self._s == NULL:
             return
         op = _Op(self._loop, OP_NONE)
-        await op.start(eddy_server_wait_closed(self._s, &op.ef))
+        waiter = op.start(eddy_server_wait_closed(self._s, &op.ef))
+        self._closing_waiters.append(waiter)
+        try:
+            await waiter
+        finally:
+            self._closing_waiters.remove(waiter)
 
     async def __aenter__(self):
         return self

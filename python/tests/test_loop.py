@@ -659,6 +659,39 @@ def test_sock_recv_cancel(loop):
         w.close()
 
 
+def test_sock_sendfile_failing_midway_leaves_the_position_after_what_was_sent(any_loop, tmp_path):
+    """asyncio leaves the file position at offset + the bytes sent when
+    sock_sendfile fails midway (the peer went away); the file object reads
+    on from there."""
+    loop = any_loop
+    data = bytes(range(256)) * 4096
+    path = tmp_path / 'data'
+    path.write_bytes(data)
+    a, b = socket.socketpair()
+    a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    b.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    a.setblocking(False)
+    try:
+        with open(path, 'rb') as f:
+            async def main():
+                task = asyncio.ensure_future(loop.sock_sendfile(a, f, 10))
+                for _ in range(3):
+                    await asyncio.sleep(0)
+                assert not task.done()  # the peer reads nothing yet
+                assert b.recv(1024) == data[10:1034]
+                b.close()
+                with pytest.raises(ConnectionError):
+                    await task
+
+            loop.run_until_complete(main())
+            pos = f.tell()
+            assert 1034 <= pos < len(data)
+            assert f.read(5) == data[pos:pos + 5]
+    finally:
+        a.close()
+        b.close()
+
+
 def test_sock_bad_arguments(loop):
     async def main():
         with pytest.raises(TypeError):

@@ -45,6 +45,25 @@ class Recorder(asyncio.Protocol):
         self.lost.set_result(exc)
 
 
+async def tcp_connection(loop):
+    """A TCP server of Recorders and one client connection, once both ends
+    have their connection_made: (server, client transport, client
+    Recorder, server-side Recorder)."""
+    servers = []
+
+    def factory():
+        p = Recorder(loop)
+        servers.append(p)
+        return p
+
+    server = await loop.create_server(factory, '127.0.0.1', 0)
+    port = server.sockets[0].getsockname()[1]
+    tr, client = await loop.create_connection(lambda: Recorder(loop), '127.0.0.1', port)
+    while not servers or servers[0].transport is None:
+        await asyncio.sleep(0)
+    return server, tr, client, servers[0]
+
+
 def test_protocol_callback_order_tcp(any_loop):
     loop = any_loop
     servers = []
@@ -280,6 +299,26 @@ def test_server_object(loop):
     loop.run_until_complete(main())
 
 
+def test_server_waiters_until_the_last_connection_is_gone(any_loop):
+    """asyncio.Server._waiters (CPython's test_server reads it): a list
+    while the server is open or a connection remains, None once closed
+    with no connection left."""
+    loop = any_loop
+
+    async def main():
+        server, tr, client, srv = await tcp_connection(loop)
+        assert server._waiters == []
+        server.close()
+        assert server._sockets is None
+        assert server._waiters == []
+        tr.close()
+        await srv.lost
+        assert server._waiters is None
+        await server.wait_closed()
+
+    loop.run_until_complete(main())
+
+
 def test_create_server_with_sock_keeps_the_socket_object(loop):
     async def main():
         sock = socket.create_server(('127.0.0.1', 0))
@@ -341,6 +380,37 @@ def test_transport_write_type_and_after_close(loop):
         await server.wait_closed()
 
     loop.run_until_complete(main())
+
+
+def test_write_after_close_while_flushing_is_sent(any_loop):
+    """A write after close() while the buffer still drains is appended and
+    flushed before connection_lost (docs/semantics.md item 68): asyncio's
+    SSLProtocol relies on it when it closes a paused transport."""
+    loop = any_loop
+
+    async def main():
+        server, tr, client, srv = await tcp_connection(loop)
+        srv.transport.pause_reading()
+        # Small kernel buffers: most of the write stays in the transport's.
+        tr.get_extra_info('socket').setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+        srv.transport.get_extra_info('socket').setsockopt(
+            socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+        tr.set_write_buffer_limits(high=1 << 30)
+        tr.write(b'a' * 4_000_000)
+        assert tr.get_write_buffer_size() > 0
+        tr.close()
+        tr.write(b'b' * 10)
+        srv.transport.resume_reading()
+        assert await client.lost is None
+        await srv.lost
+        server.close()
+        await server.wait_closed()
+        return srv
+
+    srv = loop.run_until_complete(main())
+    assert len(srv.data) == 4_000_010
+    assert srv.data.endswith(b'a' + b'b' * 10)
+    assert srv.events == ['connection_made', 'data_received', 'eof_received', 'connection_lost']
 
 
 class DatagramRecorder(asyncio.DatagramProtocol):
@@ -434,6 +504,70 @@ def test_transports_are_asyncio_transports(any_loop):
         await dp.lost
 
     loop.run_until_complete(main())
+
+
+def test_pipe_transport_repr_after_its_loop_closed(any_loop):
+    """A pipe transport nobody closed says 'open' once its loop is closed
+    (its pipe object is still open; CPython's test_unclosed_pipe_transport);
+    one that was closed says 'closed'."""
+    loop = any_loop
+    r, w = os.pipe()
+    robj, wobj = os.fdopen(r, 'rb'), os.fdopen(w, 'wb')
+    r2, w2 = os.pipe()
+    os.close(r2)
+
+    async def main():
+        rt, _ = await loop.connect_read_pipe(asyncio.Protocol, robj)
+        wt, _ = await loop.connect_write_pipe(asyncio.BaseProtocol, wobj)
+        closed, proto = await loop.connect_write_pipe(lambda: Recorder(loop),
+                                                      os.fdopen(w2, 'wb'))
+        closed.close()
+        await proto.lost
+        return rt, wt, closed
+
+    rt, wt, closed = loop.run_until_complete(main())
+    loop.close()
+    try:
+        assert 'open' in repr(rt)
+        assert 'open' in repr(wt)
+        assert 'closed' in repr(closed)
+    finally:
+        robj.close()
+        wobj.close()
+        rt._pipe = None
+        wt._pipe = None
+
+
+def test_create_connection_errors_as_asyncio(any_loop):
+    """A refused connect and a failed local bind raise asyncio's OSErrors;
+    all_errors=True gives an ExceptionGroup of them."""
+    loop = any_loop
+    held = socket.socket()
+    held.bind(('127.0.0.1', 0))
+    port = held.getsockname()[1]
+
+    async def main():
+        with pytest.raises(ConnectionRefusedError) as info:
+            await loop.create_connection(asyncio.Protocol, '127.0.0.1', port)
+        assert info.value.strerror == f"Connect call failed ('127.0.0.1', {port})"
+        with pytest.raises(OSError) as info:
+            await loop.create_connection(asyncio.Protocol, '127.0.0.1', port,
+                                         local_addr=('127.0.0.1', port))
+        # (3.13's asyncio puts '[errno 98] ' before the reason.)
+        assert info.value.strerror.startswith(
+            f"error while attempting to bind on address ('127.0.0.1', {port}): ")
+        assert info.value.strerror.endswith('address already in use')
+        if sys.version_info >= (3, 12) or isinstance(loop, eddyloop.Loop):
+            with pytest.raises(ExceptionGroup) as info:
+                await loop.create_connection(asyncio.Protocol, '127.0.0.1', port,
+                                             all_errors=True)
+            assert info.value.message == 'create_connection failed'
+            assert [type(e) for e in info.value.exceptions] == [ConnectionRefusedError]
+
+    try:
+        loop.run_until_complete(main())
+    finally:
+        held.close()
 
 
 def test_write_after_peer_closed_is_dropped(any_loop):

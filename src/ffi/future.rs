@@ -66,6 +66,30 @@ pub extern "C" fn eddy_future_error_message(f: *const Future) -> *const c_char {
     guard_or(std::ptr::null(), || bound_arg(f).map_or(std::ptr::null(), |f| f.error_message()))
 }
 
+/// How many errors of single steps a failed future's error comes with, in
+/// the order they happened: create_connection gives one per address it
+/// tried (or could not bind a local address for); 0 for other futures.
+#[no_mangle]
+pub extern "C" fn eddy_future_error_count(f: *const Future) -> usize {
+    guard_or(0, || bound_arg(f).map_or(0, |f| f.cause_count()))
+}
+
+/// The `i`th of those errors: `*code` and `*message` (asyncio's message
+/// for that step, valid while the future lives). `EDDY_EINVAL` for NULL
+/// arguments or `i` out of range.
+#[no_mangle]
+pub extern "C" fn eddy_future_error_at(f: *const Future, i: usize, code: *mut c_int, message: *mut *const c_char) -> c_int {
+    guard(|| {
+        if code.is_null() || message.is_null() {
+            return Err(EDDY_EINVAL);
+        }
+        let (e, m) = bound_arg(f)?.cause(i).ok_or(EDDY_EINVAL)?;
+        put(code, e);
+        put(message, m);
+        Ok(0)
+    })
+}
+
 /// Schedules `cb(f, ud)` for when the future is done (at once, via
 /// call_soon, if it is done already).
 #[no_mangle]

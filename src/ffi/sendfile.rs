@@ -12,7 +12,9 @@ use crate::transports::Transport;
 /// `eddy_loop_sock_sendfile` does; a TLS transport always goes through its
 /// write path in 16 KiB pieces (`EDDY_ENOTSUP` when `fallback` is false);
 /// pipes: `EDDY_ENOTSUP`. If the connection is lost or closed first, the
-/// future fails with its error (`EDDY_ECLOSED` after close or abort).
+/// future fails with its error (`EDDY_ECLOSED` after close or abort). The
+/// file position is left after what was sent, on success, failure or
+/// cancellation alike (unmoved when nothing was sent and it failed).
 #[no_mangle]
 pub extern "C" fn eddy_loop_sendfile(
     r#loop: *mut EventLoop,
@@ -31,7 +33,9 @@ pub extern "C" fn eddy_loop_sendfile(
 /// sendfile cannot serve them (a /proc file, for instance) and `fallback`
 /// is true; with `fallback` false that fails with `EDDY_ENOTSUP` (asyncio's
 /// SendfileNotAvailableError). `n` is the count sent; the file position is
-/// left at offset + n.
+/// left at offset + n. When the future fails or is cancelled after bytes
+/// went out, the position is left after them too (the count is not in the
+/// future then): the caller learns it with lseek.
 #[no_mangle]
 pub extern "C" fn eddy_loop_sock_sendfile(
     r#loop: *mut EventLoop,

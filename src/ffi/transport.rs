@@ -153,9 +153,12 @@ pub extern "C" fn eddy_transport_resume_reading(t: *mut Transport) -> c_int {
 }
 
 /// Sends `data` now if nothing is buffered and copies what the kernel does
-/// not take. `EDDY_ECLOSED` after close/abort/connection loss, `EDDY_EPIPE`
-/// after write_eof, `EDDY_EBUSY` during sendfile; a send error is returned
-/// and connection_lost follows with it.
+/// not take. After close(), while the buffer still drains (before
+/// connection_lost), data is still taken and flushed before
+/// connection_lost, as asyncio does (a TLS transport refuses it).
+/// `EDDY_ECLOSED` after abort, connection loss or any other close,
+/// `EDDY_EPIPE` after write_eof, `EDDY_EBUSY` during sendfile; a send error
+/// is returned and connection_lost follows with it.
 #[no_mangle]
 pub extern "C" fn eddy_transport_write(t: *mut Transport, data: *const c_void, len: usize) -> c_int {
     guard(|| {
@@ -165,7 +168,8 @@ pub extern "C" fn eddy_transport_write(t: *mut Transport, data: *const c_void, l
     })
 }
 
-/// Writes `n` buffers with one writev when nothing is buffered.
+/// Writes `n` buffers with one writev when nothing is buffered. The
+/// same rules as eddy_transport_write.
 #[no_mangle]
 pub extern "C" fn eddy_transport_writelines(t: *mut Transport, bufs: *const eddy_buf_t, n: usize) -> c_int {
     guard(|| {
