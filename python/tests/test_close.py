@@ -5,6 +5,8 @@ what it lent eddy then. The tests also run on asyncio's own loop, whose
 close frees them too."""
 import asyncio
 import gc
+import os
+import signal
 import socket
 import weakref
 
@@ -152,3 +154,26 @@ def test_open_datagram_endpoint(any_loop):
     refs = [weakref.ref(protocol), weakref.ref(tr)]
     del protocol, tr, p
     assert _close_and_collect(loop, refs) == []
+
+
+class SubprocessProtocol(asyncio.SubprocessProtocol):
+    """One that can be weakly referenced."""
+
+
+def test_running_subprocess(loop):
+    # eddyloop only: asyncio's child watcher keeps the transport until the
+    # child exits, whether the loop is closed or not.
+    protocol = SubprocessProtocol()
+    tr, p = loop.run_until_complete(loop.subprocess_exec(
+        lambda: protocol, 'sleep', '3600', stdin=None, stdout=None, stderr=None))
+    pid = tr.get_pid()
+    refs = [weakref.ref(protocol), weakref.ref(tr)]
+    del protocol, tr, p
+    try:
+        assert _close_and_collect(loop, refs) == []
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass  # eddy's close already did
