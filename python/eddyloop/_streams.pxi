@@ -4,9 +4,9 @@
 # Ownership: eddy's data pointer for a connection is the Python Transport,
 # which the loop holds for eddy (Loop._lend) from the moment eddy may call it
 # until connection_lost has returned (or the connection failed before
-# connection_made, or the loop closed). The Transport retains the eddy_transport_t from
-# connection_made on, so its methods stay safe after the connection is gone
-# (eddy then answers EDDY_ECLOSED).
+# connection_made, or the loop closed). The Transport retains the
+# eddy_transport_t from connection_made on, so its methods stay safe after
+# the connection is gone (eddy then answers EDDY_ECLOSED).
 
 from libc.stdlib cimport malloc, free
 
