@@ -991,6 +991,113 @@ TEST(close_leaves_no_fd_of_the_loop_open) {
   CHECK_EQ(count_fds(), base);
 }
 
+/* What a binding lends the loop as `ud` (a callback's or a protocol's data)
+   it may free once close returns: close calls none of them, and nothing
+   done afterwards with the loop's futures, handles and transports calls
+   them either. Each `ud` here is heap memory freed right after close, so a
+   late call also shows under valgrind as a read of freed memory. */
+static void lent_cb(void *ud) { ev_add(*(char *)ud); }
+static void lent_done_cb(eddy_future_t *f, void *ud) {
+  (void)f;
+  ev_add(*(char *)ud);
+}
+static void lent_made(eddy_transport_t *t, void *ud) {
+  (void)t;
+  ev_add(*(char *)ud);
+}
+static void lent_lost(eddy_transport_t *t, int err, void *ud) {
+  (void)t;
+  (void)err;
+  ev_add(*(char *)ud);
+}
+static void lent_data(eddy_transport_t *t, const uint8_t *data, size_t len, void *ud) {
+  (void)t;
+  (void)data;
+  (void)len;
+  ev_add(*(char *)ud);
+}
+static bool lent_eof(eddy_transport_t *t, void *ud) {
+  (void)t;
+  ev_add(*(char *)ud);
+  return false;
+}
+static const eddy_protocol_t lent_proto = {
+    .connection_made = lent_made,
+    .connection_lost = lent_lost,
+    .data_received = lent_data,
+    .eof_received = lent_eof,
+};
+
+static char *lent_tag(char c) {
+  char *p = malloc(1);
+  CHECK(p != NULL);
+  *p = c;
+  return p;
+}
+
+/* item 18 (docs/api.md section 4: close drops without calling back) */
+TEST(close_calls_nothing_it_was_lent_and_nothing_calls_it_afterwards) {
+  ev_reset();
+  eddy_loop_t *loop = new_loop();
+  int sv[2], tv[2];
+  CHECK_OK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv));
+  tcp_pair(tv);
+  char *made = lent_tag('m');
+  char *tags[6];
+  const char *names = "fdrtTx";
+  for (int i = 0; i < 6; i++) tags[i] = lent_tag(names[i]);
+
+  /* a connection, made before close: its protocol data is lent too */
+  eddy_future_t *conn = NULL;
+  CHECK_OK(eddy_loop_connect_accepted_socket(loop, &lent_proto, made, tv[0], NULL, &conn));
+  WAIT_UNTIL(loop, eddy_future_done(conn), 10.0);
+  CHECK_STR_EQ(ev, "m");
+  void *tp = NULL;
+  CHECK_OK(eddy_future_result(conn, &tp, NULL));
+  eddy_transport_t *t = tp;
+  eddy_transport_retain(t);
+  *made = 'T';  /* from here on its callbacks must not run */
+
+  eddy_future_t *f = NULL, *recv = NULL;
+  eddy_handle_t *timer = NULL;
+  CHECK_OK(eddy_loop_create_future(loop, &f));
+  CHECK_OK(eddy_future_add_done_callback(f, lent_done_cb, tags[0]));
+  CHECK_OK(eddy_loop_sock_recv(loop, sv[0], 16, &recv));
+  CHECK_OK(eddy_future_add_done_callback(recv, lent_done_cb, tags[1]));
+  CHECK_OK(eddy_loop_add_reader(loop, sv[1], lent_cb, tags[2]));
+  CHECK_OK(eddy_loop_call_later(loop, 3600, lent_cb, tags[3], &timer));
+  CHECK_OK(eddy_loop_call_soon(loop, lent_cb, tags[4], NULL));
+  CHECK_OK(eddy_loop_call_soon_threadsafe(loop, lent_cb, tags[5], NULL));
+  CHECK_STR_EQ(ev, "m");
+
+  CHECK_OK(eddy_loop_close(loop));
+  CHECK_STR_EQ(ev, "m");
+  free(made);
+  for (int i = 0; i < 6; i++) free(tags[i]);
+
+  /* everything a caller may still do with the closed loop's objects */
+  CHECK_EQ(send(sv[1], "x", 1, 0), 1);
+  CHECK_EQ(send(tv[1], "x", 1, 0), 1);
+  CHECK_OK(eddy_future_set_result(f, NULL, 0));
+  CHECK_EQ(eddy_future_cancel(recv), 1);
+  CHECK_EQ(eddy_future_cancel(conn), 0);
+  CHECK_OK(eddy_handle_cancel(timer));
+  CHECK_ERR(eddy_transport_write(t, "y", 1), EDDY_ECLOSED);
+  CHECK_OK(eddy_transport_close(t));
+  CHECK_OK(eddy_transport_abort(t));
+  CHECK_ERR(eddy_loop_run_forever(loop), EDDY_ECLOSED);
+  eddy_handle_release(timer);
+  eddy_future_release(f);
+  eddy_future_release(recv);
+  eddy_future_release(conn);
+  eddy_transport_release(t);
+  eddy_loop_release(loop);
+  CHECK_STR_EQ(ev, "m");
+  close(sv[0]);
+  close(sv[1]);
+  close(tv[1]);
+}
+
 /* ------------------------------------------------------- 19. after close() */
 
 static void never_step(eddy_future_t *task, void *ud) {

@@ -1220,7 +1220,10 @@ int eddy_loop_stop(struct eddy_loop_t *loop);
 /**
  * Closes the loop: pending callbacks are dropped without running, pending
  * tasks are reported as destroyed, and every fd the loop holds is closed.
- * Idempotent; `EDDY_ERUNNING` while it runs.
+ * Idempotent; `EDDY_ERUNNING` while it runs. Once it returns, eddy calls
+ * nothing this loop was given again (callbacks, done callbacks, protocols,
+ * factories), whatever is then done with its futures, handles, transports
+ * and servers: every `ud` lent to the loop may be freed.
  */
 int eddy_loop_close(struct eddy_loop_t *loop);
 

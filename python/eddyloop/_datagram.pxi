@@ -15,7 +15,6 @@ cdef class DatagramTransport(_Core):
     cdef object _protocol
     cdef object _address
     cdef int _family
-    cdef bint _eddy_owns_ref
     cdef bint _made
     cdef bint _lost
     cdef object _sock
@@ -31,14 +30,10 @@ cdef class DatagramTransport(_Core):
             eddy_datagram_release(self._d)
 
     cdef void *_give_to_eddy(self):
-        Py_INCREF(self)
-        self._eddy_owns_ref = True
-        return <void *>self
+        return self._loop._lend(self)
 
     cdef _take_back_from_eddy(self):
-        if self._eddy_owns_ref:
-            self._eddy_owns_ref = False
-            Py_DECREF(self)
+        self._loop._lent.discard(self)
 
     def __repr__(self):
         state = 'closed' if self._lost else ('closing' if self.is_closing() else 'open')

@@ -20,7 +20,6 @@ cimport cython
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_WRITABLE, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport int64_t, uint16_t, uint32_t
 from libc.string cimport memset, memcpy, strlen
 
@@ -353,8 +352,8 @@ cdef void _wakeup_fd_cb(void *ud) noexcept with gil:
 
 cdef void _op_done_cb(eddy_future_t *f, void *ud) noexcept with gil:
     cdef _Op op = <_Op>ud
-    # The reference taken when the callback was registered.
-    Py_DECREF(op)
+    # Lent when the callback was registered; `op` holds it for this call.
+    op.loop._lent.discard(op)
     try:
         op._complete()
     except BaseException as exc:
@@ -488,10 +487,9 @@ cdef class _Op:
         if rc < 0:
             self._release()
             raise _error(rc)
-        Py_INCREF(self)
-        rc = eddy_future_add_done_callback(self.ef, _op_done_cb, <void *>self)
+        rc = eddy_future_add_done_callback(self.ef, _op_done_cb, self.loop._lend(self))
         if rc < 0:
-            Py_DECREF(self)
+            self.loop._lent.discard(self)
             eddy_future_cancel(self.ef)
             self._release()
             raise _error(rc)
@@ -770,6 +768,7 @@ cdef class Loop:
     cdef set _timers
     cdef dict _readers
     cdef dict _writers
+    cdef set _lent
     cdef bint _debug
     cdef bint _closed
     cdef object _pending_exc
@@ -799,6 +798,7 @@ cdef class Loop:
         self._timers = set()
         self._readers = {}
         self._writers = {}
+        self._lent = set()
         self._signal_handlers = {}
         self._asyncgens = weakref.WeakSet()
         self._servers = weakref.WeakSet()
@@ -874,6 +874,14 @@ cdef class Loop:
 
     def time(self):
         return eddy_loop_time(self._eloop)
+
+    cdef void *_lend(self, obj):
+        """`obj` as the data pointer of an eddy callback: the loop holds it
+        for eddy until the binding takes it back (`_lent.discard`) when eddy
+        will not call it any more, or until close(): eddy drops its pending
+        callbacks at close without calling them."""
+        self._lent.add(obj)
+        return <void *>obj
 
     # --- running ---------------------------------------------------------
 
@@ -1034,6 +1042,13 @@ cdef class Loop:
             # eddy closes their fds now: the socket objects must let go.
             (<Server>server)._forget_sockets()
         rc = eddy_loop_close(self._eloop)
+        # eddy calls nothing of this loop any more: pending operations,
+        # servers and connections let go of what they lent it.
+        lent, self._lent = self._lent, set()
+        for obj in lent:
+            if type(obj) is _Op:
+                (<_Op>obj)._release()
+        del lent
         if self._ssock is not None:
             self._ssock.close()
             self._csock.close()

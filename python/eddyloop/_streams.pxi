@@ -2,11 +2,11 @@
 # Included by _loop.pyx.
 #
 # Ownership: eddy's data pointer for a connection is the Python Transport,
-# which holds one reference for eddy from the moment eddy may call it until
-# connection_lost has returned (or the connection failed before
-# connection_made). The Transport retains the eddy_transport_t from
-# connection_made on, so its methods stay safe after the connection is gone
-# (eddy then answers EDDY_ECLOSED).
+# which the loop holds for eddy (Loop._lend) from the moment eddy may call it
+# until connection_lost has returned (or the connection failed before
+# connection_made, or the loop closed). The Transport retains the
+# eddy_transport_t from connection_made on, so its methods stay safe after
+# the connection is gone (eddy then answers EDDY_ECLOSED).
 
 from libc.stdlib cimport malloc, free
 
@@ -31,7 +31,6 @@ cdef class Transport(_Core):
     cdef Loop _loop
     cdef object _protocol
     cdef object _server
-    cdef bint _eddy_owns_ref
     cdef bint _made
     cdef bint _lost
     cdef Py_buffer _view
@@ -57,14 +56,10 @@ cdef class Transport(_Core):
 
     cdef void *_give_to_eddy(self):
         """The data pointer for eddy, with the reference eddy holds."""
-        Py_INCREF(self)
-        self._eddy_owns_ref = True
-        return <void *>self
+        return self._loop._lend(self)
 
     cdef _take_back_from_eddy(self):
-        if self._eddy_owns_ref:
-            self._eddy_owns_ref = False
-            Py_DECREF(self)
+        self._loop._lent.discard(self)
 
     def __repr__(self):
         info = [self.__class__.__name__]
@@ -521,7 +516,6 @@ cdef class Server:
     cdef eddy_server_t *_s
     cdef Loop _loop
     cdef object _protocol_factory
-    cdef bint _factory_ref
     cdef set _clients
     cdef list _closing_waiters
     cdef readonly tuple _sockets
@@ -544,16 +538,12 @@ cdef class Server:
             eddy_server_release(self._s)
 
     cdef _take_back_from_eddy(self):
-        if self._factory_ref:
-            self._factory_ref = False
-            Py_DECREF(self)
+        self._loop._lent.discard(self)
 
     cdef void *_give_to_eddy(self):
         # eddy borrows the Server as the factory's data for as long as it
         # listens; the reference is dropped in close().
-        Py_INCREF(self)
-        self._factory_ref = True
-        return <void *>self
+        return self._loop._lend(self)
 
     cdef _attach(self, Transport tr):
         self._clients.add(tr)

@@ -24,7 +24,6 @@ cdef class Process(_Core):
     cdef eddy_process_t *_p
     cdef Loop _loop
     cdef object _protocol
-    cdef bint _eddy_owns_ref
     cdef bint _made
     cdef bint _lost
     cdef int _pid
@@ -42,14 +41,10 @@ cdef class Process(_Core):
             eddy_process_release(self._p)
 
     cdef void *_give_to_eddy(self):
-        Py_INCREF(self)
-        self._eddy_owns_ref = True
-        return <void *>self
+        return self._loop._lend(self)
 
     cdef _take_back_from_eddy(self):
-        if self._eddy_owns_ref:
-            self._eddy_owns_ref = False
-            Py_DECREF(self)
+        self._loop._lent.discard(self)
 
     def __repr__(self):
         info = [self.__class__.__name__]

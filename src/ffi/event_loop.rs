@@ -171,7 +171,10 @@ pub extern "C" fn eddy_loop_stop(r#loop: *mut EventLoop) -> c_int {
 
 /// Closes the loop: pending callbacks are dropped without running, pending
 /// tasks are reported as destroyed, and every fd the loop holds is closed.
-/// Idempotent; `EDDY_ERUNNING` while it runs.
+/// Idempotent; `EDDY_ERUNNING` while it runs. Once it returns, eddy calls
+/// nothing this loop was given again (callbacks, done callbacks, protocols,
+/// factories), whatever is then done with its futures, handles, transports
+/// and servers: every `ud` lent to the loop may be freed.
 #[no_mangle]
 pub extern "C" fn eddy_loop_close(r#loop: *mut EventLoop) -> c_int {
     guard(|| {
