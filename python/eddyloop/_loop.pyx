@@ -17,6 +17,7 @@ How the two loops are mapped onto each other:
 """
 
 cimport cython
+from cpython.contextvars cimport PyContext_CheckExact, PyContext_CopyCurrent, PyContext_Enter, PyContext_Exit
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_WRITABLE, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
@@ -27,9 +28,7 @@ from libc.string cimport memset, memcpy, strlen
 from eddyloop._eddy cimport *
 
 import asyncio
-import collections
 import concurrent.futures
-import contextvars
 import errno as _errno
 import os
 import signal as _signal
@@ -139,7 +138,7 @@ cdef class Handle:
 
     cdef _init(self, callback, args, Loop loop, context):
         if context is None:
-            context = contextvars.copy_context()
+            context = PyContext_CopyCurrent()
         self._callback = callback
         self._args = args
         self._loop = loop
@@ -181,10 +180,23 @@ cdef class Handle:
         return self._cancelled
 
     def _run(self):
+        self._call()
+
+    cdef _call(self):
         """Runs the callback in its context; an exception other than
-        KeyboardInterrupt and SystemExit goes to the exception handler."""
+        KeyboardInterrupt and SystemExit goes to the exception handler.
+        Enters the context through the C API: Context.run's method lookup
+        and argument tuple cost as much as the rest of the call."""
+        cdef object context = self._context
         try:
-            self._context.run(self._callback, *self._args)
+            if PyContext_CheckExact(context):
+                PyContext_Enter(context)
+                try:
+                    self._callback(*self._args)
+                finally:
+                    PyContext_Exit(context)
+            else:
+                context.run(self._callback, *self._args)
         except (SystemExit, KeyboardInterrupt):
             raise
         except BaseException as exc:
@@ -205,6 +217,11 @@ cdef class TimerHandle(Handle):
     cdef readonly double _when
     cdef eddy_handle_t *_eh
     cdef public bint _scheduled
+    # The loop's list of pending timers (see Loop._timers_head): a set
+    # would hash every timer through __hash__ twice.
+    cdef TimerHandle _next
+    cdef void *_prev
+    cdef bint _linked
 
     def __init__(self, when, callback, args, loop, context=None):
         self._init(callback, args, loop, context)
@@ -255,7 +272,7 @@ cdef class TimerHandle(Handle):
         Handle.cancel(self)
 
     cdef _unschedule(self):
-        """Takes the timer off eddy's queue and out of the loop's set of
+        """Takes the timer off eddy's queue and out of the loop's list of
         pending timers (which holds the reference eddy's data pointer
         borrows)."""
         if self._eh != NULL:
@@ -263,7 +280,31 @@ cdef class TimerHandle(Handle):
             eddy_handle_release(self._eh)
             self._eh = NULL
         self._scheduled = False
-        self._loop._timers.discard(self)
+        self._unlink()
+
+    cdef inline void _link(self):
+        cdef Loop loop = self._loop
+        self._next = loop._timers_head
+        if self._next is not None:
+            self._next._prev = <void *>self
+        self._prev = NULL
+        loop._timers_head = self
+        self._linked = True
+
+    cdef inline void _unlink(self):
+        cdef Loop loop
+        if not self._linked:
+            return
+        loop = self._loop
+        self._linked = False
+        if self._next is not None:
+            self._next._prev = self._prev
+        if self._prev == NULL:
+            loop._timers_head = self._next
+        else:
+            (<TimerHandle>self._prev)._next = self._next
+        self._prev = NULL
+        self._next = None
 
     def __dealloc__(self):
         if self._eh != NULL:
@@ -300,7 +341,7 @@ cdef void _timer_cb(void *ud) noexcept with gil:
             eddy_handle_release(h._eh)
             h._eh = NULL
         h._scheduled = False
-        loop._timers.discard(h)
+        h._unlink()
         if loop._pending_exc is not None:
             # The loop is on its way out: keep the callback for the next run,
             # as asyncio keeps its ready queue.
@@ -730,10 +771,12 @@ cdef inline int _check_eddy_thread(Loop loop) except -1:
 cdef class Loop:
     """The core of eddyloop.Loop (which adds asyncio.AbstractEventLoop)."""
     cdef eddy_loop_t *_eloop
-    cdef object _ready
+    cdef list _ready
+    cdef list _ready_spare
     cdef bint _drain_scheduled
     cdef bint _wake_pending
-    cdef set _timers
+    # Pending timers, newest first, linked through TimerHandle._next.
+    cdef TimerHandle _timers_head
     cdef dict _readers
     cdef dict _writers
     cdef bint _debug
@@ -761,8 +804,8 @@ cdef class Loop:
         cdef int rc = eddy_new_event_loop(&self._eloop)
         if rc < 0:
             raise _error(rc)
-        self._ready = collections.deque()
-        self._timers = set()
+        self._ready = []
+        self._ready_spare = []
         self._readers = {}
         self._writers = {}
         self._signal_handlers = {}
@@ -856,13 +899,13 @@ cdef class Loop:
         try:
             if self._debug:
                 t0 = _time.monotonic()
-                h._run()
+                h._call()
                 dt = _time.monotonic() - t0
                 if dt >= self.slow_callback_duration:
                     logger.warning('Executing %s took %.3f seconds',
                                    _format_handle(h), dt)
             else:
-                h._run()
+                h._call()
         except (SystemExit, KeyboardInterrupt) as exc:
             self._interrupt(exc)
         finally:
@@ -870,16 +913,29 @@ cdef class Loop:
 
     cdef _drain(self):
         """Runs the callbacks that were ready when this iteration's drain
-        started; later ones wait for the next iteration."""
-        cdef Py_ssize_t n = len(self._ready)
+        started; later ones wait for the next iteration. The ready list is
+        swapped for an empty one (two lists take turns) rather than popped
+        from the front, so a callback costs no deque method call."""
+        cdef list batch = self._ready
+        cdef Py_ssize_t i = 0, n = len(batch)
         cdef Handle h
+        self._ready = self._ready_spare
+        self._ready_spare = None
         try:
-            while n > 0 and self._pending_exc is None:
-                n -= 1
-                h = <Handle>self._ready.popleft()
+            while i < n and self._pending_exc is None:
+                h = <Handle>batch[i]
+                # The handle goes as soon as it ran, as asyncio's popleft.
+                batch[i] = None
+                i += 1
                 if not h._cancelled:
                     self._run_handle(h)
         finally:
+            if i < n:
+                # Left by an exception leaving the loop: they run first in
+                # the next run, before what the batch scheduled.
+                self._ready[:0] = batch[i:]
+            del batch[:]
+            self._ready_spare = batch
             self._drain_scheduled = False
             if self._ready:
                 self._schedule_drain()
@@ -974,6 +1030,7 @@ cdef class Loop:
         """Close the loop: pending callbacks are dropped, the default
         executor shuts down without waiting."""
         cdef int rc
+        cdef TimerHandle timer
         if self.is_running():
             raise RuntimeError('Cannot close a running event loop')
         if self._closed:
@@ -985,8 +1042,9 @@ cdef class Loop:
         self._uninstall_wakeup_fd()
         self._closed = True
         self._ready.clear()
-        for timer in list(self._timers):
-            (<TimerHandle>timer)._unschedule()
+        while self._timers_head is not None:
+            timer = self._timers_head
+            timer._unschedule()
         for fd in list(self._readers):
             self._remove_watch(fd, False)
         for fd in list(self._writers):
@@ -1083,7 +1141,7 @@ cdef class Loop:
         if rc < 0:
             raise _error(rc)
         timer._scheduled = True
-        self._timers.add(timer)
+        timer._link()
         return timer
 
     def _timer_handle_cancelled(self, handle):
