@@ -253,6 +253,25 @@ pub extern "C" fn eddy_loop_set_slow_callback_duration(r#loop: *mut EventLoop, s
     })
 }
 
+/// While callbacks are ready (the poll would not block), skips the poll of
+/// an iteration that comes less than `seconds` after the last poll: a loop
+/// busy with chains of callbacks makes no system call per iteration and
+/// sees fds become ready at most `seconds` (and 8 iterations) late. The
+/// clock is read every 8th iteration that skipped. Polls that may block, the
+/// first iteration of each run_forever and every run_once still poll;
+/// call_soon_threadsafe work is taken every iteration. 0 (the default)
+/// polls every iteration, as asyncio does. `EDDY_EINVAL` for negative or
+/// NaN.
+///
+/// eddy's addition (libuv and asyncio always poll).
+#[no_mangle]
+pub extern "C" fn eddy_loop_set_busy_poll_interval(r#loop: *mut EventLoop, seconds: f64) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?.set_busy_poll_interval(seconds)?;
+        Ok(0)
+    })
+}
+
 /// The loop's clock: monotonic seconds. NaN for a NULL loop.
 #[no_mangle]
 pub extern "C" fn eddy_loop_time(r#loop: *const EventLoop) -> f64 {
