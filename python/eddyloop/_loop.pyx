@@ -21,6 +21,7 @@ from cpython.contextvars cimport PyContext_CheckExact, PyContext_CopyCurrent, Py
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_WRITABLE, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
+from cpython.list cimport PyList_Clear
 from cpython.ref cimport Py_INCREF, Py_DECREF
 from libc.stdint cimport int64_t, uint16_t, uint32_t
 from libc.string cimport memset, memcpy, strlen
@@ -753,6 +754,8 @@ cdef _check_socket(Loop loop, sock):
 
 # --- the loop --------------------------------------------------------------
 
+cdef double _BUSY_POLL_INTERVAL = 50e-6
+
 cdef inline int _check_eddy_thread(Loop loop) except -1:
     """eddy's non-thread-safe calls must not run beside eddy_loop_run_forever
     in another thread: that would be a data race inside eddy, not just the
@@ -802,6 +805,12 @@ cdef class Loop:
 
     def __cinit__(self):
         cdef int rc = eddy_new_event_loop(&self._eloop)
+        if rc < 0:
+            raise _error(rc)
+        # A poll that would not block costs as much as a Python callback:
+        # while callbacks keep the loop busy, poll at most every 50 µs
+        # (fds are seen that much later; asyncio gives no bound anyway).
+        rc = eddy_loop_set_busy_poll_interval(self._eloop, _BUSY_POLL_INTERVAL)
         if rc < 0:
             raise _error(rc)
         self._ready = []
@@ -934,7 +943,7 @@ cdef class Loop:
                 # Left by an exception leaving the loop: they run first in
                 # the next run, before what the batch scheduled.
                 self._ready[:0] = batch[i:]
-            del batch[:]
+            PyList_Clear(batch)
             self._ready_spare = batch
             self._drain_scheduled = False
             if self._ready:
