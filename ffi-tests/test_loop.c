@@ -400,6 +400,42 @@ TEST(busy_poll_interval_rejects_null_negative_and_nan) {
   close_loop(loop);
 }
 
+/* ----------------------------------------------- eddy's poll hooks (not asyncio) */
+
+static void hook_before(void *ud) { ev_add(*(const char *)ud == 'x' ? '<' : '?'); }
+static void hook_after(void *ud) { ev_add(*(const char *)ud == 'x' ? '>' : '?'); }
+
+/* A poll that blocks (a timer 10 ms away) is wrapped by before and after, in
+   that order; the non-blocking polls of iterations with callbacks ready are
+   not. */
+TEST(poll_hooks_wrap_only_polls_that_may_block) {
+  ev_reset();
+  static const char tag = 'x';
+  eddy_loop_t *loop = new_loop();
+  CHECK_OK(eddy_loop_set_poll_hooks(loop, hook_before, hook_after, (void *)&tag));
+  CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('a'), NULL));
+  CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('b'), NULL));
+  CHECK_OK(run_once(loop));
+  CHECK_STR_EQ(ev, "ab");
+  CHECK_OK(eddy_loop_call_later(loop, 0.01, stop_cb, loop, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_STR_EQ(ev, "ab<>");
+  /* Both NULL removes them. */
+  CHECK_OK(eddy_loop_set_poll_hooks(loop, NULL, NULL, NULL));
+  CHECK_OK(eddy_loop_call_later(loop, 0.01, stop_cb, loop, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_STR_EQ(ev, "ab<>");
+  close_loop(loop);
+}
+
+TEST(poll_hooks_reject_null_loop_and_a_single_hook) {
+  eddy_loop_t *loop = new_loop();
+  CHECK_ERR(eddy_loop_set_poll_hooks(NULL, hook_before, hook_after, NULL), EDDY_EINVAL);
+  CHECK_ERR(eddy_loop_set_poll_hooks(loop, hook_before, NULL, NULL), EDDY_EINVAL);
+  CHECK_ERR(eddy_loop_set_poll_hooks(loop, NULL, hook_after, NULL), EDDY_EINVAL);
+  close_loop(loop);
+}
+
 /* ------------------------------------------------------------- 5. timers due */
 
 /* item 5 */

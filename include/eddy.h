@@ -1287,8 +1287,20 @@ int eddy_loop_set_slow_callback_duration(struct eddy_loop_t *loop, double second
 int eddy_loop_set_busy_poll_interval(struct eddy_loop_t *loop, double seconds);
 
 /**
- * The loop's clock: monotonic seconds. NaN for a NULL loop.
+ * Calls `before(ud)` just before every poll that may block and `after(ud)`
+ * as soon as it returns, on the loop's thread: an embedder that holds a
+ * lock while its callbacks run (an interpreter lock) lets go of it only
+ * while the loop waits. The non-blocking poll of an iteration with
+ * callbacks ready is not wrapped. The hooks must not call into the loop.
+ * Both NULL removes them; one NULL is `EDDY_EINVAL`.
+ *
+ * eddy's addition (libuv's prepare/check handles run around every poll).
  */
+int eddy_loop_set_poll_hooks(struct eddy_loop_t *loop,
+                             eddy_callback_fn before,
+                             eddy_callback_fn after,
+                             void *ud);
+
 double eddy_loop_time(const struct eddy_loop_t *loop);
 
 /**

@@ -288,6 +288,12 @@ pub trait ExceptionHandler {
     fn as_any(&self) -> &dyn Any;
 }
 
+/// Called around each poll that may block (see `set_poll_hooks`).
+pub trait PollHooks {
+    fn before_wait(&self);
+    fn after_wait(&self);
+}
+
 struct Core {
     ready: VecDeque<Ready>,
     timers: BinaryHeap<TimerEntry>,
@@ -350,6 +356,7 @@ pub struct EventLoop {
     /// Polls skipped since `last_poll`.
     busy_skips: Cell<u32>,
     exception_handler: RefCell<Option<Rc<dyn ExceptionHandler>>>,
+    poll_hooks: RefCell<Option<Rc<dyn PollHooks>>>,
     pub(crate) task_factory: RefCell<Option<Rc<dyn TaskFactory>>>,
     pub(crate) tasks: RefCell<tasks::Registry>,
     timer_cancels: Arc<AtomicUsize>,
@@ -396,6 +403,7 @@ impl EventLoop {
             last_poll: Cell::new(f64::NEG_INFINITY),
             busy_skips: Cell::new(0),
             exception_handler: RefCell::new(None),
+            poll_hooks: RefCell::new(None),
             task_factory: RefCell::new(None),
             tasks: RefCell::new(tasks::Registry::default()),
             timer_cancels: Arc::new(AtomicUsize::new(0)),
@@ -871,8 +879,16 @@ impl EventLoop {
                 // The buffer still holds the last poll's events.
                 p.events.clear();
             } else {
-                let t0 = (timeout != Some(Duration::ZERO)).then(|| before.unwrap_or_else(|| self.time()));
+                let may_block = timeout != Some(Duration::ZERO);
+                let t0 = may_block.then(|| before.unwrap_or_else(|| self.time()));
+                let hooks = if may_block { self.poll_hooks.borrow().clone() } else { None };
+                if let Some(h) = &hooks {
+                    h.before_wait();
+                }
                 let polled = p.poll.poll(&mut p.events, timeout);
+                if let Some(h) = &hooks {
+                    h.after_wait();
+                }
                 if let Some(t0) = t0 {
                     let t1 = self.time();
                     let idle = &self.counters.idle_time;
@@ -1036,6 +1052,15 @@ impl EventLoop {
     }
 
     // ---- errors ------------------------------------------------------------
+
+    /// Hooks run just before and after every poll that may block (not
+    /// around the non-blocking poll of a busy iteration): an embedder that
+    /// holds a lock while its callbacks run, such as an interpreter lock,
+    /// lets go of it only while the loop waits. They must not call into
+    /// the loop.
+    pub fn set_poll_hooks(&self, hooks: Option<Rc<dyn PollHooks>>) {
+        *self.poll_hooks.borrow_mut() = hooks;
+    }
 
     pub fn set_exception_handler(&self, handler: Option<Rc<dyn ExceptionHandler>>) {
         *self.exception_handler.borrow_mut() = handler;

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::*;
-use crate::base_events::{self, ExceptionHandler, LoopRef};
+use crate::base_events::{self, ExceptionHandler, LoopRef, PollHooks};
 use crate::events::{Handle, Opaque};
 use crate::base_subprocess::Process;
 use crate::datagram::Datagram;
@@ -104,6 +104,21 @@ impl ExceptionHandler for CExceptionHandler {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+struct CPollHooks {
+    before: extern "C" fn(*mut c_void),
+    after: extern "C" fn(*mut c_void),
+    ud: *mut c_void,
+}
+
+impl PollHooks for CPollHooks {
+    fn before_wait(&self) {
+        (self.before)(self.ud)
+    }
+    fn after_wait(&self) {
+        (self.after)(self.ud)
     }
 }
 
@@ -272,7 +287,33 @@ pub extern "C" fn eddy_loop_set_busy_poll_interval(r#loop: *mut EventLoop, secon
     })
 }
 
-/// The loop's clock: monotonic seconds. NaN for a NULL loop.
+/// Calls `before(ud)` just before every poll that may block and `after(ud)`
+/// as soon as it returns, on the loop's thread: an embedder that holds a
+/// lock while its callbacks run (an interpreter lock) lets go of it only
+/// while the loop waits. The non-blocking poll of an iteration with
+/// callbacks ready is not wrapped. The hooks must not call into the loop.
+/// Both NULL removes them; one NULL is `EDDY_EINVAL`.
+///
+/// eddy's addition (libuv's prepare/check handles run around every poll).
+#[no_mangle]
+pub extern "C" fn eddy_loop_set_poll_hooks(
+    r#loop: *mut EventLoop,
+    before: eddy_callback_fn,
+    after: eddy_callback_fn,
+    ud: *mut c_void,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let hooks = match (before, after) {
+            (Some(before), Some(after)) => Some(Rc::new(CPollHooks { before, after, ud }) as Rc<dyn PollHooks>),
+            (None, None) => None,
+            _ => return Err(EDDY_EINVAL),
+        };
+        lp.set_poll_hooks(hooks);
+        Ok(0)
+    })
+}
+
 #[no_mangle]
 pub extern "C" fn eddy_loop_time(r#loop: *const EventLoop) -> f64 {
     guard_or(f64::NAN, || arg(r#loop).map_or(f64::NAN, |lp| lp.time()))
