@@ -296,6 +296,146 @@ TEST(very_far_timer_deadline_does_not_break_polling) {
   close_loop(loop);
 }
 
+/* -------------------------------------- eddy's busy-poll interval (not asyncio) */
+
+/* A chain of call_soon callbacks, one per iteration: callback 0 writes a byte
+   into the pipe a reader watches, the last one stops the loop. */
+struct busy_chain {
+  eddy_loop_t *loop;
+  int wfd;
+  int n;
+  int left;
+  bool threadsafe; /* callback 0 also has another thread queue 'T' */
+};
+static void *queue_t_from_thread(void *ud) {
+  CHECK_OK(eddy_loop_call_soon_threadsafe(ud, rec_cb, TAG('T'), NULL));
+  return NULL;
+}
+static void busy_chain_cb(void *ud) {
+  struct busy_chain *c = ud;
+  int i = c->n - c->left;
+  ev_add((char)('0' + i));
+  if (i == 0) {
+    CHECK_EQ(write(c->wfd, "r", 1), 1);
+    if (c->threadsafe) {
+      pthread_t t;
+      CHECK_EQ(pthread_create(&t, NULL, queue_t_from_thread, c->loop), 0);
+      CHECK_EQ(pthread_join(t, NULL), 0);
+    }
+  }
+  if (--c->left > 0)
+    CHECK_OK(eddy_loop_call_soon(c->loop, busy_chain_cb, c, NULL));
+  else
+    eddy_loop_stop(c->loop);
+}
+
+/* Runs a 6-callback chain with the given interval, then one run_once; `ev`
+   tells what ran in which order, the reader included ('r'). */
+static void run_busy_chain(double interval, bool threadsafe) {
+  ev_reset();
+  int p[2];
+  CHECK_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  eddy_loop_t *loop = new_loop();
+  CHECK_OK(eddy_loop_set_busy_poll_interval(loop, interval));
+  struct io_rec r = {loop, p[0]};
+  CHECK_OK(eddy_loop_add_reader(loop, p[0], read_one_and_remove_cb, &r));
+  struct busy_chain c = {loop, p[1], 6, 6, threadsafe};
+  CHECK_OK(eddy_loop_call_soon(loop, busy_chain_cb, &c, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_OK(eddy_loop_run_once(loop, 0.0));
+  close_loop(loop);
+  close(p[0]);
+  close(p[1]);
+}
+
+/* Default 0: every iteration polls, so the reader runs in the iteration after
+   the write, behind the callback queued before the poll (item 3). */
+TEST(busy_poll_interval_zero_polls_every_iteration) {
+  run_busy_chain(0.0, false);
+  CHECK_STR_EQ(ev, "01r2345");
+}
+
+/* A long interval: after the run's first poll, the chain's iterations skip
+   theirs; the fd is seen by the next poll (here run_once's). */
+TEST(busy_poll_interval_defers_io_while_callbacks_keep_the_loop_busy) {
+  run_busy_chain(3600.0, false);
+  CHECK_STR_EQ(ev, "012345r");
+}
+
+/* Work from call_soon_threadsafe does not wait for a poll. */
+TEST(busy_poll_interval_still_takes_threadsafe_work_every_iteration) {
+  run_busy_chain(0.0, true);
+  CHECK_STR_EQ(ev, "01Tr2345");
+  run_busy_chain(3600.0, true);
+  CHECK_STR_EQ(ev, "01T2345r");
+}
+
+/* The first iteration of run_forever polls: an fd ready before the run is
+   seen at once, as without the interval. */
+TEST(busy_poll_interval_first_iteration_of_a_run_polls) {
+  ev_reset();
+  int p[2];
+  CHECK_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  CHECK_EQ(write(p[1], "r", 1), 1);
+  eddy_loop_t *loop = new_loop();
+  CHECK_OK(eddy_loop_set_busy_poll_interval(loop, 3600.0));
+  struct io_rec r = {loop, p[0]};
+  CHECK_OK(eddy_loop_add_reader(loop, p[0], read_one_and_remove_cb, &r));
+  struct busy_chain c = {loop, -1, 3, 3, false};
+  c.left = 2; /* starts at '1': callback 0 would write */
+  CHECK_OK(eddy_loop_call_soon(loop, busy_chain_cb, &c, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_STR_EQ(ev, "1r2");
+  close_loop(loop);
+  close(p[0]);
+  close(p[1]);
+}
+
+TEST(busy_poll_interval_rejects_null_negative_and_nan) {
+  eddy_loop_t *loop = new_loop();
+  CHECK_ERR(eddy_loop_set_busy_poll_interval(NULL, 0.001), EDDY_EINVAL);
+  CHECK_ERR(eddy_loop_set_busy_poll_interval(loop, -0.001), EDDY_EINVAL);
+  CHECK_ERR(eddy_loop_set_busy_poll_interval(loop, NAN), EDDY_EINVAL);
+  CHECK_OK(eddy_loop_set_busy_poll_interval(loop, 0.0));
+  close_loop(loop);
+}
+
+/* ----------------------------------------------- eddy's poll hooks (not asyncio) */
+
+static void hook_before(void *ud) { ev_add(*(const char *)ud == 'x' ? '<' : '?'); }
+static void hook_after(void *ud) { ev_add(*(const char *)ud == 'x' ? '>' : '?'); }
+
+/* A poll that blocks (a timer 10 ms away) is wrapped by before and after, in
+   that order; the non-blocking polls of iterations with callbacks ready are
+   not. */
+TEST(poll_hooks_wrap_only_polls_that_may_block) {
+  ev_reset();
+  static const char tag = 'x';
+  eddy_loop_t *loop = new_loop();
+  CHECK_OK(eddy_loop_set_poll_hooks(loop, hook_before, hook_after, (void *)&tag));
+  CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('a'), NULL));
+  CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('b'), NULL));
+  CHECK_OK(run_once(loop));
+  CHECK_STR_EQ(ev, "ab");
+  CHECK_OK(eddy_loop_call_later(loop, 0.01, stop_cb, loop, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_STR_EQ(ev, "ab<>");
+  /* Both NULL removes them. */
+  CHECK_OK(eddy_loop_set_poll_hooks(loop, NULL, NULL, NULL));
+  CHECK_OK(eddy_loop_call_later(loop, 0.01, stop_cb, loop, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_STR_EQ(ev, "ab<>");
+  close_loop(loop);
+}
+
+TEST(poll_hooks_reject_null_loop_and_a_single_hook) {
+  eddy_loop_t *loop = new_loop();
+  CHECK_ERR(eddy_loop_set_poll_hooks(NULL, hook_before, hook_after, NULL), EDDY_EINVAL);
+  CHECK_ERR(eddy_loop_set_poll_hooks(loop, hook_before, NULL, NULL), EDDY_EINVAL);
+  CHECK_ERR(eddy_loop_set_poll_hooks(loop, NULL, hook_after, NULL), EDDY_EINVAL);
+  close_loop(loop);
+}
+
 /* ------------------------------------------------------------- 5. timers due */
 
 /* item 5 */

@@ -1275,8 +1275,35 @@ int eddy_loop_get_debug(const struct eddy_loop_t *loop);
 int eddy_loop_set_slow_callback_duration(struct eddy_loop_t *loop, double seconds);
 
 /**
- * The loop's clock: monotonic seconds. NaN for a NULL loop.
+ * While callbacks are ready (the poll would not block), skips the poll of
+ * an iteration that comes less than `seconds` after the last poll: a loop
+ * busy with chains of callbacks makes no system call per iteration and
+ * sees fds become ready at most `seconds` (and 8 iterations) late. The
+ * clock is read every 8th iteration that skipped. Polls that may block, the
+ * first iteration of each run_forever and every run_once still poll;
+ * call_soon_threadsafe work is taken every iteration. 0 (the default)
+ * polls every iteration, as asyncio does. `EDDY_EINVAL` for negative or
+ * NaN.
+ *
+ * eddy's addition (libuv and asyncio always poll).
  */
+int eddy_loop_set_busy_poll_interval(struct eddy_loop_t *loop, double seconds);
+
+/**
+ * Calls `before(ud)` just before every poll that may block and `after(ud)`
+ * as soon as it returns, on the loop's thread: an embedder that holds a
+ * lock while its callbacks run (an interpreter lock) lets go of it only
+ * while the loop waits. The non-blocking poll of an iteration with
+ * callbacks ready is not wrapped. The hooks must not call into the loop.
+ * Both NULL removes them; one NULL is `EDDY_EINVAL`.
+ *
+ * eddy's addition (libuv's prepare/check handles run around every poll).
+ */
+int eddy_loop_set_poll_hooks(struct eddy_loop_t *loop,
+                             eddy_callback_fn before,
+                             eddy_callback_fn after,
+                             void *ud);
+
 double eddy_loop_time(const struct eddy_loop_t *loop);
 
 /**

@@ -28,6 +28,9 @@ const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
 const MIN_SCHEDULED_TIMER_HANDLES: usize = 100;
 /// `time.get_clock_info('monotonic').resolution` on Linux.
 const CLOCK_RESOLUTION: f64 = 1e-9;
+/// With a busy-poll interval set, the clock is checked every this many
+/// iterations that skipped their poll (see `skips_poll`).
+const BUSY_POLL_CLOCK_EVERY: u32 = 8;
 /// asyncio's `max_size`: one read per event is at most this much (the
 /// size of the loop's read buffer, which every stream read uses).
 pub(crate) const MAX_READ: usize = 256 * 1024;
@@ -305,6 +308,12 @@ pub trait ExceptionHandler {
     fn as_any(&self) -> &dyn Any;
 }
 
+/// Called around each poll that may block (see `set_poll_hooks`).
+pub trait PollHooks {
+    fn before_wait(&self);
+    fn after_wait(&self);
+}
+
 struct Core {
     ready: VecDeque<Ready>,
     timers: BinaryHeap<TimerEntry>,
@@ -359,7 +368,15 @@ pub struct EventLoop {
     running_thread: AtomicUsize,
     debug: AtomicBool,
     slow_callback_duration: Cell<f64>,
+    /// See `set_busy_poll_interval`; 0 polls every iteration.
+    busy_poll_interval: Cell<f64>,
+    /// When the last poll was made, for `busy_poll_interval` (-inf: the
+    /// next iteration polls).
+    last_poll: Cell<f64>,
+    /// Polls skipped since `last_poll`.
+    busy_skips: Cell<u32>,
     exception_handler: RefCell<Option<Rc<dyn ExceptionHandler>>>,
+    poll_hooks: RefCell<Option<Rc<dyn PollHooks>>>,
     pub(crate) task_factory: RefCell<Option<Rc<dyn TaskFactory>>>,
     pub(crate) tasks: RefCell<tasks::Registry>,
     timer_cancels: Arc<AtomicUsize>,
@@ -403,7 +420,11 @@ impl EventLoop {
             running_thread: AtomicUsize::new(0),
             debug: AtomicBool::new(false),
             slow_callback_duration: Cell::new(0.1),
+            busy_poll_interval: Cell::new(0.0),
+            last_poll: Cell::new(f64::NEG_INFINITY),
+            busy_skips: Cell::new(0),
             exception_handler: RefCell::new(None),
+            poll_hooks: RefCell::new(None),
             task_factory: RefCell::new(None),
             tasks: RefCell::new(tasks::Registry::default()),
             timer_cancels: Arc::new(AtomicUsize::new(0)),
@@ -468,6 +489,21 @@ impl EventLoop {
             return Err(EDDY_EINVAL);
         }
         self.slow_callback_duration.set(seconds);
+        Ok(())
+    }
+
+    /// While callbacks are ready, the iteration's poll (which would not
+    /// block) is skipped when the last poll was less than `seconds` ago:
+    /// a loop busy with chains of callbacks then pays no system call per
+    /// iteration, and sees I/O readiness at most `seconds` (and
+    /// `BUSY_POLL_CLOCK_EVERY` iterations) late. Polls that
+    /// may block, the first iteration of each run, and `run_iteration`
+    /// always poll; work from other threads is taken every iteration.
+    pub fn set_busy_poll_interval(&self, seconds: f64) -> Result<(), i32> {
+        if seconds.is_nan() || seconds < 0.0 {
+            return Err(EDDY_EINVAL);
+        }
+        self.busy_poll_interval.set(seconds);
         Ok(())
     }
 
@@ -563,6 +599,7 @@ impl EventLoop {
 
     /// Runs until stopped; `running` is the run this thread entered.
     fn run_entered(self: &Arc<Self>, running: RunGuard<'_>) {
+        self.last_poll.set(f64::NEG_INFINITY);
         loop {
             self.run_once(None);
             if self.core.borrow().stopping {
@@ -595,6 +632,7 @@ impl EventLoop {
         let me = Arc::clone(self);
         {
             let _running = RunGuard::enter(&me)?;
+            me.last_poll.set(f64::NEG_INFINITY);
             me.run_once(max_wait);
         }
         me.close_if_released();
@@ -856,20 +894,33 @@ impl EventLoop {
         {
             let mut guard = self.poller.borrow_mut();
             let Some(p) = guard.as_mut() else { return (None, batch) };
-            let t0 = (timeout != Some(Duration::ZERO)).then(|| before.unwrap_or_else(|| self.time()));
-            let polled = p.poll.wait(&mut p.events, timeout);
-            if let Some(t0) = t0 {
-                let t1 = self.time();
-                let idle = &self.counters.idle_time;
-                idle.set(idle.get() + (t1 - t0).max(0.0));
-                after = Some(t1);
-            }
-            if let Err(e) = polled {
-                if e != EDDY_EINTR {
-                    drop(guard);
-                    let message = format!("poll failed: {}", strerror(e).to_string_lossy());
-                    self.report(ErrorContext::new(message, e));
-                    return (after, batch);
+            if self.skips_poll(timeout) {
+                // The buffer still holds the last poll's events.
+                p.events.clear();
+            } else {
+                let may_block = timeout != Some(Duration::ZERO);
+                let t0 = may_block.then(|| before.unwrap_or_else(|| self.time()));
+                let hooks = if may_block { self.poll_hooks.borrow().clone() } else { None };
+                if let Some(h) = &hooks {
+                    h.before_wait();
+                }
+                let polled = p.poll.wait(&mut p.events, timeout);
+                if let Some(h) = &hooks {
+                    h.after_wait();
+                }
+                if let Some(t0) = t0 {
+                    let t1 = self.time();
+                    let idle = &self.counters.idle_time;
+                    idle.set(idle.get() + (t1 - t0).max(0.0));
+                    after = Some(t1);
+                }
+                if let Err(e) = polled {
+                    if e != EDDY_EINTR {
+                        drop(guard);
+                        let message = format!("poll failed: {}", strerror(e).to_string_lossy());
+                        self.report(ErrorContext::new(message, e));
+                        return (after, batch);
+                    }
                 }
             }
             let mut io = self.io.borrow_mut();
@@ -904,6 +955,28 @@ impl EventLoop {
             watchers.collect(&mut self.core.borrow_mut().ready);
         }
         (after, batch)
+    }
+
+    /// Whether this iteration skips its poll (`set_busy_poll_interval`);
+    /// records the time of a poll it does not skip. The clock is read
+    /// every `BUSY_POLL_CLOCK_EVERY` skipped iterations only: with nothing
+    /// but a chained callback per iteration, reading it each time cost as
+    /// much as the library's part of the iteration.
+    fn skips_poll(&self, timeout: Option<Duration>) -> bool {
+        let interval = self.busy_poll_interval.get();
+        if interval == 0.0 {
+            return false;
+        }
+        if timeout == Some(Duration::ZERO) && self.last_poll.get() > f64::NEG_INFINITY {
+            let skipped = self.busy_skips.get() + 1;
+            self.busy_skips.set(skipped);
+            if skipped % BUSY_POLL_CLOCK_EVERY != 0 || self.time() - self.last_poll.get() < interval {
+                return true;
+            }
+        }
+        self.busy_skips.set(0);
+        self.last_poll.set(self.time());
+        false
     }
 
     /// `now`: a clock reading taken since the poll returned, if any.
@@ -999,6 +1072,15 @@ impl EventLoop {
     }
 
     // ---- errors ------------------------------------------------------------
+
+    /// Hooks run just before and after every poll that may block (not
+    /// around the non-blocking poll of a busy iteration): an embedder that
+    /// holds a lock while its callbacks run, such as an interpreter lock,
+    /// lets go of it only while the loop waits. They must not call into
+    /// the loop.
+    pub fn set_poll_hooks(&self, hooks: Option<Rc<dyn PollHooks>>) {
+        *self.poll_hooks.borrow_mut() = hooks;
+    }
 
     pub fn set_exception_handler(&self, handler: Option<Rc<dyn ExceptionHandler>>) {
         *self.exception_handler.borrow_mut() = handler;

@@ -112,6 +112,11 @@ impl EpollEvents {
         self.len
     }
 
+    /// Forgets the last wait's events (an iteration that skipped its poll).
+    pub(crate) fn clear(&mut self) {
+        self.len = 0;
+    }
+
     /// (token, epoll bits) of each event, in the kernel's order.
     #[inline]
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, u32)> + '_ {

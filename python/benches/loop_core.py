@@ -1,10 +1,15 @@
-"""Loop-core throughput of eddyloop against asyncio's loop (and uvloop when
-installed): chained call_soon callbacks per second, and CPU per timer for
-200,000 timers. Alternates the loops each round and prints medians.
+"""Loop-core throughput of eddyloop against asyncio's loop, uvloop and rloop:
+chained call_soon callbacks per second, and timers per CPU-second for
+200,000 timers. Alternates the loops each round (so load on a shared
+machine hits all of them alike) and prints medians, with ratios to asyncio
+and eddyloop's ratio to the best of uvloop and rloop.
 
-    python3 python/benches/loop_core.py [--rounds 5]
+    taskset -c 1 python3 python/benches/loop_core.py [--rounds 5] \
+        [--loop eddyloop --loop rloop ...]
 
-A seed for issue 12's `make bench-python`: not pinned to a CPU yet.
+uvloop and rloop are skipped (with a note) when they are not installed.
+`chained_call_soon(loop)` and `timers(loop)` are also run by
+`make bench-python`.
 """
 import argparse
 import asyncio
@@ -51,32 +56,61 @@ def timers(loop):
     return N_TIMERS / (time.process_time() - c0)
 
 
+def _factories():
+    """Every loop this Python can run, by name: asyncio's own first."""
+    factories = {'asyncio': asyncio.SelectorEventLoop,
+                 'eddyloop': eddyloop.new_event_loop}
+    for name in ('uvloop', 'rloop'):
+        try:
+            module = __import__(name)
+        except ImportError:
+            continue
+        factories[name] = module.new_event_loop
+    return factories
+
+
 def main():
+    available = _factories()
     ap = argparse.ArgumentParser()
     ap.add_argument('--rounds', type=int, default=5)
+    ap.add_argument('--loop', action='append', choices=list(available),
+                    help='a loop to run (repeatable; default: all installed)')
+    ap.add_argument('--bench', action='append', choices=('callbacks', 'timers'),
+                    help='a benchmark to run (repeatable; default: both)')
     args = ap.parse_args()
-    factories = {'asyncio': asyncio.SelectorEventLoop, 'eddyloop': eddyloop.new_event_loop}
-    try:
-        import uvloop
-        factories['uvloop'] = uvloop.new_event_loop
-    except ImportError:
-        pass
-    results = {(name, b): [] for name in factories for b in ('callbacks', 'timers')}
+    names = args.loop or list(available)
+    benches = [(b, fn) for b, fn in (('callbacks', chained_call_soon), ('timers', timers))
+               if not args.bench or b in args.bench]
+    for name in ('uvloop', 'rloop'):
+        if name not in available:
+            print(f'({name} is not installed: skipped)')
+    results = {(name, b): [] for name in names for b, _ in benches}
     for _ in range(args.rounds):
-        for name, factory in factories.items():
-            for bench, fn in (('callbacks', chained_call_soon), ('timers', timers)):
-                loop = factory()
+        for name in names:
+            for bench, fn in benches:
+                loop = available[name]()
                 try:
                     results[name, bench].append(fn(loop))
                 finally:
                     loop.close()
-    base = {b: statistics.median(results['asyncio', b]) for b in ('callbacks', 'timers')}
-    print(f'{"loop":<10}{"chained call_soon/s":>22}{"ratio":>7}{"timers/CPU-s":>16}{"ratio":>7}')
-    for name in factories:
-        cb = statistics.median(results[name, 'callbacks'])
-        tm = statistics.median(results[name, 'timers'])
-        print(f'{name:<10}{cb:>22,.0f}{cb / base["callbacks"]:>7.2f}'
-              f'{tm:>16,.0f}{tm / base["timers"]:>7.2f}')
+    med = {key: statistics.median(v) for key, v in results.items()}
+    header = f'{"loop":<10}'
+    for bench, _ in benches:
+        header += f'{bench + "/s" if bench == "callbacks" else "timers/CPU-s":>16}{"vs asyncio":>11}'
+    print(header)
+    for name in names:
+        row = f'{name:<10}'
+        for bench, _ in benches:
+            v = med[name, bench]
+            base = med.get(('asyncio', bench))
+            row += f'{v:>16,.0f}' + (f'{v / base:>11.2f}' if base else f'{"-":>11}')
+        print(row)
+    rivals = [n for n in ('uvloop', 'rloop') if n in names]
+    if 'eddyloop' in names and rivals:
+        for bench, _ in benches:
+            best = max(rivals, key=lambda n: med[n, bench])
+            print(f'eddyloop / best of {"+".join(rivals)} ({best}) on {bench}: '
+                  f'{med["eddyloop", bench] / med[best, bench]:.2f}')
 
 
 if __name__ == '__main__':

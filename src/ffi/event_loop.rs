@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use super::*;
-use crate::base_events::{self, ExceptionHandler, LoopRef};
+use crate::base_events::{self, ExceptionHandler, LoopRef, PollHooks};
 use crate::events::{Handle, Opaque};
 use crate::base_subprocess::Process;
 use crate::datagram::Datagram;
@@ -104,6 +104,21 @@ impl ExceptionHandler for CExceptionHandler {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+}
+
+struct CPollHooks {
+    before: extern "C" fn(*mut c_void),
+    after: extern "C" fn(*mut c_void),
+    ud: *mut c_void,
+}
+
+impl PollHooks for CPollHooks {
+    fn before_wait(&self) {
+        (self.before)(self.ud)
+    }
+    fn after_wait(&self) {
+        (self.after)(self.ud)
     }
 }
 
@@ -256,7 +271,52 @@ pub extern "C" fn eddy_loop_set_slow_callback_duration(r#loop: *mut EventLoop, s
     })
 }
 
-/// The loop's clock: monotonic seconds. NaN for a NULL loop.
+/// While callbacks are ready (the poll would not block), skips the poll of
+/// an iteration that comes less than `seconds` after the last poll: a loop
+/// busy with chains of callbacks makes no system call per iteration and
+/// sees fds become ready at most `seconds` (and 8 iterations) late. The
+/// clock is read every 8th iteration that skipped. Polls that may block, the
+/// first iteration of each run_forever and every run_once still poll;
+/// call_soon_threadsafe work is taken every iteration. 0 (the default)
+/// polls every iteration, as asyncio does. `EDDY_EINVAL` for negative or
+/// NaN.
+///
+/// eddy's addition (libuv and asyncio always poll).
+#[no_mangle]
+pub extern "C" fn eddy_loop_set_busy_poll_interval(r#loop: *mut EventLoop, seconds: f64) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?.set_busy_poll_interval(seconds)?;
+        Ok(0)
+    })
+}
+
+/// Calls `before(ud)` just before every poll that may block and `after(ud)`
+/// as soon as it returns, on the loop's thread: an embedder that holds a
+/// lock while its callbacks run (an interpreter lock) lets go of it only
+/// while the loop waits. The non-blocking poll of an iteration with
+/// callbacks ready is not wrapped. The hooks must not call into the loop.
+/// Both NULL removes them; one NULL is `EDDY_EINVAL`.
+///
+/// eddy's addition (libuv's prepare/check handles run around every poll).
+#[no_mangle]
+pub extern "C" fn eddy_loop_set_poll_hooks(
+    r#loop: *mut EventLoop,
+    before: eddy_callback_fn,
+    after: eddy_callback_fn,
+    ud: *mut c_void,
+) -> c_int {
+    guard(|| {
+        let lp = loop_arg(r#loop)?;
+        let hooks = match (before, after) {
+            (Some(before), Some(after)) => Some(Rc::new(CPollHooks { before, after, ud }) as Rc<dyn PollHooks>),
+            (None, None) => None,
+            _ => return Err(EDDY_EINVAL),
+        };
+        lp.set_poll_hooks(hooks);
+        Ok(0)
+    })
+}
+
 #[no_mangle]
 pub extern "C" fn eddy_loop_time(r#loop: *const EventLoop) -> f64 {
     guard_or(f64::NAN, || arg(r#loop).map_or(f64::NAN, |lp| lp.time()))
