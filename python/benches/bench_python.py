@@ -99,6 +99,12 @@ def kv(key, line):
     return float(m.group(1)) if m else None
 
 
+def tail(f, lines=3):
+    """The last LINES lines of the temporary file F (a child's stderr)."""
+    f.seek(0)
+    return ''.join(f.readlines()[-lines:]).rstrip()
+
+
 def read_line(proc, timeout, what):
     """The next line of PROC's stdout within TIMEOUT seconds, or None."""
     ready, _, _ = select.select([proc.stdout], [], [], timeout)
@@ -113,16 +119,18 @@ class Server:
     """A bench_servers.py server on SERVER_CPU; .port once it listens."""
 
     def __init__(self, kind, loop, *extra):
+        # stderr to a file: a server that logs under load must not block on
+        # a full pipe.
+        self.stderr = tempfile.TemporaryFile('w+')
         self.proc = subprocess.Popen(
             [sys.executable, SERVERS, 'serve', kind, loop, *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True,
             preexec_fn=pinned(SERVER_CPU))
         line = read_line(self.proc, 30, f'{kind} server on {loop}')
         m = re.search(r'listening 127\.0\.0\.1:(\d+)', line or '')
         self.port = int(m.group(1)) if m else None
         if self.port is None:
             self.stop()
-            log(self.proc.stderr.read()[-2000:])
 
     def cpu_ns(self):
         return cpu_ns(self.proc.pid)
@@ -131,6 +139,10 @@ class Server:
         # The figures are taken: how a loop shuts down is not measured.
         self.proc.kill()
         self.proc.wait()
+        # Whatever the server said (a failed start, errors logged under load).
+        if self.stderr.tell():
+            log(f'  server stderr: {tail(self.stderr)}')
+        self.stderr.close()
 
 
 def measure(kind, loop, client, unit_key, extra=()):
@@ -185,13 +197,14 @@ def wrk_client(port, mark):
 
 def tls_client_for(ca):
     def client(port, mark):
+        stderr = tempfile.TemporaryFile('w+')
         proc = subprocess.Popen(
             [sys.executable, SERVERS, 'tls-client', str(port), ca, TLS_CONNS, SIZE, ECHO_SECS],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, text=True,
             preexec_fn=pinned(CLIENT_CPU))
         try:
             if read_line(proc, 60, 'tls client handshakes') is None:
-                log(proc.stderr.read()[-2000:])
+                log(tail(stderr))
                 return None
             mark('start')
             proc.stdin.write('go\n')
@@ -201,6 +214,7 @@ def tls_client_for(ca):
         finally:
             proc.kill()
             proc.wait()
+            stderr.close()
     return client
 
 
