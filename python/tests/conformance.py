@@ -16,9 +16,10 @@ Two kinds of module:
 * policy: the module takes its loop from the event loop policy (asyncio.run,
   IsolatedAsyncioTestCase, asyncio.new_event_loop), so the child installs
   the policy of the loop under test (eddyloop's, uvloop's or rloop's;
-  asyncio's own default for --loop asyncio). "on eddy" in the table counts the tests that did
-  create an eddyloop loop: the others ran on loops the tests make
-  themselves (test_utils.TestLoop) and tell nothing about eddyloop.
+  asyncio's own default for --loop asyncio). "on eddy" in the table counts
+  the tests that did create an eddyloop loop: the others ran on loops the
+  tests make themselves (test_utils.TestLoop) and tell nothing about
+  eddyloop.
 """
 import argparse
 import concurrent.futures
@@ -65,6 +66,16 @@ MODULES = {
 LOOP_MODULES = {'eddy': 'eddyloop', 'uvloop': 'uvloop', 'rloop': 'rloop', 'asyncio': None}
 
 
+def _executor_visible(loop):
+    """test_utils.TestCase.close_loop reads loop._default_executor, which
+    uvloop keeps in a C field Python cannot see: without this every uvloop
+    test that closes its loop that way fails in its cleanup. None makes
+    close_loop go straight to loop.close(), which shuts uvloop's executor
+    down itself."""
+    loop._default_executor = None
+    return loop
+
+
 def loop_factory(which):
     if LOOP_MODULES[which] is None:
         import asyncio
@@ -72,16 +83,19 @@ def loop_factory(which):
     new_event_loop = importlib.import_module(LOOP_MODULES[which]).new_event_loop
     if which != 'uvloop':
         return new_event_loop
+    return lambda: _executor_visible(new_event_loop())
 
-    def new_uvloop():
-        # test_utils.TestCase.close_loop reads loop._default_executor, which
-        # uvloop keeps in a C field Python cannot see: without this every
-        # mixin test fails in its cleanup. None makes close_loop go straight
-        # to loop.close(), which shuts uvloop's executor down itself.
-        loop = new_event_loop()
-        loop._default_executor = None
-        return loop
-    return new_uvloop
+
+def loop_policy(which):
+    """The EventLoopPolicy of the loop under test (not asyncio's)."""
+    policy = importlib.import_module(LOOP_MODULES[which]).EventLoopPolicy
+    if which != 'uvloop':
+        return policy()
+
+    class Policy(policy):
+        def new_event_loop(self):
+            return _executor_visible(super().new_event_loop())
+    return Policy()
 
 
 def _loop_setup(base, factory):
@@ -140,8 +154,7 @@ def run_one(module_name, cls_name, test_name, which):
         eddyloop.Loop.__init__ = counting_init
     if LOOP_MODULES[which] is not None and MODULES[module_name][0] == 'policy':
         import asyncio
-        policy = importlib.import_module(LOOP_MODULES[which]).EventLoopPolicy
-        asyncio.set_event_loop_policy(policy())
+        asyncio.set_event_loop_policy(loop_policy(which))
     cls = test_classes(module_name, which)[cls_name]
     result = unittest.TestResult()
     # Through a suite, so setUpModule/setUpClass run as under unittest.
