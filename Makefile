@@ -530,6 +530,15 @@ $(addprefix $(BENCH_DIR)/,$(BENCH_PLAIN_LOADS)): $(BENCH_DIR)/%: benches/%.c ben
 #                            in $(BUILD)/python-venv, run its pytest tests
 #   make conformance-python  CPython's own asyncio tests on eddyloop and on
 #                            asyncio's loop (python/tests/conformance.py)
+#   make conformance         the same tests for each CPython in VERSIONS on
+#                            asyncio's loop, uvloop, rloop and eddyloop, one
+#                            table per version (conformance_matrix.py: its
+#                            VERSIONS/LOOPS/MODULES/JOBS knobs), in a venv
+#                            per version, $(BUILD)/python-venv-X.Y, with
+#                            uvloop and rloop from the package index
+#   make bench-python        asyncio, uvloop, rloop and eddyloop raced, pinned
+#                            as make bench pins (python/benches/bench_python.py:
+#                            its ROUNDS/ONLY/LOOPS knobs). See docs/python.md.
 #
 # The venv sees the interpreter's site-packages, so Cython and pytest
 # installed there (.ci/run does) are used without a download; otherwise they
@@ -538,7 +547,7 @@ PYTHON ?= python3
 PY_VENV := $(BUILD)/python-venv
 PY := $(PY_VENV)/bin/python
 
-.PHONY: test-python conformance-python python-install
+.PHONY: test-python conformance-python python-install conformance conformance-venvs bench-python
 
 python-install: build
 	@[ -x $(PY) ] || $(PYTHON) -m venv --system-site-packages $(PY_VENV)
@@ -552,3 +561,25 @@ test-python: python-install
 conformance-python: python-install
 	$(PY) python/tests/conformance.py --loop asyncio
 	$(PY) python/tests/conformance.py --loop eddy
+
+# Where CPython X.Y is: pyenv's newest X.Y, else pythonX.Y on PATH.
+VERSIONS ?= 3.11 3.12 3.13
+py_for = $(or $(lastword $(sort $(wildcard $(HOME)/.pyenv/versions/$(1).*/bin/python3))),python$(1))
+
+conformance: conformance-venvs
+	VERSIONS="$(VERSIONS)" $(PYTHON) python/tests/conformance_matrix.py
+
+conformance-venvs: $(addprefix conformance-venv-,$(VERSIONS))
+
+# eddyloop is reinstalled on every run (the binding may have changed); the
+# rest is installed once per venv. uvloop and rloop at the versions issue 12
+# measures against.
+conformance-venv-%: build
+	@venv=$(BUILD)/python-venv-$*; \
+	[ -x $$venv/bin/python ] || $(call py_for,$*) -m venv $$venv; \
+	$$venv/bin/python -c 'import Cython, pytest, setuptools, wheel, uvloop, rloop' 2>/dev/null \
+	    || $$venv/bin/python -m pip install -q cython pytest setuptools wheel 'uvloop~=0.23.0' 'rloop~=0.5.0'
+	EDDY_SKIP_CARGO=1 $(BUILD)/python-venv-$*/bin/python -m pip install -q --no-build-isolation ./python
+
+bench-python: python-install $(BENCH_DIR)/echo_load
+	$(PY) python/benches/bench_python.py

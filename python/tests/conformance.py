@@ -1,8 +1,9 @@
 """Run CPython's own asyncio tests (from this interpreter's test.test_asyncio)
-against eddyloop, or against asyncio's own loop for reference.
+against eddyloop, or against asyncio's own loop, uvloop or rloop for reference.
 
     python3 python/tests/conformance.py                 # eddyloop
     python3 python/tests/conformance.py --loop asyncio  # the reference
+    python3 python/tests/conformance.py --loop uvloop   # or rloop
     python3 python/tests/conformance.py --module test_events -v
 
 Each test runs in its own subprocess with a timeout (a pool of --jobs
@@ -14,9 +15,11 @@ Two kinds of module:
   loop factory (create_event_loop / new_loop) makes the loop under test.
 * policy: the module takes its loop from the event loop policy (asyncio.run,
   IsolatedAsyncioTestCase, asyncio.new_event_loop), so the child installs
-  eddyloop.EventLoopPolicy. "eddy" in the table counts the tests that did
-  create an eddyloop loop: the others ran on loops the tests make
-  themselves (test_utils.TestLoop) and tell nothing about eddyloop.
+  the policy of the loop under test (eddyloop's, uvloop's or rloop's;
+  asyncio's own default for --loop asyncio). "on eddy" in the table counts
+  the tests that did create an eddyloop loop: the others ran on loops the
+  tests make themselves (test_utils.TestLoop) and tell nothing about
+  eddyloop.
 """
 import argparse
 import concurrent.futures
@@ -58,12 +61,41 @@ MODULES = {
 }
 
 
+# --loop: the module that provides new_event_loop and EventLoopPolicy, as
+# uvloop's API does (eddyloop and rloop follow it); None: asyncio's own loop.
+LOOP_MODULES = {'eddy': 'eddyloop', 'uvloop': 'uvloop', 'rloop': 'rloop', 'asyncio': None}
+
+
+def _executor_visible(loop):
+    """test_utils.TestCase.close_loop reads loop._default_executor, which
+    uvloop keeps in a C field Python cannot see: without this every uvloop
+    test that closes its loop that way fails in its cleanup. None makes
+    close_loop go straight to loop.close(), which shuts uvloop's executor
+    down itself."""
+    loop._default_executor = None
+    return loop
+
+
 def loop_factory(which):
-    if which == 'eddy':
-        import eddyloop
-        return eddyloop.new_event_loop
-    import asyncio
-    return asyncio.SelectorEventLoop
+    if LOOP_MODULES[which] is None:
+        import asyncio
+        return asyncio.SelectorEventLoop
+    new_event_loop = importlib.import_module(LOOP_MODULES[which]).new_event_loop
+    if which != 'uvloop':
+        return new_event_loop
+    return lambda: _executor_visible(new_event_loop())
+
+
+def loop_policy(which):
+    """The EventLoopPolicy of the loop under test (not asyncio's)."""
+    policy = importlib.import_module(LOOP_MODULES[which]).EventLoopPolicy
+    if which != 'uvloop':
+        return policy()
+
+    class Policy(policy):
+        def new_event_loop(self):
+            return _executor_visible(super().new_event_loop())
+    return Policy()
 
 
 def _loop_setup(base, factory):
@@ -113,7 +145,6 @@ def run_one(module_name, cls_name, test_name, which):
     """Child side: run one test; print one JSON line with the outcome."""
     created = [0]
     if which == 'eddy':
-        import asyncio
         import eddyloop
         orig_init = eddyloop.Loop.__init__
 
@@ -121,8 +152,9 @@ def run_one(module_name, cls_name, test_name, which):
             created[0] += 1
             orig_init(self, *a, **kw)
         eddyloop.Loop.__init__ = counting_init
-        if MODULES[module_name][0] == 'policy':
-            asyncio.set_event_loop_policy(eddyloop.EventLoopPolicy())
+    if LOOP_MODULES[which] is not None and MODULES[module_name][0] == 'policy':
+        import asyncio
+        asyncio.set_event_loop_policy(loop_policy(which))
     cls = test_classes(module_name, which)[cls_name]
     result = unittest.TestResult()
     # Through a suite, so setUpModule/setUpClass run as under unittest.
@@ -169,7 +201,7 @@ def spawn(module_name, cls_name, test_name, which, timeout):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--loop', choices=['eddy', 'asyncio'], default='eddy')
+    ap.add_argument('--loop', choices=list(LOOP_MODULES), default='eddy')
     ap.add_argument('--module', action='append', help='only these modules')
     ap.add_argument('--jobs', type=int, default=2)
     ap.add_argument('--timeout', type=float, default=60)
@@ -195,7 +227,7 @@ def main():
             outcomes[futs[fut]] = fut.result()
 
     print(f'CPython {sys.version.split()[0]} test.test_asyncio on '
-          f'{"eddyloop" if args.loop == "eddy" else "asyncio SelectorEventLoop"}')
+          f'{LOOP_MODULES[args.loop] or "asyncio SelectorEventLoop"}')
     header = f'{"module":<22}{"passed":>8}{"failed":>8}{"skipped":>9}'
     if args.loop == 'eddy':
         header += f'{"on eddy":>9}'
