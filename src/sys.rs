@@ -69,10 +69,15 @@ impl Epoll {
     /// `events`; a timeout is rounded up to whole milliseconds, so that a
     /// timer due in less than one does not make the loop spin.
     pub(crate) fn wait(&self, events: &mut EpollEvents, timeout: Option<std::time::Duration>) -> Result<(), i32> {
-        let ms = timeout.map_or(-1, |t| {
-            let ms = t.saturating_add(std::time::Duration::from_nanos(999_999)).as_millis();
-            libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
-        });
+        let ms = match timeout {
+            None => -1,
+            // A busy loop's poll: no 128-bit millisecond arithmetic for it.
+            Some(t) if t.is_zero() => 0,
+            Some(t) => {
+                let ms = t.saturating_add(std::time::Duration::from_nanos(999_999)).as_millis();
+                libc::c_int::try_from(ms).unwrap_or(libc::c_int::MAX)
+            }
+        };
         events.len = 0;
         let cap = libc::c_int::try_from(events.buf.len()).unwrap_or(libc::c_int::MAX);
         // SAFETY: buf is writable for cap entries.
