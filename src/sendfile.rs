@@ -46,7 +46,7 @@ impl Transport {
         let fut = Future::new(&self.lp);
         let done = fut.clone();
         let finish = move |t: &Arc<Transport>, outcome: Outcome| {
-            if let Some(s) = t.st.borrow_mut().takeover.as_mut() {
+            if let Some(s) = t.state_mut().takeover.as_mut() {
                 s.active = false;
             }
             if was_reading {
@@ -60,12 +60,12 @@ impl Transport {
             // tls_pause_writing); one paused before gets its resume_writing
             // when the sendfile ends, once the buffer is below its limit.
             let lower = self.link().lower.clone();
-            let was_paused = lower.st.borrow().flow.is_paused();
+            let was_paused = lower.state().flow.is_paused();
             let restore = move |t: &Arc<Transport>, outcome: Outcome| {
-                if let Some(s) = t.st.borrow_mut().takeover.as_mut() {
+                if let Some(s) = t.state_mut().takeover.as_mut() {
                     s.active = false;
                 }
-                if was_paused && !lower.st.borrow().flow.is_paused() && !t.is_closing() {
+                if was_paused && !lower.state().flow.is_paused() && !t.is_closing() {
                     t.tls_resume_writing();
                 }
                 finish(t, outcome);
@@ -84,7 +84,7 @@ impl Transport {
                             Ok((_, n)) => Outcome::Result(std::ptr::null_mut(), n),
                             Err(e) => Outcome::Error(e, None),
                         };
-                        if let Some(s) = t.st.borrow_mut().takeover.as_mut() {
+                        if let Some(s) = t.state_mut().takeover.as_mut() {
                             s.op = None;
                         }
                         finish(&t, outcome);
@@ -98,7 +98,7 @@ impl Transport {
             // writes may call pause_writing: not inside this call.
             let me = self.clone();
             self.lp.push_ready(Ready::Job(Box::new(move |_| job(&me, Ok(())))));
-        } else if self.st.borrow().flow.size() == 0 {
+        } else if self.state().flow.size() == 0 {
             job(self, Ok(()));
         } else {
             self.takeover().on_drained = Some(job);

@@ -448,22 +448,16 @@ impl Transport {
         shutdown_timeout: f64,
     ) -> Arc<Transport> {
         let lp = lower.lp.clone();
-        let t = Arc::new(Transport {
-            lp: lp.clone(),
-            kind: Kind::Tls,
-            raw_fd: lower.raw_fd,
-            edge: Default::default(),
-            st: RefCell::new(State::new(None, app, TLS_HIGH, None)),
-            tls: Some(Box::new(TlsLink {
-                lower: lower.clone(),
-                conn: RefCell::new(conn),
-                handshake: RefCell::new(Some(hs)),
-                shutdown_timeout,
-                pending: RefCell::new(Vec::new()),
-                eof_pending: std::cell::Cell::new(false),
-            })),
-        });
-        let _ = lower.st.borrow_mut().flow.set_limits(None, None, TLS_HIGH);
+        let link = TlsLink {
+            lower: lower.clone(),
+            conn: RefCell::new(conn),
+            handshake: RefCell::new(Some(hs)),
+            shutdown_timeout,
+            pending: RefCell::new(Vec::new()),
+            eof_pending: std::cell::Cell::new(false),
+        };
+        let t = Arc::new(Transport::new(&lp, Kind::Tls, lower.raw_fd, State::new(None, app, TLS_HIGH, None), Some(Box::new(link))));
+        let _ = lower.state_mut().flow.set_limits(None, None, TLS_HIGH);
         let proto = std::rc::Rc::new(TlsProtocol { app: RefCell::new(Some(t.clone())) });
         let _ = lower.set_protocol(ProtocolSlot::Internal(proto));
         // A client speaks first; a server's records are empty until then.
@@ -504,7 +498,7 @@ impl Transport {
                 if let Some(w) = hs.waiter {
                     w.fail(err, Some(msg));
                 }
-                self.st.borrow_mut().close.closing = true;
+                self.state_mut().close.closing = true;
                 link.lower.abort();
             }
             None if err != EDDY_ETIMEDOUT => self.force_close(err),
@@ -547,9 +541,9 @@ impl Transport {
             if link.handshake.borrow().is_some() {
                 return self.tls_eof();
             }
-            if self.st.borrow().close.closing {
+            if self.state().close.closing {
                 // Our close_notify was answered: the socket can go.
-                self.st.borrow_mut().eof_received = true;
+                self.state_mut().eof_received = true;
                 return link.lower.close();
             }
             link.eof_pending.set(true);
@@ -566,7 +560,7 @@ impl Transport {
                     p.connection_made(&me);
                 }
             }
-            me.st.borrow_mut().started = true;
+            me.state_mut().started = true;
             if let Some(w) = hs.waiter {
                 if w.complete(crate::futures::Outcome::Result(me.c_ptr().cast(), 0)).is_err() {
                     me.abort();
@@ -582,7 +576,7 @@ impl Transport {
     fn tls_deliver(self: &Arc<Self>, plain: Vec<u8>) {
         let link = self.link();
         let (data, hold) = {
-            let st = self.st.borrow();
+            let st = self.state();
             let mut pending = link.pending.borrow_mut();
             pending.extend_from_slice(&plain);
             if st.close.is_closing() {
@@ -641,7 +635,7 @@ impl Transport {
         if self.link().handshake.borrow().is_some() {
             return self.tls_fail(EDDY_ECONNRESET, "connection closed during the TLS handshake".to_string());
         }
-        let already = std::mem::replace(&mut self.st.borrow_mut().eof_received, true);
+        let already = std::mem::replace(&mut self.state_mut().eof_received, true);
         if already {
             return;
         }
@@ -658,7 +652,7 @@ impl Transport {
             return self.tls_fail(e, "connection lost during the TLS handshake".to_string());
         }
         let (proto, err) = {
-            let mut st = self.st.borrow_mut();
+            let mut st = self.state_mut();
             st.close.lost = true;
             st.close.closing = true;
             // connection_lost only follows a connection_made (asyncio's
@@ -692,7 +686,7 @@ impl Transport {
     }
 
     fn taken_over(&self) -> bool {
-        self.st.borrow().takeover.as_ref().is_some_and(|s| s.active)
+        self.state().takeover.as_ref().is_some_and(|s| s.active)
     }
 }
 
@@ -743,7 +737,7 @@ impl TlsLayer for TlsLink {
     }
 
     fn set_write_buffer_limits(&self, high: Option<usize>, low: Option<usize>) -> Result<(), i32> {
-        self.lower.st.borrow_mut().flow.set_limits(high, low, TLS_HIGH)?;
+        self.lower.state_mut().flow.set_limits(high, low, TLS_HIGH)?;
         self.lower.maybe_pause();
         Ok(())
     }
@@ -755,7 +749,7 @@ impl TlsLayer for TlsLink {
         // timeout. connection_lost comes from the plain transport's.
         self.conn.borrow_mut().send_close_notify();
         t.tls_flush();
-        if t.st.borrow().eof_received {
+        if t.state().eof_received {
             self.lower.close();
         } else {
             self.lower.resume_reading();
