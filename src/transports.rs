@@ -633,6 +633,12 @@ impl Transport {
                 r => self.write_rest(data, r),
             };
         }
+        self.write_checking(data)
+    }
+
+    /// write() off the direct path: checks first, then buffers or sends.
+    #[inline(never)]
+    fn write_checking(self: &Arc<Self>, data: &[u8]) -> Result<(), i32> {
         let empty = self.check_writable()?;
         self.write_checked(data, empty)
     }
@@ -996,6 +1002,7 @@ impl Transport {
     /// pipe's readability only on pipes and sockets. Asked only when a
     /// write pipe turns readable.
     #[cold]
+    #[inline(never)]
     fn is_char_device(&self) -> bool {
         sys::file_type(self.raw_fd) == Ok(libc::S_IFCHR)
     }
