@@ -792,15 +792,13 @@ static int parse_fd_list(const char *s, bool *present, int cap) {
   return maxfd;
 }
 
-/* Lists the child's fds (`ls /proc/self/fd`) with close_fds as given. */
-static void list_child_fds(eddy_loop_t *loop, bool close_fds, bool *present, int cap, int *maxfd) {
+/* Lists the child's fds (`ls /proc/self/fd`) spawned with options o. */
+static void list_child_fds_with(eddy_loop_t *loop, const eddy_subprocess_options_t *o, bool *present,
+                                int cap, int *maxfd) {
   struct prec r;
   rec_init(&r, loop);
-  eddy_subprocess_options_t o;
-  eddy_subprocess_options_init(&o);
-  o.close_fds = close_fds;
   const char *argv[] = {"ls", "/proc/self/fd", NULL};
-  spawn(loop, &r, argv, &o);
+  spawn(loop, &r, argv, o);
   wait_lost(loop, &r);
   CHECK_EQ(r.rc_at_exited, 0);
   CHECK_STR_EQ(out_str(&r, 2), "");
@@ -808,6 +806,14 @@ static void list_child_fds(eddy_loop_t *loop, bool close_fds, bool *present, int
   *maxfd = parse_fd_list(out_str(&r, 1), present, cap);
   check_order(&r, "012");
   rec_free(&r);
+}
+
+/* Lists the child's fds with close_fds as given. */
+static void list_child_fds(eddy_loop_t *loop, bool close_fds, bool *present, int cap, int *maxfd) {
+  eddy_subprocess_options_t o;
+  eddy_subprocess_options_init(&o);
+  o.close_fds = close_fds;
+  list_child_fds_with(loop, &o, present, cap, maxfd);
 }
 
 /* item 124 (Popen's close_fds), issue 5: with close_fds true (the
@@ -839,6 +845,55 @@ TEST(no_parent_fd_leaks_into_the_child_unless_close_fds_is_false) {
   CHECK(present[0] && present[1] && present[2]);
   CHECK(present[100]);
   close(100);
+  close_loop(loop);
+}
+
+/* Opens /dev/null at exactly `fd`, close-on-exec or not. */
+static void devnull_at(int fd, bool cloexec) {
+  int nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  CHECK(nul >= 0);
+  CHECK_EQ(dup3(nul, fd, cloexec ? O_CLOEXEC : 0), fd);
+  close(nul);
+}
+
+/* Popen's pass_fds: a passed fd reaches the child at its own number even
+   when it is O_CLOEXEC and close_fds is true, while a close-on-exec fd and
+   an inheritable fd that are not passed do not; with close_fds false the
+   passed fd still arrives and the inheritable one now does too. The
+   parent's fd keeps FD_CLOEXEC and stays open. fds 100-102 keep clear of
+   ls's own directory fd (3). */
+TEST(pass_fds_reach_the_child_at_their_numbers_whatever_close_fds_says) {
+  eddy_loop_t *loop = new_loop();
+  devnull_at(100, false);
+  devnull_at(101, true);
+  devnull_at(102, true);
+  int pass[] = {101};
+  eddy_subprocess_options_t o;
+  eddy_subprocess_options_init(&o);
+  CHECK(o.pass_fds == NULL);
+  CHECK_EQ(o.npass_fds, 0);
+  o.pass_fds = pass;
+  o.npass_fds = 1;
+  bool present[256];
+  int maxfd = -1;
+  list_child_fds_with(loop, &o, present, 256, &maxfd);
+  CHECK(present[0] && present[1] && present[2]);
+  CHECK(present[101]);
+  CHECK(!present[100]);
+  CHECK(!present[102]);
+  CHECK(maxfd == 101);
+  CHECK(fd_is_open(101));
+  CHECK(fcntl(101, F_GETFD) & FD_CLOEXEC);
+  o.close_fds = false;
+  list_child_fds_with(loop, &o, present, 256, &maxfd);
+  CHECK(present[101]);
+  CHECK(present[100]);
+  CHECK(!present[102]);
+  CHECK(fcntl(101, F_GETFD) & FD_CLOEXEC);
+  CHECK_EQ(fcntl(100, F_GETFD) & FD_CLOEXEC, 0);
+  close(100);
+  close(101);
+  close(102);
   close_loop(loop);
 }
 
@@ -1160,15 +1215,13 @@ TEST(stdin_pipe_lost_is_reported_when_the_child_closes_its_stdin) {
 
 /* ------------------------------------------------------------ spawn failures */
 
-static void check_spawn_fails(eddy_loop_t *loop, const char *const *argv, const char *cwd, int want) {
+static void check_spawn_fails_with(eddy_loop_t *loop, const char *const *argv,
+                                   const eddy_subprocess_options_t *o, int want) {
   int fds_before = count_open_fds();
   struct prec r;
   rec_init(&r, loop);
-  eddy_subprocess_options_t o;
-  eddy_subprocess_options_init(&o);
-  o.cwd = cwd;
   eddy_future_t *f = NULL;
-  CHECK_OK(eddy_loop_subprocess_exec(loop, &proto, &r, argv, &o, &f));
+  CHECK_OK(eddy_loop_subprocess_exec(loop, &proto, &r, argv, o, &f));
   CHECK(f != NULL);
   int rc = eddy_loop_run_until_complete(loop, f);
   CHECK_ERR(rc, want);
@@ -1183,6 +1236,13 @@ static void check_spawn_fails(eddy_loop_t *loop, const char *const *argv, const 
   errno = 0;
   CHECK_EQ(waitpid(-1, NULL, WNOHANG), -1);
   CHECK_EQ(errno, ECHILD);
+}
+
+static void check_spawn_fails(eddy_loop_t *loop, const char *const *argv, const char *cwd, int want) {
+  eddy_subprocess_options_t o;
+  eddy_subprocess_options_init(&o);
+  o.cwd = cwd;
+  check_spawn_fails_with(loop, argv, &o, want);
 }
 
 /* item 124 (a spawn failure is FileNotFoundError), issue 5: a missing
@@ -1212,6 +1272,30 @@ TEST(spawn_with_a_missing_cwd_fails_the_future_with_enoent) {
   close_loop(loop);
 }
 
+/* Popen's OSError(EBADF) for a pass_fds entry that is not open: the parent
+   checks before it makes any pipe, so the future fails with EDDY_EBADF, no
+   child runs and no fd is left open; the open fd listed beside it is
+   untouched. */
+TEST(pass_fds_with_a_closed_fd_fails_the_future_with_ebadf_and_leaks_nothing) {
+  eddy_loop_t *loop = new_loop();
+  int open_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  CHECK(open_fd >= 0);
+  int closed_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  CHECK(closed_fd >= 0);
+  close(closed_fd);
+  int pass[] = {open_fd, closed_fd};
+  eddy_subprocess_options_t o;
+  eddy_subprocess_options_init(&o);
+  o.pass_fds = pass;
+  o.npass_fds = 2;
+  const char *argv[] = {"true", NULL};
+  check_spawn_fails_with(loop, argv, &o, EDDY_EBADF);
+  CHECK(fd_is_open(open_fd));
+  CHECK(fcntl(open_fd, F_GETFD) & FD_CLOEXEC);
+  close(open_fd);
+  close_loop(loop);
+}
+
 /* A program that is not executable: -EACCES (the errno of execve) */
 TEST(spawn_of_a_non_executable_file_fails_with_eacces) {
   eddy_loop_t *loop = new_loop();
@@ -1227,6 +1311,45 @@ TEST(spawn_of_a_non_executable_file_fails_with_eacces) {
 }
 
 /* ------------------------------------------------------------ arguments */
+
+/* pass_fds arguments that are wrong before any fd is looked at are refused
+   by the call itself and spawn nothing: NULL with a count and a count too
+   large for memory (EDDY_EINVAL, the rule for every array), a negative fd
+   (Popen's ValueError, so EDDY_EINVAL), more than 2^20 fds (EDDY_E2BIG, as
+   for argv and env). */
+TEST(pass_fds_null_negative_or_too_many_are_refused_by_the_call) {
+  eddy_loop_t *loop = new_loop();
+  struct prec r;
+  rec_init(&r, loop);
+  const char *argv[] = {"true", NULL};
+  eddy_future_t *f = NULL;
+  eddy_subprocess_options_t o;
+  eddy_subprocess_options_init(&o);
+  o.npass_fds = 1;
+  CHECK_ERR(eddy_loop_subprocess_exec(loop, &proto, &r, argv, &o, &f), EDDY_EINVAL);
+  CHECK_ERR(eddy_loop_subprocess_shell(loop, &proto, &r, "true", &o, &f), EDDY_EINVAL);
+  int one = 0;
+  o.pass_fds = &one;
+  o.npass_fds = SIZE_MAX;
+  CHECK_ERR(eddy_loop_subprocess_exec(loop, &proto, &r, argv, &o, &f), EDDY_EINVAL);
+  int neg[] = {0, -1};
+  o.pass_fds = neg;
+  o.npass_fds = 2;
+  CHECK_ERR(eddy_loop_subprocess_exec(loop, &proto, &r, argv, &o, &f), EDDY_EINVAL);
+  size_t many = ((size_t)1 << 20) + 1;
+  int *zeros = calloc(many, sizeof *zeros);
+  CHECK(zeros != NULL);
+  o.pass_fds = zeros;
+  o.npass_fds = many;
+  CHECK_ERR(eddy_loop_subprocess_exec(loop, &proto, &r, argv, &o, &f), EDDY_E2BIG);
+  free(zeros);
+  CHECK(f == NULL);
+  run_once(loop);
+  CHECK_EQ(r.made, 0);
+  CHECK_EQ(count_children(NULL), 0);
+  rec_free(&r);
+  close_loop(loop);
+}
 
 /* docs/semantics.md "Reading them as C", 124 (ValueError -> EDDY_EINVAL): NULL and
    invalid arguments are EDDY_EINVAL and spawn nothing; NULL handles to

@@ -900,10 +900,24 @@ typedef struct eddy_subprocess_options_t {
    */
   const char *const *env;
   /**
-   * true: the child gets no fd but 0, 1, 2.
+   * true: the child gets no fd but 0, 1, 2 (and `pass_fds`).
    */
   bool close_fds;
   bool start_new_session;
+  /**
+   * fds the child inherits at the same numbers, whatever `close_fds`
+   * says (Popen's pass_fds). They stay the caller's: not closed, their
+   * close-on-exec flag in the parent unchanged. Read during the call
+   * only. A negative fd: `EDDY_EINVAL`; one that is not open: the
+   * future fails with `EDDY_EBADF`. 0, 1 and 2 are the child's stdio
+   * whatever this says.
+   */
+  const int *pass_fds;
+  /**
+   * NULL with a non-zero count: `EDDY_EINVAL`; more than 2^20:
+   * `EDDY_E2BIG`.
+   */
+  size_t npass_fds;
 } eddy_subprocess_options_t;
 
 /**

@@ -56,11 +56,21 @@ pub struct SubprocessOptions {
     pub env: Option<Vec<CString>>,
     pub close_fds: bool,
     pub start_new_session: bool,
+    /// The caller's fds the child keeps at the same numbers, whatever
+    /// close_fds says (Popen's pass_fds).
+    pub pass_fds: Vec<RawFd>,
 }
 
 impl Default for SubprocessOptions {
     fn default() -> Self {
-        Self { stdio: [StdioMode::Pipe; 3], cwd: None, env: None, close_fds: true, start_new_session: false }
+        Self {
+            stdio: [StdioMode::Pipe; 3],
+            cwd: None,
+            env: None,
+            close_fds: true,
+            start_new_session: false,
+            pass_fds: Vec::new(),
+        }
     }
 }
 
@@ -309,7 +319,13 @@ pub fn subprocess_exec(
     opts: SubprocessOptions,
 ) -> Result<Arc<Future>, i32> {
     lp.check_closed()?;
-    if argv.is_empty() || opts.stdio[0] == StdioMode::Stdout || opts.stdio[1] == StdioMode::Stdout {
+    // A negative pass_fds entry is Popen's ValueError ("bad value(s) in
+    // fds_to_keep"), not an fd that happens to be closed.
+    if argv.is_empty()
+        || opts.stdio[0] == StdioMode::Stdout
+        || opts.stdio[1] == StdioMode::Stdout
+        || opts.pass_fds.iter().any(|&fd| fd < 0)
+    {
         return Err(EDDY_EINVAL);
     }
     let fut = Future::new(lp);
@@ -342,6 +358,11 @@ fn spawn(
     opts: &SubprocessOptions,
     fut: &Arc<Future>,
 ) -> Result<(), i32> {
+    // Checked here, before any pipe exists, so that a closed fd is a plain
+    // EBADF with nothing to undo rather than a failure in the child.
+    for &fd in &opts.pass_fds {
+        sys::check_fd_open(fd)?;
+    }
     let os = |c: &CString| std::ffi::OsStr::from_bytes(c.as_bytes()).to_owned();
     let mut cmd = Command::new(os(&argv[0]));
     cmd.args(argv[1..].iter().map(os));
@@ -380,7 +401,7 @@ fn spawn(
     cmd.stdin(stdio_for(opts.stdio[0], c0)?);
     cmd.stdout(stdio_for(opts.stdio[1], c1)?);
     cmd.stderr(stdio_for(opts.stdio[2], c2)?);
-    sys::configure_child(&mut cmd, opts.close_fds, opts.start_new_session);
+    sys::configure_child(&mut cmd, opts.close_fds, opts.start_new_session, opts.pass_fds.clone());
     let child = cmd.spawn().map_err(|e| from_io(&e))?;
     // The Command held the child ends; they close with it here.
     drop(cmd);

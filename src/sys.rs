@@ -951,16 +951,20 @@ pub(crate) fn kill(pid: i32, sig: i32) -> Result<(), i32> {
     Ok(())
 }
 
-/// What the child does between fork and exec: start a new session, and
-/// mark every inherited fd above stderr close-on-exec (marking, not
-/// closing, keeps std's exec-error pipe working until exec).
-pub(crate) fn configure_child(cmd: &mut std::process::Command, close_fds: bool, new_session: bool) {
+/// What the child does between fork and exec: start a new session, mark
+/// every inherited fd above stderr close-on-exec (marking, not closing,
+/// keeps std's exec-error pipe working until exec), then clear the mark on
+/// the passed fds, which may be close-on-exec in the parent and must
+/// survive either way. `pass_fds` is moved in because the child may not
+/// allocate.
+pub(crate) fn configure_child(cmd: &mut std::process::Command, close_fds: bool, new_session: bool, pass_fds: Vec<RawFd>) {
     use std::os::unix::process::CommandExt;
-    if !close_fds && !new_session {
+    if !close_fds && !new_session && pass_fds.is_empty() {
         return;
     }
-    // SAFETY: the closure runs in the forked child before exec and makes
-    // only async-signal-safe syscalls (setsid, close_range).
+    // SAFETY: the closure runs in the forked child before exec, allocates
+    // nothing and makes only async-signal-safe syscalls (setsid,
+    // close_range, fcntl).
     unsafe {
         cmd.pre_exec(move || {
             if new_session && libc::setsid() < 0 {
@@ -969,9 +973,24 @@ pub(crate) fn configure_child(cmd: &mut std::process::Command, close_fds: bool, 
             if close_fds && libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            for &fd in &pass_fds {
+                let flags = libc::fcntl(fd, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
             Ok(())
         });
     }
+}
+
+/// `EDDY_EBADF` unless `fd` is open in this process.
+pub(crate) fn check_fd_open(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: F_GETFD reads the fd's flags and touches no memory.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err(-Errno::last_raw());
+    }
+    Ok(())
 }
 
 /// A close-on-exec duplicate of a caller's fd (which stays the caller's).

@@ -294,6 +294,8 @@ cdef extern from "eddy.h" nogil:
         const char *const *env
         bint close_fds
         bint start_new_session
+        const int *pass_fds
+        size_t npass_fds
 
     ctypedef struct eddy_subprocess_protocol_t:
         void (*connection_made)(eddy_process_t *p, void *ud) noexcept

@@ -2052,6 +2052,7 @@ cdef class Loop:
         cdef eddy_subprocess_options_t opts
         cdef const char **cargv = NULL
         cdef const char **cenv = NULL
+        cdef int *cfds = NULL
         cdef Process proc
         cdef _Op op
         cdef int rc
@@ -2074,11 +2075,14 @@ cdef class Loop:
         benv = None
         if kwargs.get('env') is not None:
             benv = [os.fsencode(k) + b'=' + os.fsencode(v) for k, v in kwargs['env'].items()]
-        # eddy has no pass_fds: those fds are made inheritable for the spawn
-        # and the child keeps every inheritable fd (close_fds off).
-        pass_fds = [fd for fd in kwargs.get('pass_fds', ()) if not os.get_inheritable(fd)]
-        if kwargs.get('pass_fds'):
-            opts.close_fds = False
+        # Popen's rules: any int-like fd, duplicates ignored, a negative one
+        # a ValueError, and close_fds forced on.
+        pass_fds = sorted({int(fd) for fd in kwargs.get('pass_fds', ())})
+        if pass_fds and pass_fds[0] < 0:
+            raise ValueError('bad value(s) in fds_to_keep')
+        if pass_fds and not opts.close_fds:
+            warnings.warn('pass_fds overriding close_fds.', RuntimeWarning)
+            opts.close_fds = True
         protocol = protocol_factory()
         proc = Process(self, protocol)
         op = _Op(self, OP_PROCESS)
@@ -2087,8 +2091,11 @@ cdef class Loop:
         cargv = <const char **>malloc((len(strings) + 1) * sizeof(char *))
         if benv is not None:
             cenv = <const char **>malloc((len(benv) + 1) * sizeof(char *))
+        if pass_fds:
+            cfds = <int *>malloc(len(pass_fds) * sizeof(int))
         try:
-            if cargv == NULL or (benv is not None and cenv == NULL):
+            if (cargv == NULL or (benv is not None and cenv == NULL) or
+                    (pass_fds and cfds == NULL)):
                 raise MemoryError()
             for i in range(len(strings)):
                 cargv[i] = <const char *>strings[i]
@@ -2098,22 +2105,21 @@ cdef class Loop:
                     cenv[i] = <const char *>benv[i]
                 cenv[len(benv)] = NULL
                 opts.env = cenv
-            for fd in pass_fds:
-                os.set_inheritable(fd, True)
-            try:
-                if cmd is not None:
-                    rc = eddy_loop_subprocess_shell(self._eloop, &_SUBPROCESS_PROTOCOL,
-                                                    proc._give_to_eddy(), cmd, &opts, &op.ef)
-                else:
-                    rc = eddy_loop_subprocess_exec(self._eloop, &_SUBPROCESS_PROTOCOL,
-                                                   proc._give_to_eddy(), cargv, &opts,
-                                                   &op.ef)
-            finally:
-                for fd in pass_fds:
-                    os.set_inheritable(fd, False)
+            for i in range(len(pass_fds)):
+                cfds[i] = pass_fds[i]
+            opts.pass_fds = cfds
+            opts.npass_fds = len(pass_fds)
+            if cmd is not None:
+                rc = eddy_loop_subprocess_shell(self._eloop, &_SUBPROCESS_PROTOCOL,
+                                                proc._give_to_eddy(), cmd, &opts, &op.ef)
+            else:
+                rc = eddy_loop_subprocess_exec(self._eloop, &_SUBPROCESS_PROTOCOL,
+                                               proc._give_to_eddy(), cargv, &opts,
+                                               &op.ef)
         finally:
             free(cargv)
             free(cenv)
+            free(cfds)
         if rc < 0:
             proc._take_back_from_eddy()
         return op.start(rc)

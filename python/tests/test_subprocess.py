@@ -2,6 +2,7 @@
 SubprocessProtocol callback order, signals, the Popen arguments eddy carries
 and the ones it refuses."""
 import asyncio
+import errno
 import os
 import signal
 import subprocess
@@ -128,6 +129,64 @@ def test_pass_fds(any_loop):
             os.close(w)
 
     assert any_loop.run_until_complete(main()) == b'via fd'
+
+
+# The child reports which of the two write ends it has: the passed one, kept
+# at its number, and not the inheritable one that was not passed.
+_SEES = ('import os, sys\n'
+         'def sees(fd):\n'
+         '    try:\n'
+         '        os.fstat(fd)\n'
+         '        return True\n'
+         '    except OSError:\n'
+         '        return False\n'
+         'passed, other = map(int, sys.argv[1:])\n'
+         'os.write(passed, b"x")\n'
+         'print(sees(passed), sees(other))\n')
+
+
+def test_pass_fds_passes_only_those_fds(any_loop):
+    async def main(**kwargs):
+        r, w = os.pipe()
+        r2, w2 = os.pipe()
+        os.set_inheritable(w2, True)
+        try:
+            p = await asyncio.create_subprocess_exec(
+                sys.executable, '-c', _SEES, str(w), str(w2), pass_fds=[w, w],
+                stdout=subprocess.PIPE, **kwargs)
+            out, _ = await p.communicate()
+            assert p.returncode == 0
+            assert not os.get_inheritable(w)
+            assert os.get_inheritable(w2)
+            return out.split(), os.read(r, 100)
+        finally:
+            for fd in (r, w, r2, w2):
+                os.close(fd)
+
+    assert any_loop.run_until_complete(main()) == ([b'True', b'False'], b'x')
+    # Popen forces close_fds on when pass_fds is given, with a warning.
+    with pytest.warns(RuntimeWarning, match='pass_fds overriding close_fds'):
+        assert any_loop.run_until_complete(main(close_fds=False)) == (
+            [b'True', b'False'], b'x')
+
+
+def test_pass_fds_bad_fds(any_loop):
+    async def main():
+        nul = os.open(os.devnull, os.O_RDONLY)
+        # A high number, so that no fd the spawn makes can take it.
+        closed = os.dup2(nul, 987)
+        os.close(closed)
+        try:
+            with pytest.raises(OSError) as info:
+                await asyncio.create_subprocess_exec('true', pass_fds=(nul, closed))
+            assert info.value.errno == errno.EBADF
+            with pytest.raises(ValueError, match='bad value'):
+                await asyncio.create_subprocess_exec('true', pass_fds=(-1,))
+            os.fstat(nul)
+        finally:
+            os.close(nul)
+
+    any_loop.run_until_complete(main())
 
 
 def test_bad_arguments(loop):

@@ -30,9 +30,19 @@ pub struct eddy_subprocess_options_t {
     pub cwd: *const c_char,
     /// NULL-terminated "K=V" strings; NULL: inherit.
     pub env: *const *const c_char,
-    /// true: the child gets no fd but 0, 1, 2.
+    /// true: the child gets no fd but 0, 1, 2 (and `pass_fds`).
     pub close_fds: bool,
     pub start_new_session: bool,
+    /// fds the child inherits at the same numbers, whatever `close_fds`
+    /// says (Popen's pass_fds). They stay the caller's: not closed, their
+    /// close-on-exec flag in the parent unchanged. Read during the call
+    /// only. A negative fd: `EDDY_EINVAL`; one that is not open: the
+    /// future fails with `EDDY_EBADF`. 0, 1 and 2 are the child's stdio
+    /// whatever this says.
+    pub pass_fds: *const c_int,
+    /// NULL with a non-zero count: `EDDY_EINVAL`; more than 2^20:
+    /// `EDDY_E2BIG`.
+    pub npass_fds: usize,
 }
 
 /// Pipes for all three, inherited cwd and environment, close_fds on. NULL
@@ -49,6 +59,8 @@ pub extern "C" fn eddy_subprocess_options_init(o: *mut eddy_subprocess_options_t
             env: std::ptr::null(),
             close_fds: true,
             start_new_session: false,
+            pass_fds: std::ptr::null(),
+            npass_fds: 0,
         },
     )
 }
@@ -91,7 +103,17 @@ fn options(o: *const eddy_subprocess_options_t) -> Result<SubprocessOptions, c_i
         env: if o.env.is_null() { None } else { Some(strings(o.env)?) },
         close_fds: o.close_fds,
         start_new_session: o.start_new_session,
+        pass_fds: fd_list(o.pass_fds, o.npass_fds)?,
     })
+}
+
+/// A copy: the caller's array is read during the call only.
+fn fd_list(p: *const c_int, n: usize) -> Result<Vec<c_int>, c_int> {
+    let fds = slice(p, n)?;
+    if fds.len() > 1 << 20 {
+        return Err(EDDY_E2BIG);
+    }
+    Ok(fds.to_vec())
 }
 
 /// Runs `argv[0]` (searched in PATH) with `argv`. The future's value is the
