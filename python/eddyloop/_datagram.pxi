@@ -126,7 +126,7 @@ cdef class DatagramTransport(_Core):
             })
 
 
-cdef void _dg_connection_made(eddy_datagram_t *d, void *ud) noexcept with gil:
+cdef void _dg_connection_made(eddy_datagram_t *d, void *ud) noexcept:
     cdef DatagramTransport tr = <DatagramTransport>ud
     try:
         if tr._d == NULL:
@@ -138,7 +138,7 @@ cdef void _dg_connection_made(eddy_datagram_t *d, void *ud) noexcept with gil:
         tr._loop._interrupt(exc)
 
 
-cdef void _dg_connection_lost(eddy_datagram_t *d, int err, void *ud) noexcept with gil:
+cdef void _dg_connection_lost(eddy_datagram_t *d, int err, void *ud) noexcept:
     cdef DatagramTransport tr = <DatagramTransport>ud
     try:
         tr._lost = True
@@ -152,7 +152,7 @@ cdef void _dg_connection_lost(eddy_datagram_t *d, int err, void *ud) noexcept wi
         tr._loop._interrupt(exc)
 
 
-cdef void _dg_pause_writing(eddy_datagram_t *d, void *ud) noexcept with gil:
+cdef void _dg_pause_writing(eddy_datagram_t *d, void *ud) noexcept:
     cdef DatagramTransport tr = <DatagramTransport>ud
     try:
         tr._call('pause_writing')
@@ -160,7 +160,7 @@ cdef void _dg_pause_writing(eddy_datagram_t *d, void *ud) noexcept with gil:
         tr._loop._interrupt(exc)
 
 
-cdef void _dg_resume_writing(eddy_datagram_t *d, void *ud) noexcept with gil:
+cdef void _dg_resume_writing(eddy_datagram_t *d, void *ud) noexcept:
     cdef DatagramTransport tr = <DatagramTransport>ud
     try:
         tr._call('resume_writing')
@@ -170,7 +170,7 @@ cdef void _dg_resume_writing(eddy_datagram_t *d, void *ud) noexcept with gil:
 
 cdef void _dg_datagram_received(eddy_datagram_t *d, const uint8_t *data, size_t n,
                                 const sockaddr *addr, socklen_t addrlen,
-                                void *ud) noexcept with gil:
+                                void *ud) noexcept:
     cdef DatagramTransport tr = <DatagramTransport>ud
     try:
         tr._call('datagram_received', (
@@ -180,7 +180,7 @@ cdef void _dg_datagram_received(eddy_datagram_t *d, const uint8_t *data, size_t 
         tr._loop._interrupt(exc)
 
 
-cdef void _dg_error_received(eddy_datagram_t *d, int err, void *ud) noexcept with gil:
+cdef void _dg_error_received(eddy_datagram_t *d, int err, void *ud) noexcept:
     cdef DatagramTransport tr = <DatagramTransport>ud
     try:
         tr._call('error_received', (_error(err),))

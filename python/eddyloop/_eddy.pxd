@@ -19,7 +19,10 @@ cdef extern from "<netdb.h>":
         char *ai_canonname
         addrinfo *ai_next
 
-cdef extern from "eddy.h" nogil:
+# Not `nogil`: the callback types below then name functions that run with
+# the GIL held, which the binding's callbacks do (see "C callbacks" in
+# _loop.pyx); the binding calls eddy only while it holds the GIL.
+cdef extern from "eddy.h":
     ctypedef struct eddy_loop_t:
         pass
     ctypedef struct eddy_handle_t:

@@ -24,7 +24,6 @@ from cpython.contextvars cimport (PyContext_CheckExact, PyContext_CopyCurrent, P
 from cpython.buffer cimport PyObject_GetBuffer, PyBuffer_Release, PyBUF_WRITABLE, PyBUF_SIMPLE
 from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.exc cimport PyErr_CheckSignals
-from cpython.list cimport PyList_Clear
 from libc.stdint cimport int64_t, uint16_t, uint32_t
 from libc.string cimport memset, memcpy, strlen
 
@@ -159,6 +158,30 @@ cdef extern from *:
     }
     """
     bint eddyloop_current_context_is_empty()
+
+cdef extern from *:
+    """
+    /* Empties a list but keeps its item array, up to 4096 slots: the ready
+       list is emptied after every batch and refilled at once, and
+       list.clear() freed the array each time, so that the next append
+       allocated it again (a third of the binding's own part of a chained
+       call_soon). Only for a list nothing else can reach meanwhile (the
+       drain's own batch): a destructor run by a decref below must not
+       append to it. */
+    static void eddyloop_list_empty(PyObject *op) {
+        PyListObject *l = (PyListObject *)op;
+        Py_ssize_t i = Py_SIZE(l);
+        if (l->allocated > 4096) {
+            PyList_SetSlice(op, 0, i, NULL);
+            return;
+        }
+        Py_SET_SIZE(l, 0);
+        while (--i >= 0) {
+            Py_XDECREF(l->ob_item[i]);
+        }
+    }
+    """
+    void eddyloop_list_empty(list op)
 
 cdef extern from "Python.h":
     void PyObject_GC_Track(void *op)
@@ -392,8 +415,13 @@ cdef class TimerHandle(Handle):
 
 
 # --- C callbacks -----------------------------------------------------------
-# Each re-takes the GIL and never lets an exception escape into eddy: what
-# must leave the loop is kept by Loop._interrupt.
+# None lets an exception escape into eddy: what must leave the loop is kept
+# by Loop._interrupt. None takes the GIL either: eddy calls them on the
+# loop's thread from inside run_forever (or from a call the binding makes),
+# and that thread holds the GIL except between the poll hooks below, around
+# a poll that may block, where eddy calls nothing. (Taking it with
+# PyGILState_Ensure cost ~80 instructions per callback, 3% of a chained
+# call_soon.)
 
 cdef void _release_gil(void *ud) noexcept nogil:
     (<PyThreadState **>ud)[0] = PyEval_SaveThread()
@@ -403,7 +431,7 @@ cdef void _take_gil(void *ud) noexcept nogil:
     PyEval_RestoreThread((<PyThreadState **>ud)[0])
 
 
-cdef void _drain_cb(void *ud) noexcept with gil:
+cdef void _drain_cb(void *ud) noexcept:
     cdef Loop loop = <Loop>ud
     try:
         loop._drain()
@@ -411,7 +439,7 @@ cdef void _drain_cb(void *ud) noexcept with gil:
         loop._interrupt(exc)
 
 
-cdef void _wake_cb(void *ud) noexcept with gil:
+cdef void _wake_cb(void *ud) noexcept:
     cdef Loop loop = <Loop>ud
     try:
         loop._wake_pending = False
@@ -421,7 +449,7 @@ cdef void _wake_cb(void *ud) noexcept with gil:
         loop._interrupt(exc)
 
 
-cdef void _timer_cb(void *ud) noexcept with gil:
+cdef void _timer_cb(void *ud) noexcept:
     cdef TimerHandle h = <TimerHandle>ud
     cdef Loop loop = h._loop
     try:
@@ -441,7 +469,7 @@ cdef void _timer_cb(void *ud) noexcept with gil:
         loop._interrupt(exc)
 
 
-cdef void _io_cb(void *ud) noexcept with gil:
+cdef void _io_cb(void *ud) noexcept:
     cdef _IoWatch w = <_IoWatch>ud
     cdef Loop loop = w.loop
     try:
@@ -454,7 +482,7 @@ cdef void _io_cb(void *ud) noexcept with gil:
         loop._interrupt(exc)
 
 
-cdef void _wakeup_fd_cb(void *ud) noexcept with gil:
+cdef void _wakeup_fd_cb(void *ud) noexcept:
     cdef Loop loop = <Loop>ud
     try:
         loop._read_wakeup_fd()
@@ -462,7 +490,7 @@ cdef void _wakeup_fd_cb(void *ud) noexcept with gil:
         loop._interrupt(exc)
 
 
-cdef void _op_done_cb(eddy_future_t *f, void *ud) noexcept with gil:
+cdef void _op_done_cb(eddy_future_t *f, void *ud) noexcept:
     cdef _Op op = <_Op>ud
     # Lent when the callback was registered; `op` holds it for this call.
     op.loop._lent.discard(op)
@@ -1068,7 +1096,7 @@ cdef class Loop:
                 # Left by an exception leaving the loop: they run first in
                 # the next run, before what the batch scheduled.
                 self._ready[:0] = batch[i:]
-            PyList_Clear(batch)
+            eddyloop_list_empty(batch)
             self._ready_spare = batch
             self._drain_scheduled = False
             if self._ready:

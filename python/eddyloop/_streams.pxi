@@ -392,7 +392,7 @@ cdef class Transport(_Core):
             self._fatal_error(exc, 'Fatal error: protocol.buffer_updated() call failed.')
 
 
-cdef void _tr_connection_made(eddy_transport_t *t, void *ud) noexcept with gil:
+cdef void _tr_connection_made(eddy_transport_t *t, void *ud) noexcept:
     cdef Transport tr = <Transport>ud
     try:
         tr._connection_made(t)
@@ -400,7 +400,7 @@ cdef void _tr_connection_made(eddy_transport_t *t, void *ud) noexcept with gil:
         tr._loop._interrupt(exc)
 
 
-cdef void _tr_connection_lost(eddy_transport_t *t, int err, void *ud) noexcept with gil:
+cdef void _tr_connection_lost(eddy_transport_t *t, int err, void *ud) noexcept:
     cdef Transport tr = <Transport>ud
     try:
         tr._connection_lost(err)
@@ -408,7 +408,7 @@ cdef void _tr_connection_lost(eddy_transport_t *t, int err, void *ud) noexcept w
         tr._loop._interrupt(exc)
 
 
-cdef void _tr_pause_writing(eddy_transport_t *t, void *ud) noexcept with gil:
+cdef void _tr_pause_writing(eddy_transport_t *t, void *ud) noexcept:
     cdef Transport tr = <Transport>ud
     try:
         tr._flow(True)
@@ -416,7 +416,7 @@ cdef void _tr_pause_writing(eddy_transport_t *t, void *ud) noexcept with gil:
         tr._loop._interrupt(exc)
 
 
-cdef void _tr_resume_writing(eddy_transport_t *t, void *ud) noexcept with gil:
+cdef void _tr_resume_writing(eddy_transport_t *t, void *ud) noexcept:
     cdef Transport tr = <Transport>ud
     try:
         tr._flow(False)
@@ -425,7 +425,7 @@ cdef void _tr_resume_writing(eddy_transport_t *t, void *ud) noexcept with gil:
 
 
 cdef void _tr_data_received(eddy_transport_t *t, const uint8_t *data, size_t n,
-                            void *ud) noexcept with gil:
+                            void *ud) noexcept:
     cdef Transport tr = <Transport>ud
     try:
         tr._data_received(data, n)
@@ -433,7 +433,7 @@ cdef void _tr_data_received(eddy_transport_t *t, const uint8_t *data, size_t n,
         tr._loop._interrupt(exc)
 
 
-cdef bint _tr_eof_received(eddy_transport_t *t, void *ud) noexcept with gil:
+cdef bint _tr_eof_received(eddy_transport_t *t, void *ud) noexcept:
     cdef Transport tr = <Transport>ud
     try:
         return tr._eof_received()
@@ -443,7 +443,7 @@ cdef bint _tr_eof_received(eddy_transport_t *t, void *ud) noexcept with gil:
 
 
 cdef int _tr_get_buffer(eddy_transport_t *t, size_t sizehint, void **buf, size_t *n,
-                        void *ud) noexcept with gil:
+                        void *ud) noexcept:
     cdef Transport tr = <Transport>ud
     try:
         return tr._get_buffer(sizehint, buf, n)
@@ -452,7 +452,7 @@ cdef int _tr_get_buffer(eddy_transport_t *t, size_t sizehint, void **buf, size_t
         return EDDY_EINVAL
 
 
-cdef void _tr_buffer_updated(eddy_transport_t *t, size_t nbytes, void *ud) noexcept with gil:
+cdef void _tr_buffer_updated(eddy_transport_t *t, size_t nbytes, void *ud) noexcept:
     cdef Transport tr = <Transport>ud
     try:
         tr._buffer_updated(nbytes)
@@ -477,7 +477,7 @@ _BUFFERED_PROTOCOL.buffer_updated = _tr_buffer_updated
 # --- servers -------------------------------------------------------------------
 
 cdef int _server_factory(void *factory_ud, const eddy_protocol_t **proto,
-                         void **ud) noexcept with gil:
+                         void **ud) noexcept:
     """A new connection on a server: make its protocol and Transport."""
     cdef Server server = <Server>factory_ud
     cdef Transport tr

@@ -154,7 +154,7 @@ cdef class Process(_Core):
             })
 
 
-cdef void _sp_connection_made(eddy_process_t *p, void *ud) noexcept with gil:
+cdef void _sp_connection_made(eddy_process_t *p, void *ud) noexcept:
     cdef Process proc = <Process>ud
     try:
         if proc._p == NULL:
@@ -171,7 +171,7 @@ cdef void _sp_connection_made(eddy_process_t *p, void *ud) noexcept with gil:
         proc._loop._interrupt(exc)
 
 
-cdef void _sp_connection_lost(eddy_process_t *p, int err, void *ud) noexcept with gil:
+cdef void _sp_connection_lost(eddy_process_t *p, int err, void *ud) noexcept:
     cdef Process proc = <Process>ud
     try:
         proc._lost = True
@@ -184,7 +184,7 @@ cdef void _sp_connection_lost(eddy_process_t *p, int err, void *ud) noexcept wit
         proc._loop._interrupt(exc)
 
 
-cdef void _sp_pause_writing(eddy_process_t *p, void *ud) noexcept with gil:
+cdef void _sp_pause_writing(eddy_process_t *p, void *ud) noexcept:
     cdef Process proc = <Process>ud
     try:
         proc._call('pause_writing')
@@ -192,7 +192,7 @@ cdef void _sp_pause_writing(eddy_process_t *p, void *ud) noexcept with gil:
         proc._loop._interrupt(exc)
 
 
-cdef void _sp_resume_writing(eddy_process_t *p, void *ud) noexcept with gil:
+cdef void _sp_resume_writing(eddy_process_t *p, void *ud) noexcept:
     cdef Process proc = <Process>ud
     try:
         proc._call('resume_writing')
@@ -201,7 +201,7 @@ cdef void _sp_resume_writing(eddy_process_t *p, void *ud) noexcept with gil:
 
 
 cdef void _sp_pipe_data_received(eddy_process_t *p, int fd, const uint8_t *data, size_t n,
-                                 void *ud) noexcept with gil:
+                                 void *ud) noexcept:
     cdef Process proc = <Process>ud
     try:
         proc._call('pipe_data_received',
@@ -211,7 +211,7 @@ cdef void _sp_pipe_data_received(eddy_process_t *p, int fd, const uint8_t *data,
 
 
 cdef void _sp_pipe_connection_lost(eddy_process_t *p, int fd, int err,
-                                   void *ud) noexcept with gil:
+                                   void *ud) noexcept:
     cdef Process proc = <Process>ud
     try:
         proc._call('pipe_connection_lost', (fd, None if err == 0 else _error(err)))
@@ -219,7 +219,7 @@ cdef void _sp_pipe_connection_lost(eddy_process_t *p, int fd, int err,
         proc._loop._interrupt(exc)
 
 
-cdef void _sp_process_exited(eddy_process_t *p, void *ud) noexcept with gil:
+cdef void _sp_process_exited(eddy_process_t *p, void *ud) noexcept:
     cdef Process proc = <Process>ud
     try:
         proc._call('process_exited')
