@@ -61,6 +61,32 @@ MODULES = {
 }
 
 
+# The tests that cannot pass on a loop other than asyncio's own, because
+# they patch or read asyncio's internals rather than test a loop's
+# behaviour (docs/python.md, "Failures that test asyncio's internals").
+# --check fails on any other failure.
+WHITE_BOX = {
+    ('test_events', 'test_timeout_rounding'): 'patches loop._run_once to count iterations',
+    ('test_events', 'test_prompt_cancellation'): 'cleans up with loop._stop_serving(sock)',
+    ('test_events', 'test_create_server_multiple_hosts_ipv4'):
+        'patches base_events.socket with a mock and replaces loop._start_serving',
+    ('test_events', 'test_create_server_multiple_hosts_ipv6'):
+        'patches base_events.socket with a mock and replaces loop._start_serving',
+    ('test_sock_lowlevel', 'test_sendto_blocking'):
+        'a mock.Mock socket whose sendto raises BlockingIOError; eddy sends on the real fd',
+    ('test_sendfile', 'test_sendfile_force_unsupported_native'): 'patches loop._sendfile_native',
+    ('test_subprocess', 'test_close_dont_kill_finished'):
+        "mocks kill on get_extra_info('subprocess'), a Popen object eddy does not have",
+    ('test_subprocess', 'test_close_kill_running'):
+        "mocks kill on get_extra_info('subprocess'), a Popen object eddy does not have",
+    ('test_subprocess', 'test_pause_reading'):
+        'spies on loop.connect_read_pipe, through which asyncio (not eddy) makes the pipes',
+    ('test_subprocess', 'test_popen_error'): 'patches subprocess.Popen, which eddy does not spawn through',
+    ('test_subprocess', 'test_popen_error_with_stdin_pipe'):
+        'patches subprocess.Popen, which eddy does not spawn through',
+}
+
+
 # --loop: the module that provides new_event_loop and EventLoopPolicy, as
 # uvloop's API does (eddyloop and rloop follow it); None: asyncio's own loop.
 LOOP_MODULES = {'eddy': 'eddyloop', 'uvloop': 'uvloop', 'rloop': 'rloop', 'asyncio': None}
@@ -208,6 +234,8 @@ def main():
     ap.add_argument('--json', help='write every outcome to this file')
     ap.add_argument('-v', '--verbose', action='store_true',
                     help='print each failure with its traceback tail')
+    ap.add_argument('--check', action='store_true',
+                    help='exit 1 if a test outside WHITE_BOX fails (make test)')
     ap.add_argument('--one', nargs=3, metavar=('MODULE', 'CLASS', 'TEST'),
                     help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -255,6 +283,18 @@ def main():
         with open(args.json, 'w') as f:
             json.dump([{'module': m, 'class': c, 'test': t, **o}
                        for (m, c, t), o in sorted(outcomes.items())], f, indent=1)
+    if args.check:
+        unexpected = [(m, c, t) for (m, c, t), o in sorted(outcomes.items())
+                      if o['status'] == 'failed' and (m, t) not in WHITE_BOX]
+        for m, c, t in unexpected:
+            print(f'FAIL {m}.{c}.{t}: not one of the white-box tests\n'
+                  f'{outcomes[(m, c, t)]["detail"]}')
+        if unexpected:
+            print(f'{len(unexpected)} unexpected failure(s)')
+            return 1
+        white = sum(1 for (m, c, t), o in outcomes.items()
+                    if o['status'] == 'failed' and (m, t) in WHITE_BOX)
+        print(f'no unexpected failure ({white} white-box tests failed, as listed)')
     return 0
 
 
