@@ -410,6 +410,130 @@ TEST(busy_poll_interval_rejects_null_negative_and_nan) {
   close_loop(loop);
 }
 
+/* ------------------------------- eddy_loop_claim_iteration (eddy's, not asyncio) */
+
+struct claim {
+  eddy_loop_t *loop;
+  int wfd;       /* claim_until_refused: the pipe a reader watches */
+  int claimed;   /* iterations claimed */
+};
+
+static void claim_refused_after_stop_cb(void *ud) {
+  eddy_loop_t *loop = ud;
+  ev_add('s');
+  eddy_loop_stop(loop);
+  CHECK_EQ(eddy_loop_claim_iteration(loop), 0);
+}
+
+/* Claims while nothing else waits, as a binding's drain would: one claim
+   is granted, and each kind of waiting work makes the next one refused
+   (a callback queued behind this one in the same iteration counts too). */
+static void claim_checks_cb(void *ud) {
+  struct claim *c = ud;
+  eddy_loop_t *loop = c->loop;
+  ev_add('a');
+  CHECK_EQ(eddy_loop_claim_iteration(loop), 1);
+  /* another callback waiting */
+  CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('b'), NULL));
+  CHECK_EQ(eddy_loop_claim_iteration(loop), 0);
+  CHECK_OK(eddy_loop_call_soon(loop, claim_refused_after_stop_cb, loop, NULL));
+}
+static void claim_refused_with_a_timer_cb(void *ud) {
+  eddy_loop_t *loop = ud;
+  eddy_handle_t *h = NULL;
+  CHECK_OK(eddy_loop_call_later(loop, 3600.0, rec_cb, TAG('x'), &h));
+  CHECK_EQ(eddy_loop_claim_iteration(loop), 0); /* due or not */
+  CHECK_OK(eddy_handle_cancel(h));
+  eddy_handle_release(h);
+  ev_add('t');
+}
+static void *queue_w_from_thread(void *ud) {
+  CHECK_OK(eddy_loop_call_soon_threadsafe(ud, rec_cb, TAG('w'), NULL));
+  return NULL;
+}
+static void claim_refused_with_threadsafe_work_cb(void *ud) {
+  eddy_loop_t *loop = ud;
+  pthread_t t;
+  CHECK_EQ(pthread_create(&t, NULL, queue_w_from_thread, loop), 0);
+  CHECK_EQ(pthread_join(t, NULL), 0);
+  CHECK_EQ(eddy_loop_claim_iteration(loop), 0);
+  ev_add('h');
+}
+
+TEST(claim_iteration_is_granted_only_when_nothing_else_waits) {
+  ev_reset();
+  eddy_loop_t *loop = new_loop();
+  CHECK_OK(eddy_loop_set_busy_poll_interval(loop, 3600.0));
+  struct claim c = {loop, -1, 0};
+  CHECK_OK(eddy_loop_call_soon(loop, claim_checks_cb, &c, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_STR_EQ(ev, "abs");
+  CHECK_OK(eddy_loop_call_soon(loop, claim_refused_with_a_timer_cb, loop, NULL));
+  CHECK_OK(eddy_loop_call_soon(loop, claim_refused_with_threadsafe_work_cb, loop, NULL));
+  CHECK_OK(eddy_loop_call_soon(loop, stop_cb, loop, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_STR_EQ(ev, "absth");
+  CHECK_OK(run_once(loop)); /* w came from another thread during h */
+  CHECK_STR_EQ(ev, "absthw");
+  close_loop(loop);
+}
+
+static void claim_once_cb(void *ud) {
+  struct claim *c = ud;
+  c->claimed = eddy_loop_claim_iteration(c->loop);
+  eddy_loop_stop(c->loop);
+}
+
+/* Without a busy-poll interval every iteration polls, so none is granted;
+   nor outside a run; NULL is refused. */
+TEST(claim_iteration_needs_a_busy_poll_interval_and_a_running_loop) {
+  eddy_loop_t *loop = new_loop();
+  struct claim c = {loop, -1, -1};
+  CHECK_OK(eddy_loop_call_soon(loop, claim_once_cb, &c, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_EQ(c.claimed, 0);
+  CHECK_OK(eddy_loop_set_busy_poll_interval(loop, 3600.0));
+  CHECK_EQ(eddy_loop_claim_iteration(loop), 0);
+  CHECK_OK(eddy_loop_call_soon(loop, claim_once_cb, &c, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_EQ(c.claimed, 1);
+  CHECK_ERR(eddy_loop_claim_iteration(NULL), EDDY_EINVAL);
+  close_loop(loop);
+}
+
+/* Claims until refused, then writes to a watched pipe and queues 'B'. */
+static void claim_until_refused_cb(void *ud) {
+  struct claim *c = ud;
+  ev_add('A');
+  while (c->claimed < 100 && eddy_loop_claim_iteration(c->loop) == 1) c->claimed++;
+  CHECK_EQ(write(c->wfd, "r", 1), 1);
+  CHECK_OK(eddy_loop_call_soon(c->loop, rec_cb, TAG('B'), NULL));
+  CHECK_OK(eddy_loop_call_soon(c->loop, stop_cb, c->loop, NULL));
+}
+
+/* Claimed iterations count toward the busy-poll interval like the loop's
+   own: with an interval of 1 ns, the clock is read at the 8th, the poll is
+   found due and the claim refused; the next iteration then polls, so the
+   reader runs in it (behind B, queued before that poll: item 3). With a
+   long interval it would have waited for a later poll. */
+TEST(claimed_iterations_still_let_the_loop_poll_within_the_interval) {
+  ev_reset();
+  int p[2];
+  CHECK_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  eddy_loop_t *loop = new_loop();
+  CHECK_OK(eddy_loop_set_busy_poll_interval(loop, 1e-9));
+  struct io_rec r = {loop, p[0]};
+  CHECK_OK(eddy_loop_add_reader(loop, p[0], read_one_and_remove_cb, &r));
+  struct claim c = {loop, p[1], 0};
+  CHECK_OK(eddy_loop_call_soon(loop, claim_until_refused_cb, &c, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_EQ(c.claimed, 7);
+  CHECK_STR_EQ(ev, "ABr");
+  close_loop(loop);
+  close(p[0]);
+  close(p[1]);
+}
+
 /* ----------------------------------------------- eddy's poll hooks (not asyncio) */
 
 static void hook_before(void *ud) { ev_add(*(const char *)ud == 'x' ? '<' : '?'); }

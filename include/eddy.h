@@ -1304,6 +1304,24 @@ int eddy_loop_set_slow_callback_duration(struct eddy_loop_t *loop, double second
 int eddy_loop_set_busy_poll_interval(struct eddy_loop_t *loop, double seconds);
 
 /**
+ * For a binding that keeps its own queue of ready callbacks and runs it
+ * from one eddy callback, rescheduled with `eddy_loop_call_soon` while
+ * its queue is not empty (as the Python binding does): returns 1 when the
+ * loop's next iteration would do nothing but run that callback again, and
+ * counts that iteration as run, so the caller may take its next batch at
+ * once instead of going through the loop. That is when a busy-poll
+ * interval is set (`eddy_loop_set_busy_poll_interval`) and lets the
+ * iteration skip its poll, the loop is running, no stop was asked, and
+ * no other callback, no timer (due or not), no fd watcher event and no
+ * call_soon_threadsafe work is waiting. Returns 0 otherwise (then the
+ * caller reschedules and returns; if the poll was due, the next iteration
+ * makes it). `EDDY_EINVAL` for NULL.
+ *
+ * eddy's addition (asyncio and libuv have no such call).
+ */
+int eddy_loop_claim_iteration(struct eddy_loop_t *loop);
+
+/**
  * Calls `before(ud)` just before every poll that may block and `after(ud)`
  * as soon as it returns, on the loop's thread: an embedder that holds a
  * lock while its callbacks run (an interpreter lock) lets go of it only

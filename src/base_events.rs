@@ -375,6 +375,9 @@ pub struct EventLoop {
     last_poll: Cell<f64>,
     /// Polls skipped since `last_poll`.
     busy_skips: Cell<u32>,
+    /// `claim_iteration` found the busy-poll interval over: the next
+    /// iteration polls.
+    poll_due: Cell<bool>,
     exception_handler: RefCell<Option<Rc<dyn ExceptionHandler>>>,
     poll_hooks: RefCell<Option<Rc<dyn PollHooks>>>,
     pub(crate) task_factory: RefCell<Option<Rc<dyn TaskFactory>>>,
@@ -423,6 +426,7 @@ impl EventLoop {
             busy_poll_interval: Cell::new(0.0),
             last_poll: Cell::new(f64::NEG_INFINITY),
             busy_skips: Cell::new(0),
+            poll_due: Cell::new(false),
             exception_handler: RefCell::new(None),
             poll_hooks: RefCell::new(None),
             task_factory: RefCell::new(None),
@@ -963,20 +967,61 @@ impl EventLoop {
     /// but a chained callback per iteration, reading it each time cost as
     /// much as the library's part of the iteration.
     fn skips_poll(&self, timeout: Option<Duration>) -> bool {
-        let interval = self.busy_poll_interval.get();
-        if interval == 0.0 {
+        if self.busy_poll_interval.get() == 0.0 {
             return false;
         }
-        if timeout == Some(Duration::ZERO) && self.last_poll.get() > f64::NEG_INFINITY {
-            let skipped = self.busy_skips.get() + 1;
-            self.busy_skips.set(skipped);
-            if skipped % BUSY_POLL_CLOCK_EVERY != 0 || self.time() - self.last_poll.get() < interval {
-                return true;
-            }
+        let due = self.poll_due.replace(false);
+        if !due && timeout == Some(Duration::ZERO) && self.may_skip_poll() {
+            return true;
         }
         self.busy_skips.set(0);
         self.last_poll.set(self.time());
         false
+    }
+
+    /// Counts an iteration that would not block; whether it may skip its
+    /// poll under the busy-poll interval (never before the run's first).
+    fn may_skip_poll(&self) -> bool {
+        if self.last_poll.get() == f64::NEG_INFINITY {
+            return false;
+        }
+        let skipped = self.busy_skips.get() + 1;
+        self.busy_skips.set(skipped);
+        skipped % BUSY_POLL_CLOCK_EVERY != 0 || self.time() - self.last_poll.get() < self.busy_poll_interval.get()
+    }
+
+    /// For a caller that keeps its own queue of ready callbacks and runs
+    /// it from one of the loop's callbacks (a language binding, as the
+    /// Python binding's drain): true when the loop's next iteration would
+    /// do nothing but run that callback again, so the caller may run its
+    /// next batch at once, the iteration counted as if it had run. That
+    /// is: the loop runs with a busy-poll interval, the interval lets the
+    /// poll be skipped, no stop was asked, and no callback, timer (even a
+    /// later one: its due time is not read here), handler run-again, fd
+    /// watcher or work from another thread is waiting. False otherwise;
+    /// when the poll was due, the next iteration makes it.
+    pub fn claim_iteration(&self) -> bool {
+        if self.busy_poll_interval.get() == 0.0 || !self.is_running() {
+            return false;
+        }
+        {
+            let core = self.core.borrow();
+            if core.stopping || !core.ready.is_empty() || !core.timers.is_empty() {
+                return false;
+            }
+        }
+        if !self.io.borrow().again.is_empty()
+            || self.remote.pending.load(Ordering::Acquire)
+            || self.watchers.borrow().pending()
+        {
+            return false;
+        }
+        if !self.may_skip_poll() {
+            self.poll_due.set(true);
+            return false;
+        }
+        bump(&self.counters.iterations, 1);
+        true
     }
 
     /// `now`: a clock reading taken since the poll returned, if any.

@@ -1075,9 +1075,25 @@ cdef class Loop:
 
     cdef _drain(self):
         """Runs the callbacks that were ready when this iteration's drain
-        started; later ones wait for the next iteration. The ready list is
-        swapped for an empty one (two lists take turns) rather than popped
-        from the front, so a callback costs no deque method call."""
+        started; later ones wait for the next iteration. While eddy says
+        its next iteration would only run this drain again
+        (eddy_loop_claim_iteration: nothing else waiting, and the busy-poll
+        interval lets the poll be skipped), that iteration's batch runs at
+        once: the same order, without the iteration's own cost (a third of
+        a chained call_soon)."""
+        try:
+            while self._drain_batch() and self._pending_exc is None \
+                    and eddy_loop_claim_iteration(self._eloop) == 1:
+                pass
+        finally:
+            self._drain_scheduled = False
+            if self._ready:
+                self._schedule_drain()
+
+    cdef bint _drain_batch(self) except -1:
+        """One batch; whether callbacks are ready for the next. The ready
+        list is swapped for an empty one (two lists take turns) rather than
+        popped from the front, so a callback costs no deque method call."""
         cdef list batch = self._ready
         cdef Py_ssize_t i = 0, n = len(batch)
         cdef Handle h
@@ -1098,9 +1114,7 @@ cdef class Loop:
                 self._ready[:0] = batch[i:]
             eddyloop_list_empty(batch)
             self._ready_spare = batch
-            self._drain_scheduled = False
-            if self._ready:
-                self._schedule_drain()
+        return len(self._ready) > 0
 
     cdef _schedule_drain(self):
         cdef int rc
