@@ -46,7 +46,7 @@ pub struct DatagramProtocol {
     pub error_received: Option<extern "C" fn(d: *mut Datagram, err: c_int, ud: *mut c_void)>,
 }
 
-/// A datagram waiting to be sent, and where to (None: the remote address).
+/// A datagram waiting to be sent, and where to (None: the connected peer).
 type Queued = (Vec<u8>, Option<SockAddr>);
 
 /// What an outbox keeps of its bytes' capacity between batches: a burst of
@@ -286,7 +286,7 @@ impl Datagram {
     /// address on an endpoint with a remote one is `EDDY_EINVAL`, and so
     /// is no address on one without. A send error is passed to
     /// error_received on the next iteration; the endpoint stays open.
-    pub fn sendto(self: &Arc<Self>, data: &[u8], addr: Option<SockAddr>) -> Result<(), i32> {
+    pub fn sendto(self: &Arc<Self>, data: &[u8], addr: Option<&SockAddr>) -> Result<(), i32> {
         {
             let st = self.st.borrow();
             if st.close.is_closing() {
@@ -294,19 +294,24 @@ impl Datagram {
             }
         }
         let addr = match (&self.remote, addr) {
-            (Some(r), Some(a)) if *r != a => return Err(EDDY_EINVAL),
-            (Some(r), _) => Some(r.clone()),
-            (None, Some(a)) => Some(a),
+            (Some(r), Some(a)) if r != a => return Err(EDDY_EINVAL),
+            (Some(r), _) => r,
+            (None, Some(a)) => a,
             (None, None) => return Err(EDDY_EINVAL),
         };
+        // Borrowed until a datagram is kept: a SockAddr is 136 bytes, and
+        // moving it by value from the C argument to the outbox was ~100
+        // instructions per datagram of memcpy. A connected socket's kept
+        // datagrams need none (the kernel sends to the peer).
+        let keep = || (!self.connected).then(|| addr.clone());
         {
             let mut st = self.st.borrow_mut();
             if st.batching && st.flow.size() == 0 {
-                return st.outbox.push(data, addr);
+                return st.outbox.push(data, keep());
             }
         }
         if self.st.borrow().flow.size() == 0 {
-            match self.send_one(data, addr.as_ref()) {
+            match self.send_one(data, Some(addr)) {
                 Ok(_) => return Ok(()),
                 Err(e) if e == EDDY_EAGAIN => {}
                 Err(e) => {
@@ -319,7 +324,7 @@ impl Datagram {
         {
             let mut st = self.st.borrow_mut();
             st.flow.grow(data.len() + DATAGRAM_OVERHEAD);
-            st.buffer.push_back((copy, addr));
+            st.buffer.push_back((copy, keep()));
         }
         self.maybe_pause();
         Ok(())

@@ -96,7 +96,7 @@ pub extern "C" fn eddy_datagram_sendto(
         let d = bound_arg(d)?;
         let data = bytes(data, len)?;
         let addr = if addr.is_null() { None } else { Some(sockaddr_arg(addr, addrlen)?) };
-        d.sendto(data, addr)?;
+        d.sendto(data, addr.as_ref())?;
         Ok(0)
     })
 }
