@@ -76,6 +76,9 @@ fn mode(v: c_int) -> Result<StdioMode, c_int> {
     })
 }
 
+/// The most entries argv, env or pass_fds may have: more is `EDDY_E2BIG`.
+const MAX_LIST: usize = 1 << 20;
+
 /// Copies a NULL-terminated array of strings.
 fn strings(p: *const *const c_char) -> Result<Vec<std::ffi::CString>, c_int> {
     let mut out = Vec::new();
@@ -88,7 +91,7 @@ fn strings(p: *const *const c_char) -> Result<Vec<std::ffi::CString>, c_int> {
         }
         out.push(c_string(s).ok_or(EDDY_EINVAL)?);
         i += 1;
-        if i > 1 << 20 {
+        if i > MAX_LIST {
             return Err(EDDY_E2BIG);
         }
     }
@@ -110,7 +113,7 @@ fn options(o: *const eddy_subprocess_options_t) -> Result<SubprocessOptions, c_i
 /// A copy: the caller's array is read during the call only.
 fn fd_list(p: *const c_int, n: usize) -> Result<Vec<c_int>, c_int> {
     let fds = slice(p, n)?;
-    if fds.len() > 1 << 20 {
+    if fds.len() > MAX_LIST {
         return Err(EDDY_E2BIG);
     }
     Ok(fds.to_vec())
