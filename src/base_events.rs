@@ -2,7 +2,7 @@
 //! poll phase, debug mode and the exception handler.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, RefCell, RefMut};
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::{BinaryHeap, VecDeque};
 use std::num::NonZeroUsize;
@@ -390,7 +390,7 @@ pub struct EventLoop {
     pub(crate) signals: RefCell<Signals>,
     pub(crate) io: RefCell<IoRegistry>,
     /// The shared read buffer (asyncio's max_size, 256 KiB), allocated on
-    /// the first read; borrowed for a read (see `with_read_buffer`).
+    /// the first read; borrowed for a read (see `shared_read_buffer`).
     read_buffer: RefCell<Option<sys::ReadBuf>>,
     counters: Counters,
     /// The thread `run_iteration` is bound to (0 until its first call).
@@ -857,11 +857,7 @@ impl EventLoop {
                 self.uncount_cancelled(usize::from(t.unschedule()));
             }
         }
-        if !core.ready.is_empty()
-            || core.stopping
-            || self.watchers.borrow().pending()
-            || !self.io.borrow().again.is_empty()
-        {
+        if self.work_ready(&core) {
             return (Some(Duration::ZERO), None);
         }
         match core.timers.peek() {
@@ -872,6 +868,15 @@ impl EventLoop {
             }
             None => (None, None),
         }
+    }
+
+    /// Whether the next iteration has something to run without waiting
+    /// (or to stop): its poll would not block.
+    fn work_ready(&self, core: &Core) -> bool {
+        !core.ready.is_empty()
+            || core.stopping
+            || self.watchers.borrow().pending()
+            || !self.io.borrow().again.is_empty()
     }
 
     fn uncount_cancelled(&self, n: usize) {
@@ -1006,15 +1011,9 @@ impl EventLoop {
         }
         {
             let core = self.core.borrow();
-            if core.stopping || !core.ready.is_empty() || !core.timers.is_empty() {
+            if self.work_ready(&core) || !core.timers.is_empty() || self.remote.pending.load(Ordering::Acquire) {
                 return false;
             }
-        }
-        if !self.io.borrow().again.is_empty()
-            || self.remote.pending.load(Ordering::Acquire)
-            || self.watchers.borrow().pending()
-        {
-            return false;
         }
         if !self.may_skip_poll() {
             self.poll_due.set(true);
@@ -1211,15 +1210,13 @@ impl EventLoop {
         drop(old);
     }
 
-    /// Runs `f` with the loop's read buffer, borrowed for one read and its
-    /// callback (a borrow flag costs less than moving the buffer out and
-    /// back); a read nested in that callback gets a fresh buffer.
+    /// The loop's read buffer, borrowed for one read and its callback (a
+    /// borrow flag costs less than moving the buffer out and back); None
+    /// for a read nested in that callback, which takes a `new_read_buffer`.
     #[inline(always)]
-    pub(crate) fn with_read_buffer<R>(&self, f: impl FnOnce(&mut [u8]) -> R) -> R {
-        match self.read_buffer.try_borrow_mut() {
-            Ok(mut b) => f(b.get_or_insert_with(new_read_buffer)),
-            Err(_) => f(&mut new_read_buffer()),
-        }
+    pub(crate) fn shared_read_buffer(&self) -> Option<RefMut<'_, sys::ReadBuf>> {
+        let b = self.read_buffer.try_borrow_mut().ok()?;
+        Some(RefMut::map(b, |b| b.get_or_insert_with(new_read_buffer)))
     }
 
     /// Runs `h` again on the next iteration without waiting for an edge.
@@ -1235,7 +1232,7 @@ impl EventLoop {
 }
 
 #[cold]
-fn new_read_buffer() -> sys::ReadBuf {
+pub(crate) fn new_read_buffer() -> sys::ReadBuf {
     sys::ReadBuf::new(MAX_READ)
 }
 

@@ -154,6 +154,8 @@ impl ProtocolSlot {
         }
     }
 
+    /// Inline: on the per-message read path.
+    #[inline(always)]
     pub(crate) fn data_received(&self, t: &Arc<Transport>, data: &[u8]) {
         match self {
             ProtocolSlot::C { table, ud, .. } => {
