@@ -51,6 +51,10 @@ class BuildWithCargo(build_ext):
             raise RuntimeError(f"{lib} was not built")
         for ext in self.extensions:
             ext.extra_objects = [str(lib)]
+            # build_ext relinks only when a source or a dependency is newer
+            # than the module: without this, a rebuilt libeddy.a alone
+            # would leave the old library linked in.
+            ext.depends = [*ext.depends, str(lib)]
         super().run()
 
 
