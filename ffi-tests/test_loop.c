@@ -339,14 +339,16 @@ static void busy_chain_cb(void *ud) {
     eddy_loop_stop(c->loop);
 }
 
-/* Runs a 6-callback chain with the given interval, then one run_once; `ev`
-   tells what ran in which order, the reader included ('r'). */
-static void run_busy_chain(double interval, bool threadsafe) {
+/* Runs a 6-callback chain with the given interval (and late poll or not),
+   then one run_once; `ev` tells what ran in which order, the reader
+   included ('r'). */
+static void run_chain(double interval, bool threadsafe, bool late) {
   ev_reset();
   int p[2];
   CHECK_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
   eddy_loop_t *loop = new_loop();
   CHECK_OK(eddy_loop_set_busy_poll_interval(loop, interval));
+  CHECK_OK(eddy_loop_set_late_poll(loop, late));
   struct io_rec r = {loop, p[0]};
   CHECK_OK(eddy_loop_add_reader(loop, p[0], read_one_and_remove_cb, &r));
   struct busy_chain c = {loop, p[1], 6, 6, threadsafe};
@@ -357,6 +359,7 @@ static void run_busy_chain(double interval, bool threadsafe) {
   close(p[0]);
   close(p[1]);
 }
+static void run_busy_chain(double interval, bool threadsafe) { run_chain(interval, threadsafe, false); }
 
 /* Default 0: every iteration polls, so the reader runs in the iteration after
    the write, behind the callback queued before the poll (item 3). */
@@ -422,7 +425,7 @@ static void claim_refused_after_stop_cb(void *ud) {
   eddy_loop_t *loop = ud;
   ev_add('s');
   eddy_loop_stop(loop);
-  CHECK_EQ(eddy_loop_claim_iteration(loop), 0);
+  CHECK_EQ(eddy_loop_claim_iteration(loop, 1), 0);
 }
 
 /* Claims while nothing else waits, as a binding's drain would: one claim
@@ -432,17 +435,17 @@ static void claim_checks_cb(void *ud) {
   struct claim *c = ud;
   eddy_loop_t *loop = c->loop;
   ev_add('a');
-  CHECK_EQ(eddy_loop_claim_iteration(loop), 1);
+  CHECK_EQ(eddy_loop_claim_iteration(loop, 1), 1);
   /* another callback waiting */
   CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('b'), NULL));
-  CHECK_EQ(eddy_loop_claim_iteration(loop), 0);
+  CHECK_EQ(eddy_loop_claim_iteration(loop, 1), 0);
   CHECK_OK(eddy_loop_call_soon(loop, claim_refused_after_stop_cb, loop, NULL));
 }
 static void claim_refused_with_a_timer_cb(void *ud) {
   eddy_loop_t *loop = ud;
   eddy_handle_t *h = NULL;
   CHECK_OK(eddy_loop_call_later(loop, 3600.0, rec_cb, TAG('x'), &h));
-  CHECK_EQ(eddy_loop_claim_iteration(loop), 0); /* due or not */
+  CHECK_EQ(eddy_loop_claim_iteration(loop, 1), 0); /* due or not */
   CHECK_OK(eddy_handle_cancel(h));
   eddy_handle_release(h);
   ev_add('t');
@@ -456,7 +459,7 @@ static void claim_refused_with_threadsafe_work_cb(void *ud) {
   pthread_t t;
   CHECK_EQ(pthread_create(&t, NULL, queue_w_from_thread, loop), 0);
   CHECK_EQ(pthread_join(t, NULL), 0);
-  CHECK_EQ(eddy_loop_claim_iteration(loop), 0);
+  CHECK_EQ(eddy_loop_claim_iteration(loop, 1), 0);
   ev_add('h');
 }
 
@@ -480,7 +483,7 @@ TEST(claim_iteration_is_granted_only_when_nothing_else_waits) {
 
 static void claim_once_cb(void *ud) {
   struct claim *c = ud;
-  c->claimed = eddy_loop_claim_iteration(c->loop);
+  c->claimed = eddy_loop_claim_iteration(c->loop, 1);
   eddy_loop_stop(c->loop);
 }
 
@@ -493,11 +496,11 @@ TEST(claim_iteration_needs_a_busy_poll_interval_and_a_running_loop) {
   CHECK_OK(eddy_loop_run_forever(loop));
   CHECK_EQ(c.claimed, 0);
   CHECK_OK(eddy_loop_set_busy_poll_interval(loop, 3600.0));
-  CHECK_EQ(eddy_loop_claim_iteration(loop), 0);
+  CHECK_EQ(eddy_loop_claim_iteration(loop, 1), 0);
   CHECK_OK(eddy_loop_call_soon(loop, claim_once_cb, &c, NULL));
   CHECK_OK(eddy_loop_run_forever(loop));
   CHECK_EQ(c.claimed, 1);
-  CHECK_ERR(eddy_loop_claim_iteration(NULL), EDDY_EINVAL);
+  CHECK_ERR(eddy_loop_claim_iteration(NULL, 1), EDDY_EINVAL);
   close_loop(loop);
 }
 
@@ -505,7 +508,7 @@ TEST(claim_iteration_needs_a_busy_poll_interval_and_a_running_loop) {
 static void claim_until_refused_cb(void *ud) {
   struct claim *c = ud;
   ev_add('A');
-  while (c->claimed < 100 && eddy_loop_claim_iteration(c->loop) == 1) c->claimed++;
+  while (c->claimed < 100 && eddy_loop_claim_iteration(c->loop, 1) == 1) c->claimed++;
   CHECK_EQ(write(c->wfd, "r", 1), 1);
   CHECK_OK(eddy_loop_call_soon(c->loop, rec_cb, TAG('B'), NULL));
   CHECK_OK(eddy_loop_call_soon(c->loop, stop_cb, c->loop, NULL));
@@ -532,6 +535,143 @@ TEST(claimed_iterations_still_let_the_loop_poll_within_the_interval) {
   close_loop(loop);
   close(p[0]);
   close(p[1]);
+}
+
+/* A batch of 8 or more callbacks reads the clock at once: with an interval of
+   1 ns the claim is refused; with an hour it is granted. */
+static void claim_after_a_long_batch_cb(void *ud) {
+  struct claim *c = ud;
+  c->claimed = eddy_loop_claim_iteration(c->loop, 8);
+  eddy_loop_stop(c->loop);
+}
+
+TEST(claim_iteration_reads_the_clock_after_a_long_batch) {
+  eddy_loop_t *loop = new_loop();
+  struct claim c = {loop, -1, -1};
+  CHECK_OK(eddy_loop_set_busy_poll_interval(loop, 1e-9));
+  CHECK_OK(eddy_loop_call_soon(loop, claim_after_a_long_batch_cb, &c, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_EQ(c.claimed, 0);
+  CHECK_OK(eddy_loop_set_busy_poll_interval(loop, 3600.0));
+  CHECK_OK(eddy_loop_call_soon(loop, claim_after_a_long_batch_cb, &c, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_EQ(c.claimed, 1);
+  close_loop(loop);
+}
+
+/* A long batch refused for other work (a timer waits) still makes the poll
+   due: with the late poll, the iteration's own poll then sees the pipe 'A'
+   wrote, so the reader runs before 'B', which 'A' queued. Without the
+   batch's count the poll would have been skipped, and 'r' would follow 'B'. */
+static eddy_handle_t *waiting_timer;
+static void claim_refused_but_poll_due_cb(void *ud) {
+  struct claim *c = ud;
+  ev_add('A');
+  CHECK_EQ(write(c->wfd, "r", 1), 1);
+  CHECK_OK(eddy_loop_call_later(c->loop, 3600.0, rec_cb, TAG('x'), &waiting_timer));
+  CHECK_EQ(eddy_loop_claim_iteration(c->loop, 8), 0);
+  CHECK_OK(eddy_loop_call_soon(c->loop, rec_cb, TAG('B'), NULL));
+  CHECK_OK(eddy_loop_call_soon(c->loop, stop_cb, c->loop, NULL));
+}
+/* '0', then the claiming callback in the next iteration: its claim is not
+   the run's first poll (which is always made). */
+static void zero_then_claim_cb(void *ud) {
+  struct claim *c = ud;
+  ev_add('0');
+  CHECK_OK(eddy_loop_call_soon(c->loop, claim_refused_but_poll_due_cb, c, NULL));
+}
+
+TEST(claim_iteration_counts_a_refused_batch_toward_the_poll) {
+  ev_reset();
+  int p[2];
+  CHECK_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  eddy_loop_t *loop = new_loop();
+  CHECK_OK(eddy_loop_set_busy_poll_interval(loop, 1e-9));
+  CHECK_OK(eddy_loop_set_late_poll(loop, 1));
+  struct io_rec r = {loop, p[0]};
+  CHECK_OK(eddy_loop_add_reader(loop, p[0], read_one_and_remove_cb, &r));
+  struct claim c = {loop, p[1], 0};
+  CHECK_OK(eddy_loop_call_soon(loop, zero_then_claim_cb, &c, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_STR_EQ(ev, "0ArB");
+  CHECK_OK(eddy_handle_cancel(waiting_timer));
+  eddy_handle_release(waiting_timer);
+  close_loop(loop);
+  close(p[0]);
+  close(p[1]);
+}
+
+/* ------------------------------------------ eddy's late poll (not asyncio) */
+
+/* Late poll: callback 0's write is seen by the poll that follows it in the
+   same iteration, so the reader runs before callback 1, which 0 scheduled;
+   polling first it runs behind 1 (the "01r2345" above). */
+TEST(late_poll_sees_io_caused_by_the_iterations_callbacks_before_what_they_scheduled) {
+  run_chain(0.0, false, true);
+  CHECK_STR_EQ(ev, "0r12345");
+  run_chain(0.0, false, false);
+  CHECK_STR_EQ(ev, "01r2345");
+}
+
+static void queue_b_and_due_timer_cb(void *ud) {
+  eddy_loop_t *loop = ud;
+  ev_add('a');
+  CHECK_OK(eddy_loop_call_soon(loop, rec_cb, TAG('b'), NULL));
+  CHECK_OK(eddy_loop_call_later(loop, 0.0, rec_cb, TAG('t'), NULL));
+}
+
+/* A timer that falls due by the late poll runs in that iteration, after its
+   I/O and ahead of what the iteration's callbacks scheduled ('b'); polling
+   first, it is found due one iteration later, behind 'b' (item 3). */
+TEST(late_poll_runs_timers_due_at_the_poll_ahead_of_the_next_iterations_callbacks) {
+  for (int late = 0; late <= 1; late++) {
+    ev_reset();
+    eddy_loop_t *loop = new_loop();
+    CHECK_OK(eddy_loop_set_late_poll(loop, late));
+    CHECK_OK(eddy_loop_call_soon(loop, queue_b_and_due_timer_cb, loop, NULL));
+    CHECK_OK(run_once(loop));
+    CHECK_STR_EQ(ev, late ? "at" : "a");
+    CHECK_OK(run_once(loop));
+    CHECK_STR_EQ(ev, late ? "atb" : "abt");
+    close_loop(loop);
+  }
+}
+
+/* stop() in the late poll's first phase: the iteration still polls and runs
+   its I/O, then run_forever returns; what it scheduled waits for the next run. */
+static void write_queue_and_stop_cb(void *ud) {
+  struct claim *c = ud;
+  ev_add('s');
+  CHECK_EQ(write(c->wfd, "r", 1), 1);
+  CHECK_OK(eddy_loop_call_soon(c->loop, rec_cb, TAG('n'), NULL));
+  eddy_loop_stop(c->loop);
+}
+
+TEST(late_poll_stop_finishes_the_iteration_and_keeps_what_it_scheduled) {
+  ev_reset();
+  int p[2];
+  CHECK_EQ(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+  eddy_loop_t *loop = new_loop();
+  CHECK_OK(eddy_loop_set_late_poll(loop, 1));
+  struct io_rec r = {loop, p[0]};
+  CHECK_OK(eddy_loop_add_reader(loop, p[0], read_one_and_remove_cb, &r));
+  struct claim c = {loop, p[1], 0};
+  CHECK_OK(eddy_loop_call_soon(loop, write_queue_and_stop_cb, &c, NULL));
+  CHECK_OK(eddy_loop_run_forever(loop));
+  CHECK_STR_EQ(ev, "sr");
+  CHECK_OK(run_once(loop));
+  CHECK_STR_EQ(ev, "srn");
+  close_loop(loop);
+  close(p[0]);
+  close(p[1]);
+}
+
+TEST(late_poll_rejects_null_and_can_be_turned_off) {
+  CHECK_ERR(eddy_loop_set_late_poll(NULL, 1), EDDY_EINVAL);
+  eddy_loop_t *loop = new_loop();
+  CHECK_OK(eddy_loop_set_late_poll(loop, 1));
+  CHECK_OK(eddy_loop_set_late_poll(loop, 0));
+  close_loop(loop);
 }
 
 /* ----------------------------------------------- eddy's poll hooks (not asyncio) */

@@ -28,9 +28,10 @@ const MAXIMUM_SELECT_TIMEOUT: f64 = 24.0 * 3600.0;
 const MIN_SCHEDULED_TIMER_HANDLES: usize = 100;
 /// `time.get_clock_info('monotonic').resolution` on Linux.
 const CLOCK_RESOLUTION: f64 = 1e-9;
-/// With a busy-poll interval set, the clock is checked every this many
-/// iterations that skipped their poll (see `skips_poll`).
-const BUSY_POLL_CLOCK_EVERY: u32 = 8;
+/// With a busy-poll interval set, the clock is checked once this much work
+/// was done without a poll: iterations that skipped theirs, and the
+/// callbacks a binding's claimed iterations ran (see `may_skip_poll`).
+const BUSY_POLL_CLOCK_EVERY: usize = 8;
 /// asyncio's `max_size`: one read per event is at most this much (the
 /// size of the loop's read buffer, which every stream read uses).
 pub(crate) const MAX_READ: usize = 256 * 1024;
@@ -373,8 +374,11 @@ pub struct EventLoop {
     /// When the last poll was made, for `busy_poll_interval` (-inf: the
     /// next iteration polls).
     last_poll: Cell<f64>,
-    /// Polls skipped since `last_poll`.
-    busy_skips: Cell<u32>,
+    /// Work since the clock was last read for `busy_poll_interval`: one
+    /// per skipped poll, and what `claim_iteration` callers report.
+    busy_work: Cell<usize>,
+    /// See `set_late_poll`.
+    late_poll: Cell<bool>,
     /// `claim_iteration` found the busy-poll interval over: the next
     /// iteration polls.
     poll_due: Cell<bool>,
@@ -425,7 +429,8 @@ impl EventLoop {
             slow_callback_duration: Cell::new(0.1),
             busy_poll_interval: Cell::new(0.0),
             last_poll: Cell::new(f64::NEG_INFINITY),
-            busy_skips: Cell::new(0),
+            busy_work: Cell::new(0),
+            late_poll: Cell::new(false),
             poll_due: Cell::new(false),
             exception_handler: RefCell::new(None),
             poll_hooks: RefCell::new(None),
@@ -509,6 +514,20 @@ impl EventLoop {
         }
         self.busy_poll_interval.set(seconds);
         Ok(())
+    }
+
+    /// With `on`, each iteration first runs the callbacks that were ready
+    /// when it began, then polls (not blocking if they left work ready),
+    /// then runs the I/O callbacks and the due timers; what any of these
+    /// schedule waits for the next iteration, as always. An fd that those
+    /// first callbacks make ready (a reply to what they wrote) is then seen
+    /// in the same iteration, ahead of the callbacks they scheduled:
+    /// libuv's order, where idle work runs before the poll. Off, the
+    /// default, the poll comes first, as in asyncio (docs/semantics.md
+    /// item 3). The order of the callbacks within each phase, and the
+    /// snapshot rule, are the same either way.
+    pub fn set_late_poll(&self, on: bool) {
+        self.late_poll.set(on);
     }
 
     /// The loop's clock: monotonic seconds, read on every call.
@@ -731,8 +750,9 @@ impl EventLoop {
         Ok(fut.outcome_code())
     }
 
-    /// One iteration, in asyncio's `_run_once` order; the poll waits at most
-    /// `max_wait` (None: as long as the loop would).
+    /// One iteration, in asyncio's `_run_once` order (see `set_late_poll`
+    /// for the other); the poll waits at most `max_wait` (None: as long as
+    /// the loop would).
     ///
     /// asyncio appends the I/O handlers to the ready queue after what was
     /// already there and before the due timers, then runs that snapshot.
@@ -744,6 +764,26 @@ impl EventLoop {
     /// next iteration, as in asyncio.
     fn run_once(self: &Arc<Self>, max_wait: Option<Duration>) {
         bump(&self.counters.iterations, 1);
+        if self.late_poll.get() {
+            self.run_once_late(max_wait);
+        } else {
+            self.run_once_as::<false>(max_wait);
+        }
+    }
+
+    #[inline(never)]
+    fn run_once_late(self: &Arc<Self>, max_wait: Option<Duration>) {
+        self.run_once_as::<true>(max_wait);
+    }
+
+    /// The iteration; `LATE`: the callbacks ready at its start run before
+    /// the poll (`run_ready_first`), and what they schedule waits behind
+    /// the poll phase's callbacks, which run in this iteration.
+    #[inline(always)]
+    fn run_once_as<const LATE: bool>(self: &Arc<Self>, max_wait: Option<Duration>) {
+        if LATE {
+            self.run_ready_first();
+        }
         let (timeout, now) = self.prepare_poll();
         let timeout = match (timeout, max_wait) {
             (Some(t), Some(m)) => Some(t.min(m)),
@@ -753,6 +793,14 @@ impl EventLoop {
         let (now, mut batch) = self.poll(timeout, now);
         self.collect_due_timers(now);
         let mut post = self.core.borrow().ready.len() - pre;
+        if LATE {
+            // `pre` is what the first phase scheduled: it waits for the next
+            // iteration, behind the due timers and other poll-phase work.
+            if post > 0 && pre > 0 {
+                self.core.borrow_mut().ready.rotate_left(pre);
+            }
+            pre = 0;
+        }
         let debug = self.get_debug();
         // Popped from the back, in the order they asked.
         batch.reverse();
@@ -805,6 +853,24 @@ impl EventLoop {
         drop(poller);
         if batch.capacity() > 0 {
             self.io.borrow_mut().spare = batch;
+        }
+    }
+
+    /// The late poll's first phase: runs the callbacks that were ready when
+    /// the iteration began, under the same unwind guard as the snapshot.
+    #[inline(never)]
+    fn run_ready_first(self: &Arc<Self>) {
+        let mut ready = self.core.borrow().ready.len();
+        if ready == 0 {
+            return;
+        }
+        let debug = self.get_debug();
+        loop {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_queued(&mut ready, debug)));
+            if run.is_ok() {
+                break;
+            }
+            self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
         }
     }
 
@@ -894,6 +960,10 @@ impl EventLoop {
     /// (`before`) when there are timers; the reading after the poll is
     /// returned for `collect_due_timers`, so a loop with timers reads the
     /// clock no more often than it did before idle time was measured.
+    /// Inlined into both orders of `run_once_as` by attribute: with two
+    /// callers the compiler stopped inlining it (+40 instructions per
+    /// iteration, callgrind).
+    #[inline(always)]
     fn poll(self: &Arc<Self>, timeout: Option<Duration>, before: Option<f64>) -> (Option<f64>, IoBatch) {
         let mut watchers_ready = false;
         let mut remote_ready = false;
@@ -976,23 +1046,30 @@ impl EventLoop {
             return false;
         }
         let due = self.poll_due.replace(false);
-        if !due && timeout == Some(Duration::ZERO) && self.may_skip_poll() {
+        if !due && timeout == Some(Duration::ZERO) && self.may_skip_poll(1) {
             return true;
         }
-        self.busy_skips.set(0);
+        self.busy_work.set(0);
         self.last_poll.set(self.time());
         false
     }
 
-    /// Counts an iteration that would not block; whether it may skip its
-    /// poll under the busy-poll interval (never before the run's first).
-    fn may_skip_poll(&self) -> bool {
+    /// Counts `work` done without a poll by an iteration that would not
+    /// block; whether it may skip its poll under the busy-poll interval
+    /// (never before the run's first). The clock is read once
+    /// `BUSY_POLL_CLOCK_EVERY` work has added up: a long batch reads it at
+    /// once, so I/O waits no more than the interval behind it.
+    fn may_skip_poll(&self, work: usize) -> bool {
         if self.last_poll.get() == f64::NEG_INFINITY {
             return false;
         }
-        let skipped = self.busy_skips.get() + 1;
-        self.busy_skips.set(skipped);
-        skipped % BUSY_POLL_CLOCK_EVERY != 0 || self.time() - self.last_poll.get() < self.busy_poll_interval.get()
+        let done = self.busy_work.get().saturating_add(work);
+        if done < BUSY_POLL_CLOCK_EVERY {
+            self.busy_work.set(done);
+            return true;
+        }
+        self.busy_work.set(0);
+        self.time() - self.last_poll.get() < self.busy_poll_interval.get()
     }
 
     /// For a caller that keeps its own queue of ready callbacks and runs
@@ -1004,19 +1081,21 @@ impl EventLoop {
     /// poll be skipped, no stop was asked, and no callback, timer (even a
     /// later one: its due time is not read here), handler run-again, fd
     /// watcher or work from another thread is waiting. False otherwise;
-    /// when the poll was due, the next iteration makes it.
-    pub fn claim_iteration(&self) -> bool {
+    /// when the poll was due, the next iteration makes it. `ran`: how many
+    /// callbacks the caller's last batch ran, counted toward the next
+    /// clock reading as the loop's own skipped iterations are, whether or
+    /// not the claim is granted: after a long batch the poll is due even
+    /// when other work refuses the claim.
+    pub fn claim_iteration(&self, ran: usize) -> bool {
         if self.busy_poll_interval.get() == 0.0 || !self.is_running() {
             return false;
         }
-        {
-            let core = self.core.borrow();
-            if self.work_ready(&core) || !core.timers.is_empty() || self.remote.pending.load(Ordering::Acquire) {
-                return false;
-            }
-        }
-        if !self.may_skip_poll() {
+        if !self.may_skip_poll(ran.max(1)) {
             self.poll_due.set(true);
+            return false;
+        }
+        let core = self.core.borrow();
+        if self.work_ready(&core) || !core.timers.is_empty() || self.remote.pending.load(Ordering::Acquire) {
             return false;
         }
         bump(&self.counters.iterations, 1);
@@ -1024,6 +1103,8 @@ impl EventLoop {
     }
 
     /// `now`: a clock reading taken since the poll returned, if any.
+    /// Inlined by attribute, as `poll` is.
+    #[inline(always)]
     fn collect_due_timers(&self, now: Option<f64>) {
         let mut core = self.core.borrow_mut();
         // No clock read when there is no timer (a callback-only loop).

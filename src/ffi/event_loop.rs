@@ -301,12 +301,35 @@ pub extern "C" fn eddy_loop_set_busy_poll_interval(r#loop: *mut EventLoop, secon
 /// no other callback, no timer (due or not), no fd watcher event and no
 /// call_soon_threadsafe work is waiting. Returns 0 otherwise (then the
 /// caller reschedules and returns; if the poll was due, the next iteration
-/// makes it). `EDDY_EINVAL` for NULL.
+/// makes it). `ran` is how many callbacks the caller's batch just ran:
+/// the loop reads its clock once 8 of them (or of its own skipped polls)
+/// have added up, so a long batch is followed by a poll once the interval
+/// is over. `EDDY_EINVAL` for NULL.
 ///
 /// eddy's addition (asyncio and libuv have no such call).
 #[no_mangle]
-pub extern "C" fn eddy_loop_claim_iteration(r#loop: *mut EventLoop) -> c_int {
-    guard(|| Ok(c_int::from(loop_arg(r#loop)?.claim_iteration())))
+pub extern "C" fn eddy_loop_claim_iteration(r#loop: *mut EventLoop, ran: usize) -> c_int {
+    guard(|| Ok(c_int::from(loop_arg(r#loop)?.claim_iteration(ran))))
+}
+
+/// With `on` non-zero, each iteration runs the callbacks that were ready
+/// when it began before it polls, then the I/O callbacks and the due
+/// timers: an fd those callbacks make ready (a peer's reply to what they
+/// wrote) is seen in the same iteration, ahead of the callbacks they
+/// scheduled. That is libuv's order (idle work before the poll), which
+/// uvloop gives Python; a request-response server then finds the next
+/// request already read when its handler's task resumes. 0, the default,
+/// polls first, as asyncio does (docs/semantics.md item 3). Either way the
+/// callbacks within a phase keep their order and what any callback
+/// schedules runs in the next iteration. `EDDY_EINVAL` for NULL.
+///
+/// eddy's addition (asyncio polls first; libuv always polls late).
+#[no_mangle]
+pub extern "C" fn eddy_loop_set_late_poll(r#loop: *mut EventLoop, on: c_int) -> c_int {
+    guard(|| {
+        loop_arg(r#loop)?.set_late_poll(on != 0);
+        Ok(0)
+    })
 }
 
 /// Calls `before(ud)` just before every poll that may block and `after(ud)`
