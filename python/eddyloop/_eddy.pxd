@@ -62,7 +62,8 @@ cdef extern from "eddy.h":
     void eddy_loop_release(eddy_loop_t *loop)
     double eddy_loop_time(const eddy_loop_t *loop)
     int eddy_loop_set_busy_poll_interval(eddy_loop_t *loop, double seconds)
-    int eddy_loop_claim_iteration(eddy_loop_t *loop)
+    int eddy_loop_claim_iteration(eddy_loop_t *loop, size_t ran)
+    int eddy_loop_set_late_poll(eddy_loop_t *loop, int on)
     int eddy_loop_set_poll_hooks(eddy_loop_t *loop, eddy_callback_fn before,
                                  eddy_callback_fn after, void *ud)
 
