@@ -524,8 +524,9 @@ impl EventLoop {
     /// in the same iteration, ahead of the callbacks they scheduled:
     /// libuv's order, where idle work runs before the poll. Off, the
     /// default, the poll comes first, as in asyncio (docs/semantics.md
-    /// item 3). The order of the callbacks within each phase, and the
-    /// snapshot rule, are the same either way.
+    /// item 3). The order of the callbacks within each phase, the snapshot
+    /// rule and the place of timers are the same either way: the late poll
+    /// runs the timers that were due when the iteration began.
     pub fn set_late_poll(&self, on: bool) {
         self.late_poll.set(on);
     }
@@ -781,9 +782,7 @@ impl EventLoop {
     /// the poll phase's callbacks, which run in this iteration.
     #[inline(always)]
     fn run_once_as<const LATE: bool>(self: &Arc<Self>, max_wait: Option<Duration>) {
-        if LATE {
-            self.run_ready_first();
-        }
+        let cutoff = if LATE { self.run_ready_first() } else { None };
         let (timeout, now) = self.prepare_poll();
         let timeout = match (timeout, max_wait) {
             (Some(t), Some(m)) => Some(t.min(m)),
@@ -791,6 +790,15 @@ impl EventLoop {
         };
         let mut pre = self.core.borrow().ready.len();
         let (now, mut batch) = self.poll(timeout, now);
+        // After the late poll's first phase, the timers due when it began
+        // run now, not those that fell due (or were made) while it ran:
+        // those run behind what it scheduled, as on asyncio's order, where
+        // the next poll finds them. A poll that waited had nothing queued
+        // to keep that order with.
+        let now = match cutoff {
+            Some(start) if timeout == Some(Duration::ZERO) => Some(start),
+            _ => now,
+        };
         self.collect_due_timers(now);
         let mut post = self.core.borrow().ready.len() - pre;
         if LATE {
@@ -858,12 +866,15 @@ impl EventLoop {
 
     /// The late poll's first phase: runs the callbacks that were ready when
     /// the iteration began, under the same unwind guard as the snapshot.
+    /// Returns the clock when it began, if it ran any (-inf when there was
+    /// no timer to compare with, so no clock read).
     #[inline(never)]
-    fn run_ready_first(self: &Arc<Self>) {
+    fn run_ready_first(self: &Arc<Self>) -> Option<f64> {
         let mut ready = self.core.borrow().ready.len();
         if ready == 0 {
-            return;
+            return None;
         }
+        let start = if self.core.borrow().timers.is_empty() { f64::NEG_INFINITY } else { self.time() };
         let debug = self.get_debug();
         loop {
             let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_queued(&mut ready, debug)));
@@ -872,6 +883,7 @@ impl EventLoop {
             }
             self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
         }
+        Some(start)
     }
 
     #[inline(always)]

@@ -320,8 +320,10 @@ pub extern "C" fn eddy_loop_claim_iteration(r#loop: *mut EventLoop, ran: usize) 
 /// uvloop gives Python; a request-response server then finds the next
 /// request already read when its handler's task resumes. 0, the default,
 /// polls first, as asyncio does (docs/semantics.md item 3). Either way the
-/// callbacks within a phase keep their order and what any callback
-/// schedules runs in the next iteration. `EDDY_EINVAL` for NULL.
+/// callbacks within a phase keep their order, what any callback schedules
+/// runs in the next iteration, and a timer runs where asyncio's order puts
+/// it: only those due when the iteration began run in it. `EDDY_EINVAL`
+/// for NULL.
 ///
 /// eddy's addition (asyncio polls first; libuv always polls late).
 #[no_mangle]
