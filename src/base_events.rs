@@ -818,46 +818,34 @@ impl EventLoop {
         let poller = self.poller.borrow();
         let events = poller.as_ref().map(|p| &p.events);
         let mut seen = 0;
-        // A panic inside the library's own part of a callback must not take
-        // the loop down: it is reported like asyncio reports an exception
-        // and the rest of the snapshot runs. One unwind guard per snapshot
-        // rather than per callback keeps it off the per-callback path; the
-        // counters and the batch live outside it, so a panic resumes with
-        // the next item.
-        loop {
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                if pre > 0 {
-                    self.run_queued(&mut pre, debug);
-                }
-                while let Some((h, ev)) = batch.pop() {
-                    self.run_io(h, ev, debug);
-                }
-                if let Some(events) = events {
-                    let mut it = events.iter();
-                    if seen > 0 {
-                        // Resuming after a panic.
-                        it.nth(seen - 1);
-                    }
-                    for (token, bits) in it {
-                        seen += 1;
-                        if token < FIRST_IO_TOKEN {
-                            continue;
-                        }
-                        let h = self.io.borrow().handler(token);
-                        if let Some(h) = h {
-                            self.run_io(h, IoEvent(bits), debug);
-                        }
-                    }
-                }
-                if post > 0 {
-                    self.run_queued(&mut post, debug);
-                }
-            }));
-            if run.is_ok() {
-                break;
+        self.guarded(|| {
+            if pre > 0 {
+                self.run_queued(&mut pre, debug);
             }
-            self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
-        }
+            while let Some((h, ev)) = batch.pop() {
+                self.run_io(h, ev, debug);
+            }
+            if let Some(events) = events {
+                let mut it = events.iter();
+                if seen > 0 {
+                    // Resuming after a panic.
+                    it.nth(seen - 1);
+                }
+                for (token, bits) in it {
+                    seen += 1;
+                    if token < FIRST_IO_TOKEN {
+                        continue;
+                    }
+                    let h = self.io.borrow().handler(token);
+                    if let Some(h) = h {
+                        self.run_io(h, IoEvent(bits), debug);
+                    }
+                }
+            }
+            if post > 0 {
+                self.run_queued(&mut post, debug);
+            }
+        });
         drop(poller);
         if batch.capacity() > 0 {
             self.io.borrow_mut().spare = batch;
@@ -870,20 +858,30 @@ impl EventLoop {
     /// no timer to compare with, so no clock read).
     #[inline(never)]
     fn run_ready_first(self: &Arc<Self>) -> Option<f64> {
-        let mut ready = self.core.borrow().ready.len();
+        let (mut ready, no_timers) = {
+            let core = self.core.borrow();
+            (core.ready.len(), core.timers.is_empty())
+        };
         if ready == 0 {
             return None;
         }
-        let start = if self.core.borrow().timers.is_empty() { f64::NEG_INFINITY } else { self.time() };
+        let start = if no_timers { f64::NEG_INFINITY } else { self.time() };
         let debug = self.get_debug();
-        loop {
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_queued(&mut ready, debug)));
-            if run.is_ok() {
-                break;
-            }
+        self.guarded(|| self.run_queued(&mut ready, debug));
+        Some(start)
+    }
+
+    /// Runs `f` again after each panic inside the library's own part of a
+    /// callback, reporting it as asyncio reports an exception, until `f`
+    /// returns: the loop must not go down. One unwind guard per phase
+    /// rather than per callback keeps it off the per-callback path; `f`
+    /// keeps its place (counters, batch) outside the guard, so a panic
+    /// resumes with the next item.
+    #[inline(always)]
+    fn guarded(self: &Arc<Self>, mut f: impl FnMut()) {
+        while std::panic::catch_unwind(std::panic::AssertUnwindSafe(&mut f)).is_err() {
             self.report(ErrorContext::new("Exception in callback", EDDY_EPANIC));
         }
-        Some(start)
     }
 
     #[inline(always)]
