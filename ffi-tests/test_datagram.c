@@ -761,6 +761,45 @@ TEST(unix_datagram_endpoints_bind_local_path_and_connect_remote_path) {
   close_loop(loop);
 }
 
+/* The receive batch is kept between reads: a slot that last held a
+   short sender address (an unnamed AF_UNIX socket: none at all) must
+   take a long one whole on the next read. */
+TEST(sender_address_is_whole_after_a_shorter_one_in_the_same_slot) {
+  eddy_loop_t *loop = new_loop();
+  struct tmpdir td;
+  tmpdir_make(&td);
+  char srv[128], cli[128];
+  tmpdir_path(&td, "srv", srv, sizeof srv);
+  tmpdir_path(&td, "a-longer-client-path", cli, sizeof cli);
+  struct drec rs;
+  rec_init(&rs, loop);
+  eddy_datagram_options_t o;
+  eddy_datagram_options_init(&o);
+  o.family = AF_UNIX;
+  o.local_host = srv;
+  eddy_datagram_t *ds = open_endpoint(loop, &rs, &o);
+  struct sockaddr_un to = unix_addr(srv);
+
+  int unnamed = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  CHECK(unnamed >= 0);
+  CHECK_EQ(sendto(unnamed, "a", 1, 0, (struct sockaddr *)&to, sizeof to), 1);
+  WAIT_UNTIL(loop, rs.nrecv == 1, 5.0);
+  CHECK(rs.fromlen <= (socklen_t)sizeof(sa_family_t)); /* Linux: 0, no name */
+
+  int named = unix_dgram_bound(cli);
+  CHECK_EQ(sendto(named, "b", 1, 0, (struct sockaddr *)&to, sizeof to), 1);
+  WAIT_UNTIL(loop, rs.nrecv == 2, 5.0);
+  CHECK_EQ(rs.fromlen, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(cli) + 1));
+  CHECK_STR_EQ(((struct sockaddr_un *)&rs.from)->sun_path, cli);
+
+  close(unnamed);
+  close(named);
+  close_endpoint(loop, &rs, ds);
+  const char *names[] = {"srv", "a-longer-client-path", NULL};
+  tmpdir_remove(&td, names);
+  close_loop(loop);
+}
+
 /* ------------------------------------------------------------ traffic */
 
 #define N_DGRAMS 1000

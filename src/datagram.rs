@@ -17,7 +17,7 @@ use crate::base_events::{EventLoop, IoEvent, IoHandler, IoToken, Ready, MAX_READ
 use crate::dns::{resolve, AddrEntry};
 use crate::error::*;
 use crate::futures::{Future, Outcome};
-use crate::sys::{self, Hints};
+use crate::sys::{self, Hints, RawAddr};
 use crate::transports::{Closing, ExtraInfo, FlowControl, DEFAULT_HIGH};
 
 /// What asyncio adds per queued datagram.
@@ -53,22 +53,33 @@ type Queued = (Vec<u8>, Option<SockAddr>);
 /// large replies should not pin their memory for the endpoint's life.
 const OUTBOX_KEEP: usize = 64 * 1024;
 
-/// The replies held while a received batch is delivered: their bytes one
-/// after another in `bytes`, and each one's end there and its address. A
+/// The replies held while a received batch is delivered: each one's
+/// address (if it needs one) and bytes one after another in `bytes`, and
+/// in `held` where each one ends there and how long its address is. A
 /// reply costs one copy and, once the buffer has grown, no allocation (a
 /// Vec per reply cost a malloc and a free per datagram).
 #[derive(Default)]
 struct Outbox {
     bytes: Vec<u8>,
-    held: Vec<(usize, Option<SockAddr>)>,
+    held: Vec<(usize, u8)>,
 }
 
 impl Outbox {
-    fn push(&mut self, data: &[u8], addr: Option<SockAddr>) -> Result<(), i32> {
-        self.bytes.try_reserve(data.len()).map_err(|_| EDDY_ENOMEM)?;
-        self.held.try_reserve(1).map_err(|_| EDDY_ENOMEM)?;
+    fn push(&mut self, data: &[u8], addr: Option<RawAddr<'_>>) -> Result<(), i32> {
+        let a = addr.map_or(&[][..], |a| a.as_bytes());
+        // Vec::try_reserve is a call even when there is room, which there
+        // is for all but a batch's first replies.
+        if self.held.len() == self.held.capacity() {
+            self.held.try_reserve(1).map_err(|_| EDDY_ENOMEM)?;
+        }
+        let n = a.len() + data.len();
+        if self.bytes.capacity() - self.bytes.len() < n {
+            self.bytes.try_reserve(n).map_err(|_| EDDY_ENOMEM)?;
+        }
+        self.bytes.extend_from_slice(a);
         self.bytes.extend_from_slice(data);
-        self.held.push((self.bytes.len(), addr));
+        // RawAddr holds at most a sockaddr_storage: 128 bytes.
+        self.held.push((self.bytes.len(), a.len() as u8));
         Ok(())
     }
 
@@ -81,9 +92,14 @@ impl Outbox {
     }
 
     /// The held replies from the `skip`th on, in order.
-    fn iter(&self, skip: usize) -> impl Iterator<Item = (&[u8], Option<&SockAddr>)> {
+    fn iter(&self, skip: usize) -> impl Iterator<Item = (&[u8], Option<RawAddr<'_>>)> {
         let start = |i: usize| if i == 0 { 0 } else { self.held[i - 1].0 };
-        (skip..self.held.len()).map(move |i| (&self.bytes[start(i)..self.held[i].0], self.held[i].1.as_ref()))
+        (skip..self.held.len()).map(move |i| {
+            let (end, alen) = (self.held[i].0, usize::from(self.held[i].1));
+            let (addr, data) = self.bytes[start(i)..end].split_at(alen);
+            // Checked by RawAddr::new when it was pushed.
+            (data, (alen > 0).then_some(RawAddr::from_checked(addr)))
+        })
     }
 
     fn clear(&mut self) {
@@ -275,7 +291,7 @@ impl Datagram {
         st.started && !st.close.is_closing()
     }
 
-    fn send_one(&self, data: &[u8], addr: Option<&SockAddr>) -> Result<usize, i32> {
+    fn send_one(&self, data: &[u8], addr: Option<RawAddr<'_>>) -> Result<usize, i32> {
         match addr {
             Some(a) if !self.connected => sys::sendto(self.raw_fd, data, a),
             _ => sys::send(self.raw_fd, data),
@@ -286,31 +302,26 @@ impl Datagram {
     /// address on an endpoint with a remote one is `EDDY_EINVAL`, and so
     /// is no address on one without. A send error is passed to
     /// error_received on the next iteration; the endpoint stays open.
-    pub fn sendto(self: &Arc<Self>, data: &[u8], addr: Option<&SockAddr>) -> Result<(), i32> {
-        {
-            let st = self.st.borrow();
-            if st.close.is_closing() {
-                return Err(EDDY_ECLOSED);
-            }
+    pub fn sendto(self: &Arc<Self>, data: &[u8], addr: Option<RawAddr<'_>>) -> Result<(), i32> {
+        let mut st = self.st.borrow_mut();
+        if st.close.is_closing() {
+            return Err(EDDY_ECLOSED);
         }
         let addr = match (&self.remote, addr) {
-            (Some(r), Some(a)) if r != a => return Err(EDDY_EINVAL),
-            (Some(r), _) => r,
+            (Some(r), Some(a)) if RawAddr::of(r) != a => return Err(EDDY_EINVAL),
+            (Some(r), _) => RawAddr::of(r),
             (None, Some(a)) => a,
             (None, None) => return Err(EDDY_EINVAL),
         };
-        // Borrowed until a datagram is kept: a SockAddr is 136 bytes, and
-        // moving it by value from the C argument to the outbox was ~100
-        // instructions per datagram of memcpy. A connected socket's kept
-        // datagrams need none (the kernel sends to the peer).
-        let keep = || (!self.connected).then(|| addr.clone());
-        {
-            let mut st = self.st.borrow_mut();
-            if st.batching && st.flow.size() == 0 {
-                return st.outbox.push(data, keep());
-            }
+        // A connected socket's kept datagrams need no address (the kernel
+        // sends to the peer).
+        let keep = (!self.connected).then_some(addr);
+        let send_now = st.flow.size() == 0;
+        if send_now && st.batching {
+            return st.outbox.push(data, keep);
         }
-        if self.st.borrow().flow.size() == 0 {
+        drop(st);
+        if send_now {
             match self.send_one(data, Some(addr)) {
                 Ok(_) => return Ok(()),
                 Err(e) if e == EDDY_EAGAIN => {}
@@ -324,14 +335,14 @@ impl Datagram {
         {
             let mut st = self.st.borrow_mut();
             st.flow.grow(data.len() + DATAGRAM_OVERHEAD);
-            st.buffer.push_back((copy, keep()));
+            st.buffer.push_back((copy, keep.map(RawAddr::to_sockaddr)));
         }
         self.maybe_pause();
         Ok(())
     }
 
     /// One sendmmsg of the datagrams at the front of `q`.
-    fn send_batch<'a>(&self, q: impl Iterator<Item = (&'a [u8], Option<&'a SockAddr>)>) -> Result<usize, i32> {
+    fn send_batch<'a>(&self, q: impl Iterator<Item = (&'a [u8], Option<RawAddr<'a>>)>) -> Result<usize, i32> {
         let connected = self.connected;
         sys::sendmmsg(self.raw_fd, q.map(|(d, a)| (d, a.filter(|_| !connected))))
     }
@@ -370,7 +381,7 @@ impl Datagram {
             if queued {
                 for (d, a) in out.iter(next) {
                     st.flow.grow(d.len() + DATAGRAM_OVERHEAD);
-                    st.buffer.push_back((d.to_vec(), a.cloned()));
+                    st.buffer.push_back((d.to_vec(), a.map(RawAddr::to_sockaddr)));
                 }
             }
             out.clear();
@@ -410,7 +421,7 @@ impl Datagram {
                 if st.close.lost || st.buffer.is_empty() {
                     break;
                 }
-                self.send_batch(st.buffer.iter().map(|(d, a)| (&d[..], a.as_ref())))
+                self.send_batch(st.buffer.iter().map(|(d, a)| (&d[..], a.as_ref().map(RawAddr::of))))
             };
             let (sent, err) = match r {
                 Err(e) if e == EDDY_EAGAIN => return,

@@ -187,7 +187,7 @@ pub fn sock_sendall(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8]) -> Result<Arc<F
 pub fn sock_sendto(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8], addr: SockAddr) -> Result<Arc<Future>, i32> {
     lp.check_fd_free(fd)?;
     check_fd(lp, fd)?;
-    match sys::sendto(fd, data, &addr) {
+    match sys::sendto(fd, data, sys::RawAddr::of(&addr)) {
         Err(e) if e == EDDY_EAGAIN => {}
         r => {
             let fut = Future::new(lp);
@@ -196,7 +196,7 @@ pub fn sock_sendto(lp: &Arc<EventLoop>, fd: RawFd, data: &[u8], addr: SockAddr) 
         }
     }
     let data = sys::try_to_vec(data)?;
-    run_op(lp, fd, true, None, move || attempt(sys::sendto(fd, &data, &addr), |n| Ok((0, n as i64))))
+    run_op(lp, fd, true, None, move || attempt(sys::sendto(fd, &data, sys::RawAddr::of(&addr)), |n| Ok((0, n as i64))))
 }
 
 /// Connects `fd` to `addr`; a connection in progress is waited for and its

@@ -339,13 +339,72 @@ pub(crate) fn send(fd: RawFd, buf: &[u8]) -> Result<usize, i32> {
     retry_raw(|| unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) })
 }
 
-pub(crate) fn sendto(fd: RawFd, buf: &[u8], addr: &socket2::SockAddr) -> Result<usize, i32> {
+pub(crate) fn sendto(fd: RawFd, buf: &[u8], addr: RawAddr<'_>) -> Result<usize, i32> {
+    let a = addr.as_bytes();
     retry(|| {
-        // SAFETY: buf and addr are valid for the lengths passed.
+        // SAFETY: buf and the address are valid for the lengths passed.
         check(unsafe {
-            libc::sendto(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL, addr.as_ptr().cast(), addr.len())
+            libc::sendto(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL, a.as_ptr().cast(), a.len() as libc::socklen_t)
         })
     })
+}
+
+/// A socket address borrowed as the bytes of a `struct sockaddr`, checked
+/// to hold its family's whole address. The datagram path sends to it
+/// without building a `SockAddr`: zeroing and filling that 128-byte
+/// storage, then moving it into the outbox, cost more per datagram than
+/// the rest of the send.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RawAddr<'a>(&'a [u8]);
+
+impl<'a> RawAddr<'a> {
+    /// `EDDY_EINVAL` for fewer bytes than `sa_family` and its family's
+    /// address need (AF_INET, AF_INET6), or more than a `sockaddr_storage`.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, i32> {
+        if bytes.len() < 2 || bytes.len() > std::mem::size_of::<libc::sockaddr_storage>() {
+            return Err(crate::error::EDDY_EINVAL);
+        }
+        let family = i32::from(libc::sa_family_t::from_ne_bytes([bytes[0], bytes[1]]));
+        let min = match family {
+            libc::AF_INET => std::mem::size_of::<libc::sockaddr_in>(),
+            libc::AF_INET6 => std::mem::size_of::<libc::sockaddr_in6>(),
+            _ => 2,
+        };
+        if bytes.len() < min {
+            return Err(crate::error::EDDY_EINVAL);
+        }
+        Ok(Self(bytes))
+    }
+
+    /// Bytes that passed `new` before (kept in a buffer since).
+    pub fn from_checked(bytes: &'a [u8]) -> Self {
+        Self(bytes)
+    }
+
+    pub fn of(a: &'a socket2::SockAddr) -> Self {
+        // SAFETY: a SockAddr's storage is initialised for its len() bytes
+        // and lives as long as the borrow.
+        Self(unsafe { std::slice::from_raw_parts(a.as_ptr().cast::<u8>(), a.len() as usize) })
+    }
+
+    pub fn as_bytes(self) -> &'a [u8] {
+        self.0
+    }
+
+    pub fn to_sockaddr(self) -> socket2::SockAddr {
+        let b = self.0;
+        // SAFETY: the storage is written for exactly b.len() bytes, which
+        // new() bounded by its size.
+        let (_, sa) = unsafe {
+            socket2::SockAddr::try_init(|storage, out_len| {
+                std::ptr::copy_nonoverlapping(b.as_ptr(), storage.cast::<u8>(), b.len());
+                *out_len = b.len() as libc::socklen_t;
+                Ok(())
+            })
+        }
+        .expect("the closure cannot fail");
+        sa
+    }
 }
 
 pub(crate) fn recvfrom(fd: RawFd, buf: &mut [u8]) -> Result<(usize, socket2::SockAddr), i32> {
@@ -1017,6 +1076,8 @@ pub(crate) struct RecvBatch {
     iovs: Vec<libc::iovec>,
     addrs: Vec<libc::sockaddr_storage>,
     slot_len: usize,
+    /// How many slots the last recv filled.
+    filled: usize,
 }
 
 /// The whole batch: 16 UDP datagrams of up to 64 KiB, or 4 AF_UNIX ones
@@ -1040,7 +1101,7 @@ impl RecvBatch {
             return Err(-Errno::last_raw());
         }
         let mem = std::ptr::NonNull::new(p.cast::<u8>()).ok_or(crate::error::EDDY_ENOMEM)?;
-        Ok(Self { mem, hdrs: Vec::new(), iovs: Vec::new(), addrs: Vec::new(), slot_len: 0 })
+        Ok(Self { mem, hdrs: Vec::new(), iovs: Vec::new(), addrs: Vec::new(), slot_len: 0, filled: 0 })
     }
 
     /// How many datagrams one `recv` takes at most with `slot_len`-byte slots.
@@ -1051,14 +1112,40 @@ impl RecvBatch {
     /// One recvmmsg(2) of up to `slots(slot_len)` datagrams; how many came.
     pub(crate) fn recv(&mut self, fd: RawFd, slot_len: usize) -> Result<usize, i32> {
         let n = Self::slots(slot_len);
+        if self.slot_len != slot_len {
+            self.lay_out(slot_len);
+        } else {
+            // The kernel rewrote the name length of the slots it filled;
+            // the rest of each header stays as lay_out made it.
+            for h in &mut self.hdrs[..self.filled] {
+                h.msg_hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+            }
+        }
+        self.filled = 0;
+        // SAFETY: each header points at its own iovec (a slot inside the
+        // mapping) and its own address storage, all alive and unaliased
+        // for the call (lay_out sized the vectors, which do not move
+        // after); no timeout.
+        let r = retry_raw(|| unsafe {
+            libc::recvmmsg(fd, self.hdrs.as_mut_ptr(), n as libc::c_uint, 0, std::ptr::null_mut()) as isize
+        });
+        if let Ok(got) = r {
+            self.filled = got;
+        }
+        r
+    }
+
+    /// Points the headers at `slot_len`-byte slots of the mapping.
+    #[cold]
+    fn lay_out(&mut self, slot_len: usize) {
+        let n = Self::slots(slot_len);
         // SAFETY: all-zero is a valid value of these plain C structs.
-        self.hdrs.resize(n, unsafe { std::mem::zeroed() });
-        self.iovs.resize(n, libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 });
+        self.hdrs = vec![unsafe { std::mem::zeroed() }; n];
+        self.iovs = vec![libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 }; n];
         // SAFETY: as above.
-        self.addrs.resize(n, unsafe { std::mem::zeroed() });
+        self.addrs = vec![unsafe { std::mem::zeroed() }; n];
         self.slot_len = slot_len;
         for i in 0..n {
-            // The kernel rewrites msg_namelen and msg_flags on every call.
             self.iovs[i] = libc::iovec {
                 // SAFETY: i * slot_len + slot_len <= RECV_BATCH_BYTES, inside the mapping.
                 iov_base: unsafe { self.mem.as_ptr().add(i * slot_len) }.cast(),
@@ -1069,14 +1156,7 @@ impl RecvBatch {
             h.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             h.msg_iov = &mut self.iovs[i];
             h.msg_iovlen = 1;
-            h.msg_flags = 0;
         }
-        // SAFETY: each header points at its own iovec (a slot inside the
-        // mapping) and its own address storage, all alive and unaliased
-        // for the call; no timeout.
-        retry_raw(|| unsafe {
-            libc::recvmmsg(fd, self.hdrs.as_mut_ptr(), n as libc::c_uint, 0, std::ptr::null_mut()) as isize
-        })
     }
 
     /// Datagram `i` of the last `recv` (i below what it returned): its
@@ -1107,7 +1187,7 @@ pub(crate) const SEND_BATCH: usize = 32;
 /// failed (the kernel reports a later one's error to the next call).
 pub(crate) fn sendmmsg<'a>(
     fd: RawFd,
-    msgs: impl Iterator<Item = (&'a [u8], Option<&'a socket2::SockAddr>)>,
+    msgs: impl Iterator<Item = (&'a [u8], Option<RawAddr<'a>>)>,
 ) -> Result<usize, i32> {
     // Only the headers used are initialised: zeroing all SEND_BATCH of them
     // (2 KiB) cost more per call than filling the few a batch holds.
@@ -1117,15 +1197,20 @@ pub(crate) fn sendmmsg<'a>(
     for (data, addr) in msgs.take(SEND_BATCH) {
         // The kernel only reads through iov_base (sendmmsg).
         iovs[n] = libc::iovec { iov_base: data.as_ptr().cast_mut().cast(), iov_len: data.len() };
-        // SAFETY: all-zero is a valid value of this plain C struct.
-        let mut h: libc::mmsghdr = unsafe { std::mem::zeroed() };
-        if let Some(a) = addr {
-            h.msg_hdr.msg_name = a.as_ptr().cast_mut().cast();
-            h.msg_hdr.msg_namelen = a.len();
-        }
-        h.msg_hdr.msg_iov = &mut iovs[n];
-        h.msg_hdr.msg_iovlen = 1;
-        hdrs[n].write(h);
+        // The kernel only reads the name (sendmmsg), from any alignment.
+        let (name, namelen) = addr.map_or((std::ptr::null(), 0), |a| (a.0.as_ptr(), a.0.len()));
+        hdrs[n].write(libc::mmsghdr {
+            msg_hdr: libc::msghdr {
+                msg_name: name.cast_mut().cast(),
+                msg_namelen: namelen as libc::socklen_t,
+                msg_iov: &mut iovs[n],
+                msg_iovlen: 1,
+                msg_control: std::ptr::null_mut(),
+                msg_controllen: 0,
+                msg_flags: 0,
+            },
+            msg_len: 0,
+        });
         n += 1;
     }
     // SAFETY: the first n headers are initialised and point at iovecs and

@@ -95,8 +95,8 @@ pub extern "C" fn eddy_datagram_sendto(
     guard(|| {
         let d = bound_arg(d)?;
         let data = bytes(data, len)?;
-        let addr = if addr.is_null() { None } else { Some(sockaddr_arg(addr, addrlen)?) };
-        d.sendto(data, addr.as_ref())?;
+        let addr = if addr.is_null() { None } else { Some(raw_addr_arg(addr, addrlen)?) };
+        d.sendto(data, addr)?;
         Ok(0)
     })
 }

@@ -287,29 +287,16 @@ pub(crate) fn opt_str(p: *const std::ffi::c_char) -> Result<Option<String>, c_in
 /// A socket address argument copied into an owned address; `EDDY_EINVAL`
 /// for NULL or a length outside (0, sizeof(struct sockaddr_storage)].
 pub(crate) fn sockaddr_arg(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<socket2::SockAddr, c_int> {
-    let max = std::mem::size_of::<libc::sockaddr_storage>();
-    if addr.is_null() || len < 2 || len as usize > max {
+    Ok(raw_addr_arg(addr, len)?.to_sockaddr())
+}
+
+/// A socket address argument borrowed for the call (the datagram send
+/// path); the same checks as `sockaddr_arg`.
+pub(crate) fn raw_addr_arg<'a>(addr: *const libc::sockaddr, len: libc::socklen_t) -> Result<crate::sys::RawAddr<'a>, c_int> {
+    if addr.is_null() || len as usize > std::mem::size_of::<libc::sockaddr_storage>() {
         return Err(EDDY_EINVAL);
     }
-    // SAFETY: addr is readable for len >= 2 bytes, which cover sa_family.
-    let family = i32::from(unsafe { (*addr).sa_family });
-    let min = match family {
-        libc::AF_INET => std::mem::size_of::<libc::sockaddr_in>(),
-        libc::AF_INET6 => std::mem::size_of::<libc::sockaddr_in6>(),
-        _ => 2,
-    };
-    if (len as usize) < min {
-        return Err(EDDY_EINVAL);
-    }
-    // SAFETY: the caller passes an address readable for `len` bytes, and
-    // the storage is written for exactly that many bytes.
-    let (_, sa) = unsafe {
-        socket2::SockAddr::try_init(|storage, out_len| {
-            std::ptr::copy_nonoverlapping(addr.cast::<u8>(), storage.cast::<u8>(), len as usize);
-            *out_len = len;
-            Ok(())
-        })
-    }
-    .map_err(|e| from_io(&e))?;
-    Ok(sa)
+    // SAFETY: the caller passes an address readable for `len` bytes for
+    // the call (docs/api.md), and the length is bounded above.
+    crate::sys::RawAddr::new(unsafe { std::slice::from_raw_parts(addr.cast::<u8>(), len as usize) })
 }
