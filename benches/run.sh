@@ -133,7 +133,15 @@ uv_server() {
     bulk) echo "$B/bulk_uv" ;;
     esac
 }
-server_of() { if [ "$1" = eddy ]; then eddy_server "$2"; else uv_server "$2"; fi; }
+# floor: the UDP server with no library (udp_floor.c), the least an echo
+# server can do; it has no other kind.
+server_of() {
+    case $1 in
+    eddy) eddy_server "$2" ;;
+    floor) echo "$B/udp_floor" ;;
+    *) uv_server "$2" ;;
+    esac
+}
 # serve LIB KIND CLIENT ARGS...: starts LIB's KIND server on SERVER_CPU and
 # runs CLIENT PORT ARGS... on CLIENT_CPU against it; sets LINE to the
 # client's output and US_PER to the server's CPU µs per unit, the unit
@@ -350,9 +358,9 @@ fi
 
 # ---- UDP echo ---------------------------------------------------------------------------
 if want udp; then
-    log "== udp: udp_load 64 sockets, one 64-byte datagram in flight each, ${ECHO_SECS}s ($UDP_RUNS runs each)"
+    log "== udp: udp_load 64 sockets, one 64-byte datagram in flight each, ${ECHO_SECS}s ($UDP_RUNS runs each, with the no-library floor)"
     for i in $(seq "$UDP_RUNS"); do
-        for lib in $(order "$i"); do
+        for lib in $(order "$i") floor; do
             UNIT=datagrams serve "$lib" udp "$B/udp_load" 64 64 "$ECHO_SECS" || continue
             log "  $lib: $LINE server_cpu_us_per_dgram=$US_PER"
             rec udp dgrams_per_sec "$lib" "$(kv dgrams_per_sec "$LINE")"
@@ -362,7 +370,7 @@ if want udp; then
     if command -v strace >/dev/null 2>&1; then
         log "== udp syscalls: strace -c -f on the server, 20,000 datagrams"
         i=1
-        for lib in eddy uv; do
+        for lib in eddy uv floor; do
             next_port
             strace -c -f -o "$TMP/strace.out" "$(server_of "$lib" udp)" "$PORT" >"$TMP/server.out" 2>&1 &
             tracer=$!
@@ -545,6 +553,22 @@ END {
         l = (p[2] in label) ? label[p[2]] : p[2]
         printf "| %s | %s (%s) | %s | %s | %s | %d+%d |\n", t, l, dir[p[2]], fmt(e), fmt(u),
             advantage(order[k], "eddy", "uv"), cnt[order[k] SUBSEP "eddy"], cnt[order[k] SUBSEP "uv"]
+    }
+    # The floor bounds what any library could win on UDP: the ratio of
+    # libuv to the floor is the most a library with no cost at all would
+    # show against libuv.
+    if (cnt["udp" SUBSEP "server_cpu_us_per_dgram" SUBSEP "floor"] > 0) {
+        print ""
+        print "| UDP echo against the no-library floor (udp_floor.c) | floor | eddy | libuv | floor better than eddy by | than libuv by |"
+        print "|---|---|---|---|---|---|"
+        for (k = 1; k <= n; k++) {
+            split(order[k], p, SUBSEP)
+            if (p[1] != "udp" || cnt[order[k] SUBSEP "floor"] == 0) continue
+            printf "| %s (%s) | %s | %s | %s | %s | %s |\n", label[p[2]], dir[p[2]],
+                fmt(median(vals[order[k] SUBSEP "floor"])), fmt(median(vals[order[k] SUBSEP "eddy"])),
+                fmt(median(vals[order[k] SUBSEP "uv"])),
+                advantage(order[k], "floor", "eddy"), advantage(order[k], "floor", "uv")
+        }
     }
     if (("multiloop" SUBSEP "msgs_per_sec") in seen) {
         print ""
