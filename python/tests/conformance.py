@@ -27,6 +27,7 @@ import importlib
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import unittest
@@ -169,6 +170,11 @@ def list_tests(module_name, which):
 
 def run_one(module_name, cls_name, test_name, which):
     """Child side: run one test; print one JSON line with the outcome."""
+    # A shell that starts a job in the background without job control has
+    # it ignore SIGINT, and Python then keeps it ignored; test_runners'
+    # Ctrl-C tests need the interpreter's usual KeyboardInterrupt.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     created = [0]
     if which == 'eddy':
         import eddyloop

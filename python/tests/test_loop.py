@@ -391,13 +391,20 @@ def test_ctrl_c_while_idle(loop):
         time.sleep(0.05)  # let the loop reach its poll; not asserted on
         os.kill(os.getpid(), signal.SIGINT)
 
-    t = threading.Thread(target=kill)
-    t.start()
-    loop.call_soon(started.set)
-    safety = safety_timer(loop)
-    with pytest.raises(KeyboardInterrupt):
-        loop.run_forever()
-    t.join()
+    # Started in the background by a shell without job control, the
+    # interpreter inherits SIGINT ignored and keeps it so: Ctrl-C is
+    # restored here, as an interactive run has it.
+    old_handler = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        t = threading.Thread(target=kill)
+        t.start()
+        loop.call_soon(started.set)
+        safety = safety_timer(loop)
+        with pytest.raises(KeyboardInterrupt):
+            loop.run_forever()
+        t.join()
+    finally:
+        signal.signal(signal.SIGINT, old_handler)
     assert safety._scheduled, 'KeyboardInterrupt came only with the safety timer'
     assert signal.set_wakeup_fd(-1) == -1, 'the wake-up fd was not restored'
     assert loop.run_until_complete(asyncio.sleep(0, 'usable')) == 'usable'
