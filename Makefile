@@ -151,7 +151,7 @@ $(STAGE_STAMP): $(LIB_SO) $(LIB_A) $(HEADER) pkgconfig/eddy.pc.in cmake/eddyConf
 
 test:
 	@$(call phase,'cargo test --release (Rust tests, header up to date)')
-	+$(CARGO) test --release
+	+CARGO_TERM_QUIET=true $(CARGO) test --release -- --format pretty
 	@$(call phase,'cargo clippy --all-targets -- -D warnings')
 	@$(MAKE) $(SUBFLAGS) test-clippy
 	@$(call phase,'build the library and stage-install it into $(BUILD)/stage')
@@ -201,14 +201,14 @@ test-cargo:
 
 # Lints are errors: a warning left in is a warning nobody reads.
 test-clippy:
-	+$(CARGO) clippy --all-targets -- -D warnings
+	+CARGO_TERM_QUIET=true $(CARGO) clippy --all-targets -- -D warnings
 
 # The packaging checks of `make test`, without the C tests.
 test-consumers: test-header test-symbols test-pkgconfig test-cmake test-install
 
 $(BUILD)/ffi-tests/%: ffi-tests/%.c ffi-tests/harness.c ffi-tests/harness.h ffi-tests/test_util.h ffi-tests/test_proto.h $(STAGE_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
+	@$(CC) $(TEST_CFLAGS) $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
 	    ffi-tests/harness.c $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB)
 
 ffi-tests: stage
@@ -410,7 +410,7 @@ test-syscalls: examples-bins $(BUILD)/benches/echo_load
 
 $(BUILD)/examples/%: examples-c/%.c $(STAGE_STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(EXAMPLE_CFLAGS) $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
+	@$(CC) $(EXAMPLE_CFLAGS) $$($(STAGE_PKG) $(PKG_CONFIG) --cflags eddy) -o $@ $< \
 	    $$($(STAGE_PKG) $(PKG_CONFIG) --libs eddy) -Wl,-rpath,$(STAGE_LIB)
 
 examples: stage
