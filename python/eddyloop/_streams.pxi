@@ -508,6 +508,13 @@ cdef int _server_factory(void *factory_ud, const eddy_protocol_t **proto,
         return EDDY_EINVAL
 
 
+# Up to 3.12.0, asyncio's Server.wait_closed returns at once on a closed
+# server; from 3.12.1 on it also waits for the server's connections to be
+# gone (gh-79033). Code written for 3.11 relies on the first: `close()` then
+# `await wait_closed()` with a connection still open.
+cdef bint _WAIT_CLOSED_SKIPS_CONNECTIONS = sys.version_info < (3, 12, 1)
+
+
 # eddy may call back into it while a reference cycle is being collected:
 # its attributes must stay valid until it is deallocated.
 @cython.no_gc_clear
@@ -653,6 +660,8 @@ cdef class Server:
     async def wait_closed(self):
         cdef _Op op
         if self._s == NULL:
+            return
+        if _WAIT_CLOSED_SKIPS_CONNECTIONS and self._sockets is None:
             return
         op = _Op(self._loop, OP_NONE)
         waiter = op.start(eddy_server_wait_closed(self._s, &op.ef))

@@ -608,3 +608,26 @@ def test_addresses_answer_after_connection_lost(any_loop):
             await server.wait_closed()
 
     loop.run_until_complete(main())
+
+
+def test_wait_closed_after_close_is_the_running_pythons(any_loop):
+    """close() then wait_closed() with a connection still open: up to
+    3.12.0 asyncio returns at once, from 3.12.1 on it waits until the
+    connection is gone. eddyloop does what the running Python's asyncio
+    does."""
+    loop = any_loop
+
+    async def main():
+        server, tr, client, peer = await tcp_connection(loop)
+        server.close()
+        waiting = asyncio.ensure_future(server.wait_closed())
+        for _ in range(10):
+            await asyncio.sleep(0)
+        returns_at_once = sys.version_info < (3, 12, 1)
+        assert waiting.done() is returns_at_once
+        peer.transport.close()
+        tr.close()
+        await waiting
+        await client.lost
+
+    loop.run_until_complete(main())
