@@ -474,8 +474,8 @@ BENCH_EDDY_FLAGS := -Iinclude -L$(BENCH_LIB) -l:$(SONAME) -Wl,-rpath,$(BENCH_LIB
 BENCH_EDDY_BINS := $(addprefix $(BENCH_DIR)/,timers_eddy wakeup_eddy callbacks_eddy bulk_eddy \
                    echo_server_eddy http_hello_eddy udp_echo_eddy multi_loop)
 BENCH_UV_BINS := $(addprefix $(BENCH_DIR)/,timers_uv wakeup_uv callbacks_uv bulk_uv echo_uv http_uv udp_echo_uv)
-BENCH_PLAIN_LOADS := bulk_peer idle_client udp_load udp_floor connect_storm http_load
-BENCH_PLAIN_BINS := $(addprefix $(BENCH_DIR)/,echo_load $(BENCH_PLAIN_LOADS))
+BENCH_PLAIN_PROGS := bulk_peer idle_client udp_load udp_floor connect_storm http_load
+BENCH_PLAIN_BINS := $(addprefix $(BENCH_DIR)/,echo_load $(BENCH_PLAIN_PROGS))
 
 .PHONY: bench bench-bins bench-lib
 
@@ -522,7 +522,7 @@ $(BENCH_DIR)/%_uv: benches/%_uv.c benches/bench_util.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $< $$($(PKG_CONFIG) --cflags --libs libuv)
 
-$(addprefix $(BENCH_DIR)/,$(BENCH_PLAIN_LOADS)): $(BENCH_DIR)/%: benches/%.c benches/bench_util.h
+$(addprefix $(BENCH_DIR)/,$(BENCH_PLAIN_PROGS)): $(BENCH_DIR)/%: benches/%.c benches/bench_util.h
 	@mkdir -p $(@D)
 	$(CC) $(BENCH_CFLAGS) -o $@ $<
 
